@@ -1,0 +1,75 @@
+// systemInfo(), setIsa(name): which SIMD path runs, and a way to force another one.
+#include "addon.h"
+#include "kernels/isa.h"
+#include "kernels/kernels.h"
+
+namespace {
+
+using sparrow::Isa;
+
+Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", sparrow::isa_name(sparrow::current_isa()));
+  o.Set("bestIsa", sparrow::isa_name(sparrow::best_isa()));
+  Napi::Array compiled = Napi::Array::New(env), supported = Napi::Array::New(env);
+  for (Isa i : {Isa::Generic, Isa::AVX2, Isa::AVX512, Isa::NEON}) {
+    if (sparrow::isa_compiled(i)) compiled.Set(compiled.Length(), sparrow::isa_name(i));
+    if (sparrow::isa_supported(i)) supported.Set(supported.Length(), sparrow::isa_name(i));
+  }
+  o.Set("compiledIsas", compiled);
+  o.Set("supportedIsas", supported);
+  const sparrow::CpuFeatures& f = sparrow::cpu_features();
+  Napi::Object feat = Napi::Object::New(env);
+  feat.Set("avx2", f.avx2);
+  feat.Set("fma", f.fma);
+  feat.Set("f16c", f.f16c);
+  feat.Set("avx512f", f.avx512f);
+  feat.Set("avx512bw", f.avx512bw);
+  feat.Set("avx512vl", f.avx512vl);
+  feat.Set("avx512dq", f.avx512dq);
+  feat.Set("avx512vnni", f.avx512vnni);
+  feat.Set("neon", f.neon);
+  feat.Set("dotprod", f.dotprod);
+  o.Set("cpuFeatures", feat);
+  return o;
+}
+
+Isa parse_isa(const Napi::CallbackInfo& info, size_t i) {
+  std::string name = sparrow::addon::arg_string(info, i, "isa");
+  Isa isa;
+  if (!sparrow::isa_from_name(name.c_str(), &isa))
+    throw sparrow::addon::js_error(info.Env(), "ERR_INVALID_ARG",
+                                   "isa must be one of 'generic', 'avx2', 'avx512', 'neon' (got '" + name + "')");
+  if (!sparrow::isa_supported(isa))
+    throw sparrow::addon::js_error(info.Env(), "ERR_ISA_UNSUPPORTED",
+                                   "the " + name + " kernels " +
+                                       (sparrow::isa_compiled(isa) ? "cannot run on this CPU" : "are not in this build"));
+  return isa;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  sparrow::set_isa(parse_isa(info, 0));
+  return info.Env().Undefined();
+}
+
+// _dotF32(isa, a: Float32Array, b: Float32Array): one kernel on a chosen path (tests).
+Napi::Value DotF32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Isa isa = parse_isa(info, 0);
+  if (info.Length() < 3 || !info[1].IsTypedArray() || !info[2].IsTypedArray())
+    throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "a and b must be Float32Arrays");
+  Napi::Float32Array a = info[1].As<Napi::Float32Array>(), b = info[2].As<Napi::Float32Array>();
+  if (a.ElementLength() != b.ElementLength())
+    throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "a and b must have the same length");
+  float r = sparrow::kernels_for(isa).dot_f32(a.Data(), b.Data(), int64_t(a.ElementLength()));
+  return Napi::Number::New(env, r);
+}
+
+}  // namespace
+
+SPARROW_BINDING(system) {
+  exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("_dotF32", Napi::Function::New(env, DotF32, "_dotF32"));
+}

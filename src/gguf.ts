@@ -1,0 +1,44 @@
+/**
+ * Reading GGUF headers. `inspectGGUF(path)` parses and validates the file's metadata and
+ * tensor table without reading tensor data (the file is memory-mapped by the addon).
+ * Any fault in the file throws a GGUFError whose message names the field or tensor.
+ */
+import { addon } from './native.js';
+import { SparrowError } from './errors.js';
+
+/** A metadata value. 64-bit integers are numbers when safe, bigints otherwise. */
+export type GGUFMetadataValue = number | bigint | boolean | string | GGUFMetadataValue[];
+
+export interface GGUFTensorInfo {
+  name: string;
+  /** ggml type name: 'F32', 'F16', 'Q4_0', 'Q4_K', ... */
+  type: string;
+  /** ggml type id, as stored in the file. */
+  typeId: number;
+  /** Dimensions in GGUF order: shape[0] is the contiguous (row) dimension. */
+  shape: number[];
+  /** Absolute byte offset of the tensor's data in the file. */
+  offset: number;
+  /** Size of the tensor's data in bytes. */
+  bytes: number;
+}
+
+export interface GGUFInfo {
+  version: number;
+  alignment: number;
+  /** Byte offset where the tensor data section starts. */
+  dataOffset: number;
+  fileSize: number;
+  metadata: Record<string, GGUFMetadataValue>;
+  tensors: GGUFTensorInfo[];
+}
+
+interface GGUFAddon {
+  inspectGGUF(path: string): GGUFInfo;
+}
+
+export function inspectGGUF(path: string): GGUFInfo {
+  if (typeof path !== 'string' || path.length === 0)
+    throw new SparrowError('inspectGGUF: path must be a non-empty string', 'ERR_INVALID_ARG');
+  return addon<GGUFAddon>().inspectGGUF(path);
+}

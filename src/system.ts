@@ -1,0 +1,32 @@
+/** What this build and this CPU can run, and which SIMD path is in use. */
+import { addon } from './native.js';
+
+export type Isa = 'generic' | 'avx2' | 'avx512' | 'neon';
+
+export interface SystemInfo {
+  /** The kernel path in use now. */
+  isa: Isa;
+  /** The fastest path this CPU supports. */
+  bestIsa: Isa;
+  compiledIsas: Isa[];
+  supportedIsas: Isa[];
+  cpuFeatures: Record<string, boolean>;
+}
+
+interface SystemAddon {
+  systemInfo(): SystemInfo;
+  setIsa(isa: string): void;
+}
+
+export function systemInfo(): SystemInfo {
+  return addon<SystemAddon>().systemInfo();
+}
+
+/**
+ * Forces a kernel path for the whole process (tests, benchmarks). Throws a SparrowError
+ * (`ERR_ISA_UNSUPPORTED`) when the path is not in this build or not on this CPU.
+ * The SPARROW_ISA environment variable does the same at start-up.
+ */
+export function setIsa(isa: Isa): void {
+  addon<SystemAddon>().setIsa(isa);
+}

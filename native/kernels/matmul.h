@@ -1,0 +1,47 @@
+// y = W x for a weight matrix of any supported type: the one entry point the forward
+// pass uses for every projection. A Matrix is made once per weight tensor at load (it
+// may repack the weights into an interleaved layout); at run time the caller
+//   1. quantizes the input activations once:   m.quantize_input(x, n, xq)
+//   2. computes a range of output rows, typically one slice per thread:
+//        m.mul(xq, n, y, ldy, r0, r1)    // y[t*ldy + r] for t < n, r0 <= r < r1
+// n is the number of tokens (1 for decode: a GEMV; many for a prompt: a GEMM).
+// Row ranges must start at a multiple of row_align() (the last one may end at rows()).
+// Kernels are chosen by the current ISA (kernels/isa.h) when mul() runs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace sparrow {
+
+struct GGUFTensor;
+
+class Matrix {
+ public:
+  virtual ~Matrix() = default;
+  int64_t rows() const { return rows_; }  // output features (GGUF ne[1])
+  int64_t cols() const { return cols_; }  // input features  (GGUF ne[0])
+  uint32_t type() const { return type_; } // ggml type id of the weights
+
+  // Bytes of quantized input for n tokens, and the quantization itself (x: n rows of cols floats).
+  virtual size_t input_bytes(int64_t n) const = 0;
+  virtual void quantize_input(const float* x, int64_t n, void* xq) const = 0;
+  // y[t*ldy + r] = sum_c W[r][c] * x_t[c], for t in [0, n) and r in [r0, r1).
+  virtual void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const = 0;
+  virtual int64_t row_align() const { return 1; }
+  // Row r as floats (token embeddings).
+  virtual void get_row(int64_t r, float* out) const = 0;
+
+ protected:
+  Matrix(uint32_t type, int64_t rows, int64_t cols) : rows_(rows), cols_(cols), type_(type) {}
+  int64_t rows_, cols_;
+  uint32_t type_;
+};
+
+// Makes the Matrix for a 2-D weight tensor. Throws a SparrowError ERR_UNSUPPORTED_TYPE
+// naming the tensor and its type when sparrow-llm cannot compute with that type.
+std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t);
+// The same for raw data (tests, tied embeddings): `data` must outlive the Matrix.
+std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name);
+
+}  // namespace sparrow

@@ -35,10 +35,17 @@ export interface GGUFInfo {
 
 interface GGUFAddon {
   inspectGGUF(path: string): GGUFInfo;
+  inspectGGUFBuffer(bytes: Uint8Array): GGUFInfo;
 }
 
-export function inspectGGUF(path: string): GGUFInfo {
-  if (typeof path !== 'string' || path.length === 0)
-    throw new SparrowError('inspectGGUF: path must be a non-empty string', 'ERR_INVALID_ARG');
-  return addon<GGUFAddon>().inspectGGUF(path);
+/**
+ * Parses the header of a GGUF file (a path) or of GGUF bytes already in memory.
+ * For bytes, `offset` and `dataOffset` count from the start of the buffer.
+ * Throws GGUFError (with a `code` such as ERR_GGUF_TRUNCATED) for any fault in the file.
+ */
+export function inspectGGUF(source: string | Uint8Array): GGUFInfo {
+  if (source instanceof Uint8Array) return addon<GGUFAddon>().inspectGGUFBuffer(source);
+  if (typeof source !== 'string' || source.length === 0)
+    throw new SparrowError('inspectGGUF: expected a file path (non-empty string) or a Uint8Array', 'ERR_INVALID_ARG');
+  return addon<GGUFAddon>().inspectGGUF(source);
 }

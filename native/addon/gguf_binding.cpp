@@ -65,12 +65,7 @@ size_t to_js(Napi::Env env, GGUFType t, const uint8_t* p, Napi::Value* out) {
   return 0;
 }
 
-Napi::Value InspectGGUF(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path = sparrow::addon::arg_string(info, 0, "path");
-  std::shared_ptr<sparrow::GGUFFile> f;
-  SPARROW_GUARD(env, { f = sparrow::GGUFFile::open(path); })
-
+Napi::Object to_object(Napi::Env env, const std::shared_ptr<sparrow::GGUFFile>& f) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("version", f->version());
   out.Set("alignment", f->alignment());
@@ -105,8 +100,29 @@ Napi::Value InspectGGUF(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value InspectGGUF(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path = sparrow::addon::arg_string(info, 0, "path");
+  std::shared_ptr<sparrow::GGUFFile> f;
+  SPARROW_GUARD(env, { f = sparrow::GGUFFile::open(path); })
+  return to_object(env, f);
+}
+
+// inspectGGUFBuffer(bytes: Uint8Array): the same for a file already in memory.
+Napi::Value InspectGGUFBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "bytes must be a Uint8Array");
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  std::shared_ptr<sparrow::GGUFFile> f;
+  // The buffer is only read during this call, so no copy is needed.
+  SPARROW_GUARD(env, { f = sparrow::GGUFFile::parse(bytes.Data(), bytes.ByteLength()); })
+  return to_object(env, f);
+}
+
 }  // namespace
 
 SPARROW_BINDING(gguf) {
   exports.Set("inspectGGUF", Napi::Function::New(env, InspectGGUF, "inspectGGUF"));
+  exports.Set("inspectGGUFBuffer", Napi::Function::New(env, InspectGGUFBuffer, "inspectGGUFBuffer"));
 }

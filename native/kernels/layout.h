@@ -1,0 +1,58 @@
+// The interleaved ("repacked") weight layouts the quantized kernels read. Constants only
+// (no code), so the per-ISA files may include it.
+//
+// Quantized weights are repacked at load in groups of 16 rows. Within a group, per block
+// (Q4_0/Q8_0: 32 columns; K-quants: 256 columns), the quants of the 16 rows are
+// interleaved 4 bytes at a time: a 64-byte "chunk" holds, in its 32-bit lane r, four
+// consecutive quant bytes of row r. One 512-bit load (or two 256-bit, four 128-bit) thus
+// serves 16 rows, and an int8 dot product of a lane with 4 broadcast activation bytes
+// (vpdpbusd / pmaddubsw / sdot) accumulates each row's dot product in its own lane: no
+// horizontal sums. A last partial group is padded with zero rows.
+//
+// Q4_0, per block of 32 columns (288 bytes):
+//   [0, 32)    d[16]: fp16 scale of each row
+//   [32, 288)  4 chunks; chunk k lane r = original qs[4k..4k+3] of row r, i.e. the low
+//              nibbles are values 4k..4k+3 and the high nibbles values 16+4k..16+4k+3
+//              (unsigned 0..15; the value is nibble - 8)
+// Q8_0, per block (544 bytes):
+//   [0, 32)    d[16]
+//   [32, 544)  8 chunks; chunk k lane r = qs[4k..4k+3] of row r XOR 0x80 (stored as
+//              unsigned q + 128, so it can be the unsigned operand of vpdpbusd)
+// Q4_K, per super-block of 256 columns (2368 bytes):
+//   [0, 32)    d[16] fp16        [32, 64) dmin[16] fp16
+//   [64, 192)  sc: byte 64 + 16j + r = 6-bit scale of sub-block j (0..7) of row r
+//   [192, 320) m: byte 192 + 32p + 2r + e = 6-bit min of sub-block 2p+e of row r
+//              (pairs, so that a zero-extension to int16 gives (m[2p], m[2p+1]) per lane)
+//   [320, 2368) 32 chunks; chunk 8c+k (c < 4, k < 8) lane r = 4 bytes whose low nibbles
+//              are q[64c + 4k ..] (sub-block 2c) and high nibbles q[64c + 32 + 4k ..]
+//              (sub-block 2c+1) of row r
+// Q5_K: the Q4_K layout (low 4 bits), then (2880 bytes in all)
+//   [2368, 2880) 8 chunks; chunk k lane r = 4 bytes h[4k..4k+3], bit j of h[l] = bit 4
+//              of q[32j + l]
+// Q6_K, per super-block (3360 bytes):
+//   [0, 32)    d[16] fp16
+//   [32, 288)  sc: byte 32 + 32p + 2r + e = int8 scale of sub-block 2p+e (16 columns) of row r
+//   [288, 2336) 32 chunks; chunk c lane r byte b = (q[8c + b] & 15) | (q[8c + 4 + b] & 15) << 4
+//   [2336, 3360) 16 chunks; chunk s lane r byte b = sum over i < 4 of
+//              ((q[16s + 4i + b] >> 4) & 3) << 2i
+//   (q unsigned 0..63; the value is q - 32)
+//
+// Activations are quantized per token (row): BlockQ8A (40 bytes per 32 values) for
+// Q4_0/Q8_0 and BlockQ8KA (308 bytes per 256) for the K-quants, see quant/quant.h.
+#pragma once
+
+namespace sparrow {
+
+constexpr int kGroupRows = 16;
+
+constexpr int kQ4_0GroupBlock = 288;
+constexpr int kQ8_0GroupBlock = 544;
+constexpr int kQ4_KGroupBlock = 2368;
+constexpr int kQ5_KGroupBlock = 2880;
+constexpr int kQ6_KGroupBlock = 3360;
+
+constexpr int kQ8ABytes = 40;    // float d, int32 sum, int8 qs[32]
+constexpr int kQ8KABytes = 308;  // float d, int16 bsums[16], int16 bsums32[8], int8 qs[256]
+constexpr int kQ8KABsums = 4, kQ8KABsums32 = 36, kQ8KAQs = 52;
+
+}  // namespace sparrow

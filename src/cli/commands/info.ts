@@ -1,0 +1,20 @@
+/** `sparrow info`: the build, the CPU, and the kernel path in use. */
+import os from 'node:os';
+import { systemInfo } from '../../system.js';
+
+export const summary = 'show the CPU features and the SIMD kernel path in use';
+export const usage = 'usage: sparrow info [--json]';
+
+export async function run(args: string[]): Promise<number> {
+  const info = { ...systemInfo(), cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version };
+  if (args.includes('--json')) {
+    console.log(JSON.stringify(info, null, 2));
+    return 0;
+  }
+  const features = Object.entries(info.cpuFeatures).filter(([, v]) => v).map(([k]) => k);
+  console.log(`cpu:        ${info.cpu} (${info.cores} logical cores)`);
+  console.log(`features:   ${features.join(' ') || 'none detected'}`);
+  console.log(`kernels:    ${info.isa} (best here: ${info.bestIsa}; in this build: ${info.compiledIsas.join(', ')})`);
+  console.log(`node:       ${info.node}`);
+  return 0;
+}

@@ -4,6 +4,11 @@
  * for the types the synthetic writer produces. Plain TypeScript, no addon.
  */
 
+import { SparrowError } from '../src/errors.js';
+
+/** Bad input: a SparrowError with code ERR_INVALID_ARG. */
+const invalid = (message: string): SparrowError => new SparrowError(message, 'ERR_INVALID_ARG');
+
 export type GGMLTypeName =
   | 'F32' | 'F16' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0' | 'Q8_1'
   | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K'
@@ -53,7 +58,7 @@ const byId = new Map<number, GGMLTypeInfo>(Object.values(GGML_TYPES).map((t) => 
 
 export function ggmlType(type: GGMLTypeName | number): GGMLTypeInfo {
   const info = typeof type === 'number' ? byId.get(type) : GGML_TYPES[type];
-  if (!info) throw new Error(`unknown ggml type ${String(type)}`);
+  if (!info) throw invalid(`unknown ggml type ${String(type)}`);
   return info;
 }
 
@@ -61,7 +66,7 @@ export function ggmlType(type: GGMLTypeName | number): GGMLTypeInfo {
 export function rowBytes(type: GGMLTypeName, ne0: number): number {
   const t = GGML_TYPES[type];
   if (ne0 % t.blockSize !== 0)
-    throw new Error(`${type} rows need a multiple of ${t.blockSize} elements, got ${ne0}`);
+    throw invalid(`${type} rows need a multiple of ${t.blockSize} elements, got ${ne0}`);
   return (ne0 / t.blockSize) * t.typeSize;
 }
 
@@ -141,9 +146,9 @@ function scaleMinK4(j: number, q: Uint8Array, o: number): [number, number] {
 /** Dequantizes `n` elements of type `type` from `src` (which starts at a block boundary). */
 export function dequantize(type: GGMLTypeName, src: Uint8Array, n: number): Float32Array {
   const t = GGML_TYPES[type];
-  if (n % t.blockSize !== 0) throw new Error(`${type}: ${n} is not a multiple of ${t.blockSize}`);
+  if (n % t.blockSize !== 0) throw invalid(`${type}: ${n} is not a multiple of ${t.blockSize}`);
   const nb = n / t.blockSize;
-  if (src.length < nb * t.typeSize) throw new Error(`${type}: need ${nb * t.typeSize} bytes, got ${src.length}`);
+  if (src.length < nb * t.typeSize) throw invalid(`${type}: need ${nb * t.typeSize} bytes, got ${src.length}`);
   const out = new Float32Array(n);
   const dv = new DataView(src.buffer, src.byteOffset, src.byteLength);
   switch (type) {
@@ -230,7 +235,7 @@ export function dequantize(type: GGMLTypeName, src: Uint8Array, n: number): Floa
       }
       break;
     default:
-      throw new Error(`dequantize: ${type} is not supported`);
+      throw invalid(`dequantize: ${type} is not supported`);
   }
   return out;
 }

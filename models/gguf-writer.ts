@@ -1,10 +1,10 @@
 /**
  * A streaming GGUF v3 writer.
  *
- *   await writeGGUF(path, metadata, tensors, { onProgress })
+ *   await writeGGUF(path, { metadata, tensors, onProgress })
  *
  * The header (metadata and tensor table) is built in memory; tensor data is produced and
- * written tensor by tensor, in chunks of rows, so files of any size never sit in memory.
+ * written tensor by tensor, chunk by chunk, so files of any size never sit in memory.
  * The file is written under a temporary name beside `path` and renamed when complete:
  * a crash or an error never leaves a half-written file at `path`.
  *
@@ -16,7 +16,11 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { SparrowError } from '../src/errors.js';
 import { GGML_TYPES, type GGMLTypeName, rowBytes } from './ggml-types.js';
+/** Bad input: a SparrowError with code ERR_INVALID_ARG. */
+const invalid = (message: string): SparrowError => new SparrowError(message, 'ERR_INVALID_ARG');
+
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
 export const GGUF_VERSION = 3;
@@ -72,26 +76,34 @@ export function arr(itemType: GGUFScalarType | 'array', value: GGUFArray['value'
   return { type: 'array', itemType, value };
 }
 
-/** Fills `dst` with the bytes of rows [firstRow, firstRow + rowCount) of the tensor. */
-export type TensorFiller = (dst: Uint8Array, firstRow: number, rowCount: number) => void;
-
-export interface GGUFTensorSpec {
+/**
+ * A tensor to write. `data` is the whole tensor's bytes, or a function returning an iterable
+ * of chunks (e.g. a generator) whose lengths add up to the tensor's size; a chunk must not be
+ * modified after it is yielded (it may still be in flight to the disk).
+ */
+export interface TensorSpec {
   name: string;
   type: GGMLTypeName;
   /** GGUF order (ggml `ne`): shape[0] is the contiguous row length. */
   shape: readonly number[];
-  /** The whole tensor's bytes, or a filler called row chunk by row chunk, in order. */
-  data: Uint8Array | TensorFiller;
+  data: Uint8Array | (() => Iterable<Uint8Array>);
 }
+export type GGUFTensorSpec = TensorSpec;
 
-export interface WriteGGUFOptions {
+export interface WriteGGUFRequest {
+  /** Metadata in file order. `general.alignment` is added when missing. */
+  metadata: GGUFMetadata;
+  tensors: readonly TensorSpec[];
   /** Tensor data alignment; written as `general.alignment` unless the metadata has it. Default 32. */
   alignment?: number;
   /** Called after every chunk with bytes written so far and the file's total size. */
   onProgress?: (written: number, total: number) => void;
-  /** Target size of one write (default 4 MiB). */
-  chunkBytes?: number;
 }
+
+/** The value helpers as one object: `gguf.u32(5)`, `gguf.arr('f32', scores)`, ... */
+export const gguf = { u8, i8, u16, i16, u32, i32, f32, f64, u64, i64, bool, str, arr } as const;
+
+export { GGML_TYPES, type GGMLTypeName } from './ggml-types.js';
 
 // ---------------------------------------------------------------------------------------
 // Header encoding
@@ -182,7 +194,7 @@ class ByteBuilder {
 
 function checkInt(key: string, v: unknown, lo: number, hi: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
-    throw new TypeError(`GGUF metadata ${key}: ${String(v)} is not an integer in [${lo}, ${hi}]`);
+    throw invalid(`GGUF metadata ${key}: ${String(v)} is not an integer in [${lo}, ${hi}]`);
   return v;
 }
 
@@ -197,22 +209,22 @@ function writeScalar(b: ByteBuilder, key: string, type: GGUFScalarType, v: unkno
     case 'u64':
     case 'i64': {
       if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isSafeInteger(v)))
-        throw new TypeError(`GGUF metadata ${key}: ${String(v)} is not a 64-bit integer`);
-      if (type === 'u64' && v < 0) throw new TypeError(`GGUF metadata ${key}: ${String(v)} is negative`);
+        throw invalid(`GGUF metadata ${key}: ${String(v)} is not a 64-bit integer`);
+      if (type === 'u64' && v < 0) throw invalid(`GGUF metadata ${key}: ${String(v)} is negative`);
       return type === 'u64' ? b.u64(v) : b.i64(v);
     }
     case 'f32':
     case 'f64':
-      if (typeof v !== 'number') throw new TypeError(`GGUF metadata ${key}: ${String(v)} is not a number`);
+      if (typeof v !== 'number') throw invalid(`GGUF metadata ${key}: ${String(v)} is not a number`);
       return type === 'f32' ? b.f32(v) : b.f64(v);
     case 'bool':
-      if (typeof v !== 'boolean') throw new TypeError(`GGUF metadata ${key}: ${String(v)} is not a boolean`);
+      if (typeof v !== 'boolean') throw invalid(`GGUF metadata ${key}: ${String(v)} is not a boolean`);
       return b.u8(v ? 1 : 0);
     case 'string':
-      if (typeof v !== 'string') throw new TypeError(`GGUF metadata ${key}: ${String(v)} is not a string`);
+      if (typeof v !== 'string') throw invalid(`GGUF metadata ${key}: ${String(v)} is not a string`);
       return b.string(v);
     default:
-      throw new TypeError(`GGUF metadata ${key}: unknown value type ${String(type)}`);
+      throw invalid(`GGUF metadata ${key}: unknown value type ${String(type)}`);
   }
 }
 
@@ -221,11 +233,11 @@ function normalize(key: string, v: GGUFValue): GGUFScalar | GGUFArray {
   if (typeof v === 'boolean') return { type: 'bool', value: v };
   if (Array.isArray(v)) {
     if (!v.every((s) => typeof s === 'string'))
-      throw new TypeError(`GGUF metadata ${key}: untyped arrays must hold strings; use arr(type, values)`);
+      throw invalid(`GGUF metadata ${key}: untyped arrays must hold strings; use arr(type, values)`);
     return { type: 'array', itemType: 'string', value: v };
   }
   if (v && typeof v === 'object' && typeof (v as GGUFScalar).type === 'string') return v as GGUFScalar | GGUFArray;
-  throw new TypeError(
+  throw invalid(
     `GGUF metadata ${key}: ${typeof v} values need a type; use u32(), f32(), ... from models/gguf-writer`,
   );
 }
@@ -277,21 +289,21 @@ export interface GGUFLayout {
  */
 export function encodeGGUFHeader(
   metadata: GGUFMetadata,
-  tensors: ReadonlyArray<Pick<GGUFTensorSpec, 'name' | 'type' | 'shape'>>,
+  tensors: ReadonlyArray<Pick<TensorSpec, 'name' | 'type' | 'shape'>>,
   alignment = GGUF_DEFAULT_ALIGNMENT,
 ): GGUFLayout {
   if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0)
-    throw new RangeError(`alignment must be a positive multiple of 8, got ${alignment}`);
+    throw invalid(`alignment must be a positive multiple of 8, got ${alignment}`);
   let kv = entries(metadata).map(([k, v]) => [k, normalize(k, v)] as const);
   const keys = new Set<string>();
   for (const [k] of kv) {
-    if (keys.has(k)) throw new Error(`GGUF metadata: duplicate key ${k}`);
+    if (keys.has(k)) throw invalid(`GGUF metadata: duplicate key ${k}`);
     keys.add(k);
   }
   const align = kv.find(([k]) => k === 'general.alignment');
   if (align) {
     if (align[1].type !== 'u32' || align[1].value !== alignment)
-      throw new Error(`general.alignment in the metadata must be u32(${alignment})`);
+      throw invalid(`general.alignment in the metadata must be u32(${alignment})`);
   } else {
     const at = kv.findIndex(([k]) => k === 'general.architecture') + 1;
     kv = [...kv.slice(0, at), ['general.alignment', u32(alignment)] as const, ...kv.slice(at)];
@@ -302,11 +314,16 @@ export function encodeGGUFHeader(
   const sizes: number[] = [];
   let dataSize = 0;
   for (const t of tensors) {
-    if (names.has(t.name)) throw new Error(`GGUF: duplicate tensor ${t.name}`);
+    if (typeof t?.name !== 'string' || t.name.length === 0) throw invalid('GGUF tensors: every tensor needs a non-empty name');
+    if (names.has(t.name)) throw invalid(`GGUF: duplicate tensor ${t.name}`);
     names.add(t.name);
-    if (!GGML_TYPES[t.type]) throw new Error(`GGUF tensor ${t.name}: unknown type ${t.type}`);
-    if (t.shape.length < 1 || t.shape.length > 4 || t.shape.some((d) => !Number.isInteger(d) || d < 1))
-      throw new Error(`GGUF tensor ${t.name}: bad shape [${t.shape.join(', ')}]`);
+    if (!GGML_TYPES[t.type]) throw invalid(`GGUF tensor ${t.name}: unknown type ${t.type}`);
+    if (!Array.isArray(t.shape) || t.shape.length < 1 || t.shape.length > 4 || t.shape.some((d) => !Number.isSafeInteger(d) || d < 1))
+      throw invalid(`GGUF tensor ${t.name}: bad shape [${String(t.shape)}] (1 to 4 positive integers)`);
+    if (t.shape[0] % GGML_TYPES[t.type].blockSize !== 0)
+      throw invalid(
+        `GGUF tensor ${t.name}: type ${t.type} needs a row length (shape[0]) that is a multiple of ${GGML_TYPES[t.type].blockSize}, got ${t.shape[0]}`,
+      );
     let rows = 1;
     for (let i = 1; i < t.shape.length; i++) rows *= t.shape[i];
     const size = rowBytes(t.type, t.shape[0]) * rows;
@@ -340,15 +357,13 @@ export function encodeGGUFHeader(
 // ---------------------------------------------------------------------------------------
 // Streaming writer
 
-/** Writes a GGUF file; resolves with its size in bytes. See the module comment. */
-export async function writeGGUF(
-  file: string,
-  metadata: GGUFMetadata,
-  tensors: readonly GGUFTensorSpec[],
-  options: WriteGGUFOptions = {},
-): Promise<number> {
-  const layout = encodeGGUFHeader(metadata, tensors, options.alignment ?? GGUF_DEFAULT_ALIGNMENT);
-  const chunkBytes = Math.max(1 << 16, options.chunkBytes ?? 4 << 20);
+/** Writes a GGUF file atomically (temp file + rename); resolves with its size. See the module comment. */
+export async function writeGGUF(file: string, request: WriteGGUFRequest): Promise<{ bytes: number }> {
+  if (typeof file !== 'string' || file.length === 0) throw invalid('writeGGUF: path must be a non-empty string');
+  if (!request || typeof request !== 'object' || !Array.isArray(request.tensors))
+    throw invalid('writeGGUF: the request must be an object with metadata and a tensors array');
+  const { tensors, onProgress } = request;
+  const layout = encodeGGUFHeader(request.metadata, tensors, request.alignment ?? GGUF_DEFAULT_ALIGNMENT);
   const tmp = path.join(
     path.dirname(file),
     `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`,
@@ -356,21 +371,20 @@ export async function writeGGUF(
   await fsp.mkdir(path.dirname(file), { recursive: true });
   const fh = await fsp.open(tmp, 'w');
   let ok = false;
+  // At most one write in flight: the next chunk is generated while the previous one is written.
+  let pending: Promise<unknown> | null = null;
   try {
     let pos = 0;
     const total = layout.fileSize;
-    // Two buffers: one is being written by the thread pool while the next is filled.
-    const bufs = [new Uint8Array(chunkBytes + 64), new Uint8Array(chunkBytes + 64)];
-    let which = 0;
-    let pending: Promise<unknown> | null = null;
     const put = async (bytes: Uint8Array): Promise<void> => {
       if (pending) await pending;
       const at = pos;
       pos += bytes.length;
-      pending = fh.write(bytes, 0, bytes.length, at).then(() => options.onProgress?.(at + bytes.length, total));
+      pending = fh.write(bytes, 0, bytes.length, at).then(() => onProgress?.(at + bytes.length, total));
     };
     await put(layout.header);
     const dataStart = layout.header.length;
+    const WRITE_CHUNK = 4 << 20;
     for (let ti = 0; ti < tensors.length; ti++) {
       const t = tensors[ti];
       const padTo = dataStart + layout.offsets[ti];
@@ -378,57 +392,54 @@ export async function writeGGUF(
       const size = layout.sizes[ti];
       if (t.data instanceof Uint8Array) {
         if (t.data.length !== size)
-          throw new Error(`GGUF tensor ${t.name}: data has ${t.data.length} bytes, its shape needs ${size}`);
-        for (let o = 0; o < size; o += chunkBytes) await put(t.data.subarray(o, Math.min(size, o + chunkBytes)));
+          throw invalid(`GGUF tensor ${t.name}: data has ${t.data.length} bytes, its shape needs ${size}`);
+        for (let o = 0; o < size; o += WRITE_CHUNK) await put(t.data.subarray(o, Math.min(size, o + WRITE_CHUNK)));
         continue;
       }
-      const rb = rowBytes(t.type, t.shape[0]);
-      const rows = size / rb;
-      const rowsPerChunk = Math.max(1, Math.floor(chunkBytes / rb));
-      for (let r = 0; r < rows; r += rowsPerChunk) {
-        const n = Math.min(rowsPerChunk, rows - r);
-        if (n * rb > bufs[which].length) {
-          // one row bigger than a chunk
-          if (pending) await pending;
-          bufs[which] = new Uint8Array(n * rb + 64);
-        }
-        if (pending) await pending; // the buffer we are about to fill may still be in flight
-        const dst = bufs[which].subarray(0, n * rb);
-        t.data(dst, r, n);
-        await put(dst);
-        which ^= 1;
+      let got = 0;
+      for (const chunk of t.data()) {
+        got += chunk.length;
+        if (got > size) throw invalid(`GGUF tensor ${t.name}: its generator gave more than ${size} bytes`);
+        if (chunk.length) await put(chunk);
       }
+      if (got !== size) throw invalid(`GGUF tensor ${t.name}: its generator gave ${got} bytes, its shape needs ${size}`);
     }
     if (pending) await pending;
-    if (pos !== total) throw new Error(`GGUF writer: wrote ${pos} bytes, expected ${total}`);
-    await fh.sync().catch(() => undefined);
+    if (pos !== total) throw invalid(`GGUF writer: wrote ${pos} bytes, expected ${total}`);
     ok = true;
   } finally {
+    // On an error, let a write still in flight settle before closing (and never leave its
+    // rejection unhandled).
+    if (!ok && pending) await (pending as Promise<unknown>).catch(() => undefined);
     await fh.close();
     if (!ok) await fsp.rm(tmp, { force: true });
   }
   await fsp.rename(tmp, file);
-  return layout.fileSize;
+  return { bytes: layout.fileSize };
 }
 
-/** Encodes a whole (small) GGUF file in memory. Fillers are called once with all rows. */
-export function encodeGGUF(
-  metadata: GGUFMetadata,
-  tensors: readonly GGUFTensorSpec[],
-  alignment = GGUF_DEFAULT_ALIGNMENT,
-): Uint8Array {
-  const layout = encodeGGUFHeader(metadata, tensors, alignment);
+/** Encodes a whole (small) GGUF file in memory. */
+export function encodeGGUF(request: Omit<WriteGGUFRequest, 'onProgress'>): Uint8Array {
+  const { tensors } = request;
+  const layout = encodeGGUFHeader(request.metadata, tensors, request.alignment ?? GGUF_DEFAULT_ALIGNMENT);
   const out = new Uint8Array(layout.fileSize);
   out.set(layout.header);
   tensors.forEach((t, i) => {
-    const dst = out.subarray(layout.header.length + layout.offsets[i], layout.header.length + layout.offsets[i] + layout.sizes[i]);
+    const at = layout.header.length + layout.offsets[i];
+    const size = layout.sizes[i];
     if (t.data instanceof Uint8Array) {
-      if (t.data.length !== dst.length)
-        throw new Error(`GGUF tensor ${t.name}: data has ${t.data.length} bytes, its shape needs ${dst.length}`);
-      dst.set(t.data);
-    } else {
-      t.data(dst, 0, dst.length / rowBytes(t.type, t.shape[0]));
+      if (t.data.length !== size)
+        throw invalid(`GGUF tensor ${t.name}: data has ${t.data.length} bytes, its shape needs ${size}`);
+      out.set(t.data, at);
+      return;
     }
+    let got = 0;
+    for (const chunk of t.data()) {
+      if (got + chunk.length > size) throw invalid(`GGUF tensor ${t.name}: its generator gave more than ${size} bytes`);
+      out.set(chunk, at + got);
+      got += chunk.length;
+    }
+    if (got !== size) throw invalid(`GGUF tensor ${t.name}: its generator gave ${got} bytes, its shape needs ${size}`);
   });
   return out;
 }

@@ -23,7 +23,7 @@
  * sub-block scales get random signs.
  */
 import { SparrowError } from '../src/errors.js';
-import { GGML_TYPES, type GGMLTypeName } from './gguf-writer.js';
+import { GGML_TYPES, f16BitsToF32, f32ToBF16Bits, f32ToF16Bits, type GGMLTypeName } from './ggml-types.js';
 
 // ---------------------------------------------------------------------------------------
 // PRNG: Marsaglia's xorshift128, seeded through splitmix32 from (seed, stream name).
@@ -91,56 +91,6 @@ export class Rng {
     this.z = z;
     this.w = w >>> 0;
   }
-}
-
-// ---------------------------------------------------------------------------------------
-// half-precision conversion
-
-const f32Buf = new Float32Array(1);
-const u32Buf = new Uint32Array(f32Buf.buffer);
-
-/** IEEE half bits of `x`, rounded to nearest even (overflow to inf, subnormals kept). */
-export function f32ToF16Bits(x: number): number {
-  f32Buf[0] = x;
-  const f = u32Buf[0]!;
-  const sign = (f >>> 16) & 0x8000;
-  const exp = (f >>> 23) & 0xff;
-  let mant = f & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / nan
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // too small even for a subnormal
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let h = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // may carry into the exponent: correct
-  return sign | h;
-}
-
-/** The float value of IEEE half bits. */
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** bfloat16 bits of `x`: the upper half of the f32, rounded to nearest even. */
-export function f32ToBF16Bits(x: number): number {
-  f32Buf[0] = x;
-  const f = u32Buf[0]!;
-  if ((f & 0x7fffffff) > 0x7f800000) return ((f >>> 16) | 0x40) & 0xffff; // quiet nan
-  return ((f + 0x7fff + ((f >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  *   SentencePiece log-probabilities do. Filling up to any size uses letter n-grams.
  *
  * `gpt2Vocab(n)`: a byte-level BPE vocabulary (`tokenizer.ggml.model = "gpt2"`): the 256
- *   byte symbols in GPT-2's byte-to-unicode mapping, merges that build common words
+ *   byte symbols in GPT-2's byte-to-unicode mapping, merges trained on common words
  *   ("Ġ" = space), letter n-grams up to the size, then the special tokens at the end
  *   (as Llama 3 and Qwen 2 place them).
  */
@@ -122,9 +122,49 @@ function byteToUnicode(): string[] {
 export const GPT2_SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
 
 /**
- * A byte-level BPE (gpt2) vocabulary of exactly `n` tokens, with its merges. Each
- * multi-character piece is the merge of its prefix (one character shorter) and its last
- * character, both of which come earlier, so every merge is valid.
+ * Trains byte-level BPE merges on the word list (weighted by rank, each word alone and
+ * after a space), the way BPE tokenizers are made: repeatedly merge the most frequent
+ * adjacent pair. Replaying these merges in order (what llama.cpp does) turns every
+ * training word back into one token, which a hand-made merge list cannot promise
+ * (a short merge like "l o" would pre-empt "Hell o").
+ */
+function trainMerges(limit: number): [string, string][] {
+  const corpus: { syms: string[]; weight: number }[] = [];
+  WORDS.forEach((w, i) => {
+    corpus.push({ syms: ['Ġ', ...w], weight: 2 / (i + 1) }, { syms: [...w], weight: 1 / (i + 1) });
+  });
+  const merges: [string, string][] = [];
+  while (merges.length < limit) {
+    const counts = new Map<string, number>();
+    for (const { syms, weight } of corpus)
+      for (let i = 0; i + 1 < syms.length; i++) {
+        const key = syms[i] + ' ' + syms[i + 1];
+        counts.set(key, (counts.get(key) ?? 0) + weight);
+      }
+    let best = '';
+    let bestCount = 0;
+    for (const [key, c] of counts) if (c > bestCount || (c === bestCount && key < best)) [best, bestCount] = [key, c];
+    if (!best) break; // every word is one token
+    const [l, r] = best.split(' ') as [string, string];
+    merges.push([l, r]);
+    for (const item of corpus) {
+      const out: string[] = [];
+      for (let i = 0; i < item.syms.length; i++) {
+        if (i + 1 < item.syms.length && item.syms[i] === l && item.syms[i + 1] === r) {
+          out.push(l + r);
+          i++;
+        } else out.push(item.syms[i]!);
+      }
+      item.syms = out;
+    }
+  }
+  return merges;
+}
+
+/**
+ * A byte-level BPE (gpt2) vocabulary of exactly `n` tokens, with its merges: merges
+ * trained on the word list first, then filler pieces, each the merge of its prefix (one
+ * character shorter) and its last character, both of which come earlier.
  */
 export function gpt2Vocab(n: number): Vocab {
   checkSize(n, 256 + GPT2_SPECIALS.length + 64, 'gpt2');
@@ -133,6 +173,11 @@ export function gpt2Vocab(n: number): Vocab {
   const seen = new Set(tokens);
   const merges: string[] = [];
   const nNormal = n - GPT2_SPECIALS.length;
+  for (const [l, r] of trainMerges(nNormal - tokens.length)) {
+    seen.add(l + r);
+    tokens.push(l + r);
+    merges.push(`${l} ${r}`);
+  }
   const pieces = pieceStream((w) => 'Ġ' + w); // 'Ġ' is the space byte (0x20) in the map
   while (tokens.length < nNormal) {
     const p = pieces.next().value as string;
@@ -145,7 +190,7 @@ export function gpt2Vocab(n: number): Vocab {
     tokens.push(p);
     merges.push(`${left} ${right}`);
   }
-  const types = tokens.map(() => TOKEN_TYPE.NORMAL);
+  const types: number[] = tokens.map(() => TOKEN_TYPE.NORMAL);
   const eos = tokens.length;
   for (const s of GPT2_SPECIALS) {
     tokens.push(s);

@@ -4,3 +4,16 @@ export { inspectGGUF } from './gguf.js';
 export type { GGUFInfo, GGUFTensorInfo, GGUFMetadataValue } from './gguf.js';
 export { systemInfo, setIsa } from './system.js';
 export type { SystemInfo, Isa } from './system.js';
+export { loadModel, Model } from './model.js';
+export type { LoadModelOptions, ModelInfo } from './model.js';
+export { Session } from './session.js';
+export type { SessionOptions, EvaluateOptions, Tokens } from './session.js';
+export { Sampler, createSampler } from './sampling/index.js';
+export type { SamplerOptions, LogitProcessor } from './sampling/index.js';
+export { Generation, StopMatcher } from './generation/index.js';
+export type {
+  GenerateOptions, GenerationChunk, GenerationResult, GenerationTimings, StopReason, ContextShiftOptions,
+} from './generation/index.js';
+export { Chat } from './conversation/index.js';
+export type { ChatOptions } from './conversation/index.js';
+export type { CreateChatOptions } from './generation/bind.js';

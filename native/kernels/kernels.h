@@ -1,29 +1,67 @@
 // The kernel table: every SIMD entry point, one table per ISA. Code outside kernels/
 // calls kernels() (the current path) or kernels_for(isa) (tests), never an ISA
 // function directly. Each ISA function is declared extern "C" with a suffix naming its
-// ISA, and defined in kernels/<isa>/; the generic ones are the reference twins.
+// ISA, and defined in kernels/<isa>/; the generic ones are the reference twins (same
+// inputs, same integer arithmetic, plain C++). An ISA that lacks a kernel gets the
+// generic twin in its table.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 
 #include "isa.h"
 
+// Quantized matmul over repacked weights (kernels/layout.h), for the 16-row groups
+// [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and 16*g0 <= r < min(16*g1, rlimit).
+// xq holds n tokens of quantized activations, one after the other (BlockQ8A rows for
+// Q4_0/Q8_0, BlockQ8KA rows for the K-quants).
+#define SP_QMM_ARGS const uint8_t *w, int64_t cols, const void *xq, int64_t n, float *y, int64_t ldy, \
+                    int64_t g0, int64_t g1, int64_t rlimit
+// Float-weight matmul, weights row-major as in the file (F32, F16 or BF16), rows [r0, r1):
+// y[t*ldy + r] = sum_c W[r][c] * x[t*cols + c].
+#define SP_FMM_ARGS const void *w, int64_t cols, const float *x, int64_t n, float *y, int64_t ldy, \
+                    int64_t r0, int64_t r1
+
+#define SP_DECLARE_ISA(isa)                                                         \
+  float sp_dot_f32_##isa(const float* a, const float* b, int64_t n);                \
+  void sp_mm_q4_0_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q8_0_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q4_k_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q5_k_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q6_k_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_f32_##isa(SP_FMM_ARGS);                                                \
+  void sp_mm_f16_##isa(SP_FMM_ARGS);                                                \
+  void sp_mm_bf16_##isa(SP_FMM_ARGS);                                               \
+  float sp_dot_f16_f32_##isa(const uint16_t* a, const float* b, int64_t n);         \
+  void sp_axpy_f16_##isa(float a, const uint16_t* x, float* y, int64_t n);
+
 extern "C" {
-// sum_i a[i] * b[i]
-float sp_dot_f32_generic(const float* a, const float* b, int64_t n);
-float sp_dot_f32_avx2(const float* a, const float* b, int64_t n);
-float sp_dot_f32_avx512(const float* a, const float* b, int64_t n);
-float sp_dot_f32_neon(const float* a, const float* b, int64_t n);
+SP_DECLARE_ISA(generic)
+SP_DECLARE_ISA(avx2)
+SP_DECLARE_ISA(avx512)
+SP_DECLARE_ISA(neon)
 }
 
+// Per-ISA files (kernels/<isa>/) define SPARROW_KERNEL_TU: they see the declarations
+// above and none of the C++ below (no inline code compiled with ISA flags).
+#ifndef SPARROW_KERNEL_TU
 namespace sparrow {
+
+using QMatMulFn = void (*)(SP_QMM_ARGS);
+using FMatMulFn = void (*)(SP_FMM_ARGS);
 
 struct Kernels {
   Isa isa;
+  // sum_i a[i] * b[i]
   float (*dot_f32)(const float* a, const float* b, int64_t n);
+  QMatMulFn mm_q4_0, mm_q8_0, mm_q4_k, mm_q5_k, mm_q6_k;
+  FMatMulFn mm_f32, mm_f16, mm_bf16;
+  // For attention over an F16 KV cache: sum_i f16(a[i]) * b[i], and y[i] += a * f16(x[i]).
+  float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
+  void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
 };
 
 const Kernels& kernels_for(Isa isa);  // falls back to generic when not compiled
 inline const Kernels& kernels() { return kernels_for(current_isa()); }
 
 }  // namespace sparrow
+#endif  // SPARROW_KERNEL_TU

@@ -16,6 +16,15 @@ namespace sparrow {
 
 struct GGUFTensor;
 
+// How a Matrix wants its input (quantize_input's output). Matrices with the same format
+// and the same cols accept the same xq, so one quantization can serve several of them
+// (e.g. the q, k and v projections).
+enum class InputFormat : int {
+  F32 = 0,   // floats as given (F32 / F16 / BF16 weights)
+  Q8A = 1,   // BlockQ8A per 32 values (Q4_0 / Q8_0 weights)
+  Q8KA = 2,  // BlockQ8KA per 256 values (Q4_K / Q5_K / Q6_K weights)
+};
+
 class Matrix {
  public:
   virtual ~Matrix() = default;
@@ -23,6 +32,7 @@ class Matrix {
   int64_t cols() const { return cols_; }  // input features  (GGUF ne[0])
   uint32_t type() const { return type_; } // ggml type id of the weights
 
+  virtual InputFormat input_format() const = 0;
   // Bytes of quantized input for n tokens, and the quantization itself (x: n rows of cols floats).
   virtual size_t input_bytes(int64_t n) const = 0;
   virtual void quantize_input(const float* x, int64_t n, void* xq) const = 0;

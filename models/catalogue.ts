@@ -1,0 +1,206 @@
+/**
+ * The model catalogue: shapes of popular small models (checked against their published
+ * config.json files) and tiny shapes for parity tests. Pass a name to `syntheticModel`
+ * (models/cache.ts) to get a GGUF file of that shape with random weights.
+ */
+import { SparrowError } from '../src/errors.js';
+import type { ModelShape } from './synthetic.js';
+
+export interface CatalogueEntry {
+  name: string;
+  /** What it is, in one line. */
+  description: string;
+  /** Where the numbers come from (the real model's Hugging Face repo), if any. */
+  source?: string;
+  shape: ModelShape;
+  /** True for the tiny shapes meant for fast tests. */
+  test: boolean;
+}
+
+const real = (name: string, description: string, source: string, shape: ModelShape): CatalogueEntry => ({
+  name,
+  description,
+  source,
+  shape,
+  test: false,
+});
+const tiny = (name: string, description: string, shape: ModelShape): CatalogueEntry => ({
+  name,
+  description,
+  shape,
+  test: true,
+});
+
+const entries: CatalogueEntry[] = [
+  // ---- real shapes ---------------------------------------------------------------------
+  real('tinyllama-1.1b', 'TinyLlama 1.1B (llama, 22 layers, GQA 8)', 'TinyLlama/TinyLlama-1.1B-Chat-v1.0', {
+    arch: 'llama',
+    nLayers: 22,
+    nEmbd: 2048,
+    nFF: 5632,
+    nHead: 32,
+    nHeadKv: 4,
+    nVocab: 32000,
+    contextLength: 2048,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+  }),
+  // The real file also carries llama3 rope scaling (rope_freqs.weight); the synthetic one
+  // uses plain RoPE, which costs the same.
+  real('llama-3.2-1b', 'Llama 3.2 1B (llama, 16 layers, GQA 4, tied embeddings)', 'meta-llama/Llama-3.2-1B', {
+    arch: 'llama',
+    nLayers: 16,
+    nEmbd: 2048,
+    nFF: 8192,
+    nHead: 32,
+    nHeadKv: 8,
+    nVocab: 128256,
+    contextLength: 131072,
+    ropeFreqBase: 500000,
+    rmsEps: 1e-5,
+    tiedEmbeddings: true,
+    tokenizer: 'gpt2',
+  }),
+  real('qwen2.5-0.5b', 'Qwen2.5 0.5B (qwen2, 24 layers, GQA 7, QKV biases, tied)', 'Qwen/Qwen2.5-0.5B', {
+    arch: 'qwen2',
+    nLayers: 24,
+    nEmbd: 896,
+    nFF: 4864,
+    nHead: 14,
+    nHeadKv: 2,
+    nVocab: 151936,
+    contextLength: 32768,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+    tokenizer: 'gpt2',
+  }),
+  real('smollm-135m', 'SmolLM 135M (llama, 30 layers, GQA 3, tied)', 'HuggingFaceTB/SmolLM-135M', {
+    arch: 'llama',
+    nLayers: 30,
+    nEmbd: 576,
+    nFF: 1536,
+    nHead: 9,
+    nHeadKv: 3,
+    nVocab: 49152,
+    contextLength: 2048,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+    tiedEmbeddings: true,
+  }),
+  real('llama-110m', 'A 110M llama (llama2.c stories110M: 12 layers, MHA)', 'karpathy/tinyllamas (stories110M)', {
+    arch: 'llama',
+    nLayers: 12,
+    nEmbd: 768,
+    nFF: 2048,
+    nHead: 12,
+    nHeadKv: 12,
+    nVocab: 32000,
+    contextLength: 1024,
+    ropeFreqBase: 10000,
+    rmsEps: 1e-5,
+  }),
+
+  // ---- tiny test shapes ----------------------------------------------------------------
+  // Rows that are multiples of 256 take every weight type; 384 and 576 are not, so
+  // K-quant mixes fall back to 32-block types there (as llama.cpp does).
+  tiny('tiny-mha', 'llama, 2 layers, dim 256, head dim 64, MHA (GQA 1)', {
+    arch: 'llama',
+    nLayers: 2,
+    nEmbd: 256,
+    nFF: 768,
+    nHead: 4,
+    nHeadKv: 4,
+    nVocab: 512,
+    contextLength: 512,
+  }),
+  tiny('tiny-gqa4-hd128', 'llama, 3 layers, dim 512, head dim 128, GQA 4', {
+    arch: 'llama',
+    nLayers: 3,
+    nEmbd: 512,
+    nFF: 1280,
+    nHead: 4,
+    nHeadKv: 1,
+    nVocab: 1000,
+    contextLength: 512,
+  }),
+  tiny('tiny-gqa3', 'llama, 2 layers, dim 384 (not a multiple of 256), GQA 3, odd vocab', {
+    arch: 'llama',
+    nLayers: 2,
+    nEmbd: 384,
+    nFF: 1024,
+    nHead: 6,
+    nHeadKv: 2,
+    nVocab: 777,
+    contextLength: 512,
+  }),
+  tiny('tiny-gqa8-tied', 'llama, 2 layers, dim 512, GQA 8, tied embeddings, rope base 500000', {
+    arch: 'llama',
+    nLayers: 2,
+    nEmbd: 512,
+    nFF: 1536,
+    nHead: 8,
+    nHeadKv: 1,
+    nVocab: 2000,
+    contextLength: 512,
+    ropeFreqBase: 500000,
+    tiedEmbeddings: true,
+  }),
+  tiny('tiny-qwen2', 'qwen2, 3 layers, dim 256, GQA 2, QKV biases, tied, BPE (gpt2) tokenizer', {
+    arch: 'qwen2',
+    nLayers: 3,
+    nEmbd: 256,
+    nFF: 768,
+    nHead: 4,
+    nHeadKv: 2,
+    nVocab: 1500,
+    contextLength: 512,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+    tiedEmbeddings: true,
+    tokenizer: 'gpt2',
+  }),
+  tiny('tiny-qwen2-576', 'qwen2, 2 layers, dim 576 (SmolLM-like, not a multiple of 256), GQA 3, untied', {
+    arch: 'qwen2',
+    nLayers: 2,
+    nEmbd: 576,
+    nFF: 1536,
+    nHead: 9,
+    nHeadKv: 3,
+    nVocab: 1200,
+    contextLength: 512,
+    ropeFreqBase: 1000000,
+    rmsEps: 1e-6,
+  }),
+  tiny('tiny-deep', 'llama, 22 layers (TinyLlama depth), dim 256, GQA 4: numerical stability', {
+    arch: 'llama',
+    nLayers: 22,
+    nEmbd: 256,
+    nFF: 512,
+    nHead: 4,
+    nHeadKv: 1,
+    nVocab: 600,
+    contextLength: 512,
+  }),
+];
+
+/** Every catalogue entry by name. */
+export const CATALOGUE: Readonly<Record<string, CatalogueEntry>> = Object.freeze(
+  Object.fromEntries(entries.map((e) => [e.name, e])),
+);
+
+/** Names of the real-model shapes. */
+export const REAL_MODELS: readonly string[] = entries.filter((e) => !e.test).map((e) => e.name);
+/** Names of the tiny test shapes. */
+export const TEST_MODELS: readonly string[] = entries.filter((e) => e.test).map((e) => e.name);
+
+/** The entry called `name`; throws a SparrowError listing the known names otherwise. */
+export function catalogueEntry(name: string): CatalogueEntry {
+  const e = typeof name === 'string' ? CATALOGUE[name] : undefined;
+  if (!e)
+    throw new SparrowError(
+      `unknown catalogue model '${String(name)}'; known: ${Object.keys(CATALOGUE).join(', ')}`,
+      'ERR_INVALID_ARG',
+    );
+  return e;
+}

@@ -1,0 +1,333 @@
+// AVX2 + FMA + F16C matmul kernels over the repacked layouts of kernels/layout.h.
+// extern "C" entry points only; helpers have internal linkage.
+//
+// A 16-row group is done as two halves of 8 rows (one ymm lane per row). The int8 route
+// is pmaddubsw (unsigned quant x signed activation -> int16 pairs), summed in int16 while
+// that cannot overflow, then pmaddwd to int32 (with ones, or with the K-quant sub-block
+// scale so that the scale multiply comes free). Tiles of 8 rows x T tokens (T <= 4).
+#include <immintrin.h>
+#include <stdint.h>
+
+#define SPARROW_KERNEL_TU  // kernels.h: the extern "C" declarations only
+#include "kernels/kernels.h"
+#include "kernels/layout.h"
+
+namespace {
+
+inline int32_t ld32(const uint8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+inline float ldf(const uint8_t* p) {
+  float v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+inline __m256i bcast(const uint8_t* p) { return _mm256_set1_epi32(ld32(p)); }
+inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256 load_f16x8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256i mask_rows(int64_t left) {  // lanes r < left
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(left)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// (v, v) int16 pairs from int32 lanes holding values that fit int16
+inline __m256i dup16(__m256i v) { return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16)); }
+
+template <template <int> class Tile>
+void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t xrow, int64_t nb, int64_t n,
+               float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
+  for (int64_t g = g0; g < g1; g++)
+    for (int h = 0; h < 2; h++) {
+      int64_t left = rlimit - g * 16 - 8 * h;
+      if (left <= 0) break;
+      const uint8_t* wg = w + g * group_bytes;
+      __m256i mask = mask_rows(left);
+      float* yg = y + g * 16 + 8 * h;
+      int64_t t = 0;
+      for (; t + 4 <= n; t += 4) Tile<4>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask);
+      switch (n - t) {
+        case 1: Tile<1>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
+        case 2: Tile<2>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
+        case 3: Tile<3>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
+        default: break;
+      }
+    }
+}
+
+template <int T>
+struct Q4_0Tile {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * sparrow::kQ4_0GroupBlock;
+      __m256i w[8];
+      for (int k = 0; k < 4; k++) {
+        __m256i raw = load(blk + 32 + 64 * k + 32 * h);
+        w[k] = _mm256_and_si256(raw, m4);
+        w[k + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+      }
+      const __m256 dw = load_f16x8(blk + 16 * h);
+      for (int t = 0; t < T; t++) {
+        const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
+        // nibble (<= 15) x |x| (<= 127): each pair <= 3810, eight of them fit int16
+        __m256i s16 = _mm256_maddubs_epi16(w[0], bcast(xb + 8));
+        for (int k = 1; k < 8; k++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[k], bcast(xb + 8 + 4 * k)));
+        __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(8 * ld32(xb + 4)));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), dw), _mm256_set1_ps(ldf(xb)), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
+  }
+};
+
+template <int T>
+struct Q8_0Tile {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * sparrow::kQ8_0GroupBlock;
+      __m256i ws[8], wa[8];  // signed quants, and their magnitudes
+      for (int k = 0; k < 8; k++) {
+        ws[k] = _mm256_xor_si256(load(blk + 32 + 64 * k + 32 * h), flip);
+        wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
+      }
+      const __m256 dw = load_f16x8(blk + 16 * h);
+      for (int t = 0; t < T; t++) {
+        const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
+        // |q| * (x * sign q): each pair <= 2 * 128 * 127, fits int16; the result is
+        // sum q*x exactly, the same integer as the twin's sum (q+128)x - 128 sum x
+        __m256i s = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++)
+          s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wa[k], _mm256_sign_epi8(bcast(xb + 8 + 4 * k), ws[k])), ones));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), dw), _mm256_set1_ps(ldf(xb)), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
+  }
+};
+
+template <int T, bool Q5>
+struct Q45_KTileImpl {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+    constexpr int kBlock = Q5 ? sparrow::kQ5_KGroupBlock : sparrow::kQ4_KGroupBlock;
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+      __m256i isum[T];
+      for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; j++) {
+        const __m256i sc = dup16(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 64 + 16 * j + 8 * h))));
+        const uint8_t* qc = blk + 320 + 64 * 8 * (j >> 1) + 32 * h;
+        __m256i w[8];
+        for (int k = 0; k < 8; k++) {
+          __m256i raw = load(qc + 64 * k);
+          w[k] = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4);
+          if (Q5) {
+            __m256i hb = load(blk + 2368 + 64 * k + 32 * h);
+            hb = j <= 4 ? _mm256_slli_epi16(hb, 4 - j) : _mm256_srli_epi16(hb, j - 4);
+            w[k] = _mm256_or_si256(w[k], _mm256_and_si256(hb, m10));
+          }
+        }
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 32 * j;
+          if (Q5) {  // q <= 31: pairs <= 7874, four fit int16
+            __m256i a = _mm256_maddubs_epi16(w[0], bcast(xq)), c = _mm256_maddubs_epi16(w[4], bcast(xq + 16));
+            for (int k = 1; k < 4; k++) {
+              a = _mm256_add_epi16(a, _mm256_maddubs_epi16(w[k], bcast(xq + 4 * k)));
+              c = _mm256_add_epi16(c, _mm256_maddubs_epi16(w[k + 4], bcast(xq + 16 + 4 * k)));
+            }
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(a, sc), _mm256_madd_epi16(c, sc)));
+          } else {  // q <= 15: pairs <= 3810, eight fit int16
+            __m256i a = _mm256_maddubs_epi16(w[0], bcast(xq));
+            for (int k = 1; k < 8; k++) a = _mm256_add_epi16(a, _mm256_maddubs_epi16(w[k], bcast(xq + 4 * k)));
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(a, sc));  // sc * (pair sums)
+          }
+        }
+      }
+      __m256i msum[T];
+      for (int t = 0; t < T; t++) msum[t] = _mm256_setzero_si256();
+      for (int p = 0; p < 4; p++) {
+        const __m256i mp = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192 + 32 * p + 16 * h)));
+        for (int t = 0; t < T; t++)
+          msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mp, bcast(xs + t * xrow + sparrow::kQ8KABsums32 + 4 * p)));
+      }
+      const __m256 d = load_f16x8(blk + 16 * h), dmin = load_f16x8(blk + 32 + 16 * h);
+      for (int t = 0; t < T; t++) {
+        __m256 v = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum[t])));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(ldf(xs + t * xrow)), v, acc[t]);
+      }
+    }
+    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
+  }
+};
+template <int T> struct Q4_KTile : Q45_KTileImpl<T, false> {};
+template <int T> struct Q5_KTile : Q45_KTileImpl<T, true> {};
+
+template <int T>
+struct Q6_KTile {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * sparrow::kQ6_KGroupBlock;
+      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+      __m256i isum[T];
+      for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
+      for (int s = 0; s < 16; s++) {
+        const __m256i qh = load(blk + 2336 + 64 * s + 32 * h);
+        const __m256i ql0 = load(blk + 288 + 128 * s + 32 * h), ql1 = load(blk + 288 + 128 * s + 64 + 32 * h);
+        const __m256i w0 = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30));
+        const __m256i w1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30));
+        const __m256i w2 = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(qh, m30));
+        const __m256i w3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30));
+        const __m256i pair = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 32 * (s >> 1) + 16 * h)));
+        // (sc, sc) per lane: the even or the odd int16 of each pair, duplicated
+        const __m256i sc = (s & 1) ? _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xf5), 0xf5)
+                                   : _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xa0), 0xa0);
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 16 * s;
+          // q <= 63: pairs <= 16002, two fit int16
+          __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast(xq)), _mm256_maddubs_epi16(w1, bcast(xq + 4)));
+          __m256i c = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast(xq + 8)), _mm256_maddubs_epi16(w3, bcast(xq + 12)));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(a, sc), _mm256_madd_epi16(c, sc)));
+        }
+      }
+      __m256i csum[T];
+      for (int t = 0; t < T; t++) csum[t] = _mm256_setzero_si256();
+      for (int p = 0; p < 8; p++) {
+        const __m256i sp = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 32 * p + 16 * h)));
+        for (int t = 0; t < T; t++)
+          csum[t] = _mm256_add_epi32(csum[t], _mm256_madd_epi16(sp, bcast(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
+      }
+      const __m256 d = load_f16x8(blk + 16 * h);
+      for (int t = 0; t < T; t++) {
+        __m256i v = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(csum[t], 5));
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(ldf(xs + t * xrow)), _mm256_mul_ps(d, _mm256_cvtepi32_ps(v)), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
+  }
+};
+
+// ---- float weights: 4 rows x up to 2 tokens, 8 columns per step, scalar tail ----
+
+struct LoadF32 {
+  static __m256 load(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float one(const uint8_t* p) { return ldf(p); }
+  static constexpr int elem = 4;
+};
+struct LoadF16 {
+  static __m256 load(const uint8_t* p) { return load_f16x8(p); }
+  static float one(const uint8_t* p) {
+    uint16_t h;
+    __builtin_memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+  }
+  static constexpr int elem = 2;
+};
+struct LoadBF16 {
+  static __m256 load(const uint8_t* p) {
+    __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static float one(const uint8_t* p) {
+    uint16_t h;
+    __builtin_memcpy(&h, p, 2);
+    uint32_t b = uint32_t(h) << 16;
+    float f;
+    __builtin_memcpy(&f, &b, 4);
+    return f;
+  }
+  static constexpr int elem = 2;
+};
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <class L, int R, int TT>
+void float_tile(const uint8_t* w, int64_t cols, const float* x, float* y, int64_t ldy, int64_t r) {
+  __m256 acc[R][TT];
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) acc[i][t] = _mm256_setzero_ps();
+  const int64_t main = cols / 8 * 8;
+  for (int64_t c = 0; c < main; c += 8) {
+    __m256 xv[TT];
+    for (int t = 0; t < TT; t++) xv[t] = _mm256_loadu_ps(x + t * cols + c);
+    for (int i = 0; i < R; i++) {
+      __m256 wv = L::load(w + ((r + i) * cols + c) * L::elem);
+      for (int t = 0; t < TT; t++) acc[i][t] = _mm256_fmadd_ps(wv, xv[t], acc[i][t]);
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int t = 0; t < TT; t++) {
+      float s = hsum(acc[i][t]);
+      for (int64_t c = main; c < cols; c++) s += L::one(w + ((r + i) * cols + c) * L::elem) * x[t * cols + c];
+      y[t * ldy + r + i] = s;
+    }
+}
+
+template <class L>
+void float_mm(const void* w, int64_t cols, const float* x, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) {
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  int64_t t = 0;
+  for (; t + 2 <= n; t += 2) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) float_tile<L, 4, 2>(wb, cols, x + t * cols, y + t * ldy, ldy, r);
+    for (; r < r1; r++) float_tile<L, 1, 2>(wb, cols, x + t * cols, y + t * ldy, ldy, r);
+  }
+  for (; t < n; t++) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) float_tile<L, 4, 1>(wb, cols, x + t * cols, y + t * ldy, ldy, r);
+    for (; r < r1; r++) float_tile<L, 1, 1>(wb, cols, x + t * cols, y + t * ldy, ldy, r);
+  }
+}
+
+}  // namespace
+
+#define SP_QMM_AVX2(name, Tile, block, nbdiv, xbytes)                                                     \
+  extern "C" void sp_mm_##name##_avx2(SP_QMM_ARGS) {                                                      \
+    int64_t nb = cols / nbdiv;                                                                            \
+    run_tiles<Tile>(w, nb * block, static_cast<const uint8_t*>(xq), nb * xbytes, nb, n, y, ldy, g0, g1, rlimit); \
+  }
+SP_QMM_AVX2(q4_0, Q4_0Tile, sparrow::kQ4_0GroupBlock, 32, sparrow::kQ8ABytes)
+SP_QMM_AVX2(q8_0, Q8_0Tile, sparrow::kQ8_0GroupBlock, 32, sparrow::kQ8ABytes)
+SP_QMM_AVX2(q4_k, Q4_KTile, sparrow::kQ4_KGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX2(q5_k, Q5_KTile, sparrow::kQ5_KGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX2(q6_k, Q6_KTile, sparrow::kQ6_KGroupBlock, 256, sparrow::kQ8KABytes)
+
+extern "C" void sp_mm_f32_avx2(SP_FMM_ARGS) { float_mm<LoadF32>(w, cols, x, n, y, ldy, r0, r1); }
+extern "C" void sp_mm_f16_avx2(SP_FMM_ARGS) { float_mm<LoadF16>(w, cols, x, n, y, ldy, r0, r1); }
+extern "C" void sp_mm_bf16_avx2(SP_FMM_ARGS) { float_mm<LoadBF16>(w, cols, x, n, y, ldy, r0, r1); }
+
+extern "C" float sp_dot_f16_f32_avx2(const uint16_t* a, const float* b, int64_t n) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(load_f16x8(reinterpret_cast<const uint8_t*>(a + i)), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(load_f16x8(reinterpret_cast<const uint8_t*>(a + i + 8)), _mm256_loadu_ps(b + i + 8), acc1);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16x8(reinterpret_cast<const uint8_t*>(a + i)), _mm256_loadu_ps(b + i), acc0);
+  float s = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; i++) s += _cvtsh_ss(a[i]) * b[i];
+  return s;
+}
+
+extern "C" void sp_axpy_f16_avx2(float a, const uint16_t* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(reinterpret_cast<const uint8_t*>(x + i)), _mm256_loadu_ps(y + i)));
+  for (; i < n; i++) y[i] += a * _cvtsh_ss(x[i]);
+}

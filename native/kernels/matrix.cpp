@@ -1,0 +1,287 @@
+// make_matrix and the Matrix implementations: quantized weights are repacked at load
+// into the 16-row interleaved layouts of kernels/layout.h (the mapped original is not
+// read again); float weights (F32/F16/BF16) are used in place. mul() calls the kernel
+// of the current ISA (kernels()).
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "core/error.h"
+#include "core/ggml_types.h"
+#include "core/gguf.h"
+#include "kernels.h"
+#include "layout.h"
+#include "matmul.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+namespace sparrow {
+
+namespace {
+
+enum : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30 };
+
+struct AlignedFree {
+  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
+
+AlignedBytes aligned_bytes(size_t n) {
+  auto* p = static_cast<uint8_t*>(::operator new[](n, std::align_val_t(64)));
+  std::memset(p, 0, n);  // padding rows of the last group stay zero (scale 0)
+  return AlignedBytes(p);
+}
+
+void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+uint16_t get16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// --- repacking: one (row, block) of the original into its place in the group block ---
+
+void repack_q4_0(const uint8_t* src, uint8_t* dst, int r) {
+  BlockQ4_0 b;
+  std::memcpy(&b, src, sizeof b);
+  put16(dst + 2 * r, b.d);
+  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, b.qs + 4 * k, 4);
+}
+
+void repack_q8_0(const uint8_t* src, uint8_t* dst, int r) {
+  BlockQ8_0 b;
+  std::memcpy(&b, src, sizeof b);
+  put16(dst + 2 * r, b.d);
+  for (int k = 0; k < 8; k++)
+    for (int j = 0; j < 4; j++) dst[32 + 64 * k + 4 * r + j] = uint8_t(b.qs[4 * k + j]) ^ 0x80;
+}
+
+void repack_q45_k(const uint8_t q[256], const uint8_t sc[8], const uint8_t m[8], uint16_t d, uint16_t dmin,
+                  uint8_t* dst, int r, bool q5) {
+  put16(dst + 2 * r, d);
+  put16(dst + 32 + 2 * r, dmin);
+  for (int j = 0; j < 8; j++) {
+    dst[64 + 16 * j + r] = sc[j];
+    dst[192 + 32 * (j >> 1) + 2 * r + (j & 1)] = m[j];
+  }
+  for (int c = 0; c < 4; c++)
+    for (int k = 0; k < 8; k++)
+      for (int b = 0; b < 4; b++)
+        dst[320 + 64 * (8 * c + k) + 4 * r + b] =
+            uint8_t((q[64 * c + 4 * k + b] & 15) | (q[64 * c + 32 + 4 * k + b] & 15) << 4);
+  if (q5)
+    for (int k = 0; k < 8; k++)
+      for (int b = 0; b < 4; b++) {
+        uint8_t h = 0;
+        for (int j = 0; j < 8; j++) h |= uint8_t(((q[32 * j + 4 * k + b] >> 4) & 1) << j);
+        dst[2368 + 64 * k + 4 * r + b] = h;
+      }
+}
+
+void repack_q4_k(const uint8_t* src, uint8_t* dst, int r) {
+  BlockQ4_K b;
+  std::memcpy(&b, src, sizeof b);
+  uint8_t q[256], sc[8], m[8];
+  unpack_q4_k(b, q, sc, m);
+  repack_q45_k(q, sc, m, b.d, b.dmin, dst, r, false);
+}
+
+void repack_q5_k(const uint8_t* src, uint8_t* dst, int r) {
+  BlockQ5_K b;
+  std::memcpy(&b, src, sizeof b);
+  uint8_t q[256], sc[8], m[8];
+  unpack_q5_k(b, q, sc, m);
+  repack_q45_k(q, sc, m, b.d, b.dmin, dst, r, true);
+}
+
+void repack_q6_k(const uint8_t* src, uint8_t* dst, int r) {
+  BlockQ6_K b;
+  std::memcpy(&b, src, sizeof b);
+  uint8_t q[256];
+  unpack_q6_k(b, q);
+  put16(dst + 2 * r, b.d);
+  for (int s = 0; s < 16; s++) dst[32 + 32 * (s >> 1) + 2 * r + (s & 1)] = uint8_t(b.scales[s]);
+  for (int c = 0; c < 32; c++)
+    for (int i = 0; i < 4; i++)
+      dst[288 + 64 * c + 4 * r + i] = uint8_t((q[8 * c + i] & 15) | (q[8 * c + 4 + i] & 15) << 4);
+  for (int s = 0; s < 16; s++)
+    for (int i = 0; i < 4; i++) {
+      uint8_t h = 0;
+      for (int g = 0; g < 4; g++) h |= uint8_t(((q[16 * s + 4 * g + i] >> 4) & 3) << (2 * g));
+      dst[2336 + 64 * s + 4 * r + i] = h;
+    }
+}
+
+// --- reading one row back out of a group block (get_row) ---
+
+void unrepack_q4_0(const uint8_t* src, int r, float* out) {
+  float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int k = 0; k < 4; k++)
+    for (int j = 0; j < 4; j++) {
+      uint8_t q = src[32 + 64 * k + 4 * r + j];
+      out[4 * k + j] = d * float((q & 15) - 8);
+      out[16 + 4 * k + j] = d * float((q >> 4) - 8);
+    }
+}
+
+void unrepack_q8_0(const uint8_t* src, int r, float* out) {
+  float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int i = 0; i < 32; i++) out[i] = d * float(int8_t(src[32 + 64 * (i / 4) + 4 * r + i % 4] ^ 0x80));
+}
+
+void unrepack_q45_k(const uint8_t* src, int r, float* out, bool q5) {
+  float d = fp16_to_fp32(get16(src + 2 * r)), dmin = fp16_to_fp32(get16(src + 32 + 2 * r));
+  for (int i = 0; i < 256; i++) {
+    int j = i / 32, c = j / 2, k = (i % 32) / 4, b = i % 4;
+    uint8_t byte = src[320 + 64 * (8 * c + k) + 4 * r + b];
+    int q = (j & 1) ? byte >> 4 : byte & 15;
+    if (q5) q |= ((src[2368 + 64 * k + 4 * r + b] >> j) & 1) << 4;
+    float sc = src[64 + 16 * j + r], m = src[192 + 32 * (j >> 1) + 2 * r + (j & 1)];
+    out[i] = d * sc * float(q) - dmin * m;
+  }
+}
+void unrepack_q4_k(const uint8_t* src, int r, float* out) { unrepack_q45_k(src, r, out, false); }
+void unrepack_q5_k(const uint8_t* src, int r, float* out) { unrepack_q45_k(src, r, out, true); }
+
+void unrepack_q6_k(const uint8_t* src, int r, float* out) {
+  float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int i = 0; i < 256; i++) {
+    int s = i / 16, g = (i % 16) / 4, b = i % 4, c = (4 * s + g) / 2;
+    uint8_t lo = src[288 + 64 * c + 4 * r + b];
+    lo = (g & 1) ? lo >> 4 : lo & 15;
+    uint8_t hi = (src[2336 + 64 * s + 4 * r + b] >> (2 * g)) & 3;
+    float sc = float(int8_t(src[32 + 32 * (s >> 1) + 2 * r + (s & 1)]));
+    out[i] = d * sc * float(int(lo | hi << 4) - 32);
+  }
+}
+
+struct QuantKind {
+  int block;        // columns per block
+  int group_block;  // bytes per (16-row group, block) in the repacked layout
+  bool kquant;      // activations as BlockQ8KA (else BlockQ8A)
+  void (*repack)(const uint8_t* src, uint8_t* dst, int r);
+  void (*unrepack)(const uint8_t* src, int r, float* out);
+  QMatMulFn Kernels::*fn;
+};
+
+const QuantKind* quant_kind(uint32_t type) {
+  static const QuantKind q4_0{32, kQ4_0GroupBlock, false, repack_q4_0, unrepack_q4_0, &Kernels::mm_q4_0};
+  static const QuantKind q8_0{32, kQ8_0GroupBlock, false, repack_q8_0, unrepack_q8_0, &Kernels::mm_q8_0};
+  static const QuantKind q4_k{256, kQ4_KGroupBlock, true, repack_q4_k, unrepack_q4_k, &Kernels::mm_q4_k};
+  static const QuantKind q5_k{256, kQ5_KGroupBlock, true, repack_q5_k, unrepack_q5_k, &Kernels::mm_q5_k};
+  static const QuantKind q6_k{256, kQ6_KGroupBlock, true, repack_q6_k, unrepack_q6_k, &Kernels::mm_q6_k};
+  switch (type) {
+    case Q4_0: return &q4_0;
+    case Q8_0: return &q8_0;
+    case Q4_K: return &q4_k;
+    case Q5_K: return &q5_k;
+    case Q6_K: return &q6_k;
+    default: return nullptr;
+  }
+}
+
+class QuantMatrix final : public Matrix {
+ public:
+  QuantMatrix(uint32_t type, const QuantKind& kind, const uint8_t* data, int64_t rows, int64_t cols)
+      : Matrix(type, rows, cols), k_(kind), nb_(cols / kind.block) {
+    int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+    size_t src_block = quant_block_bytes(type);
+    w_ = aligned_bytes(size_t(groups * nb_ * k_.group_block));
+    for (int64_t row = 0; row < rows; row++) {
+      const uint8_t* src = data + row * nb_ * src_block;
+      uint8_t* dst = w_.get() + (row / kGroupRows) * nb_ * k_.group_block;
+      for (int64_t b = 0; b < nb_; b++) k_.repack(src + b * src_block, dst + b * k_.group_block, int(row % kGroupRows));
+    }
+  }
+
+  InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
+  size_t input_bytes(int64_t n) const override { return size_t(n * row_bytes()); }
+  void quantize_input(const float* x, int64_t n, void* xq) const override {
+    for (int64_t t = 0; t < n; t++) {
+      uint8_t* dst = static_cast<uint8_t*>(xq) + t * row_bytes();
+      if (k_.kquant) quantize_row_q8ka(x + t * cols_, reinterpret_cast<BlockQ8KA*>(dst), cols_);
+      else quantize_row_q8a(x + t * cols_, reinterpret_cast<BlockQ8A*>(dst), cols_);
+    }
+  }
+
+  void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const override {
+    if (r0 < 0 || r1 > rows_ || r0 > r1 || (r0 % kGroupRows != 0 && r0 != r1))
+      throw sparrow_error("ERR_INTERNAL", "Matrix::mul: row range [" + std::to_string(r0) + ", " +
+                                              std::to_string(r1) + ") is not aligned to 16 or out of range");
+    if (r0 == r1 || n <= 0) return;
+    QMatMulFn fn = kernels().*(k_.fn);
+    // Tokens in chunks whose activations stay in L2 while the weights of every row
+    // group stream past them once per chunk.
+    int64_t xrow = row_bytes();
+    int64_t chunk = std::max<int64_t>(8, (int64_t(192) * 1024 / xrow) / 8 * 8);
+    const uint8_t* x = static_cast<const uint8_t*>(xq);
+    for (int64_t t0 = 0; t0 < n; t0 += chunk)
+      fn(w_.get(), cols_, x + t0 * xrow, std::min(chunk, n - t0), y + t0 * ldy, ldy, r0 / kGroupRows,
+         (r1 + kGroupRows - 1) / kGroupRows, r1);
+  }
+
+  int64_t row_align() const override { return kGroupRows; }
+
+  void get_row(int64_t r, float* out) const override {
+    const uint8_t* g = w_.get() + (r / kGroupRows) * nb_ * k_.group_block;
+    for (int64_t b = 0; b < nb_; b++) k_.unrepack(g + b * k_.group_block, int(r % kGroupRows), out + b * k_.block);
+  }
+
+ private:
+  int64_t row_bytes() const { return nb_ * (k_.kquant ? kQ8KABytes : kQ8ABytes); }
+  const QuantKind& k_;
+  int64_t nb_;
+  AlignedBytes w_;
+};
+
+class FloatMatrix final : public Matrix {
+ public:
+  FloatMatrix(uint32_t type, const void* data, int64_t rows, int64_t cols) : Matrix(type, rows, cols), w_(data) {}
+
+  InputFormat input_format() const override { return InputFormat::F32; }
+  size_t input_bytes(int64_t n) const override { return size_t(n * cols_) * sizeof(float); }
+  void quantize_input(const float* x, int64_t n, void* xq) const override {
+    std::memcpy(xq, x, size_t(n * cols_) * sizeof(float));
+  }
+  void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const override {
+    if (r0 < 0 || r1 > rows_ || r0 > r1)
+      throw sparrow_error("ERR_INTERNAL", "Matrix::mul: row range out of range");
+    const Kernels& k = kernels();
+    FMatMulFn fn = type_ == F32 ? k.mm_f32 : type_ == F16 ? k.mm_f16 : k.mm_bf16;
+    if (r0 < r1 && n > 0) fn(w_, cols_, static_cast<const float*>(xq), n, y, ldy, r0, r1);
+  }
+  void get_row(int64_t r, float* out) const override {
+    size_t elem = type_ == F32 ? 4 : 2;
+    dequantize_row(type_, static_cast<const uint8_t*>(w_) + size_t(r * cols_) * elem, out, cols_);
+  }
+
+ private:
+  const void* w_;
+};
+
+}  // namespace
+
+std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name) {
+  if (!quant_supported(type))
+    throw sparrow_error("ERR_UNSUPPORTED_TYPE", std::string("tensor '") + name + "' has type " + type_name(type) +
+                                                    ", which sparrow-llm cannot compute with (supported: F32, F16, "
+                                                    "BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K)");
+  if (rows <= 0 || cols <= 0 || cols % quant_block_size(type) != 0)
+    throw sparrow_error("ERR_BAD_TENSOR_SHAPE", std::string("tensor '") + name + "' of type " + type_name(type) +
+                                                    " has " + std::to_string(cols) +
+                                                    " columns, not a positive multiple of its block size " +
+                                                    std::to_string(quant_block_size(type)));
+  if (const QuantKind* k = quant_kind(type))
+    return std::make_unique<QuantMatrix>(type, *k, static_cast<const uint8_t*>(data), rows, cols);
+  return std::make_unique<FloatMatrix>(type, data, rows, cols);
+}
+
+std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t) {
+  if (t.ne[2] != 1 || t.ne[3] != 1)
+    throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' is not a matrix (" +
+                                                    std::to_string(t.n_dims) + " dimensions)");
+  return make_matrix(t.type, t.data, t.ne[1], t.ne[0], t.name.c_str());
+}
+
+}  // namespace sparrow

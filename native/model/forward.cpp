@@ -1,0 +1,341 @@
+// The transformer forward pass (llama family: RMSNorm, GQA attention with RoPE,
+// SwiGLU FFN), parameterized by the architecture table in model.cpp.
+//
+// Numerics follow llama.cpp's CPU path (without flash attention) where it changes
+// results: RMSNorm sums squares in double; RoPE angles come from the same iterated
+// float product; keys and values are stored as f16; the query is rounded to f16 before
+// the K dot products and the softmax probabilities are rounded to f16 before they weigh
+// V (ggml converts the f32 operand of an f16 matmul to f16); softmax runs in f32 with a
+// double sum.
+#include "forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "quant/fp16.h"
+
+namespace sparrow {
+
+namespace {
+
+inline float round_f16(float x) { return f16_to_f32_fast(fp32_to_fp16(x)); }
+
+template <class V>
+void grow(V& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+// Calls fn(t0, t1) over [0, n) split in ranges: on the caller alone when n is small.
+template <class F>
+void parallel_ranges(ThreadPool& pool, int n, int min_per_task, F&& fn) {
+  int tasks = std::min(pool.size() * 2, (n + min_per_task - 1) / min_per_task);
+  if (tasks <= 1) {
+    fn(0, n);
+    return;
+  }
+  pool.run(tasks, [&](int task, int) {
+    int t0 = int(int64_t(n) * task / tasks), t1 = int(int64_t(n) * (task + 1) / tasks);
+    if (t0 < t1) fn(t0, t1);
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Matrix products: one parallel region computes y_j = W_j x_j for a group of matrices
+// (Q, K, V together; gate and up together). Each distinct input is quantized once.
+
+struct MatJob {
+  const Matrix* w;
+  const float* x;  // n rows of w->cols()
+  float* y;        // n rows of w->rows()
+};
+
+void matmul_group(const Model& model, Workspace& ws, int n, std::initializer_list<MatJob> list) {
+  ThreadPool& pool = model.pool();
+  const MatJob* jobs = list.begin();
+  const int nj = int(list.size());
+  // Quantize the inputs: jobs that read the same activations in the same input format
+  // share one quantized copy. Rows of tokens are quantized independently (input_bytes is
+  // linear in n), so a long prompt's quantization is split across the threads too.
+  const void* xq[3];
+  int owner[3];
+  struct QSlice {
+    int job;
+    int t0, t1;
+  };
+  QSlice qs[3 * 64];
+  int nq = 0;
+  const int per_input = std::max(1, std::min(64, std::min(n / 4, pool.size() * 2)));
+  for (int j = 0; j < nj; j++) {
+    owner[j] = j;
+    for (int i = 0; i < j; i++)
+      if (jobs[i].x == jobs[j].x && jobs[i].w->input_format() == jobs[j].w->input_format() &&
+          jobs[i].w->cols() == jobs[j].w->cols()) {
+        owner[j] = owner[i];
+        break;
+      }
+    if (owner[j] == j) {
+      grow(ws.xq[j], jobs[j].w->input_bytes(n));
+      for (int c = 0; c < per_input; c++) {
+        int t0 = int(int64_t(n) * c / per_input), t1 = int(int64_t(n) * (c + 1) / per_input);
+        if (t0 < t1) qs[nq++] = {j, t0, t1};
+      }
+    }
+    xq[j] = ws.xq[owner[j]].data();
+  }
+  pool.run(nq, [&](int i, int) {
+    const MatJob& J = jobs[qs[i].job];
+    const size_t off = J.w->input_bytes(qs[i].t0);
+    J.w->quantize_input(J.x + size_t(qs[i].t0) * J.w->cols(), qs[i].t1 - qs[i].t0, ws.xq[qs[i].job].data() + off);
+  });
+
+  // Row slices: a few per thread, so a thread that is held up costs little.
+  struct Slice {
+    int job;
+    int64_t r0, r1;
+  };
+  Slice slices[256];
+  int ns = 0;
+  const int per_job = std::max(1, std::min(256 / nj, pool.size() * 4));
+  for (int j = 0; j < nj; j++) {
+    int64_t rows = jobs[j].w->rows(), align = std::max<int64_t>(1, jobs[j].w->row_align());
+    int64_t chunk = (rows + per_job - 1) / per_job;
+    chunk = std::max<int64_t>(align, (chunk + align - 1) / align * align);
+    for (int64_t r = 0; r < rows; r += chunk) slices[ns++] = {j, r, std::min(rows, r + chunk)};
+  }
+  pool.run(ns, [&](int s, int) {
+    const MatJob& J = jobs[slices[s].job];
+    J.w->mul(xq[slices[s].job], n, J.y, J.w->rows(), slices[s].r0, slices[s].r1);
+  });
+}
+
+// ---------------------------------------------------------------------------------
+// Element-wise pieces.
+
+// out = x / rms(x) * w (ggml: sum of float squares in double, then two float multiplies).
+void rmsnorm(const float* x, const float* w, float* out, int d, float eps) {
+  double sum = 0;
+  for (int i = 0; i < d; i++) sum += double(x[i] * x[i]);
+  float scale = 1.0f / std::sqrt(float(sum / d) + eps);
+  for (int i = 0; i < d; i++) out[i] = (x[i] * scale) * w[i];
+}
+
+// cos/sin of every rotated pair at position `pos` (rope_dim/2 entries each).
+void rope_angles(const HParams& hp, const std::vector<float>& factors, int pos, float* cs, float* sn) {
+  const float theta_scale = std::pow(hp.rope_base, -2.0f / float(hp.rope_dim));
+  float theta = float(pos);
+  for (int i = 0; i < hp.rope_dim / 2; i++) {
+    float ff = factors.empty() ? 1.0f : factors[size_t(i)];
+    float th = hp.rope_freq_scale * (theta / ff);
+    cs[i] = std::cos(th);
+    sn[i] = std::sin(th);
+    theta *= theta_scale;
+  }
+}
+
+// Rotates the first rope_dim values of each of n_heads heads of one token.
+void rope_apply(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle style, const float* cs, const float* sn) {
+  const int half = rope_dim / 2;
+  for (int h = 0; h < n_heads; h++, x += head_dim) {
+    for (int i = 0; i < half; i++) {
+      int a = style == RopeStyle::Normal ? 2 * i : i;
+      int b = style == RopeStyle::Normal ? 2 * i + 1 : i + half;
+      float x0 = x[a], x1 = x[b];
+      x[a] = x0 * cs[i] - x1 * sn[i];
+      x[b] = x0 * sn[i] + x1 * cs[i];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Attention of n new tokens over the cache, with grouped-query heads. A task is (KV
+// head, a range of its query heads, a range of tokens); it converts the KV head's keys
+// and values tile by tile to f32 once and uses them for all its rows.
+
+constexpr int kTile = 64;  // cached positions converted at a time
+
+void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, int n, int pos0) {
+  const HParams& hp = model.hp();
+  ThreadPool& pool = model.pool();
+  const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
+  const int len_max = pos0 + n;
+  const float scale = 1.0f / std::sqrt(float(HD));
+  const auto dot = kernels().dot_f32;
+
+  // Rows per task (tokens x heads) bounded so the scores fit in ~16 MiB per thread; then
+  // split further until every thread has a few tasks.
+  int tb = n, hs = G;
+  const int max_rows = std::max(1, (4 << 20) / len_max);
+  while (tb * hs > max_rows && tb > 1) tb = (tb + 1) / 2;
+  while (tb * hs > max_rows && hs > 1) hs = (hs + 1) / 2;
+  auto n_tasks = [&] { return hp.n_head_kv * ((n + tb - 1) / tb) * ((G + hs - 1) / hs); };
+  while (n_tasks() < pool.size() * 3 && (tb > 1 || hs > 1)) {
+    if (tb > 1) tb = (tb + 1) / 2;
+    else hs = (hs + 1) / 2;
+  }
+  const int n_tb = (n + tb - 1) / tb, n_hs = (G + hs - 1) / hs;
+
+  const size_t scratch = size_t(tb) * hs * len_max + 2 * size_t(kTile) * HD;
+  ws.per_thread.resize(size_t(pool.size()));
+  for (auto& s : ws.per_thread) grow(s, scratch);
+
+  // The query, rounded to f16 as ggml does before an f16 matmul.
+  parallel_ranges(pool, n * QD, 4096, [&](int i0, int i1) {
+    for (int i = i0; i < i1; i++) ws.q[size_t(i)] = round_f16(ws.q[size_t(i)]);
+  });
+
+  pool.run(hp.n_head_kv * n_hs * n_tb, [&](int task, int thread) {
+    const int kvh = task / (n_hs * n_tb), hsi = (task / n_tb) % n_hs, tbi = task % n_tb;
+    const int t0 = tbi * tb, t1 = std::min(n, t0 + tb);
+    const int h0 = kvh * G + hsi * hs, h1 = std::min(kvh * G + G, h0 + hs);
+    const int nh = h1 - h0, len = pos0 + t1;  // the last token sees positions [0, len)
+    float* scores = ws.per_thread[size_t(thread)].data();
+    float* tile = scores + size_t(tb) * hs * len_max;
+    auto row = [&](int t, int h) { return scores + size_t((t - t0) * nh + (h - h0)) * len; };
+
+    // Scores: q . k for every visible position.
+    for (int p0 = 0; p0 < len; p0 += kTile) {
+      const int p1 = std::min(len, p0 + kTile);
+      kv.read_k(layer, p0, p1, kvh * HD, HD, tile);
+      for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
+        const int pe = std::min(p1, pos0 + t + 1);
+        for (int h = h0; h < h1; h++) {
+          const float* q = ws.q.data() + size_t(t) * QD + size_t(h) * HD;
+          float* s = row(t, h);
+          for (int p = p0; p < pe; p++) s[p] = dot(q, tile + size_t(p - p0) * HD, HD);
+        }
+      }
+    }
+    // Softmax of scale * scores over the visible positions; probabilities rounded to f16.
+    for (int t = t0; t < t1; t++) {
+      const int vis = pos0 + t + 1;
+      for (int h = h0; h < h1; h++) {
+        float* s = row(t, h);
+        float mx = -INFINITY;
+        for (int p = 0; p < vis; p++) {
+          s[p] *= scale;
+          mx = std::max(mx, s[p]);
+        }
+        double sum = 0;
+        for (int p = 0; p < vis; p++) {
+          s[p] = std::exp(s[p] - mx);
+          sum += s[p];
+        }
+        const float inv = float(1.0 / sum);
+        for (int p = 0; p < vis; p++) s[p] = round_f16(s[p] * inv);
+        std::memset(ws.att.data() + size_t(t) * QD + size_t(h) * HD, 0, sizeof(float) * size_t(HD));
+      }
+    }
+    // Weighted sum of the values.
+    for (int p0 = 0; p0 < len; p0 += kTile) {
+      const int p1 = std::min(len, p0 + kTile);
+      kv.read_v(layer, p0, p1, kvh * HD, HD, tile);
+      for (int t = std::max(t0, p0 - pos0); t < t1; t++) {
+        const int pe = std::min(p1, pos0 + t + 1);
+        for (int h = h0; h < h1; h++) {
+          float* out = ws.att.data() + size_t(t) * QD + size_t(h) * HD;
+          const float* s = row(t, h);
+          for (int p = p0; p < pe; p++) {
+            const float w = s[p];
+            const float* v = tile + size_t(p - p0) * HD;
+            for (int i = 0; i < HD; i++) out[i] += w * v[i];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
+             const std::atomic<bool>* cancel) {
+  const HParams& hp = model.hp();
+  ThreadPool& pool = model.pool();
+  Workspace& ws = model.workspace();
+  const int D = hp.n_embd, QD = hp.q_dim(), KVD = hp.kv_dim(), FF = hp.n_ff, HD = hp.head_dim;
+  const size_t N = size_t(n);
+  grow(ws.x, N * D);
+  grow(ws.xb, N * D);
+  grow(ws.q, N * QD);
+  grow(ws.k, N * KVD);
+  grow(ws.v, N * KVD);
+  grow(ws.att, N * QD);
+  grow(ws.hb, N * FF);
+  grow(ws.hb2, N * FF);
+  float *x = ws.x.data(), *xb = ws.xb.data(), *q = ws.q.data(), *k = ws.k.data(), *v = ws.v.data();
+  float *att = ws.att.data(), *hb = ws.hb.data(), *hb2 = ws.hb2.data();
+
+  parallel_ranges(pool, n, 16, [&](int t0, int t1) {
+    for (int t = t0; t < t1; t++) model.tok_embd().get_row(tokens[t], x + size_t(t) * D);
+  });
+
+  // RoPE angles of the n positions (shared by every layer).
+  const int half = hp.rope_dim / 2;
+  std::vector<float> cs(N * half), sn(N * half);
+  for (int t = 0; t < n; t++) rope_angles(hp, model.rope_freq_factors(), pos0 + t, &cs[size_t(t) * half], &sn[size_t(t) * half]);
+
+  auto add_bias = [](float* y, const std::vector<float>& b, int t0, int t1, int d) {
+    if (b.empty()) return;
+    for (int t = t0; t < t1; t++)
+      for (int i = 0; i < d; i++) y[size_t(t) * d + i] += b[size_t(i)];
+  };
+
+  for (int l = 0; l < hp.n_layer; l++) {
+    if (cancel && cancel->load(std::memory_order_relaxed))
+      throw sparrow_error("ERR_CANCELLED", "evaluation was cancelled (the session was disposed)");
+    const LayerWeights& w = model.layers()[size_t(l)];
+
+    // Attention block.
+    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
+      for (int t = t0; t < t1; t++) rmsnorm(x + size_t(t) * D, w.attn_norm.data(), xb + size_t(t) * D, D, hp.rms_eps);
+    });
+    matmul_group(model, ws, n, {{w.wq.get(), xb, q}, {w.wk.get(), xb, k}, {w.wv.get(), xb, v}});
+    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
+      add_bias(q, w.bq, t0, t1, QD);
+      add_bias(k, w.bk, t0, t1, KVD);
+      add_bias(v, w.bv, t0, t1, KVD);
+      for (int t = t0; t < t1; t++) {
+        const float* c = &cs[size_t(t) * half];
+        const float* s = &sn[size_t(t) * half];
+        rope_apply(q + size_t(t) * QD, hp.n_head, HD, hp.rope_dim, model.arch().rope, c, s);
+        rope_apply(k + size_t(t) * KVD, hp.n_head_kv, HD, hp.rope_dim, model.arch().rope, c, s);
+      }
+      kv.store(l, pos0 + t0, t1 - t0, k + size_t(t0) * KVD, v + size_t(t0) * KVD, KVD);
+    });
+    attention(model, ws, kv, l, n, pos0);
+    matmul_group(model, ws, n, {{w.wo.get(), att, xb}});
+    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
+      add_bias(xb, w.bo, t0, t1, D);
+      for (size_t i = size_t(t0) * D; i < size_t(t1) * D; i++) x[i] += xb[i];
+    });
+
+    // Feed-forward block: down(silu(gate(x)) * up(x)).
+    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
+      for (int t = t0; t < t1; t++) rmsnorm(x + size_t(t) * D, w.ffn_norm.data(), xb + size_t(t) * D, D, hp.rms_eps);
+    });
+    matmul_group(model, ws, n, {{w.w_gate.get(), xb, hb}, {w.w_up.get(), xb, hb2}});
+    parallel_ranges(pool, n * FF, 4096, [&](int i0, int i1) {
+      for (int i = i0; i < i1; i++) {
+        float g = hb[i];
+        hb[i] = g / (1.0f + std::exp(-g)) * hb2[i];
+      }
+    });
+    matmul_group(model, ws, n, {{w.w_down.get(), hb, xb}});
+    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
+      for (size_t i = size_t(t0) * D; i < size_t(t1) * D; i++) x[i] += xb[i];
+    });
+  }
+
+  // Final norm and logits, for the rows asked for.
+  const int first = all_logits ? 0 : n - 1, rows = n - first;
+  parallel_ranges(pool, rows, 8, [&](int t0, int t1) {
+    for (int t = t0; t < t1; t++)
+      rmsnorm(x + size_t(first + t) * D, model.output_norm().data(), xb + size_t(t) * D, D, hp.rms_eps);
+  });
+  matmul_group(model, ws, rows, {{&model.output(), xb, logits}});
+}
+
+}  // namespace sparrow

@@ -1,0 +1,278 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/ggml_types.h"
+#include "quant/fp16.h"
+
+namespace sparrow {
+
+// ---------------------------------------------------------------------------------
+// The architecture table: everything that differs between the supported families.
+// The forward pass (forward.cpp) reads these flags; there is one forward for all.
+
+static const ArchSpec kArchs[] = {
+    // Llama 1/2/3.x, Mistral, TinyLlama, llama2.c stories: no required biases,
+    // rotation of adjacent pairs.
+    {"llama", false, RopeStyle::Normal},
+    // Qwen2 / Qwen2.5: biases on Q, K and V; NeoX-style rotation of halves.
+    {"qwen2", true, RopeStyle::NeoX},
+};
+
+const ArchSpec* find_arch(const std::string& name) {
+  for (const ArchSpec& a : kArchs)
+    if (name == a.name) return &a;
+  return nullptr;
+}
+
+std::string supported_archs() {
+  std::string s;
+  for (const ArchSpec& a : kArchs) s += (s.empty() ? "" : ", ") + std::string(a.name);
+  return s;
+}
+
+const char* file_type_name(int ftype) {
+  switch (ftype) {  // llama.cpp's llama_ftype
+    case 0: return "F32";
+    case 1: return "F16";
+    case 2: return "Q4_0";
+    case 3: return "Q4_1";
+    case 7: return "Q8_0";
+    case 8: return "Q5_0";
+    case 9: return "Q5_1";
+    case 10: return "Q2_K";
+    case 11: return "Q3_K_S";
+    case 12: return "Q3_K_M";
+    case 13: return "Q3_K_L";
+    case 14: return "Q4_K_S";
+    case 15: return "Q4_K_M";
+    case 16: return "Q5_K_S";
+    case 17: return "Q5_K_M";
+    case 18: return "Q6_K";
+    case 32: return "BF16";
+    default: return "unknown";
+  }
+}
+
+// ---------------------------------------------------------------------------------
+// Loading helpers.
+
+namespace {
+
+class Loader {
+ public:
+  Loader(const GGUFFile& f, const std::string& prefix) : f_(f), prefix_(prefix) {}
+
+  // <arch>.<key>, required.
+  uint64_t req_u64(const std::string& key) const {
+    std::string k = prefix_ + "." + key;
+    if (!f_.find(k)) throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing '" + k + "'");
+    return f_.get_u64(k, 0);
+  }
+  uint64_t opt_u64(const std::string& key, uint64_t dflt) const { return f_.get_u64(prefix_ + "." + key, dflt); }
+  double opt_f64(const std::string& key, double dflt) const { return f_.get_f64(prefix_ + "." + key, dflt); }
+  std::string opt_str(const std::string& key, const std::string& dflt) const {
+    return f_.get_string(prefix_ + "." + key, dflt);
+  }
+
+  const GGUFTensor* tensor(const std::string& name, bool required) const {
+    const GGUFTensor* t = f_.tensor(name);
+    if (!t && required)
+      throw sparrow_error("ERR_MISSING_TENSOR", "tensor '" + name + "' is missing from the model (architecture '" +
+                                                    prefix_ + "')");
+    return t;
+  }
+
+  static std::string shape_str(const GGUFTensor& t) {
+    std::string s = "[";
+    for (uint32_t d = 0; d < t.n_dims; d++) s += (d ? ", " : "") + std::to_string(t.ne[d]);
+    return s + "]";
+  }
+
+  // A weight matrix of ne = [cols, rows].
+  std::unique_ptr<Matrix> matrix(const std::string& name, int64_t cols, int64_t rows, bool required = true) const {
+    const GGUFTensor* t = tensor(name, required);
+    if (!t) return nullptr;
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
+                                                      std::to_string(cols) + ", " + std::to_string(rows) + "]");
+    return make_matrix(*t);
+  }
+
+  // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
+  std::vector<float> vec(const std::string& name, int64_t n, bool required = true) const {
+    const GGUFTensor* t = tensor(name, required);
+    if (!t) return {};
+    if (int64_t(t->elements()) != n || t->ne[0] != n)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
+                                                      std::to_string(n) + "]");
+    std::vector<float> out(static_cast<size_t>(n));
+    const uint8_t* p = t->data;
+    for (int64_t i = 0; i < n; i++) {
+      uint16_t h;
+      switch (GGMLType(t->type)) {
+        case GGMLType::F32: std::memcpy(&out[i], p + 4 * i, 4); break;
+        case GGMLType::F16: std::memcpy(&h, p + 2 * i, 2); out[i] = fp16_to_fp32(h); break;
+        case GGMLType::BF16: std::memcpy(&h, p + 2 * i, 2); out[i] = bf16_to_fp32(h); break;
+        default:
+          throw sparrow_error("ERR_UNSUPPORTED_TYPE", "tensor '" + name + "' has type " + type_name(t->type) +
+                                                          " (a vector must be F32, F16 or BF16)");
+      }
+    }
+    return out;
+  }
+
+ private:
+  const GGUFFile& f_;
+  std::string prefix_;
+};
+
+int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
+  if (v == 0 || v > max)
+    throw sparrow_error("ERR_BAD_MODEL", "model metadata '" + key + "' is " + std::to_string(v) + " (expected 1.." +
+                                             std::to_string(max) + ")");
+  return int(v);
+}
+
+uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+// Llama-3.1-style frequency factors computed from rope.scaling.* keys, for files that
+// carry the keys but no rope_freqs.weight tensor. factors[i] divides frequency i.
+std::vector<float> llama3_factors(const Loader& L, const HParams& hp) {
+  double factor = L.opt_f64("rope.scaling.factor", 8.0);
+  double lo = L.opt_f64("rope.scaling.low_freq_factor", 1.0);
+  double hi = L.opt_f64("rope.scaling.high_freq_factor", 4.0);
+  double old_ctx = double(L.opt_u64("rope.scaling.original_context_length", 8192));
+  double lo_wavelen = old_ctx / lo, hi_wavelen = old_ctx / hi;
+  std::vector<float> f(size_t(hp.rope_dim / 2));
+  for (size_t i = 0; i < f.size(); i++) {
+    double freq = std::pow(double(hp.rope_base), -2.0 * double(i) / hp.rope_dim);
+    double wavelen = 2 * M_PI / freq;
+    if (wavelen < hi_wavelen) f[i] = 1.0f;
+    else if (wavelen > lo_wavelen) f[i] = float(factor);
+    else {
+      double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+      f[i] = float(1.0 / ((1 - smooth) / factor + smooth));
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts) {
+  std::shared_ptr<Model> m(new Model());
+  m->file_ = GGUFFile::open(path);
+  const GGUFFile& f = *m->file_;
+
+  std::string arch = f.get_string("general.architecture", "");
+  if (arch.empty()) throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing 'general.architecture'");
+  m->arch_ = find_arch(arch);
+  if (!m->arch_)
+    throw sparrow_error("ERR_UNSUPPORTED_ARCH",
+                        "model architecture '" + arch + "' is not supported (supported: " + supported_archs() + ")");
+  m->name_ = f.get_string("general.name", "");
+  if (const GGUFValue* v = f.find("general.file_type"); v && v->is_integer()) m->file_type_ = int(v->as_i64("general.file_type"));
+
+  // Hyper-parameters.
+  Loader L(f, arch);
+  HParams& hp = m->hp_;
+  const std::string p = arch + ".";
+  hp.n_embd = to_int(L.req_u64("embedding_length"), p + "embedding_length");
+  hp.n_layer = to_int(L.req_u64("block_count"), p + "block_count", 4096);
+  hp.n_head = to_int(L.req_u64("attention.head_count"), p + "attention.head_count", 4096);
+  hp.n_head_kv = to_int(L.opt_u64("attention.head_count_kv", uint64_t(hp.n_head)), p + "attention.head_count_kv", 4096);
+  hp.n_ff = to_int(L.req_u64("feed_forward_length"), p + "feed_forward_length");
+  hp.n_ctx_train = to_int(L.req_u64("context_length"), p + "context_length");
+  if (hp.n_head % hp.n_head_kv != 0)
+    throw sparrow_error("ERR_BAD_MODEL", p + "attention.head_count (" + std::to_string(hp.n_head) +
+                                             ") is not a multiple of " + p + "attention.head_count_kv (" +
+                                             std::to_string(hp.n_head_kv) + ")");
+  uint64_t hd_default = hp.n_embd % hp.n_head == 0 ? uint64_t(hp.n_embd / hp.n_head) : 0;
+  hp.head_dim = to_int(L.opt_u64("attention.key_length", hd_default), p + "attention.key_length", 65536);
+  int v_dim = to_int(L.opt_u64("attention.value_length", uint64_t(hp.head_dim)), p + "attention.value_length", 65536);
+  if (v_dim != hp.head_dim)
+    throw sparrow_error("ERR_BAD_MODEL", p + "attention.value_length (" + std::to_string(v_dim) +
+                                             ") differs from the key length (" + std::to_string(hp.head_dim) +
+                                             "): not supported");
+  hp.rope_dim = to_int(L.opt_u64("rope.dimension_count", uint64_t(hp.head_dim)), p + "rope.dimension_count", 65536);
+  if (hp.rope_dim > hp.head_dim || hp.rope_dim % 2 != 0)
+    throw sparrow_error("ERR_BAD_MODEL", p + "rope.dimension_count (" + std::to_string(hp.rope_dim) +
+                                             ") must be even and at most the head dimension (" +
+                                             std::to_string(hp.head_dim) + ")");
+  hp.rope_base = float(L.opt_f64("rope.freq_base", 10000.0));
+  hp.rms_eps = float(L.opt_f64("attention.layer_norm_rms_epsilon", 1e-5));
+  if (!(hp.rope_base > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope.freq_base must be positive");
+  if (!(hp.rms_eps >= 0)) throw sparrow_error("ERR_BAD_MODEL", p + "attention.layer_norm_rms_epsilon must not be negative");
+
+  // RoPE scaling: linear (a factor on positions) and Llama-3.1 frequency factors.
+  std::string scaling = L.opt_str("rope.scaling.type", "");
+  double linear = L.opt_f64("rope.scale_linear", 0.0);  // older key
+  if (scaling == "linear") linear = L.opt_f64("rope.scaling.factor", 1.0);
+  else if (!scaling.empty() && scaling != "none" && scaling != "llama3")
+    throw sparrow_error("ERR_UNSUPPORTED_ROPE", p + "rope.scaling.type '" + scaling +
+                                                    "' is not supported (supported: none, linear, llama3)");
+  if (linear != 0.0) {
+    if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
+    hp.rope_freq_scale = float(1.0 / linear);
+  }
+
+  // Weights. The vocabulary size is the embedding's row count.
+  const GGUFTensor* embd = L.tensor("token_embd.weight", true);
+  if (embd->ne[0] != hp.n_embd || embd->ne[2] != 1 || embd->ne[3] != 1 || embd->ne[1] < 1)
+    throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor 'token_embd.weight' has shape " + Loader::shape_str(*embd) +
+                                                    ", expected [" + std::to_string(hp.n_embd) + ", n_vocab]");
+  hp.n_vocab = to_int(uint64_t(embd->ne[1]), "token_embd.weight rows");
+  m->tok_embd_ = make_matrix(*embd);
+  m->output_ = L.matrix("output.weight", hp.n_embd, hp.n_vocab, false);  // absent: tied to the embedding
+  m->output_norm_ = L.vec("output_norm.weight", hp.n_embd);
+  m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, false);
+  if (m->rope_freqs_.empty() && scaling == "llama3") m->rope_freqs_ = llama3_factors(L, hp);
+
+  const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), FF = hp.n_ff;
+  const bool need_bias = m->arch_->qkv_bias;
+  m->layers_.resize(size_t(hp.n_layer));
+  for (int l = 0; l < hp.n_layer; l++) {
+    LayerWeights& w = m->layers_[size_t(l)];
+    std::string b = "blk." + std::to_string(l) + ".";
+    w.attn_norm = L.vec(b + "attn_norm.weight", D);
+    w.wq = L.matrix(b + "attn_q.weight", D, Q);
+    w.wk = L.matrix(b + "attn_k.weight", D, KV);
+    w.wv = L.matrix(b + "attn_v.weight", D, KV);
+    w.wo = L.matrix(b + "attn_output.weight", Q, D);
+    w.bq = L.vec(b + "attn_q.bias", Q, need_bias);
+    w.bk = L.vec(b + "attn_k.bias", KV, need_bias);
+    w.bv = L.vec(b + "attn_v.bias", KV, need_bias);
+    w.bo = L.vec(b + "attn_output.bias", D, false);
+    w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
+    w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
+    w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
+    w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
+  }
+
+  for (const GGUFTensor& t : f.tensors()) m->n_params_ += t.elements();
+
+  // Fingerprint: the header (metadata, tensor table) and the first and last 4 KiB of data.
+  const uint8_t* base = f.mapping() ? f.mapping()->data() : nullptr;
+  uint64_t h = 0xcbf29ce484222325ull;
+  if (base) {
+    size_t size = f.file_size(), data = size_t(f.data_offset());
+    h = fnv1a(h, base, data);
+    size_t n = std::min<size_t>(4096, size - data);
+    h = fnv1a(h, base + data, n);
+    h = fnv1a(h, base + size - n, n);
+  }
+  m->fingerprint_ = h;
+
+  int threads = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
+  m->pool_ = std::make_unique<ThreadPool>(threads);
+  m->batch_size_ = opts.batch_size > 0 ? opts.batch_size : 512;
+  return m;
+}
+
+}  // namespace sparrow

@@ -1,0 +1,132 @@
+#include "session.h"
+
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "forward.h"
+
+namespace sparrow {
+
+namespace {
+int checked_context(const Model& m, int requested) {
+  const int max = m.hp().n_ctx_train;
+  if (requested == 0) return max;
+  if (requested < 1 || requested > max)
+    throw sparrow_error("ERR_INVALID_ARG", "contextSize must be between 1 and the model's context length " +
+                                               std::to_string(max) + " (got " + std::to_string(requested) + ")");
+  return requested;
+}
+}  // namespace
+
+Session::Session(std::shared_ptr<Model> model, const SessionOptions& opts)
+    : model_(std::move(model)),
+      kv_(model_->hp().n_layer, checked_context(*model_, opts.context_size), model_->hp().kv_dim(), opts.kv_type) {}
+
+std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel) {
+  const int vocab = model_->hp().n_vocab;
+  if (n == 0) throw sparrow_error("ERR_INVALID_ARG", "tokens must not be empty");
+  for (size_t i = 0; i < n; i++)
+    if (tokens[i] < 0 || tokens[i] >= vocab)
+      throw sparrow_error("ERR_INVALID_TOKEN", "tokens[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
+                                                   " is not a token id of this model (0.." + std::to_string(vocab - 1) + ")");
+  const size_t past = tokens_.size();
+  if (past + n > size_t(kv_.n_ctx()))
+    throw sparrow_error("ERR_CONTEXT_FULL", "the context is full: " + std::to_string(past) + " tokens + " +
+                                                std::to_string(n) + " new > contextSize " + std::to_string(kv_.n_ctx()));
+
+  std::vector<float> out((all_logits ? n : 1) * size_t(vocab));
+  std::lock_guard<std::mutex> lock(model_->run_mutex());
+  const size_t batch = size_t(model_->batch_size());
+  for (size_t i = 0; i < n; i += batch) {
+    const size_t m = std::min(batch, n - i);
+    const bool last = i + m == n;
+    float* logits = all_logits ? out.data() + i * vocab : out.data();
+    // Batches before the last compute no logits unless all are wanted.
+    if (all_logits || last) {
+      forward(*model_, kv_, tokens + i, int(m), int(past + i), logits, all_logits, cancel);
+    } else {
+      std::vector<float> discard(static_cast<size_t>(vocab));
+      forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel);
+    }
+  }
+  // Only now do the new positions count: an error above leaves the session unchanged.
+  tokens_.insert(tokens_.end(), tokens, tokens + n);
+  return out;
+}
+
+void Session::truncate(size_t n) {
+  if (n > tokens_.size())
+    throw sparrow_error("ERR_INVALID_ARG", "truncate: n (" + std::to_string(n) + ") is larger than the number of tokens (" +
+                                               std::to_string(tokens_.size()) + ")");
+  tokens_.resize(n);
+}
+
+// State layout (little-endian):
+//   "SPKV" u32 version | u64 model fingerprint | u32 n_layer, n_ctx, kv_dim, kv type |
+//   u32 n_tokens | n_tokens x i32 | per layer: K rows [0, n), V rows [0, n)
+namespace {
+constexpr uint32_t kStateVersion = 1;
+constexpr size_t kHeader = 4 + 4 + 8 + 4 * 4 + 4;
+
+void put(std::vector<uint8_t>& b, const void* p, size_t n) {
+  const uint8_t* c = static_cast<const uint8_t*>(p);
+  b.insert(b.end(), c, c + n);
+}
+}  // namespace
+
+std::vector<uint8_t> Session::save_state() const {
+  const uint32_t n = uint32_t(tokens_.size());
+  std::vector<uint8_t> b;
+  b.reserve(kHeader + 4 * n + size_t(2) * kv_.n_layer() * n * kv_.row_bytes());
+  put(b, "SPKV", 4);
+  uint64_t fp = model_->fingerprint();
+  uint32_t hdr[] = {kStateVersion};
+  put(b, hdr, 4);
+  put(b, &fp, 8);
+  uint32_t shape[] = {uint32_t(kv_.n_layer()), uint32_t(kv_.n_ctx()), uint32_t(kv_.kv_dim()), uint32_t(kv_.type()), n};
+  put(b, shape, sizeof(shape));
+  put(b, tokens_.data(), 4 * size_t(n));
+  for (int l = 0; l < kv_.n_layer(); l++) {
+    put(b, kv_.k_row(l, 0), n * kv_.row_bytes());
+    put(b, kv_.v_row(l, 0), n * kv_.row_bytes());
+  }
+  return b;
+}
+
+void Session::restore_state(const uint8_t* data, size_t size) {
+  auto bad = [](const std::string& why) { return sparrow_error("ERR_BAD_STATE", "restoreState: " + why); };
+  if (size < kHeader || std::memcmp(data, "SPKV", 4) != 0) throw bad("not a sparrow-llm session state");
+  uint32_t version, shape[5];
+  uint64_t fp;
+  std::memcpy(&version, data + 4, 4);
+  std::memcpy(&fp, data + 8, 8);
+  std::memcpy(shape, data + 16, sizeof(shape));
+  if (version != kStateVersion) throw bad("state version " + std::to_string(version) + " is not supported");
+  if (fp != model_->fingerprint())
+    throw sparrow_error("ERR_STATE_MISMATCH", "restoreState: the state was saved from a different model");
+  if (shape[0] != uint32_t(kv_.n_layer()) || shape[2] != uint32_t(kv_.kv_dim()))
+    throw sparrow_error("ERR_STATE_MISMATCH", "restoreState: the state's cache shape differs from this model's");
+  if (shape[3] != uint32_t(kv_.type()))
+    throw sparrow_error("ERR_STATE_MISMATCH", std::string("restoreState: the state's kvCacheType differs (this session uses ") +
+                                                  kv_type_name(kv_.type()) + ")");
+  const uint32_t n = shape[4];
+  if (n > uint32_t(kv_.n_ctx()))
+    throw sparrow_error("ERR_CONTEXT_FULL", "restoreState: the state holds " + std::to_string(n) +
+                                                " tokens, more than contextSize " + std::to_string(kv_.n_ctx()));
+  const size_t rows = size_t(n) * kv_.row_bytes();
+  if (size != kHeader + 4 * size_t(n) + 2 * kv_.n_layer() * rows) throw bad("the state is truncated or has extra bytes");
+  std::vector<int32_t> toks(n);
+  std::memcpy(toks.data(), data + kHeader, 4 * size_t(n));
+  for (int32_t t : toks)
+    if (t < 0 || t >= model_->hp().n_vocab) throw bad("the state holds an invalid token id " + std::to_string(t));
+  const uint8_t* p = data + kHeader + 4 * size_t(n);
+  for (int l = 0; l < kv_.n_layer(); l++) {
+    std::memcpy(kv_.k_row(l, 0), p, rows);
+    std::memcpy(kv_.v_row(l, 0), p + rows, rows);
+    p += 2 * rows;
+  }
+  tokens_ = std::move(toks);
+}
+
+}  // namespace sparrow

@@ -1,0 +1,49 @@
+// A session: one sequence of tokens and its KV cache, evaluated on a shared Model.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model.h"
+#include "runtime/kv_cache.h"
+
+namespace sparrow {
+
+struct SessionOptions {
+  int context_size = 0;       // 0: the model's own context length
+  KVType kv_type = KVType::F16;
+};
+
+class Session {
+ public:
+  // Throws ERR_INVALID_ARG when context_size exceeds the model's context length.
+  Session(std::shared_ptr<Model> model, const SessionOptions& opts);
+
+  const Model& model() const { return *model_; }
+  int context_size() const { return kv_.n_ctx(); }
+  const KVCache& kv() const { return kv_; }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+
+  // Appends tokens to the cache in batches of the model's batch size and returns the
+  // logits of the last one (n_vocab floats), or of every new token (n * n_vocab) when
+  // all_logits. All or nothing: on any error (ERR_CONTEXT_FULL, ERR_INVALID_TOKEN,
+  // ERR_CANCELLED, ...) the session is left as it was.
+  std::vector<float> evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel);
+
+  void reset() { tokens_.clear(); }
+  // Keeps the first n tokens (n <= tokens().size(), else ERR_INVALID_ARG).
+  void truncate(size_t n);
+
+  // The tokens and their cached keys/values, bound to this model (fingerprint, shapes,
+  // cache type). restore_state throws ERR_STATE_MISMATCH / ERR_BAD_STATE when they differ.
+  std::vector<uint8_t> save_state() const;
+  void restore_state(const uint8_t* data, size_t size);
+
+ private:
+  std::shared_ptr<Model> model_;
+  KVCache kv_;
+  std::vector<int32_t> tokens_;
+};
+
+}  // namespace sparrow

@@ -1,0 +1,84 @@
+/**
+ * What generation needs from the model, session and tokenizer modules (written against
+ * their interfaces, not their classes), and the public option and result types.
+ */
+import type { SamplerOptions } from '../sampling/sampler.js';
+
+export type TokenInput = readonly number[] | Int32Array | Uint32Array;
+
+/** The parts of a session that generation uses. */
+export interface SessionLike {
+  /** Appends tokens to the KV cache; resolves to the logits of the last position. */
+  evaluate(tokens: TokenInput, options?: { allLogits?: boolean }): Promise<Float32Array>;
+  /** Keeps the first n cached tokens. */
+  truncate(n: number): void;
+  /** The cached tokens. */
+  readonly tokens: ArrayLike<number>;
+  readonly contextSize: number;
+}
+
+/** An incremental detokenizer: never returns half a UTF-8 character. */
+export interface DecoderLike {
+  push(id: number): string;
+  /** Whatever is still buffered (an incomplete character), at the end. Optional. */
+  flush?(): string;
+}
+
+/** The parts of a tokenizer that generation uses. */
+export interface TokenizerLike {
+  tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): ArrayLike<number>;
+  createDecoder(options?: { removeSpecial?: boolean }): DecoderLike;
+  /** End-of-generation tokens (EOS, EOT, <|im_end|>, ...). */
+  isEog(id: number): boolean;
+}
+
+export interface ContextShiftOptions {
+  /** Tokens at the start of the context that a shift keeps (the BOS and system prompt). */
+  keep?: number;
+}
+
+export interface GenerateOptions extends SamplerOptions {
+  /** Most tokens to generate. Default: no limit but the end of generation and the context. */
+  maxTokens?: number;
+  /** Stop strings (never part of the output) and stop token ids. */
+  stop?: string | number | ReadonlyArray<string | number>;
+  /** Aborts the generation within one token; the result then says 'abort'. */
+  signal?: AbortSignal;
+  /**
+   * When the context is full: 'shift' (the default) keeps the first tokens, drops the oldest
+   * half of the rest and goes on; 'stop' ends with stopReason 'contextFull'.
+   */
+  contextShift?: 'shift' | 'stop' | ContextShiftOptions;
+  /** For string input: add BOS/EOS as the model says (default: when the session is empty). */
+  addSpecial?: boolean;
+  /** For string input: read special-token texts (`<|im_start|>`) as special tokens. Default false. */
+  parseSpecial?: boolean;
+}
+
+export type StopReason = 'eos' | 'maxTokens' | 'stop' | 'abort' | 'contextFull';
+
+export interface GenerationChunk {
+  /** Whole characters only; never any part of a stop string. */
+  text: string;
+  /** The tokens generated since the previous chunk. */
+  tokens: number[];
+}
+
+export interface GenerationTimings {
+  /** Prompt tokens evaluated (tokens already in the cache are not counted). */
+  promptTokens: number;
+  promptMs: number;
+  generatedTokens: number;
+  generationMs: number;
+}
+
+export interface GenerationResult {
+  /** All generated text, without the stop string. */
+  text: string;
+  /** All generated tokens (with those that spelled a stop string; without an EOS or stop token). */
+  tokens: number[];
+  stopReason: StopReason;
+  /** The stop string or token id that ended the generation, when stopReason is 'stop'. */
+  stop?: string | number;
+  timings: GenerationTimings;
+}

@@ -1,0 +1,164 @@
+/**
+ * A session: one token sequence and its KV cache. `evaluate(tokens)` appends tokens
+ * and resolves to logits; the forward pass runs on worker threads, never on the JS
+ * thread. One evaluate at a time per session (a second one rejects with
+ * ERR_SESSION_BUSY); sessions of the same model take turns.
+ */
+import { SparrowError } from './errors.js';
+import type { NativeHandle } from './model.js';
+import { completeOnSession, generateOnSession } from './generation/bind.js';
+import type { Generation } from './generation/stream.js';
+import type { GenerateOptions, GenerationResult } from './generation/types.js';
+
+export interface SessionOptions {
+  /** The most tokens the session holds: 1..model.info.contextLength (the default). */
+  contextSize?: number;
+  /** Storage of the cached keys and values: 'f16' (default, as llama.cpp) or 'q8_0' (half the memory). */
+  kvCacheType?: 'f16' | 'q8_0';
+}
+
+export interface EvaluateOptions {
+  /** Return the logits of every new token (n * vocabSize floats, row-major) instead of the last one only. */
+  allLogits?: boolean;
+}
+
+/** Token ids: a plain array or an integer typed array. */
+export type Tokens = readonly number[] | Uint32Array | Int32Array;
+
+/** @internal The addon functions a session uses. */
+export interface SessionAddon {
+  sessionEvaluate(session: NativeHandle, tokens: Int32Array, allLogits: boolean): Promise<Float32Array>;
+  sessionReset(session: NativeHandle): void;
+  sessionTruncate(session: NativeHandle, n: number): void;
+  sessionTokens(session: NativeHandle): Int32Array;
+  sessionContextSize(session: NativeHandle): number;
+  sessionSaveState(session: NativeHandle): Uint8Array;
+  sessionRestoreState(session: NativeHandle, state: Uint8Array): void;
+  sessionDispose(session: NativeHandle): void;
+}
+
+/** Checks and converts token ids; the error names the first bad one. */
+function toInt32(tokens: Tokens, vocabSize: number): Int32Array {
+  const isArray = Array.isArray(tokens);
+  if (!isArray && !(tokens instanceof Uint32Array) && !(tokens instanceof Int32Array))
+    throw new SparrowError('tokens must be an array of numbers, a Uint32Array or an Int32Array', 'ERR_INVALID_ARG');
+  if (tokens.length === 0) throw new SparrowError('tokens must not be empty', 'ERR_INVALID_ARG');
+  const out = new Int32Array(tokens.length);
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocabSize)
+      throw new SparrowError(
+        `tokens[${i}] = ${String(t)} is not a token id of this model (an integer from 0 to ${vocabSize - 1})`,
+        'ERR_INVALID_TOKEN',
+      );
+    out[i] = t;
+  }
+  return out;
+}
+
+export class Session {
+  #native: SessionAddon;
+  #handle: NativeHandle | undefined;
+  #vocabSize: number;
+  #onDispose: () => void;
+
+  /** @internal Use model.createSession(). */
+  constructor(native: SessionAddon, handle: NativeHandle, vocabSize: number, onDispose: () => void) {
+    this.#native = native;
+    this.#handle = handle;
+    this.#vocabSize = vocabSize;
+    this.#onDispose = onDispose;
+  }
+
+  #live(): NativeHandle {
+    if (!this.#handle) throw new SparrowError('the session has been disposed', 'ERR_DISPOSED');
+    return this.#handle;
+  }
+
+  get disposed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  /** The most tokens this session can hold. */
+  get contextSize(): number {
+    return this.#native.sessionContextSize(this.#live());
+  }
+
+  /** Number of tokens in the KV cache. */
+  get nTokens(): number {
+    return this.#native.sessionTokens(this.#live()).length;
+  }
+
+  /** The tokens in the KV cache, in order. */
+  get tokens(): number[] {
+    return Array.from(this.#native.sessionTokens(this.#live()));
+  }
+
+  /**
+   * Appends `tokens` to the KV cache and resolves to the logits of the last one
+   * (vocabSize floats), or of every new one with `allLogits` (tokens.length * vocabSize,
+   * row-major). Rejects with ERR_CONTEXT_FULL when they do not fit, ERR_INVALID_TOKEN
+   * for an id outside the vocabulary, ERR_SESSION_BUSY while another evaluate runs.
+   * On any error the session is left unchanged.
+   */
+  async evaluate(tokens: Tokens, options: EvaluateOptions = {}): Promise<Float32Array> {
+    const handle = this.#live();
+    if (options === null || typeof options !== 'object')
+      throw new SparrowError('evaluate: options must be an object', 'ERR_INVALID_ARG');
+    const ids = toInt32(tokens, this.#vocabSize);
+    return this.#native.sessionEvaluate(handle, ids, options.allLogits === true);
+  }
+
+  /**
+   * Continues the session's tokens with `input` (text or token ids) and streams the
+   * generated text: `for await (const chunk of session.generate(...))`, then `await .result`.
+   * See src/generation/generate.ts.
+   */
+  generate(input: string | Tokens, options?: GenerateOptions): Generation {
+    return generateOnSession(this, input, options);
+  }
+
+  /** Like generate, without streaming: resolves to { text, tokens, stopReason, timings }. */
+  complete(input: string | Tokens, options?: GenerateOptions): Promise<GenerationResult> {
+    return completeOnSession(this, input, options);
+  }
+
+  /** Empties the KV cache. */
+  reset(): void {
+    this.#native.sessionReset(this.#live());
+  }
+
+  /** Keeps only the first `n` tokens of the KV cache (0 <= n <= nTokens). */
+  truncate(n: number): void {
+    this.#native.sessionTruncate(this.#live(), n);
+  }
+
+  /** The tokens and KV cache as bytes, for restoreState() on a session of the same model. */
+  saveState(): Uint8Array {
+    return this.#native.sessionSaveState(this.#live());
+  }
+
+  /**
+   * Replaces the session's tokens and KV cache by a saved state. Rejects a state of
+   * another model or cache type (ERR_STATE_MISMATCH) and damaged bytes (ERR_BAD_STATE).
+   */
+  restoreState(state: Uint8Array): void {
+    if (!(state instanceof Uint8Array)) throw new SparrowError('state must be a Uint8Array', 'ERR_INVALID_ARG');
+    this.#native.sessionRestoreState(this.#live(), state);
+  }
+
+  /**
+   * Frees the KV cache. An evaluate() in flight stops at its next layer and rejects with
+   * ERR_DISPOSED. Safe to call twice.
+   */
+  dispose(): void {
+    if (!this.#handle) return;
+    this.#native.sessionDispose(this.#handle);
+    this.#handle = undefined;
+    this.#onDispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}

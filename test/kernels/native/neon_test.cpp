@@ -1,0 +1,116 @@
+// NEON kernels vs their generic twins, as a plain C++ program (no Node): built with an
+// AArch64 cross compiler and run under qemu-user by test/kernels/neon-qemu.test.ts.
+// Every matmul type goes through make_matrix with the ISA forced, on random weights and
+// awkward sizes; exits non-zero on the first mismatch.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/isa.h"
+#include "kernels/kernels.h"
+#include "kernels/matmul.h"
+#include "quant/fp16.h"
+#include "quant/quant.h"
+
+using namespace sparrow;
+
+static int failures = 0;
+
+static void check_matmul(uint32_t type, const char* name, int64_t rows, int64_t cols, int64_t n, std::mt19937& gen) {
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> wf(size_t(rows * cols)), x(size_t(n * cols));
+  for (int64_t r = 0; r < rows; r++) {
+    float scale = (r % 3 == 0) ? 0.01f : (r % 3 == 1 ? 1.f : 20.f);
+    for (int64_t c = 0; c < cols; c++) wf[size_t(r * cols + c)] = dist(gen) * scale;
+  }
+  for (float& v : x) v = dist(gen) * 3;
+  size_t rb = quant_row_bytes(type, cols);
+  std::vector<uint8_t> w(size_t(rows) * rb);
+  for (int64_t r = 0; r < rows; r++) quantize_row(type, wf.data() + r * cols, w.data() + r * rb, cols);
+  auto m = make_matrix(type, w.data(), rows, cols, name);
+  std::vector<uint8_t> xq(m->input_bytes(n));
+  m->quantize_input(x.data(), n, xq.data());
+  std::vector<float> y0(size_t(n * rows)), y1(size_t(n * rows), -1.f);
+  set_isa(Isa::Generic);
+  m->mul(xq.data(), n, y0.data(), rows, 0, rows);
+  if (!set_isa(Isa::NEON)) {
+    std::printf("NEON (with dotprod) is not supported on this CPU\n");
+    std::exit(2);
+  }
+  // two row slices, as the threads of the forward pass would split them
+  int64_t mid = std::min(rows, m->row_align() * ((rows / 2 + m->row_align() - 1) / m->row_align()));
+  m->mul(xq.data(), n, y1.data(), rows, 0, mid);
+  m->mul(xq.data(), n, y1.data(), rows, mid, rows);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; r++) {
+    m->get_row(r, row.data());
+    double mag = 0;
+    for (int64_t t = 0; t < n; t++) {
+      mag = 0;
+      for (int64_t c = 0; c < cols; c++) mag += std::fabs(double(row[size_t(c)]) * x[size_t(t * cols + c)]);
+      // same integer arithmetic as the twin: only float rounding differs (and the K-quant
+      // scale/min split can cancel: allow 1e-4 of the magnitude sum)
+      double tol = 1e-4 * mag + 1e-6;
+      float a = y0[size_t(t * rows + r)], b = y1[size_t(t * rows + r)];
+      if (!(std::fabs(double(a) - b) <= tol)) {
+        std::printf("MISMATCH %s %lldx%lld n=%lld: y[%lld][%lld] neon %g generic %g (tol %g)\n", name, (long long)rows,
+                    (long long)cols, (long long)n, (long long)t, (long long)r, b, a, tol);
+        if (++failures > 10) std::exit(1);
+      }
+    }
+  }
+}
+
+int main() {
+  std::mt19937 gen(1234);
+  struct T { uint32_t id; const char* name; int block; } types[] = {
+      {0, "F32", 1}, {1, "F16", 1}, {30, "BF16", 1}, {8, "Q8_0", 32}, {2, "Q4_0", 32},
+      {12, "Q4_K", 256}, {13, "Q5_K", 256}, {14, "Q6_K", 256}};
+  int checks = 0;
+  for (const T& t : types) {
+    int64_t colsList[3] = {t.block == 1 ? 37 : t.block, t.block == 1 ? 257 : 3 * t.block, t.block == 1 ? 1 : 5 * t.block};
+    for (int64_t cols : colsList)
+      for (int64_t rows : {1, 15, 17, 50})
+        for (int64_t n : {1, 2, 3, 5, 17}) {
+          check_matmul(t.id, t.name, rows, cols, n, gen);
+          checks++;
+        }
+  }
+  // the dot / axpy helpers
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (int64_t n : {0, 1, 3, 4, 7, 8, 15, 16, 17, 33, 100, 257}) {
+    std::vector<float> a(static_cast<size_t>(n)), b(a), y0(a), y1;
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    double mag = 0;
+    for (int64_t i = 0; i < n; i++) {
+      a[size_t(i)] = dist(gen), b[size_t(i)] = dist(gen), y0[size_t(i)] = dist(gen);
+      h[size_t(i)] = fp32_to_fp16(a[size_t(i)]);
+      mag += std::fabs(a[size_t(i)] * b[size_t(i)]);
+    }
+    y1 = y0;
+    const Kernels &g = kernels_for(Isa::Generic), &v = kernels_for(Isa::NEON);
+    double tol = (double(n) + 2) * 1.2e-7 * (mag + 1) ;
+    if (std::fabs(g.dot_f32(a.data(), b.data(), n) - v.dot_f32(a.data(), b.data(), n)) > tol ||
+        std::fabs(g.dot_f16_f32(h.data(), b.data(), n) - v.dot_f16_f32(h.data(), b.data(), n)) > tol) {
+      std::printf("MISMATCH dot n=%lld\n", (long long)n);
+      failures++;
+    }
+    g.axpy_f16(0.5f, h.data(), y0.data(), n);
+    v.axpy_f16(0.5f, h.data(), y1.data(), n);
+    for (int64_t i = 0; i < n; i++)
+      if (std::fabs(y0[size_t(i)] - y1[size_t(i)]) > 1e-6f) {
+        std::printf("MISMATCH axpy_f16 n=%lld i=%lld\n", (long long)n, (long long)i);
+        failures++;
+        break;
+      }
+    checks += 3;
+  }
+  if (failures) {
+    std::printf("%d mismatches\n", failures);
+    return 1;
+  }
+  std::printf("ok: %d NEON checks agree with the generic twins\n", checks);
+  return 0;
+}

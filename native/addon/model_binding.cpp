@@ -178,10 +178,9 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
   std::shared_ptr<SessionState> s;
   SPARROW_GUARD(env, { s = std::make_shared<SessionState>(m, o); })
   auto* h = new SessionHolder{std::move(s)};
-  return Napi::External<SessionHolder>::New(env, h, [](Napi::Env, SessionHolder* p) {
-    if (p->s) p->s->cancel.store(true);  // garbage-collected mid-job: stop early
-    delete p;
-  });
+  // Garbage collection only drops the handle's reference: a job in flight (whose
+  // promise someone may still await) keeps the state and finishes normally.
+  return Napi::External<SessionHolder>::New(env, h, [](Napi::Env, SessionHolder* p) { delete p; });
 }
 
 class EvaluateWorker : public Napi::AsyncWorker {

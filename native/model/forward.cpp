@@ -162,7 +162,11 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
   const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
   const int len_max = pos0 + n;
   const float scale = 1.0f / std::sqrt(float(HD));
-  const auto dot = kernels().dot_f32;
+  const Kernels& kern = kernels();
+  const auto dot = kern.dot_f32;
+  const auto dot_f16 = kern.dot_f16_f32;
+  const auto axpy_f16 = kern.axpy_f16;
+  const bool f16 = kv.type() == KVType::F16;
 
   // Rows per task (tokens x heads) bounded so the scores fit in ~16 MiB per thread; then
   // split further until every thread has a few tasks.
@@ -194,17 +198,24 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
     float* scores = ws.per_thread[size_t(thread)].data();
     float* tile = scores + size_t(tb) * hs * len_max;
     auto row = [&](int t, int h) { return scores + size_t((t - t0) * nh + (h - h0)) * len; };
+    auto k_head = [&](int p) { return reinterpret_cast<const uint16_t*>(kv.k_row(layer, p)) + size_t(kvh) * HD; };
+    auto v_head = [&](int p) { return reinterpret_cast<const uint16_t*>(kv.v_row(layer, p)) + size_t(kvh) * HD; };
 
-    // Scores: q . k for every visible position.
+    // Scores: q . k for every visible position. F16 keys are read in place by the f16
+    // kernels; Q8_0 keys are converted to f32 a tile at a time.
     for (int p0 = 0; p0 < len; p0 += kTile) {
       const int p1 = std::min(len, p0 + kTile);
-      kv.read_k(layer, p0, p1, kvh * HD, HD, tile);
+      if (!f16) kv.read_k(layer, p0, p1, kvh * HD, HD, tile);
       for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
         const int pe = std::min(p1, pos0 + t + 1);
         for (int h = h0; h < h1; h++) {
           const float* q = ws.q.data() + size_t(t) * QD + size_t(h) * HD;
           float* s = row(t, h);
-          for (int p = p0; p < pe; p++) s[p] = dot(q, tile + size_t(p - p0) * HD, HD);
+          if (f16) {
+            for (int p = p0; p < pe; p++) s[p] = dot_f16(k_head(p), q, HD);
+          } else {
+            for (int p = p0; p < pe; p++) s[p] = dot(q, tile + size_t(p - p0) * HD, HD);
+          }
         }
       }
     }
@@ -231,16 +242,20 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
     // Weighted sum of the values.
     for (int p0 = 0; p0 < len; p0 += kTile) {
       const int p1 = std::min(len, p0 + kTile);
-      kv.read_v(layer, p0, p1, kvh * HD, HD, tile);
+      if (!f16) kv.read_v(layer, p0, p1, kvh * HD, HD, tile);
       for (int t = std::max(t0, p0 - pos0); t < t1; t++) {
         const int pe = std::min(p1, pos0 + t + 1);
         for (int h = h0; h < h1; h++) {
           float* out = ws.att.data() + size_t(t) * QD + size_t(h) * HD;
           const float* s = row(t, h);
-          for (int p = p0; p < pe; p++) {
-            const float w = s[p];
-            const float* v = tile + size_t(p - p0) * HD;
-            for (int i = 0; i < HD; i++) out[i] += w * v[i];
+          if (f16) {
+            for (int p = p0; p < pe; p++) axpy_f16(s[p], v_head(p), out, HD);
+          } else {
+            for (int p = p0; p < pe; p++) {
+              const float w = s[p];
+              const float* v = tile + size_t(p - p0) * HD;
+              for (int i = 0; i < HD; i++) out[i] += w * v[i];
+            }
           }
         }
       }

@@ -28,6 +28,7 @@ type Step =
   | { kind: 'gpt2' }
   | { kind: 'llama3' }
   | { kind: 'qwen2' }
+  | { kind: 'qwen35' }
   /** A regex over the collapsed text (one Latin-1 char per code point). */
   | { kind: 'collapsed'; re: RegExp }
   /** A regex (with the u flag) over the code points, non-ASCII whitespace as U+000B. */
@@ -48,6 +49,53 @@ const N = String.raw`\xD10-9`; // \p{N}
 const L = String.raw`\xD2A-Za-z`; // \p{L}
 
 const collapsed = (source: string): Step => ({ kind: 'collapsed', re: new RegExp(source, 'g') });
+
+// What llama.cpp puts in place of each \p{..} over the collapsed text: the category byte and
+// the category's ASCII members.
+const UCAT: Record<string, string> = {
+  N: String.raw`\xD10-9`,
+  L: String.raw`\xD2A-Za-z`,
+  P: String.raw`\xD3!-#%-*,-\/:;?@\[-\]_\{\}`,
+  M: String.raw`\xD4`,
+  S: String.raw`\xD5$+<->^\x60|~`,
+};
+UCAT.Lu = UCAT.Ll = UCAT.Lt = UCAT.Lm = UCAT.Lo = UCAT.L!;
+
+/**
+ * A pattern as written in llama.cpp (itself adapted from tokenizer.json), translated the way
+ * llama.cpp runs it: with \p{..} it runs on the collapsed text, each \p{X} becoming a byte
+ * class; without, on the code points. \s and \S become std::regex's C-locale classes.
+ */
+function llamaRegex(source: string): Step {
+  const useCollapsed = /\\p\{(N|L|P|M|S|Lu|Ll|Lt|Lm|Lo)\}/.test(source);
+  let out = '';
+  let inside = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\' && i + 1 < source.length) {
+      const d = source[i + 1]!;
+      const cat = d === 'p' ? /^\{(\w+)\}/.exec(source.slice(i + 2)) : null;
+      if (cat && UCAT[cat[1]!]) {
+        out += inside ? UCAT[cat[1]!] : `[${UCAT[cat[1]!]}]`;
+        i += 2 + cat[0].length - 1;
+      } else if (d === 's') {
+        out += inside ? String.raw`\t-\r ` : String.raw`[\t-\r ]`;
+        i++;
+      } else if (d === 'S' && !inside) {
+        out += String.raw`[^\t-\r ]`;
+        i++;
+      } else {
+        out += c + d;
+        i++;
+      }
+      continue;
+    }
+    if (c === '[' && !inside) inside = true;
+    else if (c === ']' && inside) inside = false;
+    out += c;
+  }
+  return useCollapsed ? { kind: 'collapsed', re: new RegExp(out, 'g') } : { kind: 'wide', re: new RegExp(out, 'gu') };
+}
 const wide = (source: string): Step => ({ kind: 'wide', re: new RegExp(source, 'gu') });
 
 const WS = String.raw`[\t-\r ]`; // std::regex \s in the C locale
@@ -83,6 +131,24 @@ const FAMILIES: Record<string, Step[]> = {
   ],
   falcon: [collapsed(String.raw`[${P}$+<=>^~|\x60]+`), { kind: 'gpt2' }, collapsed('[0-9][0-9][0-9]')],
   starcoder: [collapsed(`[${N}]`), { kind: 'gpt2' }],
+  qwen35: [{ kind: 'qwen35' }],
+  'deepseek-v3': [
+    llamaRegex(String.raw`\p{N}{1,3}`),
+    llamaRegex('[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+'),
+    llamaRegex(
+      String.raw`[!"#$%&'()*+,\-./:;<=>?@\[\\\]^_\x60{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+    ),
+  ],
+  'gpt-4o': [
+    llamaRegex(
+      String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+    ),
+  ],
+  tekken: [
+    llamaRegex(
+      String.raw`[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+|[^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+    ),
+  ],
 };
 
 /**
@@ -147,6 +213,16 @@ export const PRE_TOKENIZERS: Record<string, PreTokenizerInfo> = {
   exaone: pre('starcoder'),
   'minerva-7b': pre('starcoder'),
   mellum2: pre('starcoder'),
+  qwen35: pre('qwen35', false),
+  'deepseek-v3': pre('deepseek-v3', false),
+  'hunyuan-dense': pre('deepseek-v3', false),
+  'joyai-llm': pre('deepseek-v3', false),
+  'gpt-4o': pre('gpt-4o', false),
+  llama4: pre('gpt-4o', false),
+  kanana2: pre('gpt-4o', false),
+  talkie: pre('gpt-4o', false),
+  'minimax-m2': pre('gpt-4o', false),
+  tekken: pre('tekken', false, true, true),
 };
 
 /** The pre-tokenizer for a `tokenizer.ggml.pre` value; unknown values are an error, as in llama.cpp. */
@@ -240,10 +316,13 @@ export function preTokenize(cps: Uint32Array, family: string): number[] {
         lengths = splitGpt2(cps, lengths);
         break;
       case 'llama3':
-        lengths = splitLlama3(cps, lengths, true);
+        lengths = splitLlama3(cps, lengths, true, F_LETTER);
         break;
       case 'qwen2':
-        lengths = splitLlama3(cps, lengths, false);
+        lengths = splitLlama3(cps, lengths, false, F_LETTER);
+        break;
+      case 'qwen35':
+        lengths = splitLlama3(cps, lengths, false, F_LETTER | F_MARK);
         break;
       case 'collapsed':
         lengths = splitRegex(collapsedTextOf(prepared), undefined, step.re, lengths);
@@ -384,8 +463,9 @@ function splitGpt2(cps: Uint32Array, lengths: number[]): number[] {
 /**
  * Llama 3 (digits in groups of up to three) and Qwen 2 (single digits):
  * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * Qwen 3.5 is Qwen 2 with \p{M} counted with the letters (`letters` = L|M).
  */
-function splitLlama3(cps: Uint32Array, lengths: number[], digitTriples: boolean): number[] {
+function splitLlama3(cps: Uint32Array, lengths: number[], digitTriples: boolean, letters: number): number[] {
   const table = flagsTable();
   const out: number[] = [];
   let start = 0;
@@ -410,9 +490,9 @@ function splitLlama3(cps: Uint32Array, lengths: number[], digitTriples: boolean)
       const from = pos;
       // [^\r\n\p{L}\p{N}]?\p{L}+
       if (!(c === CR || c === LF || f & F_NUMBER)) {
-        if (f & F_LETTER || flag(pos + 1) & F_LETTER) {
+        if (f & letters || flag(pos + 1) & letters) {
           pos++;
-          while (flag(pos) & F_LETTER) pos++;
+          while (flag(pos) & letters) pos++;
           out.push(pos - from);
           continue;
         }
@@ -434,10 +514,11 @@ function splitLlama3(cps: Uint32Array, lengths: number[], digitTriples: boolean)
         continue;
       }
       // <space>?[^\s\p{L}\p{N}]+[\r\n]*
+      const stop = F_WHITESPACE | letters | F_NUMBER;
       let f2 = c === SPACE ? flag(pos + 1) : f;
-      if (!(f2 & (F_WHITESPACE | F_LETTER | F_NUMBER)) && f) {
+      if (!(f2 & stop) && f) {
         if (c === SPACE) pos++;
-        while (!(f2 & (F_WHITESPACE | F_LETTER | F_NUMBER)) && f2) f2 = flag(++pos);
+        while (!(f2 & stop) && f2) f2 = flag(++pos);
         let c2 = cpt(pos);
         while (c2 === CR || c2 === LF) c2 = cpt(++pos);
         out.push(pos - from);

@@ -2,4 +2,4 @@
 import { fuzzVocabulary } from './fuzz-shared.js';
 import { PATCHED_VOCABS } from './vocabs.js';
 
-for (const vc of PATCHED_VOCABS) fuzzVocabulary(vc, 1000);
+for (const vc of PATCHED_VOCABS) fuzzVocabulary(vc, 2500);

@@ -18,7 +18,7 @@ function roundTripExpectation(tok: Tokenizer, s: string): string | undefined {
   if (tok.kind === 'wpm') return undefined; // BERT lower-cases, strips accents and spaces
   if (tok.kind === 'spm') return wf.replaceAll('\u2581', ' '); // '▁' is how SPM writes a space
   // Bytes the vocabulary has no token for are dropped (Falcon lacks a few).
-  let bytes = enc.encode(wf).filter((b) => tok.tokenId(BYTE_TO_UNICODE[b]!) !== undefined);
+  let bytes: Uint8Array = enc.encode(wf).filter((b) => tok.tokenId(BYTE_TO_UNICODE[b]!) !== undefined);
   // Some BPE pre-tokenizers ask llama.cpp to drop spaces before punctuation on detokenize.
   if (tok.cleanSpaces) bytes = cleanUpSpaces(bytes);
   return dec.decode(bytes);

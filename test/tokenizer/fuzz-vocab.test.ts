@@ -2,4 +2,4 @@
 import { fuzzVocabulary } from './fuzz-shared.js';
 import { VOCABS } from './vocabs.js';
 
-for (const vc of VOCABS) fuzzVocabulary(vc, 1500);
+for (const vc of VOCABS) fuzzVocabulary(vc, 4000);

@@ -48,6 +48,10 @@ export const PATCHED_VOCABS: VocabCase[] = [
   gpt2As('default'),
   gpt2As('deepseek-llm'),
   gpt2As('falcon'),
+  gpt2As('deepseek-v3'),
+  gpt2As('gpt-4o'),
+  gpt2As('tekken'),
+  gpt2As('qwen35'),
   {
     name: 'llama-spm, add_space_prefix=false',
     file: (() => {

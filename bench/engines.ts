@@ -36,7 +36,7 @@ export interface LoadOptions {
 export interface Engine {
   /** Loads the library itself (not timed: load_ms covers the model only). */
   init(): Promise<EngineInfo>;
-  /** Loads the model and creates a context ready to evaluate (this is load_ms). */
+  /** Loads the model and creates a context ready to evaluate (this is load_ms; init() first). */
   load(path: string, options: LoadOptions): Promise<LoadedEngine>;
 }
 
@@ -75,11 +75,14 @@ async function packageVersion(): Promise<string> {
   return (JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
+let sparrowInfo: EngineInfo | undefined;
+
 const sparrow: Engine = {
   async init() {
     const api = await sparrowApi();
     // systemInfo() loads the addon, so load_ms does not include it.
-    return { version: `sparrow-llm ${await packageVersion()} (${api.systemInfo().isa})` };
+    sparrowInfo ??= { version: `sparrow-llm ${await packageVersion()} (${api.systemInfo().isa})` };
+    return sparrowInfo;
   },
   async load(path, o) {
     const api = await sparrowApi();
@@ -131,15 +134,18 @@ export async function importNodeLlamaCpp(): Promise<NodeLlamaCpp | null> {
 }
 
 let llamaInstance: Llama | undefined;
+let llamaInfo: EngineInfo | undefined;
 
 const llamaCpp: Engine = {
   async init() {
+    if (llamaInfo) return llamaInfo;
     const lib = await importNodeLlamaCpp();
     if (!lib) throw new SparrowError(`node-llama-cpp is not installed (add it with \`${LLAMA_INSTALL_HINT}\`)`, 'ERR_NO_PEER');
     // CPU only, like sparrow here; maxThreads 0 lifts its default cap so --threads is obeyed.
-    llamaInstance ??= await lib.getLlama({ gpu: false, logLevel: lib.LlamaLogLevel.error, maxThreads: 0 });
-    const v = await lib.getModuleVersion?.().catch(() => undefined);
-    return { version: `node-llama-cpp ${v ?? '?'} (llama.cpp ${llamaInstance.llamaCppRelease.release}, cpu)` };
+    llamaInstance = await lib.getLlama({ gpu: false, logLevel: lib.LlamaLogLevel.error, maxThreads: 0 });
+    const v = await lib.getModuleVersion().catch(() => undefined);
+    llamaInfo = { version: `node-llama-cpp ${v ?? '?'} (llama.cpp ${llamaInstance.llamaCppRelease.release}, cpu)` };
+    return llamaInfo;
   },
   async load(path, o) {
     const info = await this.init();

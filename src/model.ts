@@ -102,7 +102,9 @@ export class Model {
 
   /**
    * A new session with its own KV cache. `contextSize` (default: the model's context
-   * length) is the most tokens it can hold; `kvCacheType` is 'f16' (default) or 'q8_0'.
+   * length, at most 4096) is the most tokens it can hold; `kvCacheType` is 'f16'
+   * (default) or 'q8_0'. The cache's memory is reserved but only becomes resident as
+   * positions are used.
    */
   createSession(options: SessionOptions = {}): Session {
     if (!this.#handle) throw new SparrowError('the model has been disposed', 'ERR_DISPOSED');

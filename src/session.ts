@@ -11,7 +11,7 @@ import type { Generation } from './generation/stream.js';
 import type { GenerateOptions, GenerationResult } from './generation/types.js';
 
 export interface SessionOptions {
-  /** The most tokens the session holds: 1..model.info.contextLength (the default). */
+  /** The most tokens the session holds: 1..model.info.contextLength. Default: the model's context length, at most 4096. */
   contextSize?: number;
   /** Storage of the cached keys and values: 'f16' (default, as llama.cpp) or 'q8_0' (half the memory). */
   kvCacheType?: 'f16' | 'q8_0';

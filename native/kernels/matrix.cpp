@@ -13,6 +13,7 @@
 #include "kernels.h"
 #include "layout.h"
 #include "matmul.h"
+#include "core/pages.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
 
@@ -22,16 +23,11 @@ namespace {
 
 enum : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30 };
 
-struct AlignedFree {
-  void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
+// Repacked weights live in their own pages (page-aligned, zero-filled: padding rows of
+// the last group stay zero, scale 0), returned to the OS when the matrix goes.
+using AlignedBytes = PageBuffer;
 
-AlignedBytes aligned_bytes(size_t n) {
-  auto* p = static_cast<uint8_t*>(::operator new[](n, std::align_val_t(64)));
-  std::memset(p, 0, n);  // padding rows of the last group stay zero (scale 0)
-  return AlignedBytes(p);
-}
+AlignedBytes aligned_bytes(size_t n) { return PageBuffer(n, "repacked weights"); }
 
 void put16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 uint16_t get16(const uint8_t* p) {

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/ggml_types.h"
 #include "kernels/kernels.h"
 #include "quant/fp16.h"
 
@@ -22,6 +23,64 @@ namespace sparrow {
 namespace {
 
 inline float round_f16(float x) { return f16_to_f32_fast(fp32_to_fp16(x)); }
+
+// The next three are written so that the compiler vectorizes the loops that call them
+// (no branches, no library calls): softmax over long contexts runs millions of them.
+
+// exp(x) for x <= 0 (Cephes' expf polynomial, ~1 ulp); exp(x) = 0 below -87.
+inline float exp_nonpositive(float x) {
+  const float keep = x >= -87.0f ? 1.0f : 0.0f;
+  x = std::max(x, -87.0f);
+  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float n = (x * 1.44269504088896341f + magic) - magic;
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  const int32_t bits = (int32_t(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return y * scale * keep;
+}
+
+// A probability in [0, 1] rounded to the nearest f16 value (ties to even), as a float.
+inline float round_prob_f16(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  b = (b + 0xfffu + ((b >> 13) & 1u)) & ~0x1fffu;  // normal f16: keep 10 mantissa bits
+  float normal;
+  std::memcpy(&normal, &b, 4);
+  const float sub = (x + 0.5f) - 0.5f;  // below 2^-14: a multiple of 2^-24 (the float ulp of 0.5)
+  return x < 6.103515625e-05f ? sub : normal;
+}
+
+// Softmax of scale * s[0, vis) in place, probabilities rounded to f16, s[vis, len) = 0.
+void softmax_row(float* s, int vis, int len, float scale) {
+  float mx = -INFINITY;
+  for (int p = 0; p < vis; p++) {
+    s[p] *= scale;
+    mx = std::max(mx, s[p]);
+  }
+  for (int p = 0; p < vis; p++) s[p] = exp_nonpositive(s[p] - mx);
+  double sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  // double, as ggml; four chains for speed
+  int p = 0;
+  for (; p + 4 <= vis; p += 4) {
+    sum0 += s[p];
+    sum1 += s[p + 1];
+    sum2 += s[p + 2];
+    sum3 += s[p + 3];
+  }
+  for (; p < vis; p++) sum0 += s[p];
+  const float inv = float(1.0 / ((sum0 + sum1) + (sum2 + sum3)));
+  for (int q = 0; q < vis; q++) s[q] = round_prob_f16(s[q] * inv);
+  for (int q = vis; q < len; q++) s[q] = 0.0f;
+}
 
 template <class V>
 void grow(V& v, size_t n) {
@@ -151,10 +210,19 @@ void rope_apply(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle sty
 
 // ---------------------------------------------------------------------------------
 // Attention of n new tokens over the cache, with grouped-query heads. A task is (KV
-// head, a range of its query heads, a range of tokens); it converts the KV head's keys
-// and values tile by tile to f32 once and uses them for all its rows.
+// head, a range of its query heads, a range of tokens): its rows (token x head) share
+// the KV head's keys and values.
+//
+// Scores = Q K^T run through the matmul kernels: a head's F16 keys are a contiguous
+// [positions][head_dim] matrix in the cache, used in place (Q8_0 keys are converted to
+// f32 a chunk at a time). Probabilities x V: for many rows (prompt batches) V^T is
+// converted to f32 once and the product is a GEMM; for few rows (decode) it is one
+// f16 axpy kernel call per row and position, reading the cache in place.
 
-constexpr int kTile = 64;  // cached positions converted at a time
+constexpr int kTile = 64;                       // positions converted at a time (V)
+constexpr int kChunk = 4096;                    // positions of Q8_0 keys converted at a time
+constexpr int kGemmRows = 16;                   // rows from which PV is a GEMM
+constexpr size_t kGemmMaxKV = size_t(4) << 20;  // f32 values of V^T a GEMM task may convert
 
 void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, int n, int pos0) {
   const HParams& hp = model.hp();
@@ -162,11 +230,9 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
   const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
   const int len_max = pos0 + n;
   const float scale = 1.0f / std::sqrt(float(HD));
-  const Kernels& kern = kernels();
-  const auto dot = kern.dot_f32;
-  const auto dot_f16 = kern.dot_f16_f32;
-  const auto axpy_f16 = kern.axpy_f16;
+  const auto axpy_f16 = kernels().axpy_f16;
   const bool f16 = kv.type() == KVType::F16;
+  const size_t rb = kv.row_bytes();
 
   // Rows per task (tokens x heads) bounded so the scores fit in ~16 MiB per thread; then
   // split further until every thread has a few tasks.
@@ -180,8 +246,12 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
     else hs = (hs + 1) / 2;
   }
   const int n_tb = (n + tb - 1) / tb, n_hs = (G + hs - 1) / hs;
+  const bool gemm_pv = tb * hs >= kGemmRows && size_t(len_max) * HD <= kGemmMaxKV;
 
-  const size_t scratch = size_t(tb) * hs * len_max + 2 * size_t(kTile) * HD;
+  // Per thread: scores, gathered Q rows, output rows, a V tile, Q8_0 keys, V^T.
+  const size_t rows_max = size_t(tb) * hs;
+  const size_t scratch = rows_max * len_max + 2 * rows_max * HD + size_t(kTile) * HD +
+                         (f16 ? 0 : size_t(std::min(len_max, kChunk)) * HD) + (gemm_pv ? size_t(len_max) * HD : 0);
   ws.per_thread.resize(size_t(pool.size()));
   for (auto& s : ws.per_thread) grow(s, scratch);
 
@@ -195,63 +265,67 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
     const int t0 = tbi * tb, t1 = std::min(n, t0 + tb);
     const int h0 = kvh * G + hsi * hs, h1 = std::min(kvh * G + G, h0 + hs);
     const int nh = h1 - h0, len = pos0 + t1;  // the last token sees positions [0, len)
+    const int rows = (t1 - t0) * nh;
     float* scores = ws.per_thread[size_t(thread)].data();
-    float* tile = scores + size_t(tb) * hs * len_max;
-    auto row = [&](int t, int h) { return scores + size_t((t - t0) * nh + (h - h0)) * len; };
-    auto k_head = [&](int p) { return reinterpret_cast<const uint16_t*>(kv.k_row(layer, p)) + size_t(kvh) * HD; };
-    auto v_head = [&](int p) { return reinterpret_cast<const uint16_t*>(kv.v_row(layer, p)) + size_t(kvh) * HD; };
+    float* qg = scores + rows_max * len_max;
+    float* og = qg + rows_max * HD;
+    float* tile = og + rows_max * HD;
+    float* kf = tile + size_t(kTile) * HD;
+    float* vt = kf + (f16 ? 0 : size_t(std::min(len_max, kChunk)) * HD);
+    auto ri = [&](int t, int h) { return size_t((t - t0) * nh + (h - h0)); };  // row index
+    auto out_of = [&](int t, int h) { return ws.att.data() + size_t(t) * QD + size_t(h) * HD; };
 
-    // Scores: q . k for every visible position. F16 keys are read in place by the f16
-    // kernels; Q8_0 keys are converted to f32 a tile at a time.
+    // 1. Scores: rows x positions, as (keys [len][HD]) x (queries [rows][HD]).
+    for (int t = t0; t < t1; t++)
+      for (int h = h0; h < h1; h++)
+        std::memcpy(qg + ri(t, h) * HD, ws.q.data() + size_t(t) * QD + size_t(h) * HD, sizeof(float) * size_t(HD));
+    if (f16) {
+      // F32 and F16 matrices take their input as plain floats: no quantize_input needed.
+      make_matrix(uint32_t(GGMLType::F16), kv.k_head(layer, kvh), len, HD, "attention keys")
+          ->mul(qg, rows, scores, len, 0, len);
+    } else {
+      for (int p0 = 0; p0 < len; p0 += kChunk) {
+        const int p1 = std::min(len, p0 + kChunk);
+        kv.read_k(layer, kvh, p0, p1, kf);
+        make_matrix(uint32_t(GGMLType::F32), kf, p1 - p0, HD, "attention keys")->mul(qg, rows, scores + p0, len, 0, p1 - p0);
+      }
+    }
+
+    // 2. Softmax of scale * scores over the visible positions; probabilities rounded to
+    //    f16 (as ggml's f16 PV matmul does); masked positions are 0.
+    for (int t = t0; t < t1; t++)
+      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
+
+    // 3. Weighted sum of the values.
+    if (gemm_pv) {
+      // V^T as an f32 matrix [HD][len], converted a tile of positions at a time.
+      for (int p0 = 0; p0 < len; p0 += kTile) {
+        const int p1 = std::min(len, p0 + kTile);
+        kv.read_v(layer, kvh, p0, p1, tile);
+        for (int p = p0; p < p1; p++)
+          for (int c = 0; c < HD; c++) vt[size_t(c) * len + p] = tile[size_t(p - p0) * HD + c];
+      }
+      make_matrix(uint32_t(GGMLType::F32), vt, HD, len, "attention values")->mul(scores, rows, og, HD, 0, HD);
+      for (int t = t0; t < t1; t++)
+        for (int h = h0; h < h1; h++) std::memcpy(out_of(t, h), og + ri(t, h) * HD, sizeof(float) * size_t(HD));
+      return;
+    }
+    for (int t = t0; t < t1; t++)
+      for (int h = h0; h < h1; h++) std::memset(out_of(t, h), 0, sizeof(float) * size_t(HD));
+    const uint8_t* vbase = kv.v_head(layer, kvh);
     for (int p0 = 0; p0 < len; p0 += kTile) {
       const int p1 = std::min(len, p0 + kTile);
-      if (!f16) kv.read_k(layer, p0, p1, kvh * HD, HD, tile);
+      if (!f16) kv.read_v(layer, kvh, p0, p1, tile);
       for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
         const int pe = std::min(p1, pos0 + t + 1);
         for (int h = h0; h < h1; h++) {
-          const float* q = ws.q.data() + size_t(t) * QD + size_t(h) * HD;
-          float* s = row(t, h);
-          if (f16) {
-            for (int p = p0; p < pe; p++) s[p] = dot_f16(k_head(p), q, HD);
-          } else {
-            for (int p = p0; p < pe; p++) s[p] = dot(q, tile + size_t(p - p0) * HD, HD);
-          }
-        }
-      }
-    }
-    // Softmax of scale * scores over the visible positions; probabilities rounded to f16.
-    for (int t = t0; t < t1; t++) {
-      const int vis = pos0 + t + 1;
-      for (int h = h0; h < h1; h++) {
-        float* s = row(t, h);
-        float mx = -INFINITY;
-        for (int p = 0; p < vis; p++) {
-          s[p] *= scale;
-          mx = std::max(mx, s[p]);
-        }
-        double sum = 0;
-        for (int p = 0; p < vis; p++) {
-          s[p] = std::exp(s[p] - mx);
-          sum += s[p];
-        }
-        const float inv = float(1.0 / sum);
-        for (int p = 0; p < vis; p++) s[p] = round_f16(s[p] * inv);
-        std::memset(ws.att.data() + size_t(t) * QD + size_t(h) * HD, 0, sizeof(float) * size_t(HD));
-      }
-    }
-    // Weighted sum of the values.
-    for (int p0 = 0; p0 < len; p0 += kTile) {
-      const int p1 = std::min(len, p0 + kTile);
-      if (!f16) kv.read_v(layer, p0, p1, kvh * HD, HD, tile);
-      for (int t = std::max(t0, p0 - pos0); t < t1; t++) {
-        const int pe = std::min(p1, pos0 + t + 1);
-        for (int h = h0; h < h1; h++) {
-          float* out = ws.att.data() + size_t(t) * QD + size_t(h) * HD;
-          const float* s = row(t, h);
-          if (f16) {
-            for (int p = p0; p < pe; p++) axpy_f16(s[p], v_head(p), out, HD);
-          } else {
-            for (int p = p0; p < pe; p++) {
+          float* out = out_of(t, h);
+          const float* s = scores + ri(t, h) * len;
+          for (int p = p0; p < pe; p++) {
+            if (s[p] == 0.0f) continue;  // contributes nothing
+            if (f16) {
+              axpy_f16(s[p], reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb), out, HD);
+            } else {
               const float w = s[p];
               const float* v = tile + size_t(p - p0) * HD;
               for (int i = 0; i < HD; i++) out[i] += w * v[i];

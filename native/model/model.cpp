@@ -7,6 +7,11 @@
 #include "core/ggml_types.h"
 #include "quant/fp16.h"
 
+#if !defined(_WIN32)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 namespace sparrow {
 
 // ---------------------------------------------------------------------------------
@@ -136,6 +141,31 @@ int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
   return int(v);
 }
 
+// Quantized matrices are repacked into their own memory at load (kernels/matrix.cpp) and
+// never read from the mapping again; F32/F16/BF16 ones are used in place.
+bool repacked_at_load(uint32_t type) {
+  switch (GGMLType(type)) {
+    case GGMLType::F32:
+    case GGMLType::F16:
+    case GGMLType::BF16: return false;
+    default: return true;
+  }
+}
+
+// Drops the resident pages of a tensor the engine no longer reads, so that resident
+// memory is about one copy of the weights (they stay in the page cache; a later read
+// would simply fault them back in).
+void release_pages(const GGUFTensor& t) {
+#if !defined(_WIN32)
+  static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (uintptr_t(t.data) + page - 1) / page * page;
+  uintptr_t end = (uintptr_t(t.data) + t.bytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+  (void)t;
+#endif
+}
+
 uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
   return h;
@@ -152,7 +182,7 @@ std::vector<float> llama3_factors(const Loader& L, const HParams& hp) {
   std::vector<float> f(size_t(hp.rope_dim / 2));
   for (size_t i = 0; i < f.size(); i++) {
     double freq = std::pow(double(hp.rope_base), -2.0 * double(i) / hp.rope_dim);
-    double wavelen = 2 * M_PI / freq;
+    double wavelen = 2 * 3.14159265358979323846 / freq;
     if (wavelen < hi_wavelen) f[i] = 1.0f;
     else if (wavelen > lo_wavelen) f[i] = float(factor);
     else {
@@ -255,7 +285,11 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
   }
 
-  for (const GGUFTensor& t : f.tensors()) m->n_params_ += t.elements();
+  for (const GGUFTensor& t : f.tensors()) {
+    m->n_params_ += t.elements();
+    // Everything read at load: repacked matrices, and the vectors copied above.
+    if (repacked_at_load(t.type) || t.n_dims == 1) release_pages(t);
+  }
 
   // Fingerprint: the header (metadata, tensor table) and the first and last 4 KiB of data.
   const uint8_t* base = f.mapping() ? f.mapping()->data() : nullptr;

@@ -1,5 +1,6 @@
 #include "session.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -9,9 +10,13 @@
 namespace sparrow {
 
 namespace {
+// Default context: the model's own, capped at 4096 (a 128K-context model would otherwise
+// reserve gigabytes of KV cache for a session that may never need them).
+constexpr int kDefaultContext = 4096;
+
 int checked_context(const Model& m, int requested) {
   const int max = m.hp().n_ctx_train;
-  if (requested == 0) return max;
+  if (requested == 0) return std::min(max, kDefaultContext);
   if (requested < 1 || requested > max)
     throw sparrow_error("ERR_INVALID_ARG", "contextSize must be between 1 and the model's context length " +
                                                std::to_string(max) + " (got " + std::to_string(requested) + ")");
@@ -21,7 +26,8 @@ int checked_context(const Model& m, int requested) {
 
 Session::Session(std::shared_ptr<Model> model, const SessionOptions& opts)
     : model_(std::move(model)),
-      kv_(model_->hp().n_layer, checked_context(*model_, opts.context_size), model_->hp().kv_dim(), opts.kv_type) {}
+      kv_(model_->hp().n_layer, checked_context(*model_, opts.context_size), model_->hp().n_head_kv,
+          model_->hp().head_dim, opts.kv_type) {}
 
 std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel) {
   const int vocab = model_->hp().n_vocab;
@@ -64,9 +70,9 @@ void Session::truncate(size_t n) {
 
 // State layout (little-endian):
 //   "SPKV" u32 version | u64 model fingerprint | u32 n_layer, n_ctx, kv_dim, kv type |
-//   u32 n_tokens | n_tokens x i32 | per layer: K rows [0, n), V rows [0, n)
+//   u32 n_tokens | n_tokens x i32 | per layer and KV head: K rows [0, n), V rows [0, n)
 namespace {
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion = 2;
 constexpr size_t kHeader = 4 + 4 + 8 + 4 * 4 + 4;
 
 void put(std::vector<uint8_t>& b, const void* p, size_t n) {
@@ -78,19 +84,22 @@ void put(std::vector<uint8_t>& b, const void* p, size_t n) {
 std::vector<uint8_t> Session::save_state() const {
   const uint32_t n = uint32_t(tokens_.size());
   std::vector<uint8_t> b;
-  b.reserve(kHeader + 4 * n + size_t(2) * kv_.n_layer() * n * kv_.row_bytes());
+  const size_t rows = size_t(n) * kv_.row_bytes();
+  b.reserve(kHeader + 4 * size_t(n) + size_t(2) * kv_.n_layer() * kv_.n_head_kv() * rows);
   put(b, "SPKV", 4);
   uint64_t fp = model_->fingerprint();
   uint32_t hdr[] = {kStateVersion};
   put(b, hdr, 4);
   put(b, &fp, 8);
-  uint32_t shape[] = {uint32_t(kv_.n_layer()), uint32_t(kv_.n_ctx()), uint32_t(kv_.kv_dim()), uint32_t(kv_.type()), n};
+  const uint32_t kv_dim = uint32_t(kv_.n_head_kv() * kv_.head_dim());
+  uint32_t shape[] = {uint32_t(kv_.n_layer()), uint32_t(kv_.n_ctx()), kv_dim, uint32_t(kv_.type()), n};
   put(b, shape, sizeof(shape));
   put(b, tokens_.data(), 4 * size_t(n));
-  for (int l = 0; l < kv_.n_layer(); l++) {
-    put(b, kv_.k_row(l, 0), n * kv_.row_bytes());
-    put(b, kv_.v_row(l, 0), n * kv_.row_bytes());
-  }
+  for (int l = 0; l < kv_.n_layer(); l++)
+    for (int h = 0; h < kv_.n_head_kv(); h++) {
+      put(b, kv_.k_head(l, h), rows);
+      put(b, kv_.v_head(l, h), rows);
+    }
   return b;
 }
 
@@ -105,7 +114,7 @@ void Session::restore_state(const uint8_t* data, size_t size) {
   if (version != kStateVersion) throw bad("state version " + std::to_string(version) + " is not supported");
   if (fp != model_->fingerprint())
     throw sparrow_error("ERR_STATE_MISMATCH", "restoreState: the state was saved from a different model");
-  if (shape[0] != uint32_t(kv_.n_layer()) || shape[2] != uint32_t(kv_.kv_dim()))
+  if (shape[0] != uint32_t(kv_.n_layer()) || shape[2] != uint32_t(kv_.n_head_kv() * kv_.head_dim()))
     throw sparrow_error("ERR_STATE_MISMATCH", "restoreState: the state's cache shape differs from this model's");
   if (shape[3] != uint32_t(kv_.type()))
     throw sparrow_error("ERR_STATE_MISMATCH", std::string("restoreState: the state's kvCacheType differs (this session uses ") +
@@ -115,17 +124,19 @@ void Session::restore_state(const uint8_t* data, size_t size) {
     throw sparrow_error("ERR_CONTEXT_FULL", "restoreState: the state holds " + std::to_string(n) +
                                                 " tokens, more than contextSize " + std::to_string(kv_.n_ctx()));
   const size_t rows = size_t(n) * kv_.row_bytes();
-  if (size != kHeader + 4 * size_t(n) + 2 * kv_.n_layer() * rows) throw bad("the state is truncated or has extra bytes");
+  const size_t heads = size_t(kv_.n_layer()) * kv_.n_head_kv();
+  if (size != kHeader + 4 * size_t(n) + 2 * heads * rows) throw bad("the state is truncated or has extra bytes");
   std::vector<int32_t> toks(n);
   std::memcpy(toks.data(), data + kHeader, 4 * size_t(n));
   for (int32_t t : toks)
     if (t < 0 || t >= model_->hp().n_vocab) throw bad("the state holds an invalid token id " + std::to_string(t));
   const uint8_t* p = data + kHeader + 4 * size_t(n);
-  for (int l = 0; l < kv_.n_layer(); l++) {
-    std::memcpy(kv_.k_row(l, 0), p, rows);
-    std::memcpy(kv_.v_row(l, 0), p + rows, rows);
-    p += 2 * rows;
-  }
+  for (int l = 0; l < kv_.n_layer(); l++)
+    for (int h = 0; h < kv_.n_head_kv(); h++) {
+      std::memcpy(kv_.k_head(l, h), p, rows);
+      std::memcpy(kv_.v_head(l, h), p + rows, rows);
+      p += 2 * rows;
+    }
   tokens_ = std::move(toks);
 }
 

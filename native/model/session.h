@@ -11,7 +11,7 @@
 namespace sparrow {
 
 struct SessionOptions {
-  int context_size = 0;       // 0: the model's own context length
+  int context_size = 0;       // 0: the model's own context length, at most 4096
   KVType kv_type = KVType::F16;
 };
 

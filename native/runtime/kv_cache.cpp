@@ -34,24 +34,23 @@ const float* f16_table() {
   return table;
 }
 
-KVCache::KVCache(int n_layer, int n_ctx, int kv_dim, KVType type)
-    : n_layer_(n_layer), n_ctx_(n_ctx), kv_dim_(kv_dim), type_(type), data_(nullptr, std::free) {
+KVCache::KVCache(int n_layer, int n_ctx, int n_head_kv, int head_dim, KVType type)
+    : n_layer_(n_layer), n_ctx_(n_ctx), n_head_kv_(n_head_kv), head_dim_(head_dim), type_(type) {
   if (type == KVType::Q8_0) {
-    if (kv_dim % kQ8Block != 0)
-      throw sparrow_error("ERR_INVALID_ARG", "kvCacheType 'q8_0' needs key/value rows that are a multiple of 32 (this model's are " +
-                                                 std::to_string(kv_dim) + "); use 'f16'");
-    row_bytes_ = size_t(kv_dim / kQ8Block) * kQ8BlockBytes;
+    if (head_dim % kQ8Block != 0)
+      throw sparrow_error("ERR_INVALID_ARG", "kvCacheType 'q8_0' needs a head dimension that is a multiple of 32 (this model's is " +
+                                                 std::to_string(head_dim) + "); use 'f16'");
+    row_bytes_ = size_t(head_dim / kQ8Block) * kQ8BlockBytes;
   } else {
-    row_bytes_ = size_t(kv_dim) * 2;
+    row_bytes_ = size_t(head_dim) * 2;
   }
-  // malloc, not new[]{}: pages stay untouched (not resident) until a position is written.
-  void* p = std::malloc(bytes());
-  if (!p) throw sparrow_error("ERR_OUT_OF_MEMORY", "cannot allocate the KV cache (" + std::to_string(bytes() >> 20) + " MiB)");
-  data_.reset(static_cast<uint8_t*>(p));
+  // Fresh pages: untouched (not resident) until a position is written, and given back
+  // to the OS when the session goes.
+  data_ = PageBuffer(bytes(), "the KV cache");
 }
 
 void KVCache::quantize_row(const float* x, uint8_t* out) const {
-  for (int b = 0; b < kv_dim_ / kQ8Block; b++, x += kQ8Block, out += kQ8BlockBytes) {
+  for (int b = 0; b < head_dim_ / kQ8Block; b++, x += kQ8Block, out += kQ8BlockBytes) {
     float amax = 0;
     for (int i = 0; i < kQ8Block; i++) amax = std::fmax(amax, std::fabs(x[i]));
     float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
@@ -63,47 +62,45 @@ void KVCache::quantize_row(const float* x, uint8_t* out) const {
 }
 
 void KVCache::store(int layer, int pos, int n, const float* k, const float* v, int64_t ld) {
-  for (int t = 0; t < n; t++) {
-    uint8_t* kr = k_row(layer, pos + t);
-    uint8_t* vr = v_row(layer, pos + t);
-    const float* kt = k + t * ld;
-    const float* vt = v + t * ld;
-    if (type_ == KVType::F16) {
-      uint16_t* kh = reinterpret_cast<uint16_t*>(kr);
-      uint16_t* vh = reinterpret_cast<uint16_t*>(vr);
-      for (int i = 0; i < kv_dim_; i++) {
-        kh[i] = fp32_to_fp16(kt[i]);
-        vh[i] = fp32_to_fp16(vt[i]);
+  for (int h = 0; h < n_head_kv_; h++) {
+    uint8_t* kb = k_head(layer, h);
+    uint8_t* vb = v_head(layer, h);
+    for (int t = 0; t < n; t++) {
+      uint8_t* kr = kb + size_t(pos + t) * row_bytes_;
+      uint8_t* vr = vb + size_t(pos + t) * row_bytes_;
+      const float* kt = k + t * ld + size_t(h) * head_dim_;
+      const float* vt = v + t * ld + size_t(h) * head_dim_;
+      if (type_ == KVType::F16) {
+        uint16_t* kh = reinterpret_cast<uint16_t*>(kr);
+        uint16_t* vh = reinterpret_cast<uint16_t*>(vr);
+        for (int i = 0; i < head_dim_; i++) {
+          kh[i] = fp32_to_fp16(kt[i]);
+          vh[i] = fp32_to_fp16(vt[i]);
+        }
+      } else {
+        quantize_row(kt, kr);
+        quantize_row(vt, vr);
       }
-    } else {
-      quantize_row(kt, kr);
-      quantize_row(vt, vr);
     }
   }
 }
 
-void KVCache::read(const uint8_t* rows, int p0, int p1, int c0, int len, float* out) const {
+void KVCache::read(const uint8_t* rows, int p0, int p1, float* out) const {
+  const float* tab = f16_table();
   if (type_ == KVType::F16) {
-    const float* tab = f16_table();
-    for (int p = p0; p < p1; p++, out += len) {
-      const uint16_t* h = reinterpret_cast<const uint16_t*>(rows + size_t(p) * row_bytes_) + c0;
-      for (int j = 0; j < len; j++) out[j] = tab[h[j]];
-    }
+    const uint16_t* h = reinterpret_cast<const uint16_t*>(rows) + size_t(p0) * head_dim_;
+    const size_t n = size_t(p1 - p0) * head_dim_;
+    for (size_t i = 0; i < n; i++) out[i] = tab[h[i]];
     return;
   }
-  const float* tab = f16_table();
-  for (int p = p0; p < p1; p++, out += len) {
-    const uint8_t* row = rows + size_t(p) * row_bytes_;
-    for (int j = 0; j < len;) {  // one block (or the part of it inside the range) at a time
-      int i = c0 + j, b = i / kQ8Block, in = i % kQ8Block;
-      int m = std::min(len - j, kQ8Block - in);
-      const uint8_t* blk = row + size_t(b) * kQ8BlockBytes;
+  for (int p = p0; p < p1; p++) {
+    const uint8_t* blk = rows + size_t(p) * row_bytes_;
+    for (int b = 0; b < head_dim_ / kQ8Block; b++, blk += kQ8BlockBytes, out += kQ8Block) {
       uint16_t dh;
       std::memcpy(&dh, blk, 2);
-      float d = tab[dh];
-      const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2) + in;
-      for (int e = 0; e < m; e++) out[j + e] = d * q[e];
-      j += m;
+      const float d = tab[dh];
+      const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
+      for (int e = 0; e < kQ8Block; e++) out[e] = d * q[e];
     }
   }
 }

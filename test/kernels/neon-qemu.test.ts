@@ -28,6 +28,7 @@ describe.skipIf(missing.length > 0)('NEON kernels under qemu-aarch64', () => {
       path.join(native, 'kernels/dispatch.cpp'),
       path.join(native, 'kernels/isa.cpp'),
       path.join(native, 'core/ggml_types.cpp'),
+      path.join(native, 'core/pages.cpp'),
       ...inDir('kernels/generic'),
       ...inDir('kernels/neon'),
     ];

@@ -74,6 +74,13 @@ describe('loadModel', () => {
     expect(model.info.parameterCount).toBe(2 * 512 * 64 + 5 * perLayer + 64);
   });
 
+  test('threads default to the physical cores this process may use', async () => {
+    const m = await loadModel(STORIES);
+    expect(m.info.threads).toBeGreaterThanOrEqual(1);
+    expect(m.info.threads).toBeLessThanOrEqual(os.availableParallelism());
+    m.dispose();
+  });
+
   test('bad options are rejected with the option named', async () => {
     await rejects(loadModel(STORIES, { threads: 0 }), 'ERR_INVALID_ARG', /threads/);
     await rejects(loadModel(STORIES, { threads: 1.5 }), 'ERR_INVALID_ARG', /threads/);
@@ -141,7 +148,7 @@ describe('sessions', () => {
     const a = await s.evaluate(PROMPT.slice(6, 8));
     const fresh = model.createSession({ contextSize: 8 });
     const b = await fresh.evaluate(PROMPT.slice(0, 8));
-    expect(maxAbsDiff(a, b)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-2);
     s.dispose();
     fresh.dispose();
   });
@@ -153,7 +160,9 @@ describe('sessions', () => {
     const step = model.createSession();
     for (let i = 0; i < PROMPT.length; i++) {
       const one = await step.evaluate([PROMPT[i]!]);
-      expect(maxAbsDiff(one, all.subarray(i * 512, (i + 1) * 512)), `position ${i}`).toBeLessThan(1e-4);
+      // Batches run attention as GEMMs, single tokens as dot products: only the summation
+      // order differs (then amplified a little by the f16 rounding of probabilities).
+      expect(maxAbsDiff(one, all.subarray(i * 512, (i + 1) * 512)), `position ${i}`).toBeLessThan(1e-2);
     }
     batch.dispose();
     step.dispose();
@@ -167,7 +176,7 @@ describe('sessions', () => {
     const a = await s.evaluate([432, 383]);
     const fresh = model.createSession();
     const b = await fresh.evaluate([...PROMPT.slice(0, 4), 432, 383]);
-    expect(maxAbsDiff(a, b)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(a, b)).toBeLessThan(1e-2);
     expect(() => s.truncate(7)).toThrow(/truncate/);
     s.reset();
     expect(s.nTokens).toBe(0);
@@ -202,19 +211,45 @@ describe('sessions', () => {
   });
 
   test('a Q8_0 KV cache stays close to F16', async () => {
-    const f16 = model.createSession();
-    const q8 = model.createSession({ kvCacheType: 'q8_0' });
-    const a = await f16.evaluate(PROMPT, { allLogits: true });
-    const b = await q8.evaluate(PROMPT, { allLogits: true });
+    const m = await loadModel(await parityModel('llama-mha-hd64', 'f32'), { threads: 2 });
+    const tokens = Array.from({ length: 40 }, (_, i) => 3 + ((i * 37) % 500));
+    const f16 = m.createSession({ contextSize: 64 });
+    const q8 = m.createSession({ contextSize: 64, kvCacheType: 'q8_0' });
+    const a = await f16.evaluate(tokens, { allLogits: true });
+    const b = await q8.evaluate(tokens, { allLogits: true });
     let sq = 0;
     let ref = 0;
     for (let i = 0; i < a.length; i++) (sq += (a[i]! - b[i]!) ** 2), (ref += a[i]! ** 2);
     expect(Math.sqrt(sq / ref)).toBeLessThan(0.02); // 8-bit keys/values: ~0.4% per element
     expect(Math.sqrt(sq / ref)).toBeGreaterThan(0); // really a different cache
-    // Q8_0 rows need a multiple of 32 values: the qwen2 test shape has 2 x 64 (fine),
-    // a model with kv_dim 48 would not; the error names the option.
-    f16.dispose();
-    q8.dispose();
+    // Decode steps on the Q8_0 cache agree with its batched result.
+    const step = m.createSession({ contextSize: 64, kvCacheType: 'q8_0' });
+    await step.evaluate(tokens.slice(0, 39));
+    const last = await step.evaluate(tokens.slice(39));
+    expect(maxAbsDiff(last, b.subarray(39 * 512, 40 * 512))).toBeLessThan(1e-2);
+    // State save/restore carries the cache type.
+    const t = m.createSession({ contextSize: 64, kvCacheType: 'q8_0' });
+    t.restoreState(step.saveState());
+    expect(t.tokens).toEqual(tokens);
+    expect(() => f16.restoreState(step.saveState())).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
+    m.dispose();
+  });
+
+  test('Q8_0 KV rows must split in blocks of 32 (the error names the option); default contextSize', async () => {
+    const options = {
+      shape: { arch: 'llama' as const, nLayers: 1, nEmbd: 96, nFF: 64, nHead: 2, nHeadKv: 1, nVocab: 400, contextLength: 8192 },
+      mix: 'f32' as const,
+    };
+    const file = path.join(tmp, 'kv48.gguf');
+    await writeGGUF(file, { metadata: syntheticMetadata(options), tensors: syntheticTensors(options) });
+    const m = await loadModel(file, { threads: 1 });
+    expect(() => m.createSession({ kvCacheType: 'q8_0' })).toThrow(/kvCacheType 'q8_0'.*48/);
+    expect((await m.createSession().evaluate([1, 2])).length).toBe(400);
+    // The default context is the model's own, capped at 4096; more can be asked for.
+    expect(m.info.contextLength).toBe(8192);
+    expect(m.createSession().contextSize).toBe(4096);
+    expect(m.createSession({ contextSize: 8192 }).contextSize).toBe(8192);
+    m.dispose();
   });
 
   test('thread count and batch size do not change the result', async () => {
@@ -230,7 +265,7 @@ describe('sessions', () => {
       m.dispose();
     }
     expect(maxAbsDiff(results[0]!, results[1]!)).toBe(0); // same work split differently
-    expect(maxAbsDiff(results[0]!, results[2]!)).toBeLessThan(1e-4); // GEMV vs GEMM paths
+    expect(maxAbsDiff(results[0]!, results[2]!)).toBeLessThan(1e-2); // other batches: other summation orders
   });
 
   test('use after dispose is ERR_DISPOSED; dispose twice is fine', async () => {

@@ -37,8 +37,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getLlama, type Llama } from 'node-llama-cpp';
 import { loadModel } from '../../src/index.js';
-import { MIXES, type MixName } from '../../models/synthetic.js';
-import { PARITY_SHAPES, parityModel } from './synthetic-models.js';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { gguf, writeGGUF } from '../../models/gguf-writer.js';
+import { MIXES, syntheticMetadata, syntheticTensors, type MixName } from '../../models/synthetic.js';
+import { PARITY_SHAPES, cacheDir, parityModel } from './synthetic-models.js';
 
 const SEQ_LEN = 64;
 
@@ -124,8 +127,8 @@ interface Stats {
   decisiveAgree: number;
 }
 
-async function compare(shapeName: string, mix: MixName): Promise<Stats> {
-  const file = await parityModel(shapeName, mix);
+async function compare(shapeName: string, mix: MixName, fileOverride?: string): Promise<Stats> {
+  const file = fileOverride ?? (await parityModel(shapeName, mix));
   const vocab = PARITY_SHAPES[shapeName]!.nVocab;
   const tokens = sequence(vocab, shapeName.length * 31 + mix.length);
   const ref = await reference(file, tokens, vocab);
@@ -198,4 +201,84 @@ describe('logits agree with llama.cpp on synthetic models', () => {
       expect(agree / positions).toBeGreaterThanOrEqual(mix === 'f32' || mix === 'f16' ? 0.99 : 0.95);
     });
   }
+});
+
+/** Llama-3.1 frequency factors (the divisor of each rotated pair's frequency). */
+function llama31Factors(ropeDim: number, base: number, factor = 8, low = 1, high = 4, oldCtx = 8192): Float32Array {
+  const out = new Float32Array(ropeDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    const wavelen = (2 * Math.PI) / Math.pow(base, (-2 * i) / ropeDim);
+    if (wavelen < oldCtx / high) out[i] = 1;
+    else if (wavelen > oldCtx / low) out[i] = factor;
+    else {
+      const smooth = (oldCtx / wavelen - low) / (high - low);
+      out[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return out;
+}
+
+describe('RoPE scaling agrees with llama.cpp', () => {
+  const shapeName = 'llama-mha-hd64';
+  const shape = PARITY_SHAPES[shapeName]!;
+  const options = { shape, mix: 'f32' as const, seed: 7 };
+  const write = async (name: string, extraMeta: [string, ReturnType<typeof gguf.f32>][], freqs?: Float32Array) => {
+    mkdirSync(cacheDir, { recursive: true });
+    const file = path.join(cacheDir, `${shapeName}-${name}.gguf`);
+    const tensors = syntheticTensors(options);
+    if (freqs)
+      tensors.push({ name: 'rope_freqs.weight', type: 'F32', shape: [freqs.length], data: new Uint8Array(freqs.buffer) });
+    await writeGGUF(file, { metadata: [...syntheticMetadata(options), ...extraMeta], tensors });
+    return file;
+  };
+
+  test('linear scaling (rope.scaling.type = linear, factor 4)', async () => {
+    const file = await write('rope-linear', [
+      ['llama.rope.scaling.type', gguf.str('linear')],
+      ['llama.rope.scaling.factor', gguf.f32(4)],
+    ]);
+    const s = await compare(shapeName, 'f32', file);
+    console.log(`rope linear: max normalized error ${s.maxErr.toExponential(2)}, argmax ${s.argmaxAgree}/${s.positions}`);
+    expect(s.maxErr).toBeLessThan(BOUND.f32);
+    expect(s.argmaxAgree).toBe(s.positions);
+    const m = await loadModel(file, { threads: 1 });
+    expect(m.info.ropeFreqScale).toBe(0.25);
+    m.dispose();
+  });
+
+  test('Llama-3.1 frequency factors: rope_freqs.weight, and the same from rope.scaling.* keys', async () => {
+    // A small original context so that the factors vary across this head's 32 frequencies.
+    const freqs = llama31Factors(64, 10000, 8, 1, 4, 64);
+    expect(new Set(freqs).size).toBeGreaterThan(3);
+    const withTensor = await write('rope-freqs', [], freqs);
+    const s = await compare(shapeName, 'f32', withTensor);
+    console.log(`rope_freqs: max normalized error ${s.maxErr.toExponential(2)}, argmax ${s.argmaxAgree}/${s.positions}`);
+    expect(s.maxErr).toBeLessThan(BOUND.f32);
+    expect(s.argmaxAgree).toBe(s.positions);
+
+    // Keys only (llama.cpp needs the tensor; we compute the factors): same logits as above.
+    const withKeys = await write('rope-llama3-keys', [
+      ['llama.rope.scaling.type', gguf.str('llama3')],
+      ['llama.rope.scaling.factor', gguf.f32(8)],
+      ['llama.rope.scaling.low_freq_factor', gguf.f32(1)],
+      ['llama.rope.scaling.high_freq_factor', gguf.f32(4)],
+      ['llama.rope.scaling.original_context_length', gguf.u32(64)],
+    ]);
+    const tokens = sequence(shape.nVocab, 99);
+    const run = async (file: string) => {
+      const m = await loadModel(file, { threads: 2 });
+      const out = await m.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });
+      m.dispose();
+      return out;
+    };
+    const a = await run(withTensor);
+    const b = await run(withKeys);
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+    expect(maxDiff).toBeLessThan(1e-4); // float vs double factor computation only
+    const plain = await run(await parityModel(shapeName, 'f32'));
+    let moved = 0;
+    for (let i = 0; i < a.length; i++) moved = Math.max(moved, Math.abs(a[i]! - plain[i]!));
+    expect(moved).toBeGreaterThan(1e-2); // the factors really change the result
+  });
 });

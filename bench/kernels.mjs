@@ -3,7 +3,7 @@
 // GOP/s (2 ops per multiply-add), per weight type and SIMD path, on TinyLlama-sized
 // matrices. Compare GEMV against the memory bandwidth (about 36 GB/s on one core here,
 // 66 GB/s on two) and GEMM against the int8 dot-product peak.
-//   node bench/kernels.mjs [--types Q4_0,Q8_0] [--isas avx512,avx2] [--threads 1] [--shapes 2048x2048,5632x2048] [--n 1,64,512] [--reps 3]
+//   node bench/kernels.mjs [--types Q4_0,Q8_0] [--isas avx512,avx2] [--threads 1] [--shapes 2048x2048,5632x2048] [--n 1,64,512] [--reps 3] [--json]
 // Uses the addon at $SPARROW_ADDON, else the default build. The machine may be shared:
 // repeat runs and compare relative changes.
 import { createRequire } from 'node:module';
@@ -25,8 +25,10 @@ const threads = Number(arg('threads', '1'));
 const shapes = arg('shapes', '2048x2048,5632x2048').split(',').map((s) => s.split('x').map(Number));
 const ns = arg('n', '1,64,512').split(',').map(Number);
 const reps = Number(arg('reps', '3'));
+const json = process.argv.includes('--json');
+const results = [];
 
-console.log(`threads=${threads}  (GEMV: GB/s of weights; GEMM: GOP/s)`);
+if (!json) console.log(`threads=${threads}  (GEMV: GB/s of weights; GEMM: GOP/s)`);
 for (const type of types)
   for (const isa of isas)
     for (const [rows, cols] of shapes) {
@@ -40,7 +42,9 @@ for (const type of types)
           best = Math.min(best, r.seconds);
           bytes = r.weightBytes;
         }
+        results.push({ type, isa, rows, cols, n, threads, seconds: best, gbps: bytes / best / 1e9, gops: ops / best / 1e9 });
         cells.push(n === 1 ? `n=1 ${(bytes / best / 1e9).toFixed(1)} GB/s` : `n=${n} ${(ops / best / 1e9).toFixed(0)} GOP/s`);
       }
-      console.log(`${type.padEnd(5)} ${isa.padEnd(7)} ${`${rows}x${cols}`.padEnd(10)} ${cells.join('   ')}`);
+      if (!json) console.log(`${type.padEnd(5)} ${isa.padEnd(7)} ${`${rows}x${cols}`.padEnd(10)} ${cells.join('   ')}`);
     }
+if (json) console.log(JSON.stringify({ threads, results }, null, 2));

@@ -135,10 +135,10 @@ async function runKernels(o: BenchOptions): Promise<number> {
     log(`bench: the kernel micro-benchmarks (bench/kernels.mjs) are not in this copy of sparrow-llm`);
     return 1;
   }
-  // kernels.mjs prints its own table; it takes --threads (default 1: per-core figures).
+  // kernels.mjs prints its own table (or JSON); it takes --threads (default 1: per-core figures).
   const args = [script];
   if (o.argv.some((a) => a.startsWith('--threads'))) args.push('--threads', String(o.threads));
-  if (o.json) log('bench: --json does not apply to --kernels; printing the kernel table');
+  if (o.json) args.push('--json');
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { stdio: 'inherit' });
     child.on('exit', (code) => resolve(code ?? 1));

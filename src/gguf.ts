@@ -49,3 +49,36 @@ export function inspectGGUF(source: string | Uint8Array): GGUFInfo {
     throw new SparrowError('inspectGGUF: expected a file path (non-empty string) or a Uint8Array', 'ERR_INVALID_ARG');
   return addon<GGUFAddon>().inspectGGUF(source);
 }
+
+/**
+ * @internal Metadata as the model loader hands it over: large string arrays as one UTF-8
+ * buffer and offsets, large numeric arrays as typed arrays (cheap to pass from C++).
+ */
+export type PackedMetadata = Record<string, GGUFMetadataValue | { bytes: Buffer; offsets: Uint32Array } | Float32Array | Int32Array | Uint32Array>;
+
+/** @internal Rebuilds plain metadata (as inspectGGUF gives it) from packed metadata, as steps (see tokenizer/slices.ts). */
+export function* unpackMetadata(packed: PackedMetadata): Generator<void, Record<string, GGUFMetadataValue>, void> {
+  const out: Record<string, GGUFMetadataValue> = {};
+  for (const [key, v] of Object.entries(packed)) {
+    if (ArrayBuffer.isView(v)) {
+      const arr = new Array<number>(v.length);
+      for (let i = 0; i < v.length; i++) {
+        if (i % 8192 === 0) yield;
+        arr[i] = v[i]!;
+      }
+      out[key] = arr;
+    } else if (typeof v === 'object' && v !== null && !Array.isArray(v) && 'offsets' in v) {
+      const { bytes, offsets } = v;
+      const n = offsets.length - 1;
+      const arr = new Array<string>(n);
+      for (let i = 0; i < n; i++) {
+        if (i % 2048 === 0) yield;
+        arr[i] = bytes.toString('utf8', offsets[i]!, offsets[i + 1]!);
+      }
+      out[key] = arr;
+    } else {
+      out[key] = v as GGUFMetadataValue;
+    }
+  }
+  return out;
+}

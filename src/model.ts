@@ -7,7 +7,10 @@
 import { addon } from './native.js';
 import { SparrowError } from './errors.js';
 import { Session, type SessionAddon, type SessionOptions } from './session.js';
-import { loadTokenizer, type Tokenizer } from './tokenizer/tokenizer.js';
+import { Tokenizer } from './tokenizer/tokenizer.js';
+import { abortError, runSliced } from './tokenizer/slices.js';
+import { unpackMetadata, type PackedMetadata } from './gguf.js';
+import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './chat/template.js';
 import { bindSession, createChatOnModel, type CreateChatOptions } from './generation/bind.js';
 import type { Chat } from './conversation/chat.js';
 
@@ -16,6 +19,17 @@ export interface LoadModelOptions {
   threads?: number;
   /** Tokens per forward pass when evaluating a prompt: an integer 1..65536. Default 512. */
   batchSize?: number;
+  /**
+   * Called as the load goes on with the fraction done, from 0 to 1: increasing, the last
+   * call with exactly 1 just before the promise resolves. The weights (prepared on a worker
+   * thread) count for the first 90%, the tokenizer for the rest.
+   */
+  onProgress?: (fraction: number) => void;
+  /**
+   * Aborts the load: it stops between two tensors (or two slices of the tokenizer), frees
+   * what it had built and rejects with a SparrowError of code ERR_ABORTED.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ModelInfo {
@@ -53,10 +67,36 @@ export interface ModelInfo {
 /** An opaque native handle. */
 export type NativeHandle = { readonly __sparrowHandle: unique symbol };
 
+/**
+ * How the model's evaluations were scheduled. Evaluations of its sessions queue and run
+ * one job at a time; decode steps (single-token evaluations) of different sessions that
+ * are waiting together run as one batched forward pass.
+ */
+export interface ModelStats {
+  /** Jobs run (forward passes, or chunked prompt evaluations). */
+  evaluations: number;
+  /** Jobs that decoded several sessions' tokens in one forward pass. */
+  batchedSteps: number;
+  /** Tokens decoded in those batched jobs. */
+  batchedTokens: number;
+  /** The largest batch so far (0 before the first batched job). */
+  maxBatch: number;
+  /** Evaluations waiting for the model now. */
+  queued: number;
+}
+
 interface ModelAddon extends SessionAddon {
-  loadModel(path: string, options: LoadModelOptions): Promise<NativeHandle>;
+  loadModel(
+    path: string,
+    options: { threads?: number; batchSize?: number },
+    onProgress?: (fraction: number) => void,
+    abortFlag?: NativeHandle,
+  ): Promise<[NativeHandle, PackedMetadata]>;
+  abortFlagCreate(): NativeHandle;
+  abortFlagSet(flag: NativeHandle): void;
   modelInfo(model: NativeHandle): ModelInfo;
   modelDispose(model: NativeHandle): void;
+  modelStats(model: NativeHandle): ModelStats;
   sessionCreate(model: NativeHandle, options: SessionOptions): NativeHandle;
 }
 
@@ -74,9 +114,87 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     throw new SparrowError('loadModel: options must be an object', 'ERR_INVALID_ARG');
   checkInteger(options.threads, 'threads', 1, 256);
   checkInteger(options.batchSize, 'batchSize', 1, 65536);
-  const native = addon<ModelAddon>();
-  const handle = await native.loadModel(path, { threads: options.threads, batchSize: options.batchSize });
-  return new Model(native, handle, loadTokenizer(path));
+  const { onProgress, signal } = options;
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new SparrowError(`loadModel: options.onProgress must be a function (got ${typeof onProgress})`, 'ERR_INVALID_ARG');
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
+  if (signal?.aborted) throw abortError('loadModel');
+  return loadWithProgress(addon<ModelAddon>(), path, options.threads, options.batchSize, onProgress, signal);
+}
+
+/** Share of the progress given to the weights; the tokenizer has the rest. */
+const WEIGHTS_SHARE = 0.9;
+
+/**
+ * The load: the weights on a worker thread (native progress and abort flag), then the
+ * tokenizer on this thread in slices that leave the event loop free (a 150k-token
+ * vocabulary would otherwise block it for hundreds of milliseconds).
+ */
+async function loadWithProgress(
+  native: ModelAddon,
+  path: string,
+  threads: number | undefined,
+  batchSize: number | undefined,
+  onProgress: ((fraction: number) => void) | undefined,
+  signal: AbortSignal | undefined,
+): Promise<Model> {
+  let last = -1;
+  const failed: { callbackError?: { error: unknown } } = {};
+  const flag = native.abortFlagCreate();
+  const stop = () => native.abortFlagSet(flag);
+  // Reports increasing values only (native reports may arrive late); a throwing callback aborts the load.
+  const report = (f: number) => {
+    if (!onProgress || failed.callbackError || !(f > last)) return;
+    last = f;
+    try {
+      onProgress(f);
+    } catch (error) {
+      failed.callbackError = { error };
+      stop();
+    }
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  let handle: NativeHandle | undefined;
+  try {
+    let packed: PackedMetadata;
+    try {
+      [handle, packed] = await native.loadModel(
+        path,
+        { threads, batchSize },
+        onProgress ? (f) => report(Math.min(f, 1) * WEIGHTS_SHARE) : undefined,
+        flag,
+      );
+    } catch (e) {
+      if (failed.callbackError) throw failed.callbackError.error;
+      throw e;
+    }
+    report(WEIGHTS_SHARE);
+    let slices = 0;
+    const sliced = {
+      signal,
+      // The tokenizer's share grows with each slice, towards (never reaching) 1.
+      onSlice: () => report(1 - (1 - WEIGHTS_SHARE) / (1 + 0.1 * ++slices)),
+    };
+    const metadata = await runSliced(unpackMetadata(packed), sliced, 'loadModel');
+    const tokenizer = await Tokenizer.fromMetadataAsync(metadata, sliced).catch((e: unknown) => {
+      throw (e as SparrowError)?.code === 'ERR_ABORTED' ? abortError('loadModel') : e;
+    });
+    if (failed.callbackError) throw failed.callbackError.error;
+    if (signal?.aborted) throw abortError('loadModel');
+    const model = new Model(native, handle, tokenizer);
+    handle = undefined;
+    report(1);
+    const late = failed.callbackError as { error: unknown } | undefined; // set by report(1)
+    if (late) {
+      model.dispose();
+      throw late.error;
+    }
+    return model;
+  } finally {
+    signal?.removeEventListener('abort', stop);
+    if (handle) native.modelDispose(handle);
+  }
 }
 
 export class Model {
@@ -86,18 +204,25 @@ export class Model {
   readonly tokenizer: Tokenizer;
   #native: ModelAddon;
   #handle: NativeHandle | undefined;
+  #statsHandle: NativeHandle;
   #sessions = new Set<WeakRef<Session>>();
 
   /** @internal Use loadModel(). */
   constructor(native: ModelAddon, handle: NativeHandle, tokenizer: Tokenizer) {
     this.#native = native;
     this.#handle = handle;
+    this.#statsHandle = handle;
     this.info = Object.freeze(native.modelInfo(handle));
     this.tokenizer = tokenizer;
   }
 
   get disposed(): boolean {
     return this.#handle === undefined;
+  }
+
+  /** Scheduling statistics (a fresh snapshot on each read; still readable after dispose()). */
+  get stats(): ModelStats {
+    return this.#native.modelStats(this.#statsHandle);
   }
 
   /**
@@ -113,9 +238,14 @@ export class Model {
     checkInteger(options.contextSize, 'contextSize', 1, this.info.contextLength);
     if (options.kvCacheType !== undefined && options.kvCacheType !== 'f16' && options.kvCacheType !== 'q8_0')
       throw new SparrowError(`kvCacheType must be 'f16' or 'q8_0' (got ${String(options.kvCacheType)})`, 'ERR_INVALID_ARG');
+    if (options.flashAttention !== undefined && typeof options.flashAttention !== 'boolean')
+      throw new SparrowError(`flashAttention must be a boolean (got ${String(options.flashAttention)})`, 'ERR_INVALID_ARG');
+    if (options.flashAttention && options.kvCacheType === 'q8_0')
+      throw new SparrowError("flashAttention needs kvCacheType 'f16'", 'ERR_INVALID_ARG');
     const handle = this.#native.sessionCreate(this.#handle, {
       contextSize: options.contextSize,
       kvCacheType: options.kvCacheType,
+      flashAttention: options.flashAttention,
     });
     const session = new Session(this.#native, handle, this.info.vocabSize, () => this.#sessions.delete(ref));
     const ref = new WeakRef(session);
@@ -127,6 +257,15 @@ export class Model {
   /** A chat (history + chat template) on a new session of its own; see src/conversation/chat.ts. */
   createChat(options?: CreateChatOptions): Chat {
     return createChatOnModel((o) => this.createSession(o), this.tokenizer, this.info.vocabSize, options);
+  }
+
+  /**
+   * Renders `messages` with the model's chat template (tokenizer.chat_template, else the
+   * built-in template its vocabulary suggests): `applyChatTemplate(model.tokenizer, ...)`.
+   * Options: `addGenerationPrompt` (default true), `tools`, `format`, `variables`, `bosToken`, `eosToken`.
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], options?: ApplyChatTemplateOptions): string {
+    return applyChatTemplate(this.tokenizer, messages, options);
   }
 
   /**
@@ -143,5 +282,16 @@ export class Model {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /**
+   * dispose(), then waits until the evaluations in flight of the sessions it disposed have
+   * stopped: the model's memory has been handed back when the promise resolves.
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const sessions = [...this.#sessions].map((ref) => ref.deref()).filter((s): s is Session => s !== undefined);
+    const idle = sessions.map((s) => s.whenIdle());
+    this.dispose();
+    await Promise.all(idle);
   }
 }

@@ -2,7 +2,8 @@
  * A session: one token sequence and its KV cache. `evaluate(tokens)` appends tokens
  * and resolves to logits; the forward pass runs on worker threads, never on the JS
  * thread. One evaluate at a time per session (a second one rejects with
- * ERR_SESSION_BUSY); sessions of the same model take turns.
+ * ERR_SESSION_BUSY); evaluations of the sessions of one model queue, and their decode
+ * steps (single-token evaluations waiting together) run as one batched forward pass.
  */
 import { SparrowError } from './errors.js';
 import type { NativeHandle } from './model.js';
@@ -15,11 +16,24 @@ export interface SessionOptions {
   contextSize?: number;
   /** Storage of the cached keys and values: 'f16' (default, as llama.cpp) or 'q8_0' (half the memory). */
   kvCacheType?: 'f16' | 'q8_0';
+  /**
+   * Compute attention as llama.cpp's flash attention does (an online softmax, values
+   * summed in f16) instead of its default path. Off by default; turn it on to reproduce
+   * llama.cpp run with flash attention (node-llama-cpp's default, `flashAttention: 'auto'`,
+   * turns it on for CPU models) token for token. Needs kvCacheType 'f16'.
+   */
+  flashAttention?: boolean;
 }
 
 export interface EvaluateOptions {
   /** Return the logits of every new token (n * vocabSize floats, row-major) instead of the last one only. */
   allLogits?: boolean;
+  /**
+   * Aborts the evaluation: it stops at the next layer of the forward pass and rejects with
+   * ERR_ABORTED, leaving the session as it was (none of `tokens` is added). An evaluation
+   * that has already finished when the signal fires resolves normally.
+   */
+  signal?: AbortSignal;
 }
 
 /** Token ids: a plain array or an integer typed array. */
@@ -35,6 +49,7 @@ export interface SessionAddon {
   sessionSaveState(session: NativeHandle): Uint8Array;
   sessionRestoreState(session: NativeHandle, state: Uint8Array): void;
   sessionDispose(session: NativeHandle): void;
+  sessionCancel(session: NativeHandle): void;
 }
 
 /** Checks and converts token ids; the error names the first bad one. */
@@ -61,6 +76,8 @@ export class Session {
   #handle: NativeHandle | undefined;
   #vocabSize: number;
   #onDispose: () => void;
+  /** The evaluate in flight (settled, never rejecting), for asyncDispose. */
+  #inflight: Promise<void> | undefined;
 
   /** @internal Use model.createSession(). */
   constructor(native: SessionAddon, handle: NativeHandle, vocabSize: number, onDispose: () => void) {
@@ -101,12 +118,40 @@ export class Session {
    * for an id outside the vocabulary, ERR_SESSION_BUSY while another evaluate runs.
    * On any error the session is left unchanged.
    */
-  async evaluate(tokens: Tokens, options: EvaluateOptions = {}): Promise<Float32Array> {
+  evaluate(tokens: Tokens, options: EvaluateOptions = {}): Promise<Float32Array> {
+    const result = this.#evaluate(tokens, options);
+    // Tracked as the caller sees it, so that asyncDispose resolves after the caller's promise settles.
+    const done = result.then(
+      () => {},
+      () => {},
+    );
+    this.#inflight = done;
+    void done.then(() => {
+      if (this.#inflight === done) this.#inflight = undefined;
+    });
+    return result;
+  }
+
+  async #evaluate(tokens: Tokens, options: EvaluateOptions): Promise<Float32Array> {
     const handle = this.#live();
     if (options === null || typeof options !== 'object')
       throw new SparrowError('evaluate: options must be an object', 'ERR_INVALID_ARG');
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal))
+      throw new SparrowError('evaluate: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
     const ids = toInt32(tokens, this.#vocabSize);
-    return this.#native.sessionEvaluate(handle, ids, options.allLogits === true);
+    if (signal?.aborted) throw new SparrowError('evaluate() was aborted', 'ERR_ABORTED');
+    const job = this.#native.sessionEvaluate(handle, ids, options.allLogits === true);
+    if (!signal) return job;
+    const cancel = () => {
+      if (this.#handle === handle) this.#native.sessionCancel(handle);
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      return await job;
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
   }
 
   /**
@@ -133,17 +178,18 @@ export class Session {
     this.#native.sessionTruncate(this.#live(), n);
   }
 
-  /** The tokens and KV cache as bytes, for restoreState() on a session of the same model. */
-  saveState(): Uint8Array {
+  /** The tokens and KV cache as bytes, for restore() on a session of the same model. */
+  save(): Uint8Array {
     return this.#native.sessionSaveState(this.#live());
   }
 
   /**
-   * Replaces the session's tokens and KV cache by a saved state. Rejects a state of
-   * another model or cache type (ERR_STATE_MISMATCH) and damaged bytes (ERR_BAD_STATE).
+   * Replaces the session's tokens and KV cache by a state from save(). Rejects a state of
+   * another model or cache type (ERR_STATE_MISMATCH), one with more tokens than this
+   * session's contextSize (ERR_CONTEXT_FULL) and damaged bytes (ERR_BAD_STATE).
    */
-  restoreState(state: Uint8Array): void {
-    if (!(state instanceof Uint8Array)) throw new SparrowError('state must be a Uint8Array', 'ERR_INVALID_ARG');
+  restore(state: Uint8Array): void {
+    if (!(state instanceof Uint8Array)) throw new SparrowError('restore: state must be a Uint8Array', 'ERR_INVALID_ARG');
     this.#native.sessionRestoreState(this.#live(), state);
   }
 
@@ -160,5 +206,17 @@ export class Session {
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** dispose(), then waits for an evaluate in flight to stop (its memory is freed then). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const inflight = this.#inflight;
+    this.dispose();
+    await inflight;
+  }
+
+  /** @internal Resolves when no evaluate is in flight. */
+  whenIdle(): Promise<void> {
+    return this.#inflight ?? Promise.resolve();
   }
 }

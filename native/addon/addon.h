@@ -33,6 +33,17 @@ double arg_number(const Napi::CallbackInfo& info, size_t i, const char* name);
 
 }  // namespace sparrow::addon
 
+namespace sparrow {
+struct GGUFValue;
+}
+
+namespace sparrow::addon {
+
+// A GGUF metadata value as inspectGGUF gives it (gguf_binding.cpp).
+Napi::Value gguf_value_to_js(Napi::Env env, const GGUFValue& v);
+
+}  // namespace sparrow::addon
+
 #define SPARROW_BINDING_CAT2(a, b) a##b
 #define SPARROW_BINDING_CAT(a, b) SPARROW_BINDING_CAT2(a, b)
 #define SPARROW_BINDING(name)                                                              \

@@ -122,6 +122,12 @@ Napi::Value InspectGGUFBuffer(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+Napi::Value sparrow::addon::gguf_value_to_js(Napi::Env env, const GGUFValue& v) {
+  Napi::Value js;
+  to_js(env, v.type, v.type == GGUFType::ARRAY ? v.data - 12 : v.data, &js);
+  return js;
+}
+
 SPARROW_BINDING(gguf) {
   exports.Set("inspectGGUF", Napi::Function::New(env, InspectGGUF, "inspectGGUF"));
   exports.Set("inspectGGUFBuffer", Napi::Function::New(env, InspectGGUFBuffer, "inspectGGUFBuffer"));

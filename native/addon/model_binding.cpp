@@ -1,18 +1,31 @@
 // Models and sessions for JS. Loading and evaluation run on libuv worker threads
 // (AsyncWorker -> Promise); everything else is cheap and synchronous.
 //
-//   loadModel(path, { threads?, batchSize? })          -> Promise<ModelHandle>
+//   loadModel(path, { threads?, batchSize? }, onProgress?, abortFlag?)
+//                                                      -> Promise<[ModelHandle, metadata]>
+//   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
-//   sessionCreate(model, { contextSize?, kvCacheType? }) -> SessionHandle
+//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention? }) -> SessionHandle
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
+//   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
 //   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
 //   sessionSaveState -> Uint8Array / sessionRestoreState(Uint8Array) / sessionDispose
+//   sessionCancel(session): the evaluate in flight stops at its next layer (ERR_ABORTED)
 //
 // Handles are Externals owning a shared_ptr; a job in flight owns one too, so disposing
 // a handle mid-job only drops the JS side's reference and the memory goes when the job ends.
+//
+// Evaluations of one model's sessions go through that model's Scheduler (JS thread
+// only, so no locks): requests are queued, never rejected for a busy model, and one job
+// runs at a time. A job is either one multi-token request (a prompt) alone, or up to
+// max_batch() single-token requests (decode steps) of different sessions batched into one
+// forward pass (Session::decode_batch). Jobs start from setImmediate, so the sessions
+// woken by the job that just ended queue their next tokens first and join the next batch.
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,16 +38,42 @@ namespace {
 
 using sparrow::addon::js_error;
 
+struct SessionState;
+
+// One sessionEvaluate call, from the queue to its promise.
+struct EvalRequest {
+  EvalRequest(Napi::Env env, std::shared_ptr<SessionState> st, std::vector<int32_t> t, bool a)
+      : deferred(Napi::Promise::Deferred::New(env)), s(std::move(st)), tokens(std::move(t)), all(a) {}
+  Napi::Promise::Deferred deferred;
+  std::shared_ptr<SessionState> s;
+  std::vector<int32_t> tokens;
+  bool all;
+  std::vector<float> logits;  // the result, or
+  std::exception_ptr error;
+};
+
+// The evaluation queue of one model (see the top of this file). Used on the JS thread only.
+struct Scheduler {
+  std::deque<std::unique_ptr<EvalRequest>> queue;
+  bool running = false;           // a job is on a worker thread
+  bool dispatch_pending = false;  // a setImmediate will start the next job
+  // Statistics: jobs run, jobs that batched several sessions, their tokens, the largest batch.
+  double evaluations = 0, batched_steps = 0, batched_tokens = 0, max_batch = 0;
+};
+
 struct ModelHolder {
   std::shared_ptr<sparrow::Model> model;
+  std::shared_ptr<Scheduler> sched = std::make_shared<Scheduler>();  // outlives dispose (sessions share it)
 };
 
 struct SessionState {
   explicit SessionState(std::shared_ptr<sparrow::Model> m, const sparrow::SessionOptions& o) : session(std::move(m), o) {}
   sparrow::Session session;
-  std::atomic<bool> busy{false};    // an evaluate is in flight (set and cleared on the JS thread)
-  std::atomic<bool> cancel{false};  // disposed: a job in flight stops at the next layer
+  std::atomic<bool> busy{false};    // an evaluate is queued or in flight (set and cleared on the JS thread)
+  std::atomic<bool> cancel{false};  // disposed or aborted: a job in flight stops at the next layer
+  std::atomic<bool> aborted{false};  // sessionCancel (not dispose) set `cancel`; reset by each evaluate
   std::vector<int32_t> tokens;      // the JS thread's copy of session.tokens(), never raced
+  std::shared_ptr<Scheduler> sched; // the model's evaluation queue
 };
 
 struct SessionHolder {
@@ -82,33 +121,169 @@ void check_options_object(Napi::Env env, const Napi::Value& v, const char* what)
 // ---------------------------------------------------------------------------------
 // loadModel
 
+using AbortFlag = std::shared_ptr<std::atomic<bool>>;
+
+// The metadata of a loaded model for JS, prepared on the worker thread: large string arrays
+// (the vocabulary, the merges) become one UTF-8 buffer and offsets, large 32-bit numeric
+// arrays typed arrays, so that the JS thread never creates hundreds of thousands of values
+// in one go (src/model.ts unpacks them in slices).
+struct PackedMetadata {
+  struct Entry {
+    const std::string* key;
+    const sparrow::GGUFValue* value;
+    bool packed_strings = false;
+    std::string bytes;               // packed strings, one after another
+    std::vector<uint32_t> offsets;   // count + 1 offsets into `bytes`
+  };
+  std::vector<Entry> entries;
+  static constexpr uint64_t kMinPacked = 256;  // smaller arrays are converted as they are
+
+  static bool packs_numbers(const sparrow::GGUFValue& v) {
+    using T = sparrow::GGUFType;
+    return v.type == T::ARRAY && v.count >= kMinPacked && (v.elem == T::FLOAT32 || v.elem == T::INT32 || v.elem == T::UINT32);
+  }
+
+  explicit PackedMetadata(const sparrow::GGUFFile& f) {
+    for (const auto& [key, v] : f.metadata()) {
+      Entry e{&key, &v};
+      if (v.type == sparrow::GGUFType::ARRAY && v.elem == sparrow::GGUFType::STRING && v.count >= kMinPacked &&
+          v.size < (uint64_t(1) << 32)) {
+        e.packed_strings = true;
+        e.offsets.reserve(size_t(v.count) + 1);
+        e.bytes.reserve(v.size);
+        const uint8_t* p = v.data;  // the file was validated: each string is (u64 length, bytes)
+        for (uint64_t i = 0; i < v.count; i++) {
+          uint64_t len;
+          std::memcpy(&len, p, 8);
+          e.offsets.push_back(uint32_t(e.bytes.size()));
+          e.bytes.append(reinterpret_cast<const char*>(p + 8), size_t(len));
+          p += 8 + len;
+        }
+        e.offsets.push_back(uint32_t(e.bytes.size()));
+      }
+      entries.push_back(std::move(e));
+    }
+  }
+
+  Napi::Object to_js(Napi::Env env) const {
+    Napi::Object meta = Napi::Object::New(env);
+    for (const Entry& e : entries) {
+      const sparrow::GGUFValue& v = *e.value;
+      if (e.packed_strings) {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("bytes", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(e.bytes.data()), e.bytes.size()));
+        Napi::Uint32Array off = Napi::Uint32Array::New(env, e.offsets.size());
+        std::memcpy(off.Data(), e.offsets.data(), e.offsets.size() * 4);
+        o.Set("offsets", off);
+        meta.Set(*e.key, o);
+      } else if (packs_numbers(v)) {
+        const size_t n = size_t(v.count);
+        Napi::Value arr;
+        if (v.elem == sparrow::GGUFType::FLOAT32) {
+          Napi::Float32Array a = Napi::Float32Array::New(env, n);
+          std::memcpy(a.Data(), v.data, n * 4);
+          arr = a;
+        } else if (v.elem == sparrow::GGUFType::INT32) {
+          Napi::Int32Array a = Napi::Int32Array::New(env, n);
+          std::memcpy(a.Data(), v.data, n * 4);
+          arr = a;
+        } else {
+          Napi::Uint32Array a = Napi::Uint32Array::New(env, n);
+          std::memcpy(a.Data(), v.data, n * 4);
+          arr = a;
+        }
+        meta.Set(*e.key, arr);
+      } else {
+        meta.Set(*e.key, sparrow::addon::gguf_value_to_js(env, v));
+      }
+    }
+    return meta;
+  }
+};
+
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, sparrow::ModelOptions opts)
-      : Napi::AsyncWorker(env, "sparrow.loadModel"), deferred_(Napi::Promise::Deferred::New(env)), path_(std::move(path)), opts_(opts) {}
+  LoadWorker(Napi::Env env, std::string path, sparrow::ModelOptions opts, Napi::Value on_progress, AbortFlag abort)
+      : Napi::AsyncWorker(env, "sparrow.loadModel"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        opts_(opts),
+        abort_(abort ? std::move(abort) : std::make_shared<std::atomic<bool>>(false)) {
+    if (on_progress.IsFunction())
+      progress_ = Napi::ThreadSafeFunction::New(env, on_progress.As<Napi::Function>(), "sparrow.loadProgress", 0, 1);
+  }
+  ~LoadWorker() override {
+    if (progress_) progress_.Release();
+  }
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    sparrow::LoadControl ctl;
+    ctl.cancel = abort_.get();
+    double last = -1;
+    if (progress_) {
+      // Reports at most about 200 steps; JS keeps the values increasing and ends with 1.
+      ctl.progress = [this, &last](double f) {
+        if (f < 1.0 && f - last < 0.005) return;
+        last = f;
+        progress_.NonBlockingCall(new double(f), [](Napi::Env env, Napi::Function cb, double* d) {
+          double v = *d;
+          delete d;
+          if (env != nullptr && cb != nullptr) cb.Call({Napi::Number::New(env, v)});
+        });
+      };
+    }
     try {
-      model_ = sparrow::Model::load(path_, opts_);
+      model_ = sparrow::Model::load(path_, opts_, &ctl);
+      if (abort_->load()) throw sparrow::sparrow_error("ERR_ABORTED", "loadModel was aborted");
+      meta_ = std::make_unique<PackedMetadata>(model_->file());
     } catch (...) {
+      model_.reset();
+      meta_.reset();
       error_ = std::current_exception();
+    }
+    if (progress_) {
+      progress_.Release();
+      progress_ = Napi::ThreadSafeFunction();
     }
   }
   void OnOK() override {
     Napi::Env env = Env();
     if (error_) return deferred_.Reject(js_error(env, error_).Value());
+    Napi::Value meta;
+    try {
+      meta = meta_->to_js(env);
+    } catch (const Napi::Error& e) {
+      return deferred_.Reject(e.Value());
+    }
+    meta_.reset();
     auto* h = new ModelHolder{std::move(model_)};
-    deferred_.Resolve(Napi::External<ModelHolder>::New(env, h, [](Napi::Env, ModelHolder* p) { delete p; }));
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(uint32_t(0), Napi::External<ModelHolder>::New(env, h, [](Napi::Env, ModelHolder* p) { delete p; }));
+    out.Set(uint32_t(1), meta);
+    deferred_.Resolve(out);
   }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::string path_;
   sparrow::ModelOptions opts_;
+  AbortFlag abort_;
+  Napi::ThreadSafeFunction progress_;
   std::shared_ptr<sparrow::Model> model_;
+  std::unique_ptr<PackedMetadata> meta_;
   std::exception_ptr error_;
 };
+
+Napi::Value AbortFlagCreate(const Napi::CallbackInfo& info) {
+  auto* flag = new AbortFlag(std::make_shared<std::atomic<bool>>(false));
+  return Napi::External<AbortFlag>::New(info.Env(), flag, [](Napi::Env, AbortFlag* p) { delete p; });
+}
+
+Napi::Value AbortFlagSet(const Napi::CallbackInfo& info) {
+  (*handle<AbortFlag>(info, 0, "abort flag"))->store(true);
+  return info.Env().Undefined();
+}
 
 Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -118,7 +293,12 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   sparrow::ModelOptions o;
   o.threads = int_option(env, opts, "threads", 0, 1, 256);
   o.batch_size = int_option(env, opts, "batchSize", 512, 1, 65536);
-  auto* w = new LoadWorker(env, std::move(path), o);
+  Napi::Value on_progress = info.Length() > 2 ? info[2] : env.Undefined();
+  if (!on_progress.IsUndefined() && !on_progress.IsFunction())
+    throw js_error(env, "ERR_INVALID_ARG", "onProgress must be a function");
+  AbortFlag abort;
+  if (info.Length() > 3 && !info[3].IsUndefined()) abort = *handle<AbortFlag>(info, 3, "abort flag");
+  auto* w = new LoadWorker(env, std::move(path), o, on_progress, std::move(abort));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -174,53 +354,182 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
       if (!t.IsString() || !sparrow::kv_type_from_name(t.As<Napi::String>().Utf8Value(), &o.kv_type))
         throw js_error(env, "ERR_INVALID_ARG", "kvCacheType must be 'f16' or 'q8_0'");
     }
+    Napi::Value fa = opts.As<Napi::Object>().Get("flashAttention");
+    if (!fa.IsUndefined() && !fa.IsNull()) {
+      if (!fa.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "flashAttention must be a boolean");
+      o.flash_attn = fa.As<Napi::Boolean>().Value();
+    }
   }
   std::shared_ptr<SessionState> s;
   SPARROW_GUARD(env, { s = std::make_shared<SessionState>(m, o); })
+  s->sched = handle<ModelHolder>(info, 0, "model")->sched;
   auto* h = new SessionHolder{std::move(s)};
   // Garbage collection only drops the handle's reference: a job in flight (whose
   // promise someone may still await) keeps the state and finishes normally.
   return Napi::External<SessionHolder>::New(env, h, [](Napi::Env, SessionHolder* p) { delete p; });
 }
 
+// ---------------------------------------------------------------------------------
+// Evaluation scheduling
+
+// Decode steps per batched forward pass. SPARROW_MAX_BATCH (1..64) overrides it, for
+// benchmarks (1 turns batching off).
+size_t max_batch() {
+  static const size_t n = [] {
+    const char* e = std::getenv("SPARROW_MAX_BATCH");
+    const long v = e ? std::strtol(e, nullptr, 10) : 0;
+    return v >= 1 && v <= 64 ? size_t(v) : size_t(16);
+  }();
+  return n;
+}
+
+// Ends a request on the JS thread: resolves its promise with the logits or rejects it.
+// sessionCancel: a request that did not run or was stopped mid-way rejects with ERR_ABORTED
+// (the session is unchanged). One that completed before the flag was seen counts normally,
+// so that the JS copy of the tokens stays the session's own. True when it rejected.
+bool settle_aborted(Napi::Env env, EvalRequest& r) {
+  if (!r.s->aborted.load()) return false;
+  bool completed = !r.error && !r.logits.empty();
+  if (completed) return false;
+  r.deferred.Reject(js_error(env, "ERR_ABORTED", "evaluate() was aborted").Value());
+  return true;
+}
+
+void settle(Napi::Env env, EvalRequest& r) {
+  r.s->busy.store(false);
+  if (settle_aborted(env, r)) return;
+  if (r.s->cancel.load() && !r.s->aborted.load())
+    return r.deferred.Reject(js_error(env, "ERR_DISPOSED", "the session was disposed during evaluate()").Value());
+  if (r.error) return r.deferred.Reject(js_error(env, r.error).Value());
+  r.s->tokens.insert(r.s->tokens.end(), r.tokens.begin(), r.tokens.end());
+  // Copied into a V8-owned buffer (external buffers are not allowed in Electron).
+  Napi::Float32Array out = Napi::Float32Array::New(env, r.logits.size());
+  std::memcpy(out.Data(), r.logits.data(), r.logits.size() * sizeof(float));
+  r.deferred.Resolve(out);
+}
+
+void schedule(Napi::Env env, const std::shared_ptr<Scheduler>& sc);
+
+// Runs one job on a worker thread: a request alone, or single-token requests of
+// different sessions as one batch.
 class EvaluateWorker : public Napi::AsyncWorker {
  public:
-  EvaluateWorker(Napi::Env env, std::shared_ptr<SessionState> s, std::vector<int32_t> tokens, bool all)
-      : Napi::AsyncWorker(env, "sparrow.evaluate"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        s_(std::move(s)),
-        tokens_(std::move(tokens)),
-        all_(all) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
+  EvaluateWorker(Napi::Env env, std::shared_ptr<Scheduler> sc, std::vector<std::unique_ptr<EvalRequest>> job)
+      : Napi::AsyncWorker(env, "sparrow.evaluate"), sc_(std::move(sc)), job_(std::move(job)) {}
 
   void Execute() override {
+    if (job_.size() == 1) return run_alone(*job_[0]);
+    std::vector<sparrow::Session*> sessions;
+    std::vector<int32_t> tokens;
+    std::vector<float*> logits;
+    const size_t vocab = size_t(job_[0]->s->session.model().hp().n_vocab);
+    for (auto& r : job_) {
+      r->logits.resize(vocab);
+      sessions.push_back(&r->s->session);
+      tokens.push_back(r->tokens[0]);
+      logits.push_back(r->logits.data());
+    }
     try {
-      logits_ = s_->session.evaluate(tokens_.data(), tokens_.size(), all_, &s_->cancel);
+      sparrow::Session::decode_batch(sessions.data(), tokens.data(), sessions.size(), logits.data());
+      batched_ = true;
     } catch (...) {
-      error_ = std::current_exception();
+      // The batch changed no session: each request runs alone, so an error stays its own.
+      for (auto& r : job_) run_alone(*r);
     }
   }
   void OnOK() override {
     Napi::Env env = Env();
-    s_->busy.store(false);
-    if (s_->cancel.load())
-      return deferred_.Reject(js_error(env, "ERR_DISPOSED", "the session was disposed during evaluate()").Value());
-    if (error_) return deferred_.Reject(js_error(env, error_).Value());
-    s_->tokens.insert(s_->tokens.end(), tokens_.begin(), tokens_.end());
-    // Copied into a V8-owned buffer (external buffers are not allowed in Electron).
-    Napi::Float32Array out = Napi::Float32Array::New(env, logits_.size());
-    std::memcpy(out.Data(), logits_.data(), logits_.size() * sizeof(float));
-    deferred_.Resolve(out);
+    sc_->evaluations++;
+    if (batched_) {
+      sc_->batched_steps++;
+      sc_->batched_tokens += double(job_.size());
+      sc_->max_batch = std::max(sc_->max_batch, double(job_.size()));
+    }
+    sc_->running = false;
+    schedule(env, sc_);
+    for (auto& r : job_) {
+      try {
+        settle(env, *r);
+      } catch (const Napi::Error& e) {
+        r->deferred.Reject(e.Value());
+      }
+    }
   }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<SessionState> s_;
-  std::vector<int32_t> tokens_;
-  bool all_;
-  std::vector<float> logits_;
-  std::exception_ptr error_;
+  static void run_alone(EvalRequest& r) {
+    try {
+      r.logits = r.s->session.evaluate(r.tokens.data(), r.tokens.size(), r.all, &r.s->cancel);
+    } catch (...) {
+      r.error = std::current_exception();
+    }
+  }
+  std::shared_ptr<Scheduler> sc_;
+  std::vector<std::unique_ptr<EvalRequest>> job_;
+  bool batched_ = false;
 };
+
+// Starts the next job when the model is free: the first request of the queue; when it is
+// a single token, with every other queued single-token request (up to max_batch()).
+void dispatch(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
+  if (sc->running) return;
+  auto& q = sc->queue;
+  for (auto it = q.begin(); it != q.end();) {  // sessions disposed while queued
+    if (!(*it)->s->cancel.load()) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<EvalRequest> r = std::move(*it);
+    it = q.erase(it);
+    settle(env, *r);
+  }
+  if (q.empty()) return;
+  std::vector<std::unique_ptr<EvalRequest>> job;
+  if (q.front()->tokens.size() > 1) {
+    job.push_back(std::move(q.front()));
+    q.pop_front();
+  } else {
+    for (auto it = q.begin(); it != q.end() && job.size() < max_batch();) {
+      if ((*it)->tokens.size() == 1) {
+        job.push_back(std::move(*it));
+        it = q.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  sc->running = true;
+  (new EvaluateWorker(env, sc, std::move(job)))->Queue();
+}
+
+// Arranges for dispatch() to run after the current callbacks and their promise reactions.
+void schedule(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
+  if (sc->running || sc->dispatch_pending || sc->queue.empty()) return;
+  Napi::Value set_immediate = env.Global().Get("setImmediate");
+  if (!set_immediate.IsFunction()) return dispatch(env, sc);
+  sc->dispatch_pending = true;
+  std::shared_ptr<Scheduler> keep = sc;
+  Napi::Function run = Napi::Function::New(
+      env,
+      [keep](const Napi::CallbackInfo& info) {
+        keep->dispatch_pending = false;
+        dispatch(info.Env(), keep);
+      },
+      "sparrowDispatch");
+  set_immediate.As<Napi::Function>().Call({run});
+}
+
+Napi::Value ModelStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Scheduler& sc = *handle<ModelHolder>(info, 0, "model")->sched;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("evaluations", sc.evaluations);
+  o.Set("batchedSteps", sc.batched_steps);
+  o.Set("batchedTokens", sc.batched_tokens);
+  o.Set("maxBatch", sc.max_batch);
+  o.Set("queued", double(sc.queue.size()));
+  return o;
+}
 
 Napi::Value SessionEvaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -242,10 +551,13 @@ Napi::Value SessionEvaluate(const Napi::CallbackInfo& info) {
     throw js_error(env, "ERR_CONTEXT_FULL", "the context is full: " + std::to_string(s->tokens.size()) + " tokens + " +
                                                 std::to_string(tokens.size()) + " new > contextSize " +
                                                 std::to_string(s->session.context_size()));
+  s->aborted.store(false);  // a previous sessionCancel is spent (the session was idle)
+  s->cancel.store(false);
   s->busy.store(true);
-  auto* w = new EvaluateWorker(env, s, std::move(tokens), all);
-  Napi::Promise p = w->promise();
-  w->Queue();
+  auto r = std::make_unique<EvalRequest>(env, s, std::move(tokens), all);
+  Napi::Promise p = r->deferred.Promise();
+  s->sched->queue.push_back(std::move(r));
+  schedule(env, s->sched);
   return p;
 }
 
@@ -310,12 +622,36 @@ Napi::Value SessionDispose(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Aborts the session's evaluate: one still queued rejects now with ERR_ABORTED, one running
+// stops at its next layer and then rejects. Nothing happens when the session is idle.
+Napi::Value SessionCancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<SessionState> s = live_session(info, 0);
+  if (!s->busy.load()) return env.Undefined();
+  s->aborted.store(true);
+  s->cancel.store(true);
+  auto& q = s->sched->queue;
+  for (auto it = q.begin(); it != q.end();) {
+    if ((*it)->s != s) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<EvalRequest> r = std::move(*it);
+    it = q.erase(it);
+    settle(env, *r);
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 SPARROW_BINDING(model) {
   exports.Set("loadModel", Napi::Function::New(env, LoadModel, "loadModel"));
+  exports.Set("abortFlagCreate", Napi::Function::New(env, AbortFlagCreate, "abortFlagCreate"));
+  exports.Set("abortFlagSet", Napi::Function::New(env, AbortFlagSet, "abortFlagSet"));
   exports.Set("modelInfo", Napi::Function::New(env, ModelInfo, "modelInfo"));
   exports.Set("modelDispose", Napi::Function::New(env, ModelDispose, "modelDispose"));
+  exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
   exports.Set("sessionCreate", Napi::Function::New(env, SessionCreate, "sessionCreate"));
   exports.Set("sessionEvaluate", Napi::Function::New(env, SessionEvaluate, "sessionEvaluate"));
   exports.Set("sessionReset", Napi::Function::New(env, SessionReset, "sessionReset"));
@@ -325,4 +661,5 @@ SPARROW_BINDING(model) {
   exports.Set("sessionSaveState", Napi::Function::New(env, SessionSaveState, "sessionSaveState"));
   exports.Set("sessionRestoreState", Napi::Function::New(env, SessionRestoreState, "sessionRestoreState"));
   exports.Set("sessionDispose", Napi::Function::New(env, SessionDispose, "sessionDispose"));
+  exports.Set("sessionCancel", Napi::Function::New(env, SessionCancel, "sessionCancel"));
 }

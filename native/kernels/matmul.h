@@ -19,10 +19,15 @@ struct GGUFTensor;
 // How a Matrix wants its input (quantize_input's output). Matrices with the same format
 // and the same cols accept the same xq, so one quantization can serve several of them
 // (e.g. the q, k and v projections).
+// Every format mirrors ggml's vec_dot_type of the weight type (the type ggml converts
+// the f32 activations to before the dot products), so both engines multiply the same
+// numbers.
 enum class InputFormat : int {
-  F32 = 0,   // floats as given (F32 / F16 / BF16 weights)
-  Q8A = 1,   // BlockQ8A per 32 values (Q4_0 / Q8_0 weights)
-  Q8KA = 2,  // BlockQ8KA per 256 values (Q4_K / Q5_K / Q6_K weights)
+  F32 = 0,    // floats as given (F32 weights)
+  Q8A = 1,    // BlockQ8A per 32 values (Q4_0 / Q8_0 weights; ggml: Q8_0)
+  Q8KA = 2,   // BlockQ8KA per 256 values (Q4_K / Q5_K / Q6_K weights; ggml: Q8_K)
+  F16R = 3,   // floats rounded to the nearest f16 value (F16 weights; ggml: F16)
+  BF16R = 4,  // floats rounded to the nearest bf16 value (BF16 weights; ggml: BF16)
 };
 
 class Matrix {

@@ -36,6 +36,38 @@ uint16_t get16(const uint8_t* p) {
   return v;
 }
 
+// --- rounding float activations to f16 / bf16 values (what ggml converts them to for
+// F16 / BF16 weights), branch-free so that the loops over a row vectorize. Equal to
+// fp16_to_fp32(fp32_to_fp16(x)) and bf16_to_fp32(fp32_to_bf16(x)) for every float
+// (ties to even, overflow to infinity, f16 subnormals, nan kept).
+
+uint32_t float_bits(float x) {
+  uint32_t b;
+  std::memcpy(&b, &x, 4);
+  return b;
+}
+float bits_float(uint32_t b) {
+  float x;
+  std::memcpy(&x, &b, 4);
+  return x;
+}
+
+float round_to_f16(float x) {
+  const uint32_t b = float_bits(x), a = b & 0x7fffffffu, sign = b ^ a;
+  uint32_t normal = (a + 0xfffu + ((a >> 13) & 1u)) & ~0x1fffu;  // 10 mantissa bits kept
+  normal = normal > 0x477fe000u ? 0x7f800000u : normal;            // past 65504: infinity
+  // Below 2^-14 the f16 values are the multiples of 2^-24, the float ulp of 0.5.
+  const uint32_t sub = float_bits((bits_float(a) + 0.5f) - 0.5f);
+  const uint32_t r = a > 0x7f800000u ? a : a < 0x38800000u ? sub : normal;
+  return bits_float(sign | r);
+}
+
+float round_to_bf16(float x) {
+  const uint32_t b = float_bits(x);
+  const uint32_t r = (b + 0x7fffu + ((b >> 16) & 1u)) & 0xffff0000u;
+  return bits_float((b & 0x7fffffffu) > 0x7f800000u ? (b | 0x400000u) & 0xffff0000u : r);
+}
+
 // --- repacking: one (row, block) of the original into its place in the group block ---
 
 void repack_q4_0(const uint8_t* src, uint8_t* dst, int r) {
@@ -235,10 +267,22 @@ class FloatMatrix final : public Matrix {
  public:
   FloatMatrix(uint32_t type, const void* data, int64_t rows, int64_t cols) : Matrix(type, rows, cols), w_(data) {}
 
-  InputFormat input_format() const override { return InputFormat::F32; }
+  InputFormat input_format() const override {
+    return type_ == F16 ? InputFormat::F16R : type_ == BF16 ? InputFormat::BF16R : InputFormat::F32;
+  }
   size_t input_bytes(int64_t n) const override { return size_t(n * cols_) * sizeof(float); }
+  // As ggml (whose vec_dot_type for F16 / BF16 weights is F16 / BF16), the activations
+  // are rounded to the weights' precision (nearest, ties to even) before the products;
+  // they stay floats so that the kernels read them as they are.
   void quantize_input(const float* x, int64_t n, void* xq) const override {
-    std::memcpy(xq, x, size_t(n * cols_) * sizeof(float));
+    const int64_t total = n * cols_;
+    float* out = static_cast<float*>(xq);
+    if (type_ == F16)
+      for (int64_t i = 0; i < total; i++) out[i] = round_to_f16(x[i]);
+    else if (type_ == BF16)
+      for (int64_t i = 0; i < total; i++) out[i] = round_to_bf16(x[i]);
+    else
+      std::memcpy(xq, x, size_t(total) * sizeof(float));
   }
   void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const override {
     if (r0 < 0 || r1 > rows_ || r0 > r1)

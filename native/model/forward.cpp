@@ -224,43 +224,92 @@ constexpr int kChunk = 4096;                    // positions of Q8_0 keys conver
 constexpr int kGemmRows = 16;                   // rows from which PV is a GEMM
 constexpr size_t kGemmMaxKV = size_t(4) << 20;  // f32 values of V^T a GEMM task may convert
 
-void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, int n, int pos0) {
-  const HParams& hp = model.hp();
-  ThreadPool& pool = model.pool();
-  const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
-  const int len_max = pos0 + n;
-  const float scale = 1.0f / std::sqrt(float(HD));
-  const auto axpy_f16 = kernels().axpy_f16;
-  const bool f16 = kv.type() == KVType::F16;
-  const size_t rb = kv.row_bytes();
+// The tiling of one sequence's attention. It depends only on that sequence (and the
+// thread count), so a session's results are the same alone or in a batch with others.
+struct AttnPlan {
+  int toff, n, pos0, len_max;  // its tokens are the batch's [toff, toff + n)
+  int tb, hs, n_tb, n_hs;      // tokens and query heads per task; tasks along each
+  bool f16, gemm_pv;
+  size_t rows_max, scratch;    // rows per task; floats of per-thread scratch
+  int task0, tasks;            // its tasks in the batch's task list
+  bool flash;                  // llama.cpp's flash-attention numerics (BatchSeq::flash_attn)
+};
 
+AttnPlan plan_attention(const HParams& hp, int threads, const KVCache& kv, int toff, int n, int pos0) {
+  AttnPlan a;
+  const int HD = hp.head_dim, G = hp.n_head / hp.n_head_kv;
+  a.toff = toff, a.n = n, a.pos0 = pos0, a.len_max = pos0 + n;
+  a.f16 = kv.type() == KVType::F16;
   // Rows per task (tokens x heads) bounded so the scores fit in ~16 MiB per thread; then
   // split further until every thread has a few tasks.
   int tb = n, hs = G;
-  const int max_rows = std::max(1, (4 << 20) / len_max);
+  const int max_rows = std::max(1, (4 << 20) / a.len_max);
   while (tb * hs > max_rows && tb > 1) tb = (tb + 1) / 2;
   while (tb * hs > max_rows && hs > 1) hs = (hs + 1) / 2;
   auto n_tasks = [&] { return hp.n_head_kv * ((n + tb - 1) / tb) * ((G + hs - 1) / hs); };
-  while (n_tasks() < pool.size() * 3 && (tb > 1 || hs > 1)) {
+  while (n_tasks() < threads * 3 && (tb > 1 || hs > 1)) {
     if (tb > 1) tb = (tb + 1) / 2;
     else hs = (hs + 1) / 2;
   }
-  const int n_tb = (n + tb - 1) / tb, n_hs = (G + hs - 1) / hs;
-  const bool gemm_pv = tb * hs >= kGemmRows && size_t(len_max) * HD <= kGemmMaxKV;
-
+  a.tb = tb, a.hs = hs, a.n_tb = (n + tb - 1) / tb, a.n_hs = (G + hs - 1) / hs;
+  a.gemm_pv = tb * hs >= kGemmRows && size_t(a.len_max) * HD <= kGemmMaxKV;
   // Per thread: scores, gathered Q rows, output rows, a V tile, Q8_0 keys, V^T.
-  const size_t rows_max = size_t(tb) * hs;
-  const size_t scratch = rows_max * len_max + 2 * rows_max * HD + size_t(kTile) * HD +
-                         (f16 ? 0 : size_t(std::min(len_max, kChunk)) * HD) + (gemm_pv ? size_t(len_max) * HD : 0);
+  a.rows_max = size_t(tb) * hs;
+  a.scratch = a.rows_max * a.len_max + 2 * a.rows_max * HD + size_t(kTile) * HD +
+              (a.f16 ? 0 : size_t(std::min(a.len_max, kChunk)) * HD) + (a.gemm_pv ? size_t(a.len_max) * HD : 0);
+  a.task0 = 0;
+  a.tasks = n_tasks();
+  return a;
+}
+
+// llama.cpp's CPU flash attention takes a tiled route, all in f32 (q as it is, keys and
+// values converted to f32, an online softmax per tile of 64 positions), when a batch
+// holds at least 64 queries of a sequence and the head size is a multiple of the f32
+// SIMD width (16 here); otherwise its one-query-at-a-time route with f16 sums.
+bool fa_tiled(int n_queries, int head_dim) { return n_queries >= 64 && head_dim % 16 == 0; }
+
+// Attention of every sequence of the batch, each over its own cache, in one parallel region.
+void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_seq, int n_total, int layer) {
+  const HParams& hp = model.hp();
+  ThreadPool& pool = model.pool();
+  const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
+  const float scale = 1.0f / std::sqrt(float(HD));
+  const auto axpy_f16 = kernels().axpy_f16;
+
+  std::vector<AttnPlan> plans(static_cast<size_t>(n_seq));
+  size_t scratch = 0;
+  int total_tasks = 0;
+  for (int i = 0, toff = 0; i < n_seq; toff += seqs[i].n, i++) {
+    plans[size_t(i)] = plan_attention(hp, pool.size(), *seqs[i].kv, toff, seqs[i].n, seqs[i].pos0);
+    plans[size_t(i)].flash = seqs[i].flash_attn;
+    plans[size_t(i)].task0 = total_tasks;
+    total_tasks += plans[size_t(i)].tasks;
+    scratch = std::max(scratch, plans[size_t(i)].scratch);
+  }
   ws.per_thread.resize(size_t(pool.size()));
   for (auto& s : ws.per_thread) grow(s, scratch);
 
-  // The query, rounded to f16 as ggml does before an f16 matmul.
-  parallel_ranges(pool, n * QD, 4096, [&](int i0, int i1) {
-    for (int i = i0; i < i1; i++) ws.q[size_t(i)] = round_f16(ws.q[size_t(i)]);
-  });
+  // The query, rounded to f16 as ggml does before an f16 matmul; not for sequences whose
+  // flash attention takes llama.cpp's tiled f32 route (see fa_tiled).
+  for (int i = 0; i < n_seq; i++) {
+    if (plans[size_t(i)].flash && fa_tiled(plans[size_t(i)].n, HD)) continue;
+    float* qs = ws.q.data() + size_t(plans[size_t(i)].toff) * QD;
+    parallel_ranges(pool, plans[size_t(i)].n * QD, 4096, [&](int i0, int i1) {
+      for (int j = i0; j < i1; j++) qs[size_t(j)] = round_f16(qs[size_t(j)]);
+    });
+  }
 
-  pool.run(hp.n_head_kv * n_hs * n_tb, [&](int task, int thread) {
+  pool.run(total_tasks, [&](int batch_task, int thread) {
+    int si = 0;
+    while (si + 1 < n_seq && plans[size_t(si) + 1].task0 <= batch_task) si++;
+    const AttnPlan& P = plans[size_t(si)];
+    const KVCache& kv = *seqs[si].kv;
+    const int task = batch_task - P.task0;
+    const int n = P.n, pos0 = P.pos0, len_max = P.len_max, tb = P.tb, hs = P.hs, n_tb = P.n_tb, n_hs = P.n_hs;
+    const bool f16 = P.f16, gemm_pv = P.gemm_pv;
+    const size_t rows_max = P.rows_max, rb = kv.row_bytes();
+    const float* q_seq = ws.q.data() + size_t(P.toff) * QD;
+    float* att_seq = ws.att.data() + size_t(P.toff) * QD;
     const int kvh = task / (n_hs * n_tb), hsi = (task / n_tb) % n_hs, tbi = task % n_tb;
     const int t0 = tbi * tb, t1 = std::min(n, t0 + tb);
     const int h0 = kvh * G + hsi * hs, h1 = std::min(kvh * G + G, h0 + hs);
@@ -273,12 +322,82 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
     float* kf = tile + size_t(kTile) * HD;
     float* vt = kf + (f16 ? 0 : size_t(std::min(len_max, kChunk)) * HD);
     auto ri = [&](int t, int h) { return size_t((t - t0) * nh + (h - h0)); };  // row index
-    auto out_of = [&](int t, int h) { return ws.att.data() + size_t(t) * QD + size_t(h) * HD; };
+    auto out_of = [&](int t, int h) { return att_seq + size_t(t) * QD + size_t(h) * HD; };
+
+    if (P.flash) {
+      // llama.cpp's CPU flash attention, step for step: per query row, one pass over the
+      // visible positions; s = (K_p . q) * scale with q in f16; an online softmax (a new
+      // maximum rescales the sum so far); the weighted values accumulate in f16, each
+      // update rounded to f16; the result is that sum over the softmax denominator.
+      const uint8_t* kbase = kv.k_head(layer, kvh);
+      const uint8_t* vbase = kv.v_head(layer, kvh);
+      if (fa_tiled(n, HD)) {
+        // The tiled route: exact f32 attention (its tiling changes only the order of sums).
+        for (int t = t0; t < t1; t++) {
+          const int vis = pos0 + t + 1;
+          for (int h = h0; h < h1; h++) {
+            const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
+            float* s = scores;
+            float M = -INFINITY;
+            for (int p = 0; p < vis; p++) {
+              const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
+              float dot = 0;
+              for (int i = 0; i < HD; i++) dot += f16_to_f32_fast(kp[i]) * qr[i];
+              s[p] = dot * scale;
+              M = std::max(M, s[p]);
+            }
+            float* acc = og;
+            std::fill(acc, acc + HD, 0.0f);
+            float S = 0;
+            for (int p = 0; p < vis; p++) {
+              const float w = std::exp(s[p] - M);
+              S += w;
+              const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
+              for (int i = 0; i < HD; i++) acc[i] += w * f16_to_f32_fast(vp[i]);
+            }
+            float* out = out_of(t, h);
+            for (int i = 0; i < HD; i++) out[i] = acc[i] / S;
+          }
+        }
+        return;
+      }
+      for (int t = t0; t < t1; t++) {
+        const int vis = pos0 + t + 1;
+        for (int h = h0; h < h1; h++) {
+          const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
+          float* acc = og;
+          std::fill(acc, acc + HD, 0.0f);
+          float M = -INFINITY, S = 0.0f;
+          for (int p = 0; p < vis; p++) {
+            const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
+            const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
+            double dot = 0;
+            for (int i = 0; i < HD; i++) dot += double(f16_to_f32_fast(kp[i]) * qr[i]);
+            const float s = float(dot) * scale;
+            float ms = 1.0f, vs = 1.0f;
+            if (s > M) {
+              const float m_old = M;
+              M = s;
+              ms = std::exp(m_old - M);
+              for (int i = 0; i < HD; i++) acc[i] = round_f16(acc[i] * ms);
+            } else {
+              vs = std::exp(s - M);
+            }
+            for (int i = 0; i < HD; i++) acc[i] = round_f16(acc[i] + f16_to_f32_fast(vp[i]) * vs);
+            S = S * ms + vs;
+          }
+          const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+          float* out = out_of(t, h);
+          for (int i = 0; i < HD; i++) out[i] = acc[i] * inv;
+        }
+      }
+      return;
+    }
 
     // 1. Scores: rows x positions, as (keys [len][HD]) x (queries [rows][HD]).
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++)
-        std::memcpy(qg + ri(t, h) * HD, ws.q.data() + size_t(t) * QD + size_t(h) * HD, sizeof(float) * size_t(HD));
+        std::memcpy(qg + ri(t, h) * HD, q_seq + size_t(t) * QD + size_t(h) * HD, sizeof(float) * size_t(HD));
     if (f16) {
       // F32 and F16 matrices take their input as plain floats: no quantize_input needed.
       make_matrix(uint32_t(GGMLType::F16), kv.k_head(layer, kvh), len, HD, "attention keys")
@@ -340,12 +459,27 @@ void attention(const Model& model, Workspace& ws, const KVCache& kv, int layer, 
 }  // namespace
 
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
-             const std::atomic<bool>* cancel) {
+             const std::atomic<bool>* cancel, bool flash_attn) {
+  const BatchSeq seq{&kv, pos0, n, logits, all_logits, flash_attn};
+  forward_batch(model, &seq, 1, tokens, cancel);
+}
+
+void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const int32_t* tokens,
+                   const std::atomic<bool>* cancel) {
   const HParams& hp = model.hp();
   ThreadPool& pool = model.pool();
   Workspace& ws = model.workspace();
   const int D = hp.n_embd, QD = hp.q_dim(), KVD = hp.kv_dim(), FF = hp.n_ff, HD = hp.head_dim;
+  // Token t of the batch belongs to sequence seq_of[t] and sits at position pos_of[t].
+  int n = 0;
+  for (int i = 0; i < n_seq; i++) n += seqs[i].n;
   const size_t N = size_t(n);
+  std::vector<int> seq_of(N), pos_of(N), seq_t0(size_t(n_seq) + 1, 0);
+  for (int i = 0, t = 0; i < n_seq; i++) {
+    seq_t0[size_t(i)] = t;
+    for (int j = 0; j < seqs[i].n; j++, t++) seq_of[size_t(t)] = i, pos_of[size_t(t)] = seqs[i].pos0 + j;
+  }
+  seq_t0[size_t(n_seq)] = n;
   grow(ws.x, N * D);
   grow(ws.xb, N * D);
   grow(ws.q, N * QD);
@@ -364,7 +498,8 @@ void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int 
   // RoPE angles of the n positions (shared by every layer).
   const int half = hp.rope_dim / 2;
   std::vector<float> cs(N * half), sn(N * half);
-  for (int t = 0; t < n; t++) rope_angles(hp, model.rope_freq_factors(), pos0 + t, &cs[size_t(t) * half], &sn[size_t(t) * half]);
+  for (int t = 0; t < n; t++)
+    rope_angles(hp, model.rope_freq_factors(), pos_of[size_t(t)], &cs[size_t(t) * half], &sn[size_t(t) * half]);
 
   auto add_bias = [](float* y, const std::vector<float>& b, int t0, int t1, int d) {
     if (b.empty()) return;
@@ -392,9 +527,14 @@ void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int 
         rope_apply(q + size_t(t) * QD, hp.n_head, HD, hp.rope_dim, model.arch().rope, c, s);
         rope_apply(k + size_t(t) * KVD, hp.n_head_kv, HD, hp.rope_dim, model.arch().rope, c, s);
       }
-      kv.store(l, pos0 + t0, t1 - t0, k + size_t(t0) * KVD, v + size_t(t0) * KVD, KVD);
+      // Each sequence's part of [t0, t1) goes to its own cache.
+      for (int a = t0; a < t1;) {
+        const int i = seq_of[size_t(a)], b = std::min(t1, seq_t0[size_t(i) + 1]);
+        seqs[i].kv->store(l, pos_of[size_t(a)], b - a, k + size_t(a) * KVD, v + size_t(a) * KVD, KVD);
+        a = b;
+      }
     });
-    attention(model, ws, kv, l, n, pos0);
+    attention(model, ws, seqs, n_seq, n, l);
     matmul_group(model, ws, n, {{w.wo.get(), att, xb}});
     parallel_ranges(pool, n, 8, [&](int t0, int t1) {
       add_bias(xb, w.bo, t0, t1, D);
@@ -418,13 +558,30 @@ void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int 
     });
   }
 
-  // Final norm and logits, for the rows asked for.
-  const int first = all_logits ? 0 : n - 1, rows = n - first;
+  // Final norm and logits, for the rows asked for: every token of a sequence with
+  // all_logits, else its last one.
+  std::vector<int> out_rows;
+  for (int i = 0; i < n_seq; i++)
+    for (int t = seqs[i].all_logits ? seq_t0[size_t(i)] : seq_t0[size_t(i) + 1] - 1; t < seq_t0[size_t(i) + 1]; t++)
+      out_rows.push_back(t);
+  const int rows = int(out_rows.size());
   parallel_ranges(pool, rows, 8, [&](int t0, int t1) {
     for (int t = t0; t < t1; t++)
-      rmsnorm(x + size_t(first + t) * D, model.output_norm().data(), xb + size_t(t) * D, D, hp.rms_eps);
+      rmsnorm(x + size_t(out_rows[size_t(t)]) * D, model.output_norm().data(), xb + size_t(t) * D, D, hp.rms_eps);
   });
-  matmul_group(model, ws, rows, {{&model.output(), xb, logits}});
+  if (n_seq == 1) {
+    matmul_group(model, ws, rows, {{&model.output(), xb, seqs[0].logits}});
+    return;
+  }
+  // Several sequences: the logits rows are computed together, then handed out in order.
+  const size_t vocab = size_t(hp.n_vocab);
+  std::vector<float> all(size_t(rows) * vocab);
+  matmul_group(model, ws, rows, {{&model.output(), xb, all.data()}});
+  for (int i = 0, r = 0; i < n_seq; i++) {
+    const int m = seqs[i].all_logits ? seqs[i].n : 1;
+    std::memcpy(seqs[i].logits, all.data() + size_t(r) * vocab, sizeof(float) * vocab * size_t(m));
+    r += m;
+  }
 }
 
 }  // namespace sparrow

@@ -66,9 +66,38 @@ const char* file_type_name(int ftype) {
 
 namespace {
 
+// Reports a load's progress (bytes of tensors prepared out of all tensor bytes) and stops
+// it between tensors when cancelled. Without a LoadControl it does nothing.
+class LoadTracker {
+ public:
+  LoadTracker(const GGUFFile& f, const LoadControl* ctl) : ctl_(ctl) {
+    for (const GGUFTensor& t : f.tensors()) total_ += double(t.bytes);
+  }
+  // Before a slow step: throws ERR_ABORTED once the load has been cancelled.
+  void check() const {
+    if (ctl_ && ctl_->cancel && ctl_->cancel->load(std::memory_order_relaxed))
+      throw sparrow_error("ERR_ABORTED", "loadModel was aborted");
+  }
+  // After a tensor has been prepared.
+  void done(const GGUFTensor& t) {
+    done_ += double(t.bytes);
+    if (ctl_ && ctl_->progress && total_ > 0) ctl_->progress(std::min(done_ / total_, 0.999));
+    check();
+  }
+  void finish() const {
+    check();
+    if (ctl_ && ctl_->progress) ctl_->progress(1.0);
+  }
+
+ private:
+  const LoadControl* ctl_;
+  double total_ = 0, done_ = 0;
+};
+
 class Loader {
  public:
-  Loader(const GGUFFile& f, const std::string& prefix) : f_(f), prefix_(prefix) {}
+  Loader(const GGUFFile& f, const std::string& prefix, LoadTracker* tracker = nullptr)
+      : f_(f), prefix_(prefix), tracker_(tracker) {}
 
   // <arch>.<key>, required.
   uint64_t req_u64(const std::string& key) const {
@@ -103,7 +132,10 @@ class Loader {
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
       throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
                                                       std::to_string(cols) + ", " + std::to_string(rows) + "]");
-    return make_matrix(*t);
+    if (tracker_) tracker_->check();
+    std::unique_ptr<Matrix> m = make_matrix(*t);
+    if (tracker_) tracker_->done(*t);
+    return m;
   }
 
   // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
@@ -126,12 +158,14 @@ class Loader {
                                                           " (a vector must be F32, F16 or BF16)");
       }
     }
+    if (tracker_) tracker_->done(*t);
     return out;
   }
 
  private:
   const GGUFFile& f_;
   std::string prefix_;
+  LoadTracker* tracker_;
 };
 
 int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
@@ -195,10 +229,12 @@ std::vector<float> llama3_factors(const Loader& L, const HParams& hp) {
 
 }  // namespace
 
-std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts) {
+std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts, const LoadControl* ctl) {
   std::shared_ptr<Model> m(new Model());
+  if (ctl && ctl->cancel && ctl->cancel->load()) throw sparrow_error("ERR_ABORTED", "loadModel was aborted");
   m->file_ = GGUFFile::open(path);
   const GGUFFile& f = *m->file_;
+  LoadTracker tracker(f, ctl);
 
   std::string arch = f.get_string("general.architecture", "");
   if (arch.empty()) throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing 'general.architecture'");
@@ -210,7 +246,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   if (const GGUFValue* v = f.find("general.file_type"); v && v->is_integer()) m->file_type_ = int(v->as_i64("general.file_type"));
 
   // Hyper-parameters.
-  Loader L(f, arch);
+  Loader L(f, arch, &tracker);
   HParams& hp = m->hp_;
   const std::string p = arch + ".";
   hp.n_embd = to_int(L.req_u64("embedding_length"), p + "embedding_length");
@@ -258,7 +294,9 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor 'token_embd.weight' has shape " + Loader::shape_str(*embd) +
                                                     ", expected [" + std::to_string(hp.n_embd) + ", n_vocab]");
   hp.n_vocab = to_int(uint64_t(embd->ne[1]), "token_embd.weight rows");
+  tracker.check();
   m->tok_embd_ = make_matrix(*embd);
+  tracker.done(*embd);
   m->output_ = L.matrix("output.weight", hp.n_embd, hp.n_vocab, false);  // absent: tied to the embedding
   m->output_norm_ = L.vec("output_norm.weight", hp.n_embd);
   m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, false);
@@ -306,6 +344,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   int threads = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
   m->pool_ = std::make_unique<ThreadPool>(threads);
   m->batch_size_ = opts.batch_size > 0 ? opts.batch_size : 512;
+  tracker.finish();
   return m;
 }
 

@@ -4,7 +4,9 @@
 // life of the Model; nothing large is copied at load.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -57,12 +59,21 @@ struct ModelOptions {
   int batch_size = 512;  // tokens per forward pass when evaluating a prompt
 };
 
+// Progress and cancellation of a load (both optional). `progress` is called on the loading
+// thread with the fraction of tensor bytes prepared: increasing, the last call with 1.
+// `cancel` is checked between tensors: once set, the load throws ERR_ABORTED and frees
+// everything it had built.
+struct LoadControl {
+  std::function<void(double)> progress;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
 class Model {
  public:
   // Opens, validates and maps the model. Throws GGUF errors for a bad file and
   // SparrowErrors (ERR_UNSUPPORTED_ARCH, ERR_MISSING_TENSOR, ERR_BAD_TENSOR_SHAPE,
   // ERR_BAD_MODEL, ERR_UNSUPPORTED_TYPE) naming the architecture, key or tensor.
-  static std::shared_ptr<Model> load(const std::string& path, const ModelOptions& opts);
+  static std::shared_ptr<Model> load(const std::string& path, const ModelOptions& opts, const LoadControl* ctl = nullptr);
 
   const GGUFFile& file() const { return *file_; }
   const ArchSpec& arch() const { return *arch_; }

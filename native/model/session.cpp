@@ -27,7 +27,11 @@ int checked_context(const Model& m, int requested) {
 Session::Session(std::shared_ptr<Model> model, const SessionOptions& opts)
     : model_(std::move(model)),
       kv_(model_->hp().n_layer, checked_context(*model_, opts.context_size), model_->hp().n_head_kv,
-          model_->hp().head_dim, opts.kv_type) {}
+          model_->hp().head_dim, opts.kv_type),
+      flash_attn_(opts.flash_attn) {
+  if (flash_attn_ && opts.kv_type != KVType::F16)
+    throw sparrow_error("ERR_INVALID_ARG", "flashAttention needs kvCacheType 'f16'");
+}
 
 std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel) {
   const int vocab = model_->hp().n_vocab;
@@ -50,10 +54,10 @@ std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_l
     float* logits = all_logits ? out.data() + i * vocab : out.data();
     // Batches before the last compute no logits unless all are wanted.
     if (all_logits || last) {
-      forward(*model_, kv_, tokens + i, int(m), int(past + i), logits, all_logits, cancel);
+      forward(*model_, kv_, tokens + i, int(m), int(past + i), logits, all_logits, cancel, flash_attn_);
     } else {
       std::vector<float> discard(static_cast<size_t>(vocab));
-      forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel);
+      forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel, flash_attn_);
     }
   }
   // Only now do the new positions count: an error above leaves the session unchanged.
@@ -104,7 +108,7 @@ std::vector<uint8_t> Session::save_state() const {
 }
 
 void Session::restore_state(const uint8_t* data, size_t size) {
-  auto bad = [](const std::string& why) { return sparrow_error("ERR_BAD_STATE", "restoreState: " + why); };
+  auto bad = [](const std::string& why) { return sparrow_error("ERR_BAD_STATE", "restore: " + why); };
   if (size < kHeader || std::memcmp(data, "SPKV", 4) != 0) throw bad("not a sparrow-llm session state");
   uint32_t version, shape[5];
   uint64_t fp;
@@ -113,15 +117,15 @@ void Session::restore_state(const uint8_t* data, size_t size) {
   std::memcpy(shape, data + 16, sizeof(shape));
   if (version != kStateVersion) throw bad("state version " + std::to_string(version) + " is not supported");
   if (fp != model_->fingerprint())
-    throw sparrow_error("ERR_STATE_MISMATCH", "restoreState: the state was saved from a different model");
+    throw sparrow_error("ERR_STATE_MISMATCH", "restore: the state was saved from a different model");
   if (shape[0] != uint32_t(kv_.n_layer()) || shape[2] != uint32_t(kv_.n_head_kv() * kv_.head_dim()))
-    throw sparrow_error("ERR_STATE_MISMATCH", "restoreState: the state's cache shape differs from this model's");
+    throw sparrow_error("ERR_STATE_MISMATCH", "restore: the state's cache shape differs from this model's");
   if (shape[3] != uint32_t(kv_.type()))
-    throw sparrow_error("ERR_STATE_MISMATCH", std::string("restoreState: the state's kvCacheType differs (this session uses ") +
+    throw sparrow_error("ERR_STATE_MISMATCH", std::string("restore: the state's kvCacheType differs (this session uses ") +
                                                   kv_type_name(kv_.type()) + ")");
   const uint32_t n = shape[4];
   if (n > uint32_t(kv_.n_ctx()))
-    throw sparrow_error("ERR_CONTEXT_FULL", "restoreState: the state holds " + std::to_string(n) +
+    throw sparrow_error("ERR_CONTEXT_FULL", "restore: the state holds " + std::to_string(n) +
                                                 " tokens, more than contextSize " + std::to_string(kv_.n_ctx()));
   const size_t rows = size_t(n) * kv_.row_bytes();
   const size_t heads = size_t(kv_.n_layer()) * kv_.n_head_kv();

@@ -13,6 +13,7 @@ namespace sparrow {
 struct SessionOptions {
   int context_size = 0;       // 0: the model's own context length, at most 4096
   KVType kv_type = KVType::F16;
+  bool flash_attn = false;  // llama.cpp's flash-attention numerics (forward.h, BatchSeq)
 };
 
 class Session {
@@ -31,6 +32,11 @@ class Session {
   // ERR_CANCELLED, ...) the session is left as it was.
   std::vector<float> evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel);
 
+  // Decodes one token on each of n distinct sessions of the same model in one forward
+  // pass (see batch.cpp): tokens[i] is appended to sessions[i] and its logits (n_vocab
+  // floats) written to logits[i]. Checked like evaluate(), all or nothing for the batch.
+  static void decode_batch(Session* const* sessions, const int32_t* tokens, size_t n, float* const* logits);
+
   void reset() { tokens_.clear(); }
   // Keeps the first n tokens (n <= tokens().size(), else ERR_INVALID_ARG).
   void truncate(size_t n);
@@ -43,6 +49,7 @@ class Session {
  private:
   std::shared_ptr<Model> model_;
   KVCache kv_;
+  bool flash_attn_ = false;
   std::vector<int32_t> tokens_;
 };
 

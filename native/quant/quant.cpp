@@ -292,6 +292,10 @@ void quantize_row(uint32_t type, const float* x, void* dst, int64_t n) {
   }
 }
 
+// As ggml's Q8_0 activations: the quants use the unrounded 127 / amax, and the scale is
+// stored rounded to fp16 (ggml's block_q8_0 keeps d as fp16), so the products use that
+// rounded scale. It is kept here as the float value of that fp16 number, which the
+// kernels read as a float.
 void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n) {
   for (int64_t b = 0; b < n / QK; b++) {
     const float* v = x + b * QK;
@@ -304,7 +308,7 @@ void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n) {
       y[b].qs[i] = int8_t(q);
       sum += q;
     }
-    y[b].d = amax / 127;
+    y[b].d = fp16_to_fp32(fp32_to_fp16(amax / 127));
     y[b].sum = sum;
   }
 }
@@ -312,17 +316,27 @@ void quantize_row_q8a(const float* x, BlockQ8A* y, int64_t n) {
 void quantize_row_q8ka(const float* x, BlockQ8KA* y, int64_t n) {
   for (int64_t b = 0; b < n / QK_K; b++) {
     const float* v = x + b * QK_K;
-    float amax = 0;
-    for (int i = 0; i < QK_K; i++) amax = std::max(amax, std::fabs(v[i]));
-    float id = amax > 0 ? 127 / amax : 0;
-    for (int i = 0; i < QK_K; i++) y[b].qs[i] = int8_t(clampi(nearest(v[i] * id), -127, 127));
+    // As ggml's Q8_K: the scale comes from the element of largest magnitude (the first
+    // one on ties), sign kept: iscale = -127 / max, q = nearest(iscale * x) (ties to
+    // even), d = 1 / iscale. d and the quants then both carry the opposite sign of max,
+    // so d * q is the same value as with a positive scale; d = 1 / iscale can differ by
+    // an ulp from max / -127, and that ulp is what ggml multiplies by.
+    float amax = 0, mx = 0;
+    for (int i = 0; i < QK_K; i++) amax = std::max(amax, std::fabs(v[i]));  // vectorizes
+    for (int i = 0; i < QK_K; i++)
+      if (std::fabs(v[i]) == amax) {
+        mx = v[i];
+        break;
+      }
+    const float iscale = amax > 0 ? -127.0f / mx : 0.0f;
+    for (int i = 0; i < QK_K; i++) y[b].qs[i] = int8_t(clampi(nearest(iscale * v[i]), -127, 127));
     for (int k = 0; k < 16; k++) {
       int s = 0;
       for (int i = 0; i < 16; i++) s += y[b].qs[16 * k + i];
       y[b].bsums[k] = int16_t(s);
     }
     for (int k = 0; k < 8; k++) y[b].bsums32[k] = int16_t(y[b].bsums[2 * k] + y[b].bsums[2 * k + 1]);
-    y[b].d = amax / 127;
+    y[b].d = amax > 0 ? 1.0f / iscale : 0.0f;
   }
 }
 

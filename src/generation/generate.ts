@@ -184,17 +184,24 @@ export function start(
   return gen;
 }
 
-/** Errors that mean "the session or model went away": the generation ends as aborted. */
+/**
+ * Errors that mean "the session or model went away" or "the evaluation was aborted by the
+ * signal": the generation ends as aborted.
+ */
 function isDisposal(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
-  return code === 'ERR_DISPOSED' || code === 'ERR_CANCELLED';
+  return code === 'ERR_DISPOSED' || code === 'ERR_CANCELLED' || code === 'ERR_ABORTED';
 }
 
 /**
  * Brings the session's cache to `sequence` (keeping the common prefix) and resolves to
  * the logits of its last token. Returns how many tokens were evaluated.
  */
-export async function syncSession(session: SessionLike, sequence: readonly number[]): Promise<{ logits: Float32Array; evaluated: number }> {
+export async function syncSession(
+  session: SessionLike,
+  sequence: readonly number[],
+  signal?: AbortSignal,
+): Promise<{ logits: Float32Array; evaluated: number }> {
   if (sequence.length === 0) throw new SparrowError('nothing to evaluate: the input is empty and the session holds no tokens', 'ERR_INVALID_ARG');
   const cached = session.tokens;
   let common = 0;
@@ -203,7 +210,9 @@ export async function syncSession(session: SessionLike, sequence: readonly numbe
   // The logits of the last token are not kept: evaluate at least that one again.
   if (common === sequence.length) common--;
   if (common < cached.length) session.truncate(common);
-  const logits = await session.evaluate(sequence.slice(common));
+  // With a signal, an abort stops the forward pass at its next layer (the session then
+  // holds the common prefix only).
+  const logits = await session.evaluate(sequence.slice(common), signal ? { signal } : undefined);
   return { logits, evaluated: sequence.length - common };
 }
 
@@ -263,7 +272,7 @@ async function run(
 
   let logits: Float32Array;
   try {
-    ({ logits, evaluated: promptTokens } = await syncSession(session, sequence));
+    ({ logits, evaluated: promptTokens } = await syncSession(session, sequence, stop));
   } catch (e) {
     if (!isDisposal(e)) throw e;
     stopReason = 'abort';
@@ -328,10 +337,10 @@ async function run(
           if (stopReason !== 'stop') stopReason = 'contextFull';
           break;
         }
-        ({ logits } = await syncSession(session, fitted));
+        ({ logits } = await syncSession(session, fitted, stop));
         nCached = fitted.length;
       } else {
-        logits = await session.evaluate([t]);
+        logits = await session.evaluate([t], { signal: stop });
         nCached++;
       }
     } catch (e) {

@@ -9,7 +9,7 @@ export type TokenInput = readonly number[] | Int32Array | Uint32Array;
 /** The parts of a session that generation uses. */
 export interface SessionLike {
   /** Appends tokens to the KV cache; resolves to the logits of the last position. */
-  evaluate(tokens: TokenInput, options?: { allLogits?: boolean }): Promise<Float32Array>;
+  evaluate(tokens: TokenInput, options?: { allLogits?: boolean; signal?: AbortSignal }): Promise<Float32Array>;
   /** Keeps the first n cached tokens. */
   truncate(n: number): void;
   /** The cached tokens. */

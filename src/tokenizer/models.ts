@@ -4,6 +4,7 @@
  */
 import { SparrowError } from '../errors.js';
 import { MergeHeap, PairTable } from './pair-table.js';
+import { runSync, type Steps } from './slices.js';
 import { preTokenize, type PreTokenizerInfo } from './pretokenize.js';
 import {
   BYTE_TO_UNICODE,
@@ -27,6 +28,9 @@ export interface VocabData {
   textToId: Map<string, number>;
   scores: Float32Array;
 }
+
+/** Items of a loop between two pauses of a sliced build (see slices.ts). */
+const STEP = 2048;
 
 export interface TokenizerModel {
   /** Appends the ids of `text` (well-formed, without special tokens) to `out`. */
@@ -86,17 +90,81 @@ class WordCache {
 // ---------------------------------------------------------------------------------------------
 // SPM: SentencePiece BPE driven by token scores, with byte fallback.
 
+/** The lookup tables of an SpmModel (see its fields). */
+export interface SpmTables {
+  charId: Map<number, number>;
+  bmpCharId: Int32Array;
+  pairs: PairTable;
+  byteToken: Int32Array;
+  splitAtSpaces: boolean;
+}
+
+export function* buildSpmTables(vocab: VocabData): Steps<SpmTables> {
+  const { tokens, textToId } = vocab;
+  const charId = new Map<number, number>();
+  const bmpCharId = new Int32Array(0x10000).fill(-2);
+  const byteToken = new Int32Array(256).fill(-1);
+  let nextId = tokens.length;
+  const tokenCps: number[][] = new Array(tokens.length);
+  let pairCount = 0;
+  let splitAtSpaces = true;
+  // Single code points first: a one-character token is its own symbol.
+  for (let id = 0; id < tokens.length; id++) {
+    if (id % STEP === 0) yield;
+    const cps = cpsOf(tokens[id]!);
+    tokenCps[id] = cps;
+    pairCount += cps.length - 1;
+    if (cps.length === 1) charId.set(cps[0]!, textToId.get(tokens[id]!)!);
+  }
+  for (let id = 0; id < tokens.length; id++) {
+    if (id % STEP === 0) yield;
+    const cps = tokenCps[id]!;
+    for (let i = 0; i < cps.length; i++) {
+      const cp = cps[i]!;
+      if (!charId.has(cp)) charId.set(cp, nextId++);
+      if (cp === SPM_SPACE && i > 0 && cps[i - 1] !== SPM_SPACE) splitAtSpaces = false;
+    }
+  }
+  for (const [cp, id] of charId) if (cp < 0x10000) bmpCharId[cp] = id;
+  // Every way to cut a token in two where both halves can be symbols (a token or one char).
+  const pairs = new PairTable(pairCount);
+  const symbolOf = (s: string, cps: number[], from: number, to: number): number | undefined =>
+    to - from === 1 ? charId.get(cps[from]!) : textToId.get(s);
+  for (let id = 0; id < tokens.length; id++) {
+    if (id % STEP === 0) yield;
+    const cps = tokenCps[id]!;
+    if (cps.length < 2) continue;
+    const text = tokens[id]!;
+    const target = textToId.get(text)!;
+    let unit = 0; // UTF-16 offset of the cut
+    for (let k = 1; k < cps.length; k++) {
+      unit += cps[k - 1]! >= 0x10000 ? 2 : 1;
+      const a = symbolOf(text.slice(0, unit), cps, 0, k);
+      if (a === undefined) continue;
+      const b = symbolOf(text.slice(unit), cps, k, cps.length);
+      if (b === undefined) continue;
+      pairs.insertIfAbsent(a, b, target, 0);
+    }
+  }
+  const hex = '0123456789ABCDEF';
+  for (let b = 0; b < 256; b++) {
+    const id = textToId.get(`<0x${hex[b >> 4]}${hex[b & 15]}>`) ?? (b < 0x80 ? textToId.get(String.fromCharCode(b)) : undefined);
+    if (id !== undefined) byteToken[b] = id;
+  }
+  return { charId, bmpCharId, pairs, byteToken, splitAtSpaces };
+}
+
 export class SpmModel implements TokenizerModel {
   private readonly nVocab: number;
   private readonly scores: Float32Array;
   /** Symbol id of a single code point: its token id, or an id >= nVocab if it is no token. */
-  private readonly charId = new Map<number, number>();
+  private readonly charId: Map<number, number>;
   /** charId for the BMP as a flat table (-2 where no token has the character). */
-  private readonly bmpCharId = new Int32Array(0x10000).fill(-2);
+  private readonly bmpCharId: Int32Array;
   /** (left symbol, right symbol) -> token id of their concatenation. */
   private readonly pairs: PairTable;
   /** Token of each byte for the fallback: <0xXX>, else the one-byte text; -1 if none. */
-  private readonly byteToken = new Int32Array(256).fill(-1);
+  private readonly byteToken: Int32Array;
   private readonly heap = new MergeHeap(1024);
   /**
    * True when no token has '▁' right after another character: merges then never cross the
@@ -106,54 +174,15 @@ export class SpmModel implements TokenizerModel {
   private readonly splitAtSpaces: boolean;
   private readonly cache = new WordCache();
 
-  constructor(vocab: VocabData) {
-    const { tokens, textToId } = vocab;
-    this.nVocab = tokens.length;
+  /** `tables`: from buildSpmTables(vocab), when it was run in slices; built here otherwise. */
+  constructor(vocab: VocabData, tables: SpmTables = runSync(buildSpmTables(vocab))) {
+    this.nVocab = vocab.tokens.length;
     this.scores = vocab.scores;
-    let nextId = this.nVocab;
-    const tokenCps: number[][] = new Array(tokens.length);
-    let pairCount = 0;
-    let splitAtSpaces = true;
-    // Single code points first: a one-character token is its own symbol.
-    for (let id = 0; id < tokens.length; id++) {
-      const cps = cpsOf(tokens[id]!);
-      tokenCps[id] = cps;
-      pairCount += cps.length - 1;
-      if (cps.length === 1) this.charId.set(cps[0]!, textToId.get(tokens[id]!)!);
-    }
-    for (const cps of tokenCps) {
-      for (let i = 0; i < cps.length; i++) {
-        const cp = cps[i]!;
-        if (!this.charId.has(cp)) this.charId.set(cp, nextId++);
-        if (cp === SPM_SPACE && i > 0 && cps[i - 1] !== SPM_SPACE) splitAtSpaces = false;
-      }
-    }
-    this.splitAtSpaces = splitAtSpaces;
-    for (const [cp, id] of this.charId) if (cp < 0x10000) this.bmpCharId[cp] = id;
-    // Every way to cut a token in two where both halves can be symbols (a token or one char).
-    this.pairs = new PairTable(pairCount);
-    const symbolOf = (s: string, cps: number[], from: number, to: number): number | undefined =>
-      to - from === 1 ? this.charId.get(cps[from]!) : textToId.get(s);
-    for (let id = 0; id < tokens.length; id++) {
-      const cps = tokenCps[id]!;
-      if (cps.length < 2) continue;
-      const text = tokens[id]!;
-      const target = textToId.get(text)!;
-      let unit = 0; // UTF-16 offset of the cut
-      for (let k = 1; k < cps.length; k++) {
-        unit += cps[k - 1]! >= 0x10000 ? 2 : 1;
-        const a = symbolOf(text.slice(0, unit), cps, 0, k);
-        if (a === undefined) continue;
-        const b = symbolOf(text.slice(unit), cps, k, cps.length);
-        if (b === undefined) continue;
-        this.pairs.insertIfAbsent(a, b, target, 0);
-      }
-    }
-    const hex = '0123456789ABCDEF';
-    for (let b = 0; b < 256; b++) {
-      const id = textToId.get(`<0x${hex[b >> 4]}${hex[b & 15]}>`) ?? (b < 0x80 ? textToId.get(String.fromCharCode(b)) : undefined);
-      if (id !== undefined) this.byteToken[b] = id;
-    }
+    this.charId = tables.charId;
+    this.bmpCharId = tables.bmpCharId;
+    this.pairs = tables.pairs;
+    this.byteToken = tables.byteToken;
+    this.splitAtSpaces = tables.splitAtSpaces;
   }
 
   encode(text: string, out: number[]): void {
@@ -337,16 +366,51 @@ export class SpmModel implements TokenizerModel {
 // ---------------------------------------------------------------------------------------------
 // BPE: GPT-2 style byte-level BPE with ranked merges and a regex pre-tokenizer.
 
+/** The lookup tables of a BpeModel (see its fields). */
+export interface BpeTables {
+  extraText: string[];
+  merges: PairTable;
+  byteSym: Int32Array;
+}
+
+export function* buildBpeTables(vocab: VocabData, mergeList: readonly string[]): Steps<BpeTables> {
+  const nVocab = vocab.tokens.length;
+  const textToId = vocab.textToId;
+  const extraText: string[] = [];
+  const byteSym = new Int32Array(256);
+  const interned = new Map<string, number>();
+  const intern = (s: string): number => {
+    const id = textToId.get(s) ?? interned.get(s);
+    if (id !== undefined) return id;
+    const fresh = nVocab + extraText.length;
+    extraText.push(s);
+    interned.set(s, fresh);
+    return fresh;
+  };
+  const merges = new PairTable(mergeList.length);
+  for (let rank = 0; rank < mergeList.length; rank++) {
+    if (rank % STEP === 0) yield;
+    const line = mergeList[rank]!;
+    const space = line.indexOf(' ', 1);
+    if (space < 0) continue; // llama.cpp stores an empty pair that can never match
+    const a = line.slice(0, space);
+    const b = line.slice(space + 1);
+    merges.insertIfAbsent(intern(a), intern(b), rank, intern(a + b));
+  }
+  for (let b = 0; b < 256; b++) byteSym[b] = intern(BYTE_TO_UNICODE[b]!);
+  return { extraText, merges, byteSym };
+}
+
 export class BpeModel implements TokenizerModel {
   private readonly nVocab: number;
   private readonly tokens: string[];
   private readonly textToId: Map<string, number>;
   /** Symbol texts that are not tokens, by id - nVocab. */
-  private readonly extraText: string[] = [];
+  private readonly extraText: string[];
   /** (left, right) -> (rank, merged symbol id). */
   private readonly merges: PairTable;
   /** Symbol id of each byte's GPT-2 character. */
-  private readonly byteSym = new Int32Array(256);
+  private readonly byteSym: Int32Array;
   private readonly cache = new WordCache();
   private readonly heap = new MergeHeap(64);
   // Scratch arrays for the linear merge of short words.
@@ -354,33 +418,19 @@ export class BpeModel implements TokenizerModel {
   private rank = new Int32Array(256);
   private merged = new Int32Array(256);
 
+  /** `tables`: from buildBpeTables(vocab, mergeList), when it was run in slices; built here otherwise. */
   constructor(
     vocab: VocabData,
     mergeList: readonly string[],
     private readonly pre: PreTokenizerInfo,
+    tables: BpeTables = runSync(buildBpeTables(vocab, mergeList)),
   ) {
     this.nVocab = vocab.tokens.length;
     this.tokens = vocab.tokens;
     this.textToId = vocab.textToId;
-    const interned = new Map<string, number>();
-    const intern = (s: string): number => {
-      const id = this.textToId.get(s) ?? interned.get(s);
-      if (id !== undefined) return id;
-      const fresh = this.nVocab + this.extraText.length;
-      this.extraText.push(s);
-      interned.set(s, fresh);
-      return fresh;
-    };
-    this.merges = new PairTable(mergeList.length);
-    for (let rank = 0; rank < mergeList.length; rank++) {
-      const line = mergeList[rank]!;
-      const space = line.indexOf(' ', 1);
-      if (space < 0) continue; // llama.cpp stores an empty pair that can never match
-      const a = line.slice(0, space);
-      const b = line.slice(space + 1);
-      this.merges.insertIfAbsent(intern(a), intern(b), rank, intern(a + b));
-    }
-    for (let b = 0; b < 256; b++) this.byteSym[b] = intern(BYTE_TO_UNICODE[b]!);
+    this.extraText = tables.extraText;
+    this.merges = tables.merges;
+    this.byteSym = tables.byteSym;
   }
 
   encode(text: string, out: number[]): void {
@@ -543,24 +593,40 @@ export class BpeModel implements TokenizerModel {
 // ---------------------------------------------------------------------------------------------
 // WPM: BERT WordPiece, greedy longest match on words with a phantom '▁' in front.
 
+/** The lookup tables of a WpmModel (see its fields). */
+export interface WpmTables {
+  byteTextToId: Map<string, number>;
+  maxTokenLen: number;
+}
+
+export function* buildWpmTables(vocab: VocabData): Steps<WpmTables> {
+  const byteTextToId = new Map<string, number>();
+  let maxTokenLen = 0;
+  let i = 0;
+  for (const [text, id] of vocab.textToId) {
+    if (i++ % STEP === 0) yield;
+    const bytes = latin1OfUtf8(text);
+    maxTokenLen = Math.max(maxTokenLen, bytes.length);
+    byteTextToId.set(bytes, id);
+  }
+  return { byteTextToId, maxTokenLen };
+}
+
 export class WpmModel implements TokenizerModel {
   /** UTF-8 bytes of each token as a Latin-1 string -> id: lookups by byte ranges, as llama.cpp does. */
-  private readonly byteTextToId = new Map<string, number>();
+  private readonly byteTextToId: Map<string, number>;
   private readonly maxTokenLen: number;
 
+  /** `tables`: from buildWpmTables(vocab), when it was run in slices; built here otherwise. */
   constructor(
     vocab: VocabData,
     private readonly unkId: number,
     private readonly lowercase: boolean,
     private readonly stripAccents: boolean,
+    tables: WpmTables = runSync(buildWpmTables(vocab)),
   ) {
-    let maxLen = 0;
-    for (const [text, id] of vocab.textToId) {
-      const bytes = latin1OfUtf8(text);
-      maxLen = Math.max(maxLen, bytes.length);
-      this.byteTextToId.set(bytes, id);
-    }
-    this.maxTokenLen = maxLen;
+    this.byteTextToId = tables.byteTextToId;
+    this.maxTokenLen = tables.maxTokenLen;
   }
 
   encode(text: string, out: number[]): void {

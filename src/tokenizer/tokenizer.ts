@@ -7,7 +7,20 @@
  */
 import { SparrowError } from '../errors.js';
 import { inspectGGUF, type GGUFMetadataValue } from '../gguf.js';
-import { BpeModel, SpmModel, WpmModel, type TokenizerModel, type VocabData } from './models.js';
+import {
+  BpeModel,
+  SpmModel,
+  WpmModel,
+  buildBpeTables,
+  buildSpmTables,
+  buildWpmTables,
+  type BpeTables,
+  type SpmTables,
+  type TokenizerModel,
+  type VocabData,
+  type WpmTables,
+} from './models.js';
+import { runSliced, runSync, type SliceOptions, type Steps } from './slices.js';
 import { preTokenizerInfo, type PreTokenizerInfo } from './pretokenize.js';
 import { UNICODE_TO_BYTE, toWellFormed, utf8Decode, utf8Encode, utf8SeqLen } from './unicode.js';
 
@@ -128,6 +141,44 @@ const EOG_TEXTS = [
   '<end_of_utterance>', '<eos>', '<turn|>', '<|tool_response>', '<｜end▁of▁sentence｜>', '[e~[',
 ];
 
+/** The vocabulary arrays, as read from the metadata (attributes before the special-token rules). */
+interface Vocab {
+  tokens: string[];
+  textToId: Map<string, number>;
+  scores: Float32Array;
+  attrs: Uint16Array;
+}
+
+/** The tables of the tokenizer's model, built beforehand in slices (fromMetadataAsync). */
+interface ModelTables {
+  spm?: SpmTables;
+  bpe?: BpeTables;
+  wpm?: WpmTables;
+}
+
+function* buildVocab(md: Metadata): Steps<Vocab> {
+  const rawTokens = getArray(md, K + 'tokens', 'strings', isString);
+  if (!rawTokens) throw metaError(K + 'tokens', 'is missing');
+  const n = rawTokens.length;
+  const scoresIn = getArray(md, K + 'scores', 'numbers', isNumber);
+  if (scoresIn && scoresIn.length < n) throw metaError(K + 'scores', `has ${scoresIn.length} entries for ${n} tokens`);
+  const types = getArray(md, K + 'token_type', 'integers', isNumber);
+  if (types && types.length < n) throw metaError(K + 'token_type', `has ${types.length} entries for ${n} tokens`);
+  const tokens = new Array<string>(n);
+  const textToId = new Map<string, number>();
+  const scores = new Float32Array(n);
+  const attrs = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    if (i % 2048 === 0) yield;
+    const t = rawTokens[i]!.length ? rawTokens[i]! : `[EMPTY_${i}]`;
+    tokens[i] = t;
+    textToId.set(t, i);
+    if (scoresIn) scores[i] = scoresIn[i]!;
+    attrs[i] = types ? (TYPE_TO_ATTR[types[i]!] ?? A.UNDEFINED) : A.NORMAL;
+  }
+  return { tokens, textToId, scores, attrs };
+}
+
 /** A piece of text or a special token, after splitting out special tokens. */
 type Fragment = string | number;
 
@@ -155,7 +206,7 @@ export class Tokenizer {
   readonly cleanSpaces: boolean;
   private readonly impl: TokenizerModel;
   /** Rendering of each token with special tokens shown (llama.cpp's cache_token_to_piece). */
-  private readonly pieces: Uint8Array[];
+  private readonly pieces: Array<Uint8Array | undefined>;
   /** Special-token texts to split out first, longest first: all of them / user-defined only. */
   private readonly specialAll: number[];
   private readonly specialUser: number[];
@@ -169,7 +220,43 @@ export class Tokenizer {
     return new Tokenizer(metadata);
   }
 
-  private constructor(md: Metadata) {
+  /**
+   * Builds a tokenizer like fromMetadata, in slices of a few milliseconds that let the event
+   * loop run between them (a 150k-token vocabulary takes a few hundred ms to build).
+   * `signal` stops it between slices (ERR_ABORTED).
+   */
+  static async fromMetadataAsync(
+    metadata: Record<string, GGUFMetadataValue>,
+    options: SliceOptions = {},
+  ): Promise<Tokenizer> {
+    if (metadata === null || typeof metadata !== 'object') {
+      throw new SparrowError('Tokenizer.fromMetadataAsync: metadata must be an object', 'ERR_INVALID_ARG');
+    }
+    return runSliced(Tokenizer.build(metadata), options, 'building the tokenizer');
+  }
+
+  /** The slow parts (vocabulary maps, the model's tables) as steps, then the constructor. */
+  private static *build(md: Metadata): Steps<Tokenizer> {
+    const model = getString(md, K + 'model');
+    // The checks the constructor makes before the vocabulary come first, with its errors.
+    if (model !== 'llama' && model !== 'gpt2' && model !== 'bert') return new Tokenizer(md);
+    if (model === 'gpt2') preTokenizerInfo(getString(md, K + 'pre'));
+    getBool(md, K + 'add_space_prefix');
+    const vocab = yield* buildVocab(md);
+    let tables: ModelTables;
+    if (model === 'llama') {
+      tables = { spm: yield* buildSpmTables(vocab) };
+    } else if (model === 'gpt2') {
+      const merges = getArray(md, K + 'merges', 'strings', isString);
+      if (!merges) return new Tokenizer(md, { vocab }); // throws the constructor's error
+      tables = { bpe: yield* buildBpeTables(vocab, merges) };
+    } else {
+      tables = { wpm: yield* buildWpmTables(vocab) };
+    }
+    return new Tokenizer(md, { vocab, tables });
+  }
+
+  private constructor(md: Metadata, built?: { vocab: Vocab; tables?: ModelTables }) {
     const model = getString(md, K + 'model');
     if (model === undefined) throw metaError(K + 'model', 'is missing: the file has no tokenizer');
     this.model = model;
@@ -208,24 +295,8 @@ export class Tokenizer {
     addSpacePrefix = getBool(md, K + 'add_space_prefix') ?? addSpacePrefix;
 
     // Vocabulary.
-    const rawTokens = getArray(md, K + 'tokens', 'strings', isString);
-    if (!rawTokens) throw metaError(K + 'tokens', 'is missing');
-    const n = rawTokens.length;
-    const scoresIn = getArray(md, K + 'scores', 'numbers', isNumber);
-    if (scoresIn && scoresIn.length < n) throw metaError(K + 'scores', `has ${scoresIn.length} entries for ${n} tokens`);
-    const types = getArray(md, K + 'token_type', 'integers', isNumber);
-    if (types && types.length < n) throw metaError(K + 'token_type', `has ${types.length} entries for ${n} tokens`);
-    const tokens = new Array<string>(n);
-    const textToId = new Map<string, number>();
-    const scores = new Float32Array(n);
-    const attrs = new Uint16Array(n);
-    for (let i = 0; i < n; i++) {
-      const t = rawTokens[i]!.length ? rawTokens[i]! : `[EMPTY_${i}]`;
-      tokens[i] = t;
-      textToId.set(t, i);
-      if (scoresIn) scores[i] = scoresIn[i]!;
-      attrs[i] = types ? (TYPE_TO_ATTR[types[i]!] ?? A.UNDEFINED) : A.NORMAL;
-    }
+    const { tokens, textToId, scores, attrs } = built?.vocab ?? runSync(buildVocab(md));
+    const n = tokens.length;
     this.tokens = tokens;
     this.textToId = textToId;
     this.vocabSize = n;
@@ -271,8 +342,11 @@ export class Tokenizer {
         attrs[id] |= A.CONTROL;
       }
     }
-    for (const [text, id] of textToId) {
-      if (attrs[id]! & A.CONTROL && !(attrs[id]! & A.UNUSED) && text.includes('unused')) attrs[id] |= A.UNUSED;
+    // By id (cheaper than walking the map), visiting the ids the map holds: the last of duplicate texts.
+    for (let id = 0; id < n; id++) {
+      if (!(attrs[id]! & A.CONTROL) || attrs[id]! & A.UNUSED) continue;
+      const text = tokens[id]!;
+      if (text.includes('unused') && textToId.get(text) === id) attrs[id] |= A.UNUSED;
     }
     const eog = new Set<number>();
     for (const id of [sp.fimPad, sp.fimRep, sp.fimSep]) if (id !== null) eog.add(id);
@@ -332,19 +406,21 @@ export class Tokenizer {
     this.chatTemplate = getString(md, 'tokenizer.chat_template');
 
     const vocab: VocabData = { tokens, textToId, scores };
+    const tables = built?.tables;
     if (this.kind === 'spm') {
-      this.impl = new SpmModel(vocab);
+      this.impl = new SpmModel(vocab, tables?.spm);
     } else if (this.kind === 'bpe') {
-      const merges = getArray(md, K + 'merges', 'strings', isString);
+      const merges = tables?.bpe ? [] : getArray(md, K + 'merges', 'strings', isString);
       if (!merges) throw metaError(K + 'merges', 'is missing (a gpt2 tokenizer needs its merges)');
-      this.impl = new BpeModel(vocab, merges, pre!);
+      this.impl = new BpeModel(vocab, merges, pre!, tables?.bpe);
     } else {
       const lowercase = getBool(md, K + 'normalizer.lowercase') ?? true;
       const stripAccents = getBool(md, K + 'normalizer.strip_accents') ?? lowercase;
-      this.impl = new WpmModel(vocab, sp.unk ?? -1, lowercase, stripAccents);
+      this.impl = new WpmModel(vocab, sp.unk ?? -1, lowercase, stripAccents, tables?.wpm);
     }
 
-    this.pieces = tokens.map((_, id) => this.renderPiece(id));
+    // Rendered on first use (piece()): most of a large vocabulary is never detokenized.
+    this.pieces = new Array<Uint8Array | undefined>(n);
 
     // The newline token, as llama.cpp finds it.
     if (this.kind === 'spm') {
@@ -477,7 +553,7 @@ export class Tokenizer {
   piece(id: number, special: boolean, caller = 'piece'): Uint8Array {
     this.checkId(id, caller);
     if (!special && this.attrs[id]! & (A.UNKNOWN | A.CONTROL)) return EMPTY;
-    return this.pieces[id]!;
+    return (this.pieces[id] ??= this.renderPiece(id));
   }
 
   private checkId(id: number, caller: string): void {

@@ -35,12 +35,13 @@ describe('greedy generation reproduces the reference outputs token for token', (
     it(file, async () => {
       const m = await loadModel(path.join(MODELS, file), { threads: 1 });
       try {
-        for (const r of ref.models[file]) {
-          const s = m.createSession();
+        // Q8_0: the 32-token prompts, as the issue sets out (see test/parity/stories.test.ts).
+        for (const r of ref.models[file].filter((x: { maxTokens: number }) => !file.includes('q8_0') || x.maxTokens <= 32)) {
+          // The references were made with llama.cpp's flash attention (node-llama-cpp's
+          // default): see test/parity/stories.test.ts.
+          const s = m.createSession({ flashAttention: true });
           // Text prompts go through the model's tokenizer, with BOS added as the model says.
           const input = r.prompt === '' || r.promptTokens.length === 1 ? r.promptTokens : r.prompt;
-          // q8_0 diverges from the f32 reference at output 114 (PROVENANCE.md): its 200-token
-          // reference holds only what is exact.
           const res = await s.complete(input, { temperature: 0, maxTokens: r.outTokens.length });
           expect(s.tokens.slice(0, r.promptTokens.length)).toEqual(r.promptTokens);
           expect(res.tokens).toEqual(r.outTokens);
@@ -197,16 +198,16 @@ describe('context', () => {
   it('save and restore: the restored session continues exactly like the original', async () => {
     const a = model.createSession();
     await a.complete('Lily and Tom', { maxTokens: 20 });
-    const state = a.saveState();
+    const state = a.save();
     const cont = await a.complete([], { maxTokens: 20 });
     const b = model.createSession();
-    b.restoreState(state);
+    b.restore(state);
     const again = await b.complete([], { maxTokens: 20 });
     expect(again.tokens).toEqual(cont.tokens);
     // A state is checked against the model it came from.
     const other = await loadModel(path.join(MODELS, 'stories260K-q8_0.gguf'), { threads: 1 });
     const c = other.createSession();
-    expect(() => c.restoreState(state)).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
+    expect(() => c.restore(state)).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
     other.dispose();
     a.dispose();
     b.dispose();

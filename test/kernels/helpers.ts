@@ -42,23 +42,72 @@ function rintEven(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The nearest f16 value of a float32 (ties to even, overflow to infinity, subnormals). */
+export function roundF16(v: number): number {
+  f32[0] = v;
+  const a = u32[0]! & 0x7fffffff;
+  if (a >= 0x7f800000) return f32[0]!; // inf / nan
+  const sign = u32[0]! - a;
+  if (a < 0x38800000) {
+    // f16 subnormal range: a multiple of 2^-24 (exact in float64, then ties to even)
+    const m = Math.abs(f32[0]!) * 2 ** 24;
+    return (sign ? -1 : 1) * rintEven(m) * 2 ** -24;
+  }
+  let r = ((a + 0xfff + ((a >>> 13) & 1)) & ~0x1fff) >>> 0;
+  if (r > 0x477fe000) r = 0x7f800000;
+  u32[0] = (sign | r) >>> 0;
+  return f32[0]!;
+}
+
+/** The nearest bf16 value of a float32 (ties to even). */
+export function roundBF16(v: number): number {
+  f32[0] = v;
+  const b = u32[0]!;
+  if ((b & 0x7fffffff) > 0x7f800000) return f32[0]!;
+  u32[0] = ((b + 0x7fff + ((b >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return f32[0]!;
+}
+
 /**
- * The activations as the int8 route sees them: per block, d = amax/127 and
- * q = rint(x * (127/amax)) in float32 arithmetic, exactly as quantize_row_q8a/q8ka;
- * returns d*q per value.
+ * The activations as the int8 route sees them, per block, as ggml's Q8_0 / Q8_K
+ * activations (and quantize_row_q8a / q8ka):
+ * - 32-blocks: q = rint(x * (127/amax)), d = amax/127 rounded to fp16;
+ * - 256-blocks: max = the element of largest magnitude (sign kept, first on ties),
+ *   iscale = -127/max, q = rint(iscale * x), d = 1/iscale;
+ * all in float32 arithmetic. Returns d*q per value.
  */
 export function quantizeActivations(x: Float32Array, block: number): Float32Array {
   const out = new Float32Array(x.length);
   const f = Math.fround;
   for (let b = 0; b < x.length; b += block) {
     let amax = 0;
-    for (let i = b; i < b + block; i++) amax = Math.max(amax, Math.abs(x[i]));
-    const id = amax > 0 ? f(127 / amax) : 0;
-    const d = f(amax / 127);
+    let mx = 0;
+    for (let i = b; i < b + block; i++)
+      if (Math.abs(x[i]!) > amax) (amax = Math.abs(x[i]!)), (mx = x[i]!);
+    let id: number, d: number;
+    if (block === 32) {
+      id = amax > 0 ? f(127 / amax) : 0;
+      d = roundF16(f(amax / 127));
+    } else {
+      id = amax > 0 ? f(-127 / mx) : 0;
+      d = amax > 0 ? f(1 / id) : 0;
+    }
     for (let i = b; i < b + block; i++) {
-      const q = Math.max(-127, Math.min(127, rintEven(f(x[i] * id))));
+      const q = Math.max(-127, Math.min(127, rintEven(f(x[i]! * id))));
       out[i] = d * q;
     }
   }
   return out;
+}
+
+/** The activations as a matrix of `type` multiplies them (quantize_input). */
+export function activationsAsSeen(type: TypeName, x: Float32Array): Float32Array {
+  const ab = ACT_BLOCK[type];
+  if (ab) return quantizeActivations(x, ab);
+  if (type === 'F16') return Float32Array.from(x, roundF16);
+  if (type === 'BF16') return Float32Array.from(x, roundBF16);
+  return x;
 }

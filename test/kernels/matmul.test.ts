@@ -4,7 +4,7 @@
 // group, 1..64 tokens, odd numbers of blocks).
 import { describe, expect, it } from 'vitest';
 import { systemInfo } from '../../src/index.js';
-import { ACT_BLOCK, BLOCK, k, quantizeActivations, rng, T, type TypeName } from './helpers.js';
+import { ACT_BLOCK, BLOCK, activationsAsSeen, k, rng, T, type TypeName } from './helpers.js';
 
 const isas = systemInfo().supportedIsas;
 const TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
@@ -38,18 +38,24 @@ function makeInput(n: number, cols: number, seed: number): Float32Array {
  *    the K-quants those terms are d*sc*q*x and dmin*m*x separately, each at most
  *    (|w| + 2 max|w|)|x|, hence tol = 1e-4 * sum|w||x| + 1e-5 * max|w| * sum|x|. A wrong
  *    layout or scale gives errors of the order of sum|w||x| itself, far above.
+ *    F16 / BF16 weights take their activations rounded to f16 / bf16 (as ggml does).
  * 2. Loose, against the exact input: the 8-bit activations differ from x by at most
- *    half a step, amax_block / 254, so |y - W x| <= sum_b amax_b / 254 * sum_{i in b} |w_i|
+ *    half a step plus the rounding of the scale to fp16 (Q8_0-style blocks: 127 steps
+ *    of a relative 2^-11), amax_block * (1/254 + 2^-11) for 32-blocks, amax_block / 254
+ *    for 256-blocks, so |y - W x| <= sum_b that * sum_{i in b} |w_i|; f16 / bf16
+ *    rounding moves each x by at most 2^-11 / 2^-8 of |x|, so |y - W x| <= that * sum|w||x|
  *    (plus the tolerance of 1).
  */
 function check(type: TypeName, isa: string, rows: number, cols: number, n: number, seed: number, r0 = 0, r1 = rows) {
   const { w, deq } = makeWeights(type, rows, cols, seed);
   const x = makeInput(n, cols, seed + 1);
   const ab = ACT_BLOCK[type];
-  const xq = ab ? quantizeActivations(x, ab) : x;
+  const xq = activationsAsSeen(type, x);
   const y = k()._matmul(isa, T[type], w, rows, cols, x, n, r0, r1);
   const refQ = k()._matmulReference(T[type], w, rows, cols, xq, n);
-  const refX = ab ? k()._matmulReference(T[type], w, rows, cols, x, n) : refQ;
+  const refX = xq !== x ? k()._matmulReference(T[type], w, rows, cols, x, n) : refQ;
+  const relRound = type === 'F16' ? 2 ** -11 : type === 'BF16' ? 2 ** -8 : 0;
+  const stepBound = ab === 32 ? 1 / 254 + 2 ** -11 : 1 / 254;
   let worst = 0;
   for (let t = 0; t < n; t++)
     for (let r = 0; r < rows; r++) {
@@ -72,8 +78,10 @@ function check(type: TypeName, isa: string, rows: number, cols: number, n: numbe
             amax = Math.max(amax, Math.abs(x[t * cols + c]));
             sw += Math.abs(deq[r * cols + c]);
           }
-          actBound += (amax / 254) * sw * (1 + 1e-5);
+          actBound += amax * stepBound * sw * (1 + 1e-5);
         }
+      else if (relRound)
+        for (let c = 0; c < cols; c++) actBound += relRound * Math.abs(deq[r * cols + c] * x[t * cols + c]);
       // float weights: float32 accumulation over cols terms, at most cols * 2^-24 relative
       const tol = ab ? 1e-4 * absWX + 1e-5 * maxW * sumX + 1e-30 : (cols + 4) * 2 ** -24 * absWX + 1e-30;
       const e1 = Math.abs(got - refQ[t * rows + r]);

@@ -184,25 +184,25 @@ describe('sessions', () => {
     fresh.dispose();
   });
 
-  test('saveState / restoreState round-trip and are checked against the model', async () => {
+  test('save / restore round-trip and are checked against the model', async () => {
     const s = model.createSession();
     await s.evaluate(PROMPT.slice(0, 10));
-    const state = s.saveState();
+    const state = s.save();
     const expected = await s.evaluate(PROMPT.slice(10, 12));
 
     const t = model.createSession({ contextSize: 64 });
-    t.restoreState(state);
+    t.restore(state);
     expect(t.tokens).toEqual(PROMPT.slice(0, 10));
     expect(maxAbsDiff(await t.evaluate(PROMPT.slice(10, 12)), expected)).toBe(0);
 
     const other = await loadModel(STORIES_Q8, { threads: 1 });
     const u = other.createSession();
-    expect(() => u.restoreState(state)).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
-    expect(() => t.restoreState(state.subarray(0, state.length - 1))).toThrow(
+    expect(() => u.restore(state)).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
+    expect(() => t.restore(state.subarray(0, state.length - 1))).toThrow(
       expect.objectContaining({ code: 'ERR_BAD_STATE' }),
     );
-    expect(() => t.restoreState(new Uint8Array(10))).toThrow(expect.objectContaining({ code: 'ERR_BAD_STATE' }));
-    expect(() => model.createSession({ contextSize: 4 }).restoreState(state)).toThrow(
+    expect(() => t.restore(new Uint8Array(10))).toThrow(expect.objectContaining({ code: 'ERR_BAD_STATE' }));
+    expect(() => model.createSession({ contextSize: 4 }).restore(state)).toThrow(
       expect.objectContaining({ code: 'ERR_CONTEXT_FULL' }),
     );
     other.dispose();
@@ -229,9 +229,9 @@ describe('sessions', () => {
     expect(maxAbsDiff(last, b.subarray(39 * 512, 40 * 512))).toBeLessThan(1e-2);
     // State save/restore carries the cache type.
     const t = m.createSession({ contextSize: 64, kvCacheType: 'q8_0' });
-    t.restoreState(step.saveState());
+    t.restore(step.save());
     expect(t.tokens).toEqual(tokens);
-    expect(() => f16.restoreState(step.saveState())).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
+    expect(() => f16.restore(step.save())).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
     m.dispose();
   });
 
@@ -300,7 +300,7 @@ describe('concurrency', () => {
     await rejects(s.evaluate([1]), 'ERR_SESSION_BUSY');
     expect(() => s.reset()).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
     expect(() => s.truncate(0)).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
-    expect(() => s.saveState()).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
+    expect(() => s.save()).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
     expect(s.nTokens).toBe(0); // not yet appended
     await first;
     expect(s.nTokens).toBe(600);

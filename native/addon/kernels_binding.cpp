@@ -160,7 +160,7 @@ Napi::Value AxpyF16(const Napi::CallbackInfo& info) {
   if (x.ElementLength() != y.ElementLength())
     throw sparrow::addon::js_error(info.Env(), "ERR_INVALID_ARG", "x and y must have the same length");
   auto out = Napi::Float32Array::New(info.Env(), y.ElementLength());
-  std::memcpy(out.Data(), y.Data(), y.ByteLength());
+  if (y.ByteLength()) std::memcpy(out.Data(), y.Data(), y.ByteLength());  // an empty array may have no buffer
   sparrow::kernels_for(isa).axpy_f16(a, x.Data(), out.Data(), int64_t(x.ElementLength()));
   return out;
 }

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace sparrow {
@@ -53,10 +54,18 @@ class Matrix {
   uint32_t type_;
 };
 
+// A parallel-for for the repacking at load: calls fn(i) once for every i in [0, n),
+// possibly on several threads at once, and returns when all calls have returned (and
+// rethrows an exception of one of them). An empty one means: one after another, here.
+using ParallelFor = std::function<void(int64_t n, const std::function<void(int64_t)>& fn)>;
+
 // Makes the Matrix for a 2-D weight tensor. Throws a SparrowError ERR_UNSUPPORTED_TYPE
 // naming the tensor and its type when sparrow-llm cannot compute with that type.
-std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t);
+// Quantized weights are repacked (by row groups through `par` when given); the result
+// does not depend on `par`.
+std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t, const ParallelFor& par = {});
 // The same for raw data (tests, tied embeddings): `data` must outlive the Matrix.
-std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name);
+std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name,
+                                    const ParallelFor& par = {});
 
 }  // namespace sparrow

@@ -3,6 +3,7 @@
 // read again); float weights (F32/F16/BF16) are used in place. mul() calls the kernel
 // of the current ISA (kernels()).
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <new>
 #include <string>
@@ -69,76 +70,82 @@ float round_to_bf16(float x) {
 }
 
 // --- repacking: one (row, block) of the original into its place in the group block ---
+// The quantized values are moved 4 bytes at a time (a uint32 of 4 byte lanes: the
+// masks and shifts below never mix lanes, so this is independent of the byte order).
+
+uint32_t get32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+void put32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
 void repack_q4_0(const uint8_t* src, uint8_t* dst, int r) {
-  BlockQ4_0 b;
-  std::memcpy(&b, src, sizeof b);
-  put16(dst + 2 * r, b.d);
-  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, b.qs + 4 * k, 4);
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ4_0, d)));
+  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, src + offsetof(BlockQ4_0, qs) + 4 * k, 4);
 }
 
 void repack_q8_0(const uint8_t* src, uint8_t* dst, int r) {
-  BlockQ8_0 b;
-  std::memcpy(&b, src, sizeof b);
-  put16(dst + 2 * r, b.d);
-  for (int k = 0; k < 8; k++)
-    for (int j = 0; j < 4; j++) dst[32 + 64 * k + 4 * r + j] = uint8_t(b.qs[4 * k + j]) ^ 0x80;
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ8_0, d)));
+  for (int k = 0; k < 8; k++)  // int8 -> uint8 + 128
+    put32(dst + 32 + 64 * k + 4 * r, get32(src + offsetof(BlockQ8_0, qs) + 4 * k) ^ 0x80808080u);
 }
 
-void repack_q45_k(const uint8_t q[256], const uint8_t sc[8], const uint8_t m[8], uint16_t d, uint16_t dmin,
-                  uint8_t* dst, int r, bool q5) {
+// Q4_K / Q5_K. The group block wants, at [320 + 64 i + 4 r + b] (i = 8 c + k), value
+// 64 c + 4 k + b in the low nibble and value 64 c + 32 + 4 k + b in the high one: that is
+// byte 32 c + 4 k + b = 4 i + b of the original qs, so the 128 bytes move unchanged, 4 at
+// a time. Likewise for Q5_K the fifth bits: bit j of qh[4 k + b] belongs to value
+// 32 j + 4 k + b, just what byte [2368 + 64 k + 4 r + b] holds. Only the 6-bit scales
+// and mins are unpacked.
+void repack_q45_k(const uint8_t scales[12], const uint8_t* qs, const uint8_t* qh, uint16_t d, uint16_t dmin,
+                  uint8_t* dst, int r) {
   put16(dst + 2 * r, d);
   put16(dst + 32 + 2 * r, dmin);
   for (int j = 0; j < 8; j++) {
-    dst[64 + 16 * j + r] = sc[j];
-    dst[192 + 32 * (j >> 1) + 2 * r + (j & 1)] = m[j];
+    uint8_t sc, m;
+    kquant_scale_min(scales, j, &sc, &m);
+    dst[64 + 16 * j + r] = sc;
+    dst[192 + 32 * (j >> 1) + 2 * r + (j & 1)] = m;
   }
-  for (int c = 0; c < 4; c++)
-    for (int k = 0; k < 8; k++)
-      for (int b = 0; b < 4; b++)
-        dst[320 + 64 * (8 * c + k) + 4 * r + b] =
-            uint8_t((q[64 * c + 4 * k + b] & 15) | (q[64 * c + 32 + 4 * k + b] & 15) << 4);
-  if (q5)
-    for (int k = 0; k < 8; k++)
-      for (int b = 0; b < 4; b++) {
-        uint8_t h = 0;
-        for (int j = 0; j < 8; j++) h |= uint8_t(((q[32 * j + 4 * k + b] >> 4) & 1) << j);
-        dst[2368 + 64 * k + 4 * r + b] = h;
-      }
+  for (int i = 0; i < 32; i++) std::memcpy(dst + 320 + 64 * i + 4 * r, qs + 4 * i, 4);
+  if (qh)
+    for (int k = 0; k < 8; k++) std::memcpy(dst + 2368 + 64 * k + 4 * r, qh + 4 * k, 4);
 }
 
 void repack_q4_k(const uint8_t* src, uint8_t* dst, int r) {
-  BlockQ4_K b;
-  std::memcpy(&b, src, sizeof b);
-  uint8_t q[256], sc[8], m[8];
-  unpack_q4_k(b, q, sc, m);
-  repack_q45_k(q, sc, m, b.d, b.dmin, dst, r, false);
+  repack_q45_k(src + offsetof(BlockQ4_K, scales), src + offsetof(BlockQ4_K, qs), nullptr,
+               get16(src + offsetof(BlockQ4_K, d)), get16(src + offsetof(BlockQ4_K, dmin)), dst, r);
 }
 
 void repack_q5_k(const uint8_t* src, uint8_t* dst, int r) {
-  BlockQ5_K b;
-  std::memcpy(&b, src, sizeof b);
-  uint8_t q[256], sc[8], m[8];
-  unpack_q5_k(b, q, sc, m);
-  repack_q45_k(q, sc, m, b.d, b.dmin, dst, r, true);
+  repack_q45_k(src + offsetof(BlockQ5_K, scales), src + offsetof(BlockQ5_K, qs), src + offsetof(BlockQ5_K, qh),
+               get16(src + offsetof(BlockQ5_K, d)), get16(src + offsetof(BlockQ5_K, dmin)), dst, r);
 }
 
+// Q6_K. Value n (of 256) has its low 4 bits in nibble (n / 64) % 2 of ql[64 (n / 128) +
+// n % 64] and its high 2 bits at bit 2 ((n / 32) % 4) of qh[32 (n / 128) + n % 32].
+// The group block wants
+//   [288 + 64 c + 4 r + i]: low bits of value 8 c + i (nibble 0) and 8 c + 4 + i (nibble 1),
+//   [2336 + 64 s + 4 r + i]: high bits of values 16 s + 4 g + i at bit 2 g, g = 0..3,
+// and 4 consecutive i are 4 consecutive source bytes in both cases.
 void repack_q6_k(const uint8_t* src, uint8_t* dst, int r) {
-  BlockQ6_K b;
-  std::memcpy(&b, src, sizeof b);
-  uint8_t q[256];
-  unpack_q6_k(b, q);
-  put16(dst + 2 * r, b.d);
-  for (int s = 0; s < 16; s++) dst[32 + 32 * (s >> 1) + 2 * r + (s & 1)] = uint8_t(b.scales[s]);
-  for (int c = 0; c < 32; c++)
-    for (int i = 0; i < 4; i++)
-      dst[288 + 64 * c + 4 * r + i] = uint8_t((q[8 * c + i] & 15) | (q[8 * c + 4 + i] & 15) << 4);
-  for (int s = 0; s < 16; s++)
-    for (int i = 0; i < 4; i++) {
-      uint8_t h = 0;
-      for (int g = 0; g < 4; g++) h |= uint8_t(((q[16 * s + 4 * g + i] >> 4) & 3) << (2 * g));
-      dst[2336 + 64 * s + 4 * r + i] = h;
-    }
+  const uint8_t* ql = src + offsetof(BlockQ6_K, ql);
+  const uint8_t* qh = src + offsetof(BlockQ6_K, qh);
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ6_K, d)));
+  for (int s = 0; s < 16; s += 2) std::memcpy(dst + 32 + 16 * s + 2 * r, src + offsetof(BlockQ6_K, scales) + s, 2);
+  for (int c = 0; c < 32; c++) {
+    const int n = 8 * c, shift = 4 * ((n / 64) % 2);
+    const uint8_t* p = ql + 64 * (n / 128) + n % 64;
+    uint32_t lo0 = (get32(p) >> shift) & 0x0f0f0f0fu, lo1 = (get32(p + 4) >> shift) & 0x0f0f0f0fu;
+    put32(dst + 288 + 64 * c + 4 * r, lo0 | lo1 << 4);
+  }
+  for (int s = 0; s < 16; s++) {
+    const int n = 16 * s, shift = 2 * ((n / 32) % 4);
+    const uint8_t* p = qh + 32 * (n / 128) + n % 32;
+    uint32_t h = 0;
+    for (int g = 0; g < 4; g++) h |= ((get32(p + 4 * g) >> shift) & 0x03030303u) << (2 * g);
+    put32(dst + 2336 + 64 * s + 4 * r, h);
+  }
 }
 
 // --- reading one row back out of a group block (get_row) ---
@@ -211,16 +218,28 @@ const QuantKind* quant_kind(uint32_t type) {
 
 class QuantMatrix final : public Matrix {
  public:
-  QuantMatrix(uint32_t type, const QuantKind& kind, const uint8_t* data, int64_t rows, int64_t cols)
+  QuantMatrix(uint32_t type, const QuantKind& kind, const uint8_t* data, int64_t rows, int64_t cols,
+              const ParallelFor& par)
       : Matrix(type, rows, cols), k_(kind), nb_(cols / kind.block) {
-    int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
-    size_t src_block = quant_block_bytes(type);
-    w_ = aligned_bytes(size_t(groups * nb_ * k_.group_block));
-    for (int64_t row = 0; row < rows; row++) {
-      const uint8_t* src = data + row * nb_ * src_block;
-      uint8_t* dst = w_.get() + (row / kGroupRows) * nb_ * k_.group_block;
-      for (int64_t b = 0; b < nb_; b++) k_.repack(src + b * src_block, dst + b * k_.group_block, int(row % kGroupRows));
-    }
+    const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
+    const int64_t group_bytes = nb_ * k_.group_block;
+    w_ = aligned_bytes(size_t(groups * group_bytes));
+    // Row groups are independent (each writes only its own group block), so they are
+    // handed out in tasks of about 256 KiB of output: enough work per task to make the
+    // hand-out cheap, enough tasks to keep every thread busy on the larger matrices.
+    const int64_t per_task = std::max<int64_t>(1, (int64_t(256) << 10) / group_bytes);
+    const int64_t tasks = (groups + per_task - 1) / per_task;
+    const size_t src_block = quant_block_bytes(type);
+    auto repack_task = [&](int64_t task) {
+      const int64_t row_end = std::min(rows, (task + 1) * per_task * kGroupRows);
+      for (int64_t row = task * per_task * kGroupRows; row < row_end; row++) {
+        const uint8_t* src = data + row * nb_ * src_block;
+        uint8_t* dst = w_.get() + (row / kGroupRows) * group_bytes;
+        for (int64_t b = 0; b < nb_; b++) k_.repack(src + b * src_block, dst + b * k_.group_block, int(row % kGroupRows));
+      }
+    };
+    if (par && tasks > 1) par(tasks, repack_task);
+    else for (int64_t t = 0; t < tasks; t++) repack_task(t);
   }
 
   InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
@@ -302,7 +321,8 @@ class FloatMatrix final : public Matrix {
 
 }  // namespace
 
-std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name) {
+std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name,
+                                    const ParallelFor& par) {
   if (!quant_supported(type))
     throw sparrow_error("ERR_UNSUPPORTED_TYPE", std::string("tensor '") + name + "' has type " + type_name(type) +
                                                     ", which sparrow-llm cannot compute with (supported: F32, F16, "
@@ -313,15 +333,15 @@ std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t row
                                                     " columns, not a positive multiple of its block size " +
                                                     std::to_string(quant_block_size(type)));
   if (const QuantKind* k = quant_kind(type))
-    return std::make_unique<QuantMatrix>(type, *k, static_cast<const uint8_t*>(data), rows, cols);
+    return std::make_unique<QuantMatrix>(type, *k, static_cast<const uint8_t*>(data), rows, cols, par);
   return std::make_unique<FloatMatrix>(type, data, rows, cols);
 }
 
-std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t) {
+std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t, const ParallelFor& par) {
   if (t.ne[2] != 1 || t.ne[3] != 1)
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' is not a matrix (" +
                                                     std::to_string(t.n_dims) + " dimensions)");
-  return make_matrix(t.type, t.data, t.ne[1], t.ne[0], t.name.c_str());
+  return make_matrix(t.type, t.data, t.ne[1], t.ne[0], t.name.c_str(), par);
 }
 
 }  // namespace sparrow

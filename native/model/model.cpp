@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <utility>
 
 #include "core/error.h"
 #include "core/ggml_types.h"
@@ -66,6 +68,33 @@ const char* file_type_name(int ftype) {
 
 namespace {
 
+// Quantized matrices are repacked into their own memory at load (kernels/matrix.cpp) and
+// never read from the mapping again; F32/F16/BF16 ones are used in place.
+bool repacked_at_load(uint32_t type) {
+  switch (GGMLType(type)) {
+    case GGMLType::F32:
+    case GGMLType::F16:
+    case GGMLType::BF16: return false;
+    default: return true;
+  }
+}
+
+// Drops the resident pages of a tensor the engine no longer reads, so that resident
+// memory is about one copy of the weights (they stay in the page cache; a later read
+// would simply fault them back in). Called right after each tensor is read, so the peak
+// during a load is the repacked weights plus the one tensor in flight. Only the pages
+// wholly inside the tensor go: a page shared with the next tensor is kept.
+void release_pages(const GGUFTensor& t) {
+#if !defined(_WIN32)
+  static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (uintptr_t(t.data) + page - 1) / page * page;
+  uintptr_t end = (uintptr_t(t.data) + t.bytes) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+  (void)t;
+#endif
+}
+
 // Reports a load's progress (bytes of tensors prepared out of all tensor bytes) and stops
 // it between tensors when cancelled. Without a LoadControl it does nothing.
 class LoadTracker {
@@ -96,8 +125,8 @@ class LoadTracker {
 
 class Loader {
  public:
-  Loader(const GGUFFile& f, const std::string& prefix, LoadTracker* tracker = nullptr)
-      : f_(f), prefix_(prefix), tracker_(tracker) {}
+  Loader(const GGUFFile& f, const std::string& prefix, LoadTracker* tracker = nullptr, ParallelFor par = {})
+      : f_(f), prefix_(prefix), tracker_(tracker), par_(std::move(par)) {}
 
   // <arch>.<key>, required.
   uint64_t req_u64(const std::string& key) const {
@@ -132,9 +161,16 @@ class Loader {
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
       throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
                                                       std::to_string(cols) + ", " + std::to_string(rows) + "]");
+    return make(*t);
+  }
+
+  // The Matrix of tensor t, repacked on the load's threads; the tensor's pages of the
+  // mapping are dropped as soon as they have been read (see release_pages).
+  std::unique_ptr<Matrix> make(const GGUFTensor& t) const {
     if (tracker_) tracker_->check();
-    std::unique_ptr<Matrix> m = make_matrix(*t);
-    if (tracker_) tracker_->done(*t);
+    std::unique_ptr<Matrix> m = make_matrix(t, par_);
+    if (repacked_at_load(t.type)) release_pages(t);
+    if (tracker_) tracker_->done(t);
     return m;
   }
 
@@ -158,6 +194,7 @@ class Loader {
                                                           " (a vector must be F32, F16 or BF16)");
       }
     }
+    release_pages(*t);
     if (tracker_) tracker_->done(*t);
     return out;
   }
@@ -166,6 +203,7 @@ class Loader {
   const GGUFFile& f_;
   std::string prefix_;
   LoadTracker* tracker_;
+  ParallelFor par_;
 };
 
 int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
@@ -173,31 +211,6 @@ int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
     throw sparrow_error("ERR_BAD_MODEL", "model metadata '" + key + "' is " + std::to_string(v) + " (expected 1.." +
                                              std::to_string(max) + ")");
   return int(v);
-}
-
-// Quantized matrices are repacked into their own memory at load (kernels/matrix.cpp) and
-// never read from the mapping again; F32/F16/BF16 ones are used in place.
-bool repacked_at_load(uint32_t type) {
-  switch (GGMLType(type)) {
-    case GGMLType::F32:
-    case GGMLType::F16:
-    case GGMLType::BF16: return false;
-    default: return true;
-  }
-}
-
-// Drops the resident pages of a tensor the engine no longer reads, so that resident
-// memory is about one copy of the weights (they stay in the page cache; a later read
-// would simply fault them back in).
-void release_pages(const GGUFTensor& t) {
-#if !defined(_WIN32)
-  static const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
-  uintptr_t begin = (uintptr_t(t.data) + page - 1) / page * page;
-  uintptr_t end = (uintptr_t(t.data) + t.bytes) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-#else
-  (void)t;
-#endif
 }
 
 uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
@@ -245,8 +258,17 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   m->name_ = f.get_string("general.name", "");
   if (const GGUFValue* v = f.find("general.file_type"); v && v->is_integer()) m->file_type_ = int(v->as_i64("general.file_type"));
 
+  // The compute threads exist from the start: they repack the quantized weights (row
+  // groups of one tensor at a time, so progress and abort stay per tensor).
+  int threads = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
+  m->pool_ = std::make_unique<ThreadPool>(threads);
+  ThreadPool* pool = m->pool_.get();
+  ParallelFor par = [pool](int64_t n, const std::function<void(int64_t)>& fn) {
+    pool->run(int(n), [&fn](int task, int) { fn(task); });
+  };
+
   // Hyper-parameters.
-  Loader L(f, arch, &tracker);
+  Loader L(f, arch, &tracker, par);
   HParams& hp = m->hp_;
   const std::string p = arch + ".";
   hp.n_embd = to_int(L.req_u64("embedding_length"), p + "embedding_length");
@@ -294,9 +316,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor 'token_embd.weight' has shape " + Loader::shape_str(*embd) +
                                                     ", expected [" + std::to_string(hp.n_embd) + ", n_vocab]");
   hp.n_vocab = to_int(uint64_t(embd->ne[1]), "token_embd.weight rows");
-  tracker.check();
-  m->tok_embd_ = make_matrix(*embd);
-  tracker.done(*embd);
+  m->tok_embd_ = L.make(*embd);
   m->output_ = L.matrix("output.weight", hp.n_embd, hp.n_vocab, false);  // absent: tied to the embedding
   m->output_norm_ = L.vec("output_norm.weight", hp.n_embd);
   m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, false);
@@ -323,11 +343,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
   }
 
-  for (const GGUFTensor& t : f.tensors()) {
-    m->n_params_ += t.elements();
-    // Everything read at load: repacked matrices, and the vectors copied above.
-    if (repacked_at_load(t.type) || t.n_dims == 1) release_pages(t);
-  }
+  // Pages of what was read (repacked matrices, copied vectors) went as each was done.
+  for (const GGUFTensor& t : f.tensors()) m->n_params_ += t.elements();
 
   // Fingerprint: the header (metadata, tensor table) and the first and last 4 KiB of data.
   const uint8_t* base = f.mapping() ? f.mapping()->data() : nullptr;
@@ -341,8 +358,6 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   }
   m->fingerprint_ = h;
 
-  int threads = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
-  m->pool_ = std::make_unique<ThreadPool>(threads);
   m->batch_size_ = opts.batch_size > 0 ? opts.batch_size : 512;
   tracker.finish();
   return m;

@@ -268,6 +268,21 @@ describe('sessions', () => {
     expect(maxAbsDiff(results[0]!, results[2]!)).toBeLessThan(1e-2); // other batches: other summation orders
   });
 
+  test('quantized weights load the same on 1 and 2 threads (the repacking is split by row groups)', async () => {
+    // Every repacked type: Q4_0, Q8_0, Q4_K and Q6_K (q4_k_m), Q5_K (q5_k_m), Q6_K; the
+    // qwen2 shape has a 768-wide embedding with 800 rows (not a multiple of 16 rows).
+    for (const mix of ['q4_0', 'q8_0', 'q4_k_m', 'q5_k_m', 'q6_k'] as const) {
+      const file = await parityModel('qwen2-gqa3-hd64', mix);
+      const results: Float32Array[] = [];
+      for (const threads of [1, 2]) {
+        const m = await loadModel(file, { threads });
+        results.push(await m.createSession().evaluate([1, 2, 3, 4, 5], { allLogits: true }));
+        m.dispose();
+      }
+      expect(maxAbsDiff(results[0]!, results[1]!), mix).toBe(0);
+    }
+  });
+
   test('use after dispose is ERR_DISPOSED; dispose twice is fine', async () => {
     const m = await loadModel(STORIES, { threads: 1 });
     const s = m.createSession();

@@ -154,6 +154,53 @@ export function* buildSpmTables(vocab: VocabData): Steps<SpmTables> {
   return { charId, bmpCharId, pairs, byteToken, splitAtSpaces };
 }
 
+/**
+ * The priority-queue merge over a linked list, shared by SPM and BPE for long inputs: adjacent
+ * symbols of sym[0..n) are merged, the pair with the lowest heap key first (then the leftmost),
+ * until no pair merges. `slot(a, b)` finds the merge of symbols a and b (< 0: none), `key(slot)`
+ * is its heap key and `result(slot)` the merged symbol. Merged-away symbols are set to -1; the
+ * survivors stay in place, linked from 0 by the returned `next` (-1 ends the list).
+ */
+function heapMerge(
+  sym: Int32Array,
+  n: number,
+  heap: MergeHeap,
+  slot: (a: number, b: number) => number,
+  key: (slot: number) => number,
+  result: (slot: number) => number,
+): Int32Array {
+  const next = new Int32Array(n);
+  const prev = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    prev[i] = i - 1;
+    next[i] = i + 1 < n ? i + 1 : -1;
+  }
+  heap.clear();
+  const tryPair = (l: number, r: number) => {
+    if (l < 0 || r < 0) return;
+    const a = sym[l]!;
+    const b = sym[r]!;
+    const s = slot(a, b);
+    if (s >= 0) heap.push(key(s), l, r, a, b);
+  };
+  for (let i = 1; i < n; i++) tryPair(i - 1, i);
+  while (heap.length > 0) {
+    const l = heap.left[0]!;
+    const r = heap.right[0]!;
+    const a = heap.leftId[0]!;
+    const b = heap.rightId[0]!;
+    heap.pop();
+    if (sym[l] !== a || sym[r] !== b || next[l] !== r) continue; // stale
+    sym[l] = result(slot(a, b));
+    sym[r] = -1;
+    next[l] = next[r]!;
+    if (next[r]! >= 0) prev[next[r]!] = l;
+    tryPair(prev[l]!, l);
+    tryPair(l, next[l]!);
+  }
+  return next;
+}
+
 export class SpmModel implements TokenizerModel {
   private readonly nVocab: number;
   private readonly scores: Float32Array;
@@ -322,38 +369,16 @@ export class SpmModel implements TokenizerModel {
 
   /** The priority-queue merge over a linked list, for long runs of text. */
   private mergeHeap(n: number): number {
-    const { sym, pairs, scores, heap } = this;
-    const next = new Int32Array(n);
-    const prev = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    heap.clear();
-    const tryPair = (l: number, r: number) => {
-      if (l < 0 || r < 0) return;
-      const a = sym[l]!;
-      const b = sym[r]!;
-      if (a < 0 || b < 0) return;
-      const slot = pairs.find(a, b);
+    const { sym, pairs, scores } = this;
+    const next = heapMerge(
+      sym,
+      n,
+      this.heap,
+      (a, b) => (a < 0 || b < 0 ? -1 : pairs.find(a, b)),
       // Highest score first, then the leftmost: llama.cpp's llm_bigram_spm ordering.
-      if (slot >= 0) heap.push(-scores[pairs.value0(slot)]!, l, r, a, b);
-    };
-    for (let i = 1; i < n; i++) tryPair(i - 1, i);
-    while (heap.length > 0) {
-      const l = heap.left[0]!;
-      const r = heap.right[0]!;
-      const a = heap.leftId[0]!;
-      const b = heap.rightId[0]!;
-      heap.pop();
-      if (sym[l] !== a || sym[r] !== b || next[l] !== r) continue; // stale
-      sym[l] = pairs.value0(pairs.find(a, b));
-      sym[r] = -1;
-      next[l] = next[r]!;
-      if (next[r]! >= 0) prev[next[r]!] = l;
-      tryPair(prev[l]!, l);
-      tryPair(l, next[l]!);
-    }
+      (slot) => -scores[pairs.value0(slot)]!,
+      (slot) => pairs.value0(slot),
+    );
     let m = 0;
     for (let i = 0; i !== -1; i = next[i]!) {
       this.merged[m] = i;
@@ -536,34 +561,15 @@ export class BpeModel implements TokenizerModel {
 
   /** The priority-queue merge over a linked list, for long words. */
   private mergeHeap(n: number): number {
-    const { sym, merges, heap } = this;
-    const next = new Int32Array(n);
-    const prev = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-    }
-    heap.clear();
-    const tryPair = (l: number, r: number) => {
-      if (l < 0 || r < 0) return;
-      const slot = merges.find(sym[l]!, sym[r]!);
-      if (slot >= 0) heap.push(merges.value0(slot), l, r, sym[l]!, sym[r]!);
-    };
-    for (let i = 1; i < n; i++) tryPair(i - 1, i);
-    while (heap.length > 0) {
-      const l = heap.left[0]!;
-      const r = heap.right[0]!;
-      const a = heap.leftId[0]!;
-      const b = heap.rightId[0]!;
-      heap.pop();
-      if (sym[l] !== a || sym[r] !== b || next[l] !== r) continue; // stale
-      sym[l] = merges.value1(merges.find(a, b));
-      sym[r] = -1;
-      next[l] = next[r]!;
-      if (next[r]! >= 0) prev[next[r]!] = l;
-      tryPair(prev[l]!, l);
-      tryPair(l, next[l]!);
-    }
+    const { sym, merges } = this;
+    const next = heapMerge(
+      sym,
+      n,
+      this.heap,
+      (a, b) => merges.find(a, b),
+      (slot) => merges.value0(slot), // rank
+      (slot) => merges.value1(slot), // merged symbol
+    );
     let m = 0;
     for (let i = 0; i !== -1; i = next[i]!) sym[m++] = sym[i]!;
     return m;

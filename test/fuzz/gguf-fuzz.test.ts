@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rng as mulberry32 } from '../../bench/stats.js';
 import { GGUFError, inspectGGUF } from '../../src/index.js';
 import { ggufFields } from './gguf-fields.js';
 
@@ -18,16 +19,6 @@ const files = [
   ...fs.readdirSync(path.join(shared, 'vocab')).filter((f) => f.endsWith('.gguf')).map((f) => path.join(shared, 'vocab', f)),
 ];
 const ITER = Number(process.env.SPARROW_FUZZ_ITERATIONS ?? 400);
-
-function mulberry32(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let parsed = 0;
 let rejected = 0;

@@ -35,6 +35,20 @@ inline __m512i load(const uint8_t* p) { return _mm512_loadu_si512(reinterpret_ca
 inline __m512 load_f16x16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
+// Lanes i < left of 16 (left > 0).
+inline __mmask16 mask16(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
+// sum over k = 0..7 of vpdpbusd(w[k], the 4 activation bytes at q + 4k), in two chains
+inline __m512i dot8(const __m512i* w, const uint8_t* q) {
+  __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(q));
+  __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast(q + 4));
+  s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(q + 8));
+  s1 = _mm512_dpbusd_epi32(s1, w[3], bcast(q + 12));
+  s0 = _mm512_dpbusd_epi32(s0, w[4], bcast(q + 16));
+  s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(q + 20));
+  s0 = _mm512_dpbusd_epi32(s0, w[6], bcast(q + 24));
+  s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(q + 28));
+  return _mm512_add_epi32(s0, s1);
+}
 
 // Runs tile<T>(wg, x, y, mask) over all groups and all tokens, T = 8 then the remainder.
 template <template <int> class Tile>
@@ -43,7 +57,7 @@ void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t 
   for (int64_t g = g0; g < g1; g++) {
     const uint8_t* wg = w + g * group_bytes;
     int64_t left = rlimit - g * 16;
-    __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    __mmask16 mask = mask16(left);
     float* yg = y + g * 16;
     int64_t t = 0;
     for (; t + 8 <= n; t += 8) Tile<8>::run(wg, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask);
@@ -82,15 +96,7 @@ struct Q4_0Tile {
       const __m512 dw = load_f16x16(blk);
       for (int t = 0; t < T; t++) {
         const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(xb + 8));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast(xb + 12));
-        s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(xb + 16));
-        s1 = _mm512_dpbusd_epi32(s1, w[3], bcast(xb + 20));
-        s0 = _mm512_dpbusd_epi32(s0, w[4], bcast(xb + 24));
-        s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(xb + 28));
-        s0 = _mm512_dpbusd_epi32(s0, w[6], bcast(xb + 32));
-        s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(xb + 36));
-        __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(8 * ld32(xb + 4)));
+        __m512i s = _mm512_sub_epi32(dot8(w, xb + 8), _mm512_set1_epi32(8 * ld32(xb + 4)));
         acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), dw), _mm512_set1_ps(ldf(xb)), acc[t]);
       }
     }
@@ -111,15 +117,7 @@ struct Q8_0Tile {
       const __m512 dw = load_f16x16(blk);
       for (int t = 0; t < T; t++) {
         const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
-        __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(xb + 8));
-        __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast(xb + 12));
-        s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(xb + 16));
-        s1 = _mm512_dpbusd_epi32(s1, w[3], bcast(xb + 20));
-        s0 = _mm512_dpbusd_epi32(s0, w[4], bcast(xb + 24));
-        s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(xb + 28));
-        s0 = _mm512_dpbusd_epi32(s0, w[6], bcast(xb + 32));
-        s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(xb + 36));
-        __m512i s = _mm512_sub_epi32(_mm512_add_epi32(s0, s1), _mm512_set1_epi32(128 * ld32(xb + 4)));
+        __m512i s = _mm512_sub_epi32(dot8(w, xb + 8), _mm512_set1_epi32(128 * ld32(xb + 4)));
         acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), dw), _mm512_set1_ps(ldf(xb)), acc[t]);
       }
     }
@@ -159,15 +157,7 @@ struct Q45_KTileImpl {
         }
         for (int t = 0; t < T; t++) {
           const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 32 * j;
-          __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[0], bcast(xq));
-          __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w[1], bcast(xq + 4));
-          s0 = _mm512_dpbusd_epi32(s0, w[2], bcast(xq + 8));
-          s1 = _mm512_dpbusd_epi32(s1, w[3], bcast(xq + 12));
-          s0 = _mm512_dpbusd_epi32(s0, w[4], bcast(xq + 16));
-          s1 = _mm512_dpbusd_epi32(s1, w[5], bcast(xq + 20));
-          s0 = _mm512_dpbusd_epi32(s0, w[6], bcast(xq + 24));
-          s1 = _mm512_dpbusd_epi32(s1, w[7], bcast(xq + 28));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), sc));
+          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(dot8(w, xq), sc));
         }
       }
       // mins: sum_j m[j] * bsums32[j], pairs of sub-blocks per vpdpwssd
@@ -267,7 +257,7 @@ void float_tile(const uint8_t* w, int64_t elem, int64_t cols, const float* x, fl
   for (int i = 0; i < R; i++)
     for (int t = 0; t < TT; t++) acc[i][t] = _mm512_setzero_ps();
   for (int64_t c = 0; c < cols; c += 16) {
-    __mmask16 m = cols - c >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - c)) - 1);
+    __mmask16 m = mask16(cols - c);
     __m512 xv[TT];
     for (int t = 0; t < TT; t++) xv[t] = _mm512_maskz_loadu_ps(m, x + t * cols + c);
     for (int i = 0; i < R; i++) {
@@ -303,35 +293,16 @@ void float_mm(const void* w, int64_t elem, int64_t cols, const float* x, int64_t
 
 }  // namespace
 
-extern "C" void sp_mm_q4_0_avx512(SP_QMM_ARGS) {
-  int64_t nb = cols / 32;
-  run_tiles<Q4_0Tile>(w, nb * sparrow::kQ4_0GroupBlock, static_cast<const uint8_t*>(xq), nb * sparrow::kQ8ABytes, nb,
-                      n, y, ldy, g0, g1, rlimit);
-}
-
-extern "C" void sp_mm_q8_0_avx512(SP_QMM_ARGS) {
-  int64_t nb = cols / 32;
-  run_tiles<Q8_0Tile>(w, nb * sparrow::kQ8_0GroupBlock, static_cast<const uint8_t*>(xq), nb * sparrow::kQ8ABytes, nb,
-                      n, y, ldy, g0, g1, rlimit);
-}
-
-extern "C" void sp_mm_q4_k_avx512(SP_QMM_ARGS) {
-  int64_t nb = cols / 256;
-  run_tiles<Q4_KTile>(w, nb * sparrow::kQ4_KGroupBlock, static_cast<const uint8_t*>(xq), nb * sparrow::kQ8KABytes, nb,
-                      n, y, ldy, g0, g1, rlimit);
-}
-
-extern "C" void sp_mm_q5_k_avx512(SP_QMM_ARGS) {
-  int64_t nb = cols / 256;
-  run_tiles<Q5_KTile>(w, nb * sparrow::kQ5_KGroupBlock, static_cast<const uint8_t*>(xq), nb * sparrow::kQ8KABytes, nb,
-                      n, y, ldy, g0, g1, rlimit);
-}
-
-extern "C" void sp_mm_q6_k_avx512(SP_QMM_ARGS) {
-  int64_t nb = cols / 256;
-  run_tiles<Q6_KTile>(w, nb * sparrow::kQ6_KGroupBlock, static_cast<const uint8_t*>(xq), nb * sparrow::kQ8KABytes, nb,
-                      n, y, ldy, g0, g1, rlimit);
-}
+#define SP_QMM_AVX512(name, Tile, block, nbdiv, xbytes)                                                   \
+  extern "C" void sp_mm_##name##_avx512(SP_QMM_ARGS) {                                                    \
+    int64_t nb = cols / nbdiv;                                                                            \
+    run_tiles<Tile>(w, nb * block, static_cast<const uint8_t*>(xq), nb * xbytes, nb, n, y, ldy, g0, g1, rlimit); \
+  }
+SP_QMM_AVX512(q4_0, Q4_0Tile, sparrow::kQ4_0GroupBlock, 32, sparrow::kQ8ABytes)
+SP_QMM_AVX512(q8_0, Q8_0Tile, sparrow::kQ8_0GroupBlock, 32, sparrow::kQ8ABytes)
+SP_QMM_AVX512(q4_k, Q4_KTile, sparrow::kQ4_KGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX512(q5_k, Q5_KTile, sparrow::kQ5_KGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX512(q6_k, Q6_KTile, sparrow::kQ6_KGroupBlock, 256, sparrow::kQ8KABytes)
 
 extern "C" void sp_mm_f32_avx512(SP_FMM_ARGS) { float_mm<LoadF32>(w, 4, cols, x, n, y, ldy, r0, r1); }
 extern "C" void sp_mm_f16_avx512(SP_FMM_ARGS) { float_mm<LoadF16>(w, 2, cols, x, n, y, ldy, r0, r1); }
@@ -345,7 +316,7 @@ extern "C" float sp_dot_f16_f32_avx512(const uint16_t* a, const float* b, int64_
     acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i + 16))), _mm512_loadu_ps(b + i + 16), acc1);
   }
   for (; i < n; i += 16) {
-    __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    __mmask16 m = mask16(n - i);
     acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i)), _mm512_maskz_loadu_ps(m, b + i), acc0);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
@@ -354,7 +325,7 @@ extern "C" float sp_dot_f16_f32_avx512(const uint16_t* a, const float* b, int64_
 extern "C" void sp_axpy_f16_avx512(float a, const uint16_t* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(a);
   for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    __mmask16 m = mask16(n - i);
     __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i));
     _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, xv, _mm512_maskz_loadu_ps(m, y + i)));
   }

@@ -129,8 +129,8 @@ using AbortFlag = std::shared_ptr<std::atomic<bool>>;
 // in one go (src/model.ts unpacks them in slices).
 struct PackedMetadata {
   struct Entry {
-    const std::string* key;
-    const sparrow::GGUFValue* value;
+    const std::string* key = nullptr;
+    const sparrow::GGUFValue* value = nullptr;
     bool packed_strings = false;
     std::string bytes;               // packed strings, one after another
     std::vector<uint32_t> offsets;   // count + 1 offsets into `bytes`
@@ -145,7 +145,9 @@ struct PackedMetadata {
 
   explicit PackedMetadata(const sparrow::GGUFFile& f) {
     for (const auto& [key, v] : f.metadata()) {
-      Entry e{&key, &v};
+      Entry e;
+      e.key = &key;
+      e.value = &v;
       if (v.type == sparrow::GGUFType::ARRAY && v.elem == sparrow::GGUFType::STRING && v.count >= kMinPacked &&
           v.size < (uint64_t(1) << 32)) {
         e.packed_strings = true;
@@ -177,22 +179,15 @@ struct PackedMetadata {
         o.Set("offsets", off);
         meta.Set(*e.key, o);
       } else if (packs_numbers(v)) {
+        // A typed array of the element type, filled with the file's bytes.
+        auto typed = [&](auto array) -> Napi::Value {
+          std::memcpy(array.Data(), v.data, size_t(v.count) * 4);
+          return array;
+        };
         const size_t n = size_t(v.count);
-        Napi::Value arr;
-        if (v.elem == sparrow::GGUFType::FLOAT32) {
-          Napi::Float32Array a = Napi::Float32Array::New(env, n);
-          std::memcpy(a.Data(), v.data, n * 4);
-          arr = a;
-        } else if (v.elem == sparrow::GGUFType::INT32) {
-          Napi::Int32Array a = Napi::Int32Array::New(env, n);
-          std::memcpy(a.Data(), v.data, n * 4);
-          arr = a;
-        } else {
-          Napi::Uint32Array a = Napi::Uint32Array::New(env, n);
-          std::memcpy(a.Data(), v.data, n * 4);
-          arr = a;
-        }
-        meta.Set(*e.key, arr);
+        meta.Set(*e.key, v.elem == sparrow::GGUFType::FLOAT32 ? typed(Napi::Float32Array::New(env, n))
+                         : v.elem == sparrow::GGUFType::INT32 ? typed(Napi::Int32Array::New(env, n))
+                                                              : typed(Napi::Uint32Array::New(env, n)));
       } else {
         meta.Set(*e.key, sparrow::addon::gguf_value_to_js(env, v));
       }

@@ -269,7 +269,7 @@ AttnPlan plan_attention(const HParams& hp, int threads, const KVCache& kv, int t
 bool fa_tiled(int n_queries, int head_dim) { return n_queries >= 64 && head_dim % 16 == 0; }
 
 // Attention of every sequence of the batch, each over its own cache, in one parallel region.
-void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_seq, int n_total, int layer) {
+void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_seq, int layer) {
   const HParams& hp = model.hp();
   ThreadPool& pool = model.pool();
   const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
@@ -534,7 +534,7 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
         a = b;
       }
     });
-    attention(model, ws, seqs, n_seq, n, l);
+    attention(model, ws, seqs, n_seq, l);
     matmul_group(model, ws, n, {{w.wo.get(), att, xb}});
     parallel_ranges(pool, n, 8, [&](int t0, int t1) {
       add_bias(xb, w.bo, t0, t1, D);

@@ -32,15 +32,18 @@
  * - Q8_0, Q4_0, K-quants: after an event, ~one 8-bit quantization error. Measured
  *   <= 2.8e-2 (before the fp16 scale and the Q8_K sign rule were matched: 3.3e-2).
  *
- * Greedy tokens. The issue asks for >= 99% of all positions per architecture x type. We
- * aggregate the two shapes of each architecture (128 positions: at most one miss), since
- * 99% of one shape's 64 positions means zero misses. Measured (this CPU, AVX-512):
- * F32, F16 128/128 everywhere; BF16 llama 126, qwen2 128; Q8_0 127, 127; Q4_0 127, 128;
- * Q4_K_M 128, 127; Q5_K_M 128, 126; Q6_K 128, 123 (misses are near-ties after an event).
- * Asserted: every "decisive" position agrees (llama.cpp's top two log-probabilities
- * apart by more than twice the error bound, so the allowed noise cannot swap them), they
- * are >= 60% of the positions, and over all positions >= 99% for F32/F16 and >= 95%
- * for the other types, per architecture.
+ * Greedy tokens. Over the 64 positions of one sequence per shape, pooled per architecture
+ * (128 positions), measured on this CPU (AVX-512): F32, F16 128/128 everywhere; BF16
+ * llama 126, qwen2 128; Q8_0 127, 127; Q4_0 127, 128; Q4_K_M 128, 127; Q5_K_M 128, 126;
+ * Q6_K 128, 123 (every miss is a near-tie after an event). cpu-variants.test.ts measures
+ * this properly, over 8 sequences per shape, against llama.cpp's agreement with its own
+ * CPU builds: we agree with llama.cpp's zen4 build as well as its x64 and sse42 builds
+ * do (99.1% vs 99.0% overall, 97-100% per architecture x type), so 99% on every pair is
+ * out of reach without copying one build's summation order. Asserted here: every
+ * "decisive" position agrees (llama.cpp's top two log-probabilities apart by more than
+ * twice the error bound, so the allowed noise cannot swap them), they are >= 60% of the
+ * positions, and over all positions >= 99% for F32/F16 and >= 95% for the other types,
+ * per architecture.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getLlama, type Llama } from 'node-llama-cpp';
@@ -49,7 +52,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { gguf, writeGGUF } from '../../models/gguf-writer.js';
 import { MIXES, syntheticMetadata, syntheticTensors, type MixName } from '../../models/synthetic.js';
-import { PARITY_SHAPES, cacheDir, parityModel } from './synthetic-models.js';
+import { PARITY_SHAPES, cacheDir, parityModel, tokenSequence } from './synthetic-models.js';
 
 const SEQ_LEN = 64;
 
@@ -65,17 +68,6 @@ const BOUND: Record<MixName, number> = {
   q5_k_m: 4e-2, // measured <= 2.8e-2
   q6_k: 4e-2, // measured <= 2.5e-2
 };
-
-/** A deterministic token sequence: BOS, then pseudo-random ids past the special tokens. */
-function sequence(vocab: number, seed: number): number[] {
-  let s = seed >>> 0;
-  const out = [1];
-  while (out.length < SEQ_LEN) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out.push(3 + (s % (vocab - 3)));
-  }
-  return out;
-}
 
 function logSoftmax(x: Float32Array | Float64Array): Float64Array {
   let max = -Infinity;
@@ -138,7 +130,7 @@ interface Stats {
 async function compare(shapeName: string, mix: MixName, fileOverride?: string, flashAttention = false): Promise<Stats> {
   const file = fileOverride ?? (await parityModel(shapeName, mix));
   const vocab = PARITY_SHAPES[shapeName]!.nVocab;
-  const tokens = sequence(vocab, shapeName.length * 31 + mix.length);
+  const tokens = tokenSequence(vocab, shapeName.length * 31 + mix.length, SEQ_LEN);
   const ref = await reference(file, tokens, vocab, flashAttention);
 
   // 24: the prompt runs in 3 batches. With flash attention, llama.cpp's numerics depend
@@ -294,7 +286,7 @@ describe('RoPE scaling agrees with llama.cpp', () => {
       ['llama.rope.scaling.high_freq_factor', gguf.f32(4)],
       ['llama.rope.scaling.original_context_length', gguf.u32(64)],
     ]);
-    const tokens = sequence(shape.nVocab, 99);
+    const tokens = tokenSequence(shape.nVocab, 99, SEQ_LEN);
     const run = async (file: string) => {
       const m = await loadModel(file, { threads: 2 });
       const out = await m.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });

@@ -38,3 +38,14 @@ export async function parityModel(shape: string, mix: MixName): Promise<string> 
   if (!existsSync(file)) await writeSyntheticModel(file, { shape: s, mix, seed: 7, name: `${shape}-${mix}` });
   return file;
 }
+
+/** A deterministic token sequence: BOS, then pseudo-random ids past the special tokens. */
+export function tokenSequence(vocab: number, seed: number, length: number): number[] {
+  let s = seed >>> 0;
+  const out = [1];
+  while (out.length < length) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out.push(3 + (s % (vocab - 3)));
+  }
+  return out;
+}

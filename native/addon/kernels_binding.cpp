@@ -7,6 +7,10 @@
 //   _matmulReference(type, w, rows, cols, x, n) -> Float64Array  dequantize, multiply in double
 //   _dotF16(isa, a: Uint16Array, b: Float32Array) -> number
 //   _axpyF16(isa, a, x: Uint16Array, y: Float32Array) -> Float32Array (a copy of y, updated)
+//   _quantizeActivations(isa, block: 32 | 256, x: Float32Array) -> Uint8Array
+//        BlockQ8A / BlockQ8KA blocks (quant/quant.h) from that path's quantizer
+//   _convertF16(isa, 'to' | 'round', x: Float32Array) -> Uint16Array | Float32Array
+//   _convertF16(isa, 'from', x: Uint16Array) -> Float32Array
 //   _matrixInfo(type, rows, cols) -> { rowAlign, inputBytesPerToken }
 #include <algorithm>
 #include <chrono>
@@ -19,6 +23,7 @@
 #include "core/error.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "kernels/layout.h"
 #include "kernels/matmul.h"
 #include "quant/quant.h"
 
@@ -165,6 +170,41 @@ Napi::Value AxpyF16(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
+  Isa isa = arg_isa(info, 0);
+  const int block = int(arg_number(info, 1, "block"));
+  auto x = arg_typed<Napi::Float32Array>(info, 2, "x");
+  if ((block != 32 && block != 256) || x.ElementLength() % size_t(block) != 0)
+    throw sparrow::addon::js_error(info.Env(), "ERR_INVALID_ARG", "block must be 32 or 256 and divide the length of x");
+  const size_t blocks = x.ElementLength() / size_t(block);
+  const auto& k = sparrow::kernels_for(isa);
+  auto out = Napi::Uint8Array::New(info.Env(), blocks * (block == 32 ? sparrow::kQ8ABytes : sparrow::kQ8KABytes));
+  if (blocks) (block == 32 ? k.quantize_q8a : k.quantize_q8ka)(x.Data(), out.Data(), int64_t(x.ElementLength()));
+  return out;
+}
+
+Napi::Value ConvertF16(const Napi::CallbackInfo& info) {
+  Isa isa = arg_isa(info, 0);
+  const std::string op = arg_string(info, 1, "op");
+  const auto& k = sparrow::kernels_for(isa);
+  if (op == "from") {
+    auto x = arg_typed<Napi::Uint16Array>(info, 2, "x");
+    auto out = Napi::Float32Array::New(info.Env(), x.ElementLength());
+    k.f16_to_f32(x.Data(), out.Data(), int64_t(x.ElementLength()));
+    return out;
+  }
+  auto x = arg_typed<Napi::Float32Array>(info, 2, "x");
+  if (op == "to") {
+    auto out = Napi::Uint16Array::New(info.Env(), x.ElementLength());
+    k.f32_to_f16(x.Data(), out.Data(), int64_t(x.ElementLength()));
+    return out;
+  }
+  if (op != "round") throw sparrow::addon::js_error(info.Env(), "ERR_INVALID_ARG", "op must be 'to', 'from' or 'round'");
+  auto out = Napi::Float32Array::New(info.Env(), x.ElementLength());
+  k.round_f16(x.Data(), out.Data(), int64_t(x.ElementLength()));
+  return out;
+}
+
 Napi::Value GetRow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
@@ -262,6 +302,8 @@ SPARROW_BINDING(kernels) {
   exports.Set("_matmulReference", Napi::Function::New(env, MatmulReference, "_matmulReference"));
   exports.Set("_dotF16", Napi::Function::New(env, DotF16, "_dotF16"));
   exports.Set("_axpyF16", Napi::Function::New(env, AxpyF16, "_axpyF16"));
+  exports.Set("_convertF16", Napi::Function::New(env, ConvertF16, "_convertF16"));
+  exports.Set("_quantizeActivations", Napi::Function::New(env, QuantizeActivations, "_quantizeActivations"));
   exports.Set("_getRow", Napi::Function::New(env, GetRow, "_getRow"));
   exports.Set("_benchMatmul", Napi::Function::New(env, BenchMatmul, "_benchMatmul"));
   exports.Set("_makeMatrix", Napi::Function::New(env, MakeMatrix, "_makeMatrix"));

@@ -32,7 +32,12 @@
   void sp_mm_f16_##isa(SP_FMM_ARGS);                                                \
   void sp_mm_bf16_##isa(SP_FMM_ARGS);                                               \
   float sp_dot_f16_f32_##isa(const uint16_t* a, const float* b, int64_t n);         \
-  void sp_axpy_f16_##isa(float a, const uint16_t* x, float* y, int64_t n);
+  void sp_axpy_f16_##isa(float a, const uint16_t* x, float* y, int64_t n);        \
+  void sp_quantize_q8a_##isa(const float* x, void* y, int64_t n);                 \
+  void sp_quantize_q8ka_##isa(const float* x, void* y, int64_t n);                \
+  void sp_f32_to_f16_##isa(const float* x, uint16_t* y, int64_t n);               \
+  void sp_f16_to_f32_##isa(const uint16_t* x, float* y, int64_t n);               \
+  void sp_round_f16_##isa(const float* x, float* y, int64_t n);
 
 extern "C" {
 SP_DECLARE_ISA(generic)
@@ -58,6 +63,15 @@ struct Kernels {
   // For attention over an F16 KV cache: sum_i f16(a[i]) * b[i], and y[i] += a * f16(x[i]).
   float (*dot_f16_f32)(const uint16_t* a, const float* b, int64_t n);
   void (*axpy_f16)(float a, const uint16_t* x, float* y, int64_t n);
+  // Activations for the integer matmuls: n floats (a multiple of the block) to BlockQ8A
+  // (32 values) or BlockQ8KA (256 values) blocks, exactly as quant/quant.cpp's reference.
+  void (*quantize_q8a)(const float* x, void* y, int64_t n);
+  void (*quantize_q8ka)(const float* x, void* y, int64_t n);
+  // f32 <-> f16 (IEEE binary16, round to nearest even), and f32 rounded to the nearest
+  // f16 value (y may be x): the KV cache, and the inputs of f16 products.
+  void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
+  void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
+  void (*round_f16)(const float* x, float* y, int64_t n);
 };
 
 const Kernels& kernels_for(Isa isa);  // falls back to generic when not compiled

@@ -37,10 +37,10 @@ uint16_t get16(const uint8_t* p) {
   return v;
 }
 
-// --- rounding float activations to f16 / bf16 values (what ggml converts them to for
-// F16 / BF16 weights), branch-free so that the loops over a row vectorize. Equal to
-// fp16_to_fp32(fp32_to_fp16(x)) and bf16_to_fp32(fp32_to_bf16(x)) for every float
-// (ties to even, overflow to infinity, f16 subnormals, nan kept).
+// --- rounding float activations to bf16 values (what ggml converts them to for BF16
+// weights; f16 has its kernel, kernels().round_f16), branch-free so that the loop over a
+// row vectorizes. Equal to bf16_to_fp32(fp32_to_bf16(x)) for every float (ties to even,
+// nan kept).
 
 uint32_t float_bits(float x) {
   uint32_t b;
@@ -51,16 +51,6 @@ float bits_float(uint32_t b) {
   float x;
   std::memcpy(&x, &b, 4);
   return x;
-}
-
-float round_to_f16(float x) {
-  const uint32_t b = float_bits(x), a = b & 0x7fffffffu, sign = b ^ a;
-  uint32_t normal = (a + 0xfffu + ((a >> 13) & 1u)) & ~0x1fffu;  // 10 mantissa bits kept
-  normal = normal > 0x477fe000u ? 0x7f800000u : normal;            // past 65504: infinity
-  // Below 2^-14 the f16 values are the multiples of 2^-24, the float ulp of 0.5.
-  const uint32_t sub = float_bits((bits_float(a) + 0.5f) - 0.5f);
-  const uint32_t r = a > 0x7f800000u ? a : a < 0x38800000u ? sub : normal;
-  return bits_float(sign | r);
 }
 
 float round_to_bf16(float x) {
@@ -245,11 +235,9 @@ class QuantMatrix final : public Matrix {
   InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
   size_t input_bytes(int64_t n) const override { return size_t(n * row_bytes()); }
   void quantize_input(const float* x, int64_t n, void* xq) const override {
-    for (int64_t t = 0; t < n; t++) {
-      uint8_t* dst = static_cast<uint8_t*>(xq) + t * row_bytes();
-      if (k_.kquant) quantize_row_q8ka(x + t * cols_, reinterpret_cast<BlockQ8KA*>(dst), cols_);
-      else quantize_row_q8a(x + t * cols_, reinterpret_cast<BlockQ8A*>(dst), cols_);
-    }
+    const Kernels& k = kernels();
+    auto quantize = k_.kquant ? k.quantize_q8ka : k.quantize_q8a;
+    for (int64_t t = 0; t < n; t++) quantize(x + t * cols_, static_cast<uint8_t*>(xq) + t * row_bytes(), cols_);
   }
 
   void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const override {
@@ -297,7 +285,7 @@ class FloatMatrix final : public Matrix {
     const int64_t total = n * cols_;
     float* out = static_cast<float*>(xq);
     if (type_ == F16)
-      for (int64_t i = 0; i < total; i++) out[i] = round_to_f16(x[i]);
+      kernels().round_f16(x, out, total);
     else if (type_ == BF16)
       for (int64_t i = 0; i < total; i++) out[i] = round_to_bf16(x[i]);
     else

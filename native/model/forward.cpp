@@ -294,9 +294,8 @@ void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_se
   for (int i = 0; i < n_seq; i++) {
     if (plans[size_t(i)].flash && fa_tiled(plans[size_t(i)].n, HD)) continue;
     float* qs = ws.q.data() + size_t(plans[size_t(i)].toff) * QD;
-    parallel_ranges(pool, plans[size_t(i)].n * QD, 4096, [&](int i0, int i1) {
-      for (int j = i0; j < i1; j++) qs[size_t(j)] = round_f16(qs[size_t(j)]);
-    });
+    const auto round = kernels().round_f16;
+    parallel_ranges(pool, plans[size_t(i)].n * QD, 4096, [&](int i0, int i1) { round(qs + i0, qs + i0, i1 - i0); });
   }
 
   pool.run(total_tasks, [&](int batch_task, int thread) {

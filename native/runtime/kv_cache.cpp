@@ -7,6 +7,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "kernels/kernels.h"
 #include "quant/fp16.h"
 
 namespace sparrow {
@@ -62,6 +63,7 @@ void KVCache::quantize_row(const float* x, uint8_t* out) const {
 }
 
 void KVCache::store(int layer, int pos, int n, const float* k, const float* v, int64_t ld) {
+  const auto to_f16 = kernels().f32_to_f16;
   for (int h = 0; h < n_head_kv_; h++) {
     uint8_t* kb = k_head(layer, h);
     uint8_t* vb = v_head(layer, h);
@@ -71,12 +73,8 @@ void KVCache::store(int layer, int pos, int n, const float* k, const float* v, i
       const float* kt = k + t * ld + size_t(h) * head_dim_;
       const float* vt = v + t * ld + size_t(h) * head_dim_;
       if (type_ == KVType::F16) {
-        uint16_t* kh = reinterpret_cast<uint16_t*>(kr);
-        uint16_t* vh = reinterpret_cast<uint16_t*>(vr);
-        for (int i = 0; i < head_dim_; i++) {
-          kh[i] = fp32_to_fp16(kt[i]);
-          vh[i] = fp32_to_fp16(vt[i]);
-        }
+        to_f16(kt, reinterpret_cast<uint16_t*>(kr), head_dim_);
+        to_f16(vt, reinterpret_cast<uint16_t*>(vr), head_dim_);
       } else {
         quantize_row(kt, kr);
         quantize_row(vt, vr);
@@ -86,13 +84,11 @@ void KVCache::store(int layer, int pos, int n, const float* k, const float* v, i
 }
 
 void KVCache::read(const uint8_t* rows, int p0, int p1, float* out) const {
-  const float* tab = f16_table();
   if (type_ == KVType::F16) {
-    const uint16_t* h = reinterpret_cast<const uint16_t*>(rows) + size_t(p0) * head_dim_;
-    const size_t n = size_t(p1 - p0) * head_dim_;
-    for (size_t i = 0; i < n; i++) out[i] = tab[h[i]];
+    kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(rows) + size_t(p0) * head_dim_, out, int64_t(p1 - p0) * head_dim_);
     return;
   }
+  const float* tab = f16_table();
   for (int p = p0; p < p1; p++) {
     const uint8_t* blk = rows + size_t(p) * row_bytes_;
     for (int b = 0; b < head_dim_ / kQ8Block; b++, blk += kQ8BlockBytes, out += kQ8Block) {

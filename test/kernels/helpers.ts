@@ -9,6 +9,10 @@ export interface KernelsAddon {
   _matmulReference(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number): Float64Array;
   _dotF16(isa: string, a: Uint16Array, b: Float32Array): number;
   _axpyF16(isa: string, a: number, x: Uint16Array, y: Float32Array): Float32Array;
+  _quantizeActivations(isa: string, block: 32 | 256, x: Float32Array): Uint8Array;
+  _convertF16(isa: string, op: 'to', x: Float32Array): Uint16Array;
+  _convertF16(isa: string, op: 'round', x: Float32Array): Float32Array;
+  _convertF16(isa: string, op: 'from', x: Uint16Array): Float32Array;
   _getRow(type: number, w: Uint8Array, rows: number, cols: number, r: number): Float32Array;
   _makeMatrix(type: number, rows: number, cols: number, name: string): { rowAlign: number; inputBytesPerToken: number };
 }

@@ -2,6 +2,7 @@
 // AArch64 cross compiler and run under qemu-user by test/kernels/neon-qemu.test.ts.
 // Every matmul type goes through make_matrix with the ISA forced, on random weights and
 // awkward sizes; exits non-zero on the first mismatch.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +11,7 @@
 
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "kernels/layout.h"
 #include "kernels/matmul.h"
 #include "quant/fp16.h"
 #include "quant/quant.h"
@@ -105,6 +107,46 @@ int main() {
         failures++;
         break;
       }
+    checks += 3;
+  }
+  // the activation quantizers: the same bytes as the generic twins
+  for (int block : {32, 256})
+    for (int64_t blocks : {1, 2, 3, 7}) {
+      const int64_t n = block * blocks;
+      std::vector<float> x(static_cast<size_t>(n));
+      for (int64_t b = 0; b < blocks; b++) {
+        float scale = std::pow(10.f, float(b % 5) - 2);
+        for (int64_t i = 0; i < block; i++) x[size_t(b * block + i)] = dist(gen) * scale;
+        if (b % 4 == 1) std::fill(x.begin() + b * block, x.begin() + (b + 1) * block, 0.f);
+        if (b % 4 == 2) {  // largest magnitude twice, opposite signs; exact .5 ties at scale 1
+          for (int64_t i = 0; i < block; i++) x[size_t(b * block + i)] = float(int(dist(gen) * 100)) + 0.5f;
+          x[size_t(b * block + 1)] = -127, x[size_t(b * block + block - 1)] = 127;
+        }
+      }
+      const size_t bytes = size_t(blocks) * (block == 32 ? kQ8ABytes : kQ8KABytes);
+      std::vector<uint8_t> q0(bytes), q1(bytes, 0xee);
+      const Kernels &g = kernels_for(Isa::Generic), &v = kernels_for(Isa::NEON);
+      (block == 32 ? g.quantize_q8a : g.quantize_q8ka)(x.data(), q0.data(), n);
+      (block == 32 ? v.quantize_q8a : v.quantize_q8ka)(x.data(), q1.data(), n);
+      if (q0 != q1) {
+        std::printf("MISMATCH quantize block %d x %lld\n", block, (long long)blocks);
+        failures++;
+      }
+      checks++;
+    }
+  // f16 conversions: bit for bit
+  for (int64_t n : {1, 3, 4, 5, 17, 100}) {
+    std::vector<float> x(static_cast<size_t>(n)), r0(x), r1(x), w0(x), w1(x);
+    for (int64_t i = 0; i < n; i++) x[size_t(i)] = dist(gen) * std::pow(10.f, float(i % 12) - 8);  // subnormal f16 up to overflow
+    std::vector<uint16_t> h0(x.size()), h1(x.size());
+    const Kernels &g = kernels_for(Isa::Generic), &v = kernels_for(Isa::NEON);
+    g.f32_to_f16(x.data(), h0.data(), n), v.f32_to_f16(x.data(), h1.data(), n);
+    g.round_f16(x.data(), r0.data(), n), v.round_f16(x.data(), r1.data(), n);
+    g.f16_to_f32(h0.data(), w0.data(), n), v.f16_to_f32(h0.data(), w1.data(), n);
+    if (h0 != h1 || std::memcmp(r0.data(), r1.data(), r0.size() * 4) || std::memcmp(w0.data(), w1.data(), w0.size() * 4)) {
+      std::printf("MISMATCH f16 conversions n=%lld\n", (long long)n);
+      failures++;
+    }
     checks += 3;
   }
   if (failures) {

@@ -25,6 +25,16 @@ uint8_t* alloc_pages(size_t bytes, const char* what) {
   return static_cast<uint8_t*>(p);
 }
 
+void prefault_pages(uint8_t* p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  const uintptr_t page = 4096, a = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  const uintptr_t e = reinterpret_cast<uintptr_t>(p) + bytes;
+  if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_WRITE);  // best effort
+#else
+  (void)p, (void)bytes;
+#endif
+}
+
 void free_pages(uint8_t* p, size_t bytes) {
 #ifdef _WIN32
   (void)bytes;

@@ -181,21 +181,33 @@ void unrepack_q6_k(const uint8_t* src, int r, float* out) {
   }
 }
 
+// One row of `nb` original blocks into its place (row r % 16) in the group blocks: the
+// per-block repack inlined into a loop, one indirect call per row.
+template <void (*Repack)(const uint8_t*, uint8_t*, int), size_t SrcBlock, int GroupBlock>
+void repack_row(const uint8_t* src, uint8_t* dst, int64_t nb, int r) {
+  for (int64_t b = 0; b < nb; b++) Repack(src + b * SrcBlock, dst + b * GroupBlock, r);
+}
+
 struct QuantKind {
   int block;        // columns per block
   int group_block;  // bytes per (16-row group, block) in the repacked layout
   bool kquant;      // activations as BlockQ8KA (else BlockQ8A)
-  void (*repack)(const uint8_t* src, uint8_t* dst, int r);
+  void (*repack)(const uint8_t* src, uint8_t* dst, int64_t nb, int r);
   void (*unrepack)(const uint8_t* src, int r, float* out);
   QMatMulFn Kernels::*fn;
 };
 
 const QuantKind* quant_kind(uint32_t type) {
-  static const QuantKind q4_0{32, kQ4_0GroupBlock, false, repack_q4_0, unrepack_q4_0, &Kernels::mm_q4_0};
-  static const QuantKind q8_0{32, kQ8_0GroupBlock, false, repack_q8_0, unrepack_q8_0, &Kernels::mm_q8_0};
-  static const QuantKind q4_k{256, kQ4_KGroupBlock, true, repack_q4_k, unrepack_q4_k, &Kernels::mm_q4_k};
-  static const QuantKind q5_k{256, kQ5_KGroupBlock, true, repack_q5_k, unrepack_q5_k, &Kernels::mm_q5_k};
-  static const QuantKind q6_k{256, kQ6_KGroupBlock, true, repack_q6_k, unrepack_q6_k, &Kernels::mm_q6_k};
+  static const QuantKind q4_0{32, kQ4_0GroupBlock, false, repack_row<repack_q4_0, sizeof(BlockQ4_0), kQ4_0GroupBlock>,
+                              unrepack_q4_0, &Kernels::mm_q4_0};
+  static const QuantKind q8_0{32, kQ8_0GroupBlock, false, repack_row<repack_q8_0, sizeof(BlockQ8_0), kQ8_0GroupBlock>,
+                              unrepack_q8_0, &Kernels::mm_q8_0};
+  static const QuantKind q4_k{256, kQ4_KGroupBlock, true, repack_row<repack_q4_k, sizeof(BlockQ4_K), kQ4_KGroupBlock>,
+                              unrepack_q4_k, &Kernels::mm_q4_k};
+  static const QuantKind q5_k{256, kQ5_KGroupBlock, true, repack_row<repack_q5_k, sizeof(BlockQ5_K), kQ5_KGroupBlock>,
+                              unrepack_q5_k, &Kernels::mm_q5_k};
+  static const QuantKind q6_k{256, kQ6_KGroupBlock, true, repack_row<repack_q6_k, sizeof(BlockQ6_K), kQ6_KGroupBlock>,
+                              unrepack_q6_k, &Kernels::mm_q6_k};
   switch (type) {
     case Q4_0: return &q4_0;
     case Q8_0: return &q8_0;
@@ -222,10 +234,12 @@ class QuantMatrix final : public Matrix {
     const size_t src_block = quant_block_bytes(type);
     auto repack_task = [&](int64_t task) {
       const int64_t row_end = std::min(rows, (task + 1) * per_task * kGroupRows);
+      const int64_t g0 = task * per_task, g1 = std::min(groups, g0 + per_task);
+      prefault_pages(w_.get() + g0 * group_bytes, size_t((g1 - g0) * group_bytes));
       for (int64_t row = task * per_task * kGroupRows; row < row_end; row++) {
         const uint8_t* src = data + row * nb_ * src_block;
         uint8_t* dst = w_.get() + (row / kGroupRows) * group_bytes;
-        for (int64_t b = 0; b < nb_; b++) k_.repack(src + b * src_block, dst + b * k_.group_block, int(row % kGroupRows));
+        k_.repack(src, dst, nb_, int(row % kGroupRows));
       }
     };
     if (par && tasks > 1) par(tasks, repack_task);

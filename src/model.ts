@@ -73,7 +73,7 @@ export type NativeHandle = { readonly __sparrowHandle: unique symbol };
  * are waiting together run as one batched forward pass.
  */
 export interface ModelStats {
-  /** Jobs run (forward passes, or chunked prompt evaluations). */
+  /** Jobs run (forward passes, chunked prompt evaluations, context shifts). */
   evaluations: number;
   /** Jobs that decoded several sessions' tokens in one forward pass. */
   batchedSteps: number;

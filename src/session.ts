@@ -44,6 +44,7 @@ export interface SessionAddon {
   sessionEvaluate(session: NativeHandle, tokens: Int32Array, allLogits: boolean): Promise<Float32Array>;
   sessionReset(session: NativeHandle): void;
   sessionTruncate(session: NativeHandle, n: number): void;
+  sessionShift(session: NativeHandle, keep: number, drop: number): Promise<void>;
   sessionTokens(session: NativeHandle): Int32Array;
   sessionContextSize(session: NativeHandle): number;
   sessionSaveState(session: NativeHandle): Uint8Array;
@@ -119,9 +120,12 @@ export class Session {
    * On any error the session is left unchanged.
    */
   evaluate(tokens: Tokens, options: EvaluateOptions = {}): Promise<Float32Array> {
-    const result = this.#evaluate(tokens, options);
-    // Tracked as the caller sees it, so that asyncDispose resolves after the caller's promise settles.
-    const done = result.then(
+    return this.#track(this.#evaluate(tokens, options));
+  }
+
+  /** A job of this session, tracked as the caller sees it, so that asyncDispose resolves after the caller's promise settles. */
+  #track<T>(job: Promise<T>): Promise<T> {
+    const done = job.then(
       () => {},
       () => {},
     );
@@ -129,7 +133,7 @@ export class Session {
     void done.then(() => {
       if (this.#inflight === done) this.#inflight = undefined;
     });
-    return result;
+    return job;
   }
 
   async #evaluate(tokens: Tokens, options: EvaluateOptions): Promise<Float32Array> {
@@ -176,6 +180,26 @@ export class Session {
   /** Keeps only the first `n` tokens of the KV cache (0 <= n <= nTokens). */
   truncate(n: number): void {
     this.#native.sessionTruncate(this.#live(), n);
+  }
+
+  /**
+   * Context shift: removes tokens [keep, keep + drop) from the KV cache; the later tokens
+   * move down by `drop` positions and their cached keys are re-rotated for their new
+   * positions (as llama.cpp's K-shift), so nothing is evaluated again. The logits that
+   * follow are those of the shorter sequence up to the small differences of rotating
+   * stored f16 keys a second time. Rejects with ERR_INVALID_ARG unless drop >= 1 and
+   * keep + drop <= nTokens, ERR_SESSION_BUSY while an evaluate runs.
+   */
+  shift(keep: number, drop: number): Promise<void> {
+    try {
+      const handle = this.#live();
+      for (const [name, v] of [['keep', keep], ['drop', drop]] as const)
+        if (typeof v !== 'number' || !Number.isInteger(v))
+          throw new SparrowError(`shift: ${name} must be an integer`, 'ERR_INVALID_ARG');
+      return this.#track(this.#native.sessionShift(handle, keep, drop));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** The tokens and KV cache as bytes, for restore() on a session of the same model. */

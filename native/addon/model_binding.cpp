@@ -9,6 +9,8 @@
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
 //   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
 //   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
+//   sessionShift(session, keep, drop) -> Promise<void>: a context shift, queued like an
+//        evaluation (it moves and re-rotates cached keys on a worker thread)
 //   sessionSaveState -> Uint8Array / sessionRestoreState(Uint8Array) / sessionDispose
 //   sessionCancel(session): the evaluate in flight stops at its next layer (ERR_ABORTED)
 //
@@ -40,7 +42,7 @@ using sparrow::addon::js_error;
 
 struct SessionState;
 
-// One sessionEvaluate call, from the queue to its promise.
+// One sessionEvaluate (or sessionShift) call, from the queue to its promise.
 struct EvalRequest {
   EvalRequest(Napi::Env env, std::shared_ptr<SessionState> st, std::vector<int32_t> t, bool a)
       : deferred(Napi::Promise::Deferred::New(env)), s(std::move(st)), tokens(std::move(t)), all(a) {}
@@ -48,6 +50,8 @@ struct EvalRequest {
   std::shared_ptr<SessionState> s;
   std::vector<int32_t> tokens;
   bool all;
+  size_t shift_keep = 0, shift_drop = 0;  // a context shift (no tokens) when shift_drop > 0
+  bool done = false;          // it ran to the end: the session changed
   std::vector<float> logits;  // the result, or
   std::exception_ptr error;
 };
@@ -384,8 +388,7 @@ size_t max_batch() {
 // so that the JS copy of the tokens stays the session's own. True when it rejected.
 bool settle_aborted(Napi::Env env, EvalRequest& r) {
   if (!r.s->aborted.load()) return false;
-  bool completed = !r.error && !r.logits.empty();
-  if (completed) return false;
+  if (r.done && !r.error) return false;
   r.deferred.Reject(js_error(env, "ERR_ABORTED", "evaluate() was aborted").Value());
   return true;
 }
@@ -396,6 +399,11 @@ void settle(Napi::Env env, EvalRequest& r) {
   if (r.s->cancel.load() && !r.s->aborted.load())
     return r.deferred.Reject(js_error(env, "ERR_DISPOSED", "the session was disposed during evaluate()").Value());
   if (r.error) return r.deferred.Reject(js_error(env, r.error).Value());
+  if (r.shift_drop) {
+    auto& t = r.s->tokens;
+    t.erase(t.begin() + std::ptrdiff_t(r.shift_keep), t.begin() + std::ptrdiff_t(r.shift_keep + r.shift_drop));
+    return r.deferred.Resolve(env.Undefined());
+  }
   r.s->tokens.insert(r.s->tokens.end(), r.tokens.begin(), r.tokens.end());
   // Copied into a V8-owned buffer (external buffers are not allowed in Electron).
   Napi::Float32Array out = Napi::Float32Array::New(env, r.logits.size());
@@ -427,6 +435,7 @@ class EvaluateWorker : public Napi::AsyncWorker {
     try {
       sparrow::Session::decode_batch(sessions.data(), tokens.data(), sessions.size(), logits.data());
       batched_ = true;
+      for (auto& r : job_) r->done = true;
     } catch (...) {
       // The batch changed no session: each request runs alone, so an error stays its own.
       for (auto& r : job_) run_alone(*r);
@@ -454,7 +463,9 @@ class EvaluateWorker : public Napi::AsyncWorker {
  private:
   static void run_alone(EvalRequest& r) {
     try {
-      r.logits = r.s->session.evaluate(r.tokens.data(), r.tokens.size(), r.all, &r.s->cancel);
+      if (r.shift_drop) r.s->session.shift(r.shift_keep, r.shift_drop);
+      else r.logits = r.s->session.evaluate(r.tokens.data(), r.tokens.size(), r.all, &r.s->cancel);
+      r.done = true;
     } catch (...) {
       r.error = std::current_exception();
     }
@@ -480,7 +491,7 @@ void dispatch(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
   }
   if (q.empty()) return;
   std::vector<std::unique_ptr<EvalRequest>> job;
-  if (q.front()->tokens.size() > 1) {
+  if (q.front()->tokens.size() != 1) {  // a prompt or a shift: alone
     job.push_back(std::move(q.front()));
     q.pop_front();
   } else {
@@ -550,6 +561,26 @@ Napi::Value SessionEvaluate(const Napi::CallbackInfo& info) {
   s->cancel.store(false);
   s->busy.store(true);
   auto r = std::make_unique<EvalRequest>(env, s, std::move(tokens), all);
+  Napi::Promise p = r->deferred.Promise();
+  s->sched->queue.push_back(std::move(r));
+  schedule(env, s->sched);
+  return p;
+}
+
+Napi::Value SessionShift(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<SessionState> s = live_session(info, 0, true);
+  const double n = double(s->tokens.size());
+  const double keep = sparrow::addon::arg_number(info, 1, "keep"), drop = sparrow::addon::arg_number(info, 2, "drop");
+  if (!(keep >= 0) || std::floor(keep) != keep || !(drop >= 1) || std::floor(drop) != drop || keep + drop > n)
+    throw js_error(env, "ERR_INVALID_ARG", "shift: keep and drop must be integers, drop >= 1, keep + drop <= the number of tokens (" +
+                                               std::to_string(s->tokens.size()) + ")");
+  s->aborted.store(false);
+  s->cancel.store(false);
+  s->busy.store(true);
+  auto r = std::make_unique<EvalRequest>(env, s, std::vector<int32_t>(), false);
+  r->shift_keep = size_t(keep);
+  r->shift_drop = size_t(drop);
   Napi::Promise p = r->deferred.Promise();
   s->sched->queue.push_back(std::move(r));
   schedule(env, s->sched);
@@ -651,6 +682,7 @@ SPARROW_BINDING(model) {
   exports.Set("sessionEvaluate", Napi::Function::New(env, SessionEvaluate, "sessionEvaluate"));
   exports.Set("sessionReset", Napi::Function::New(env, SessionReset, "sessionReset"));
   exports.Set("sessionTruncate", Napi::Function::New(env, SessionTruncate, "sessionTruncate"));
+  exports.Set("sessionShift", Napi::Function::New(env, SessionShift, "sessionShift"));
   exports.Set("sessionTokens", Napi::Function::New(env, SessionTokens, "sessionTokens"));
   exports.Set("sessionContextSize", Napi::Function::New(env, SessionContextSize, "sessionContextSize"));
   exports.Set("sessionSaveState", Napi::Function::New(env, SessionSaveState, "sessionSaveState"));

@@ -457,6 +457,28 @@ void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_se
 
 }  // namespace
 
+void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
+  const HParams& hp = model.hp();
+  if (p1 <= p0 || delta == 0 || hp.rope_dim == 0) return;
+  const int half = hp.rope_dim / 2, HD = hp.head_dim;
+  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
+  rope_angles(hp, model.rope_freq_factors(), delta, cs.data(), sn.data());
+  const RopeStyle style = model.arch().rope;
+  // One task per (layer, KV head): read its keys, rotate each, write them back.
+  parallel_ranges(model.pool(), hp.n_layer * hp.n_head_kv, 1, [&](int i0, int i1) {
+    std::vector<float> rows(size_t(p1 - p0) * size_t(HD));
+    for (int i = i0; i < i1; i++) {
+      const int layer = i / hp.n_head_kv, head = i % hp.n_head_kv;
+      kv.read_k(layer, head, p0, p1, rows.data());
+      for (int p = p0; p < p1; p++) {
+        float* k = rows.data() + size_t(p - p0) * HD;
+        rope_apply(k, 1, HD, hp.rope_dim, style, cs.data(), sn.data());
+        kv.write_k(layer, head, p, k);
+      }
+    }
+  });
+}
+
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
              const std::atomic<bool>* cancel, bool flash_attn) {
   const BatchSeq seq{&kv, pos0, n, logits, all_logits, flash_attn};

@@ -40,4 +40,9 @@ struct BatchSeq {
 void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const int32_t* tokens,
                    const std::atomic<bool>* cancel);
 
+// Re-rotates the cached keys of positions [p0, p1) as if each were `delta` positions
+// further (RoPE angles add up): what a context shift does to the keys it moves, as
+// llama.cpp's K-shift does. Values carry no position and stay as they are.
+void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta);
+
 }  // namespace sparrow

@@ -72,6 +72,17 @@ void Session::truncate(size_t n) {
   tokens_.resize(n);
 }
 
+void Session::shift(size_t keep, size_t drop) {
+  const size_t n = tokens_.size();
+  if (drop < 1 || keep > n || drop > n - keep)
+    throw sparrow_error("ERR_INVALID_ARG", "shift: keep (" + std::to_string(keep) + ") + drop (" + std::to_string(drop) +
+                                               ") must be within the " + std::to_string(n) + " tokens, with drop >= 1");
+  const int from = int(keep + drop), to = int(keep), moved = int(n - keep - drop);
+  kv_.move(from, to, moved);
+  shift_keys(*model_, kv_, to, to + moved, -int(drop));
+  tokens_.erase(tokens_.begin() + std::ptrdiff_t(keep), tokens_.begin() + std::ptrdiff_t(keep + drop));
+}
+
 // State layout (little-endian):
 //   "SPKV" u32 version | u64 model fingerprint | u32 n_layer, n_ctx, kv_dim, kv type |
 //   u32 n_tokens | n_tokens x i32 | per layer and KV head: K rows [0, n), V rows [0, n)

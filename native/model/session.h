@@ -40,6 +40,11 @@ class Session {
   void reset() { tokens_.clear(); }
   // Keeps the first n tokens (n <= tokens().size(), else ERR_INVALID_ARG).
   void truncate(size_t n);
+  // Context shift: drops tokens [keep, keep + drop); the later ones move down by `drop`
+  // positions, their cached keys re-rotated for their new positions (as llama.cpp's
+  // K-shift), so the session goes on without evaluating anything again. ERR_INVALID_ARG
+  // unless drop >= 1 and keep + drop <= tokens().size().
+  void shift(size_t keep, size_t drop);
 
   // The tokens and their cached keys/values, bound to this model (fingerprint, shapes,
   // cache type). restore_state throws ERR_STATE_MISMATCH / ERR_BAD_STATE when they differ.

@@ -83,6 +83,20 @@ void KVCache::store(int layer, int pos, int n, const float* k, const float* v, i
   }
 }
 
+void KVCache::write_k(int layer, int head, int pos, const float* k) {
+  uint8_t* row = k_head(layer, head) + size_t(pos) * row_bytes_;
+  if (type_ == KVType::F16) kernels().f32_to_f16(k, reinterpret_cast<uint16_t*>(row), head_dim_);
+  else quantize_row(k, row);
+}
+
+void KVCache::move(int src, int dst, int n) {
+  if (n <= 0 || src == dst) return;
+  for (int layer = 0; layer < n_layer_; layer++)
+    for (int h = 0; h < n_head_kv_; h++)
+      for (uint8_t* base : {k_head(layer, h), v_head(layer, h)})
+        std::memmove(base + size_t(dst) * row_bytes_, base + size_t(src) * row_bytes_, size_t(n) * row_bytes_);
+}
+
 void KVCache::read(const uint8_t* rows, int p0, int p1, float* out) const {
   if (type_ == KVType::F16) {
     kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(rows) + size_t(p0) * head_dim_, out, int64_t(p1 - p0) * head_dim_);

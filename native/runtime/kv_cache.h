@@ -36,6 +36,11 @@ class KVCache {
   // Positions [p0, p1) of one head as floats: out[(p - p0) * head_dim + j].
   void read_k(int layer, int head, int p0, int p1, float* out) const { read(k_head(layer, head), p0, p1, out); }
   void read_v(int layer, int head, int p0, int p1, float* out) const { read(v_head(layer, head), p0, p1, out); }
+  // Overwrites the key of one head at one position with head_dim floats.
+  void write_k(int layer, int head, int pos, const float* k);
+  // Moves positions [src, src + n) to [dst, dst + n), keys and values of every layer and
+  // head (the ranges may overlap). The keys keep the rotation of their old positions.
+  void move(int src, int dst, int n);
 
   // The first position of a head's keys / values; the next position follows row_bytes() later.
   uint8_t* k_head(int layer, int head) const { return block(layer, 0, head); }

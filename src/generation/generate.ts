@@ -6,10 +6,11 @@
  *   for await (const chunk of gen) process.stdout.write(chunk.text);
  *   const { stopReason, timings } = await gen.result;
  *
- * Context shift: when the next token does not fit, the first `keep` tokens stay, the
- * oldest half of the rest is dropped, and the kept tail is evaluated again (the native
- * KV cache can truncate but not move entries, so the shift costs one prompt evaluation
- * of the kept tail; the result is exact, not an approximation with re-rotated keys).
+ * Context shift: when the next token does not fit, the first `keep` tokens stay and the
+ * oldest half of the rest is dropped. A session with a native shift() moves the kept
+ * tail down in its KV cache and re-rotates its keys (as llama.cpp's K-shift: nothing is
+ * evaluated again); with `reevaluate`, for a session without shift(), and for a prompt
+ * longer than the context, the kept tail is evaluated again.
  */
 import { SparrowError } from '../errors.js';
 import { Sampler, SAMPLER_OPTION_KEYS, type SamplerOptions } from '../sampling/sampler.js';
@@ -51,6 +52,7 @@ export interface ResolvedGenerateOptions {
   stopTokens: Set<number>;
   signal: AbortSignal | undefined;
   shift: boolean;
+  reevaluate: boolean;
   keep: number | undefined;
   addSpecial: boolean | undefined;
   parseSpecial: boolean;
@@ -79,15 +81,17 @@ export function resolveGenerateOptions(options: unknown, vocabSize: number, extr
   const signal = o.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidArg('signal', 'an AbortSignal', signal);
   let shift = true;
+  let reevaluate = false;
   let keep: number | undefined;
   const cs = o.contextShift;
   if (cs === 'stop') shift = false;
   else if (cs !== undefined && cs !== 'shift') {
     if (typeof cs !== 'object' || cs === null || Array.isArray(cs)) {
-      throw invalidArg('contextShift', "'shift', 'stop' or { keep }", cs);
+      throw invalidArg('contextShift', "'shift', 'stop' or { keep, reevaluate }", cs);
     }
-    rejectUnknownKeys('contextShift', cs, ['keep']);
+    rejectUnknownKeys('contextShift', cs, ['keep', 'reevaluate']);
     keep = intOption('contextShift.keep', cs.keep, DEFAULT_KEEP, 0);
+    reevaluate = boolOption('contextShift.reevaluate', cs.reevaluate, false);
   }
   const sampler: SamplerOptions = {};
   for (const k of SAMPLER_OPTION_KEYS) if (o[k] !== undefined) (sampler as Record<string, unknown>)[k] = o[k];
@@ -98,6 +102,7 @@ export function resolveGenerateOptions(options: unknown, vocabSize: number, extr
     stopTokens,
     signal,
     shift,
+    reevaluate,
     keep,
     addSpecial: o.addSpecial === undefined ? undefined : boolOption('addSpecial', o.addSpecial, true),
     parseSpecial: boolOption('parseSpecial', o.parseSpecial, false),
@@ -337,7 +342,13 @@ async function run(
           if (stopReason !== 'stop') stopReason = 'contextFull';
           break;
         }
-        ({ logits } = await syncSession(session, fitted, stop));
+        const drop = nCached + 1 - fitted.length;  // the tokens after `keep` that go
+        if (session.shift && !o.reevaluate && keep + drop <= nCached) {
+          await session.shift(keep, drop);
+          logits = await session.evaluate([t], { signal: stop });
+        } else {
+          ({ logits } = await syncSession(session, fitted, stop));
+        }
         nCached = fitted.length;
       } else {
         logits = await session.evaluate([t], { signal: stop });

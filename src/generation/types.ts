@@ -12,6 +12,8 @@ export interface SessionLike {
   evaluate(tokens: TokenInput, options?: { allLogits?: boolean; signal?: AbortSignal }): Promise<Float32Array>;
   /** Keeps the first n cached tokens. */
   truncate(n: number): void;
+  /** Drops cached tokens [keep, keep + drop) and moves the later ones down (a native context shift). Optional. */
+  shift?(keep: number, drop: number): Promise<void>;
   /** The cached tokens. */
   readonly tokens: ArrayLike<number>;
   readonly contextSize: number;
@@ -35,6 +37,14 @@ export interface TokenizerLike {
 export interface ContextShiftOptions {
   /** Tokens at the start of the context that a shift keeps (the BOS and system prompt). */
   keep?: number;
+  /**
+   * Evaluate the kept tail again instead of moving it down in the KV cache (default
+   * false). Exact (as if the dropped tokens had never been there) but it costs a prompt
+   * evaluation of the kept tail at each shift; the default, like llama.cpp's context
+   * shift, re-rotates the cached keys in place, and the kept tokens' cached values still
+   * carry what they saw of the dropped ones.
+   */
+  reevaluate?: boolean;
 }
 
 export interface GenerateOptions extends SamplerOptions {
@@ -46,7 +56,8 @@ export interface GenerateOptions extends SamplerOptions {
   signal?: AbortSignal;
   /**
    * When the context is full: 'shift' (the default) keeps the first tokens, drops the oldest
-   * half of the rest and goes on; 'stop' ends with stopReason 'contextFull'.
+   * half of the rest and goes on (see ContextShiftOptions); 'stop' ends with stopReason
+   * 'contextFull'.
    */
   contextShift?: 'shift' | 'stop' | ContextShiftOptions;
   /** For string input: add BOS/EOS as the model says (default: when the session is empty). */

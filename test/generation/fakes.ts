@@ -89,6 +89,18 @@ export class ScriptedSession implements SessionLike {
   }
 }
 
+/** A ScriptedSession with a native context shift: drops cache entries [keep, keep + drop). */
+export class ShiftingSession extends ScriptedSession {
+  shifts: Array<[number, number]> = [];
+  shift(keep: number, drop: number): Promise<void> {
+    if (this.disposed) return Promise.reject(new SparrowError('the session has been disposed', 'ERR_DISPOSED'));
+    if (drop < 1 || keep + drop > this.cache.length) return Promise.reject(new Error('bad shift'));
+    this.shifts.push([keep, drop]);
+    this.cache.splice(keep, drop);
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /** A script that spells `text` as bytes after the prompt, then EOS. */
 export function spell(text: string, promptLength: () => number): (cache: readonly number[]) => number {
   const b = bytesOf(text);

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SparrowError } from '../../src/errors.js';
 import { complete, generate, syncSession, type GenerationTarget } from '../../src/generation/generate.js';
 import type { GenerateOptions, GenerationChunk } from '../../src/generation/types.js';
-import { ByteTokenizer, EOS, MARK, ScriptedSession, VOCAB, bytesOf } from './fakes.js';
+import { ByteTokenizer, EOS, MARK, ScriptedSession, ShiftingSession, VOCAB, bytesOf } from './fakes.js';
 
 const tokenizer = new ByteTokenizer();
 
@@ -202,6 +202,30 @@ describe('context', () => {
     expect(tail).toEqual(all.slice(all.length - tail.length));
   });
 
+  it('shift on a session with a native shift(): moves the cache, evaluates nothing again', async () => {
+    const ctx = 16;
+    const s = new ShiftingSession((cache) => 100 + (cache.length % 10), ctx);
+    const prompt = [1, 2, 3, 4, 5, 6];
+    const r = await complete(target(s), prompt, { maxTokens: 40, contextShift: { keep: 2 } });
+    expect(r.tokens.length).toBe(40);
+    expect(s.shifts.length).toBeGreaterThan(0);
+    expect(s.shifts.every(([keep, drop]) => keep === 2 && drop >= 1)).toBe(true);
+    expect(s.truncations).toEqual([]);
+    // After the prompt, every evaluation was one token: no kept tail evaluated again.
+    expect(s.evaluated.slice(1).every((e) => e.length === 1)).toBe(true);
+    const all = [...prompt, ...r.tokens];
+    expect(s.cache.slice(0, 2)).toEqual([1, 2]);
+    expect(s.cache.slice(2)).toEqual(all.slice(all.length - (s.cache.length - 2)));
+
+    // reevaluate: true takes the truncate-and-evaluate route on the same session kind.
+    const e = new ShiftingSession((cache) => 100 + (cache.length % 10), ctx);
+    const r2 = await complete(target(e), prompt, { maxTokens: 40, contextShift: { keep: 2, reevaluate: true } });
+    expect(r2.tokens.length).toBe(40);
+    expect(e.shifts).toEqual([]);
+    expect(e.truncations.length).toBeGreaterThan(0);
+    expect(e.cache).toEqual(s.cache);
+  });
+
   it("contextShift 'stop' ends with contextFull", async () => {
     const s = new ScriptedSession(() => 70, 10);
     const r = await complete(target(s), [1, 2, 3], { contextShift: 'stop' });
@@ -245,6 +269,7 @@ describe('option validation names the option', () => {
     [{ contextShift: 'sometimes' }, 'contextShift'],
     [{ contextShift: { keep: -1 } }, 'contextShift.keep'],
     [{ contextShift: { keepp: 1 } }, 'keepp'],
+    [{ contextShift: { reevaluate: 'yes' } }, 'contextShift.reevaluate'],
     [{ addSpecial: 'yes' }, 'addSpecial'],
     [{ temprature: 1 }, 'temprature'],
     [{ topP: 2 }, 'topP'],

@@ -168,9 +168,26 @@ describe('abort and dispose', () => {
 });
 
 describe('context', () => {
-  it('shift keeps the first tokens and continues; the cache matches a fresh evaluation', async () => {
+  it('shift (native, the default) keeps the first tokens and continues without evaluating the tail again', async () => {
     const s = model.createSession({ contextSize: 64 });
+    const before = model.stats.evaluations;
     const res = await s.complete('Once upon a time', { maxTokens: 150, contextShift: { keep: 5 } });
+    expect(res.stopReason).toBe('maxTokens');
+    const cache = s.tokens;
+    expect(cache.length).toBeLessThanOrEqual(64);
+    expect(cache.slice(0, 5)).toEqual([1, 403, 407, 261, 378]);
+    expect(cache.slice(5)).toEqual(res.tokens.slice(res.tokens.length - (cache.length - 5)));
+    // One prompt evaluation, one per generated token, and one job per shift (at least 3
+    // shifts for 155 tokens in 64): no extra evaluation of a kept tail.
+    const jobs = model.stats.evaluations - before;
+    expect(jobs).toBeGreaterThanOrEqual(1 + 150 + 3);
+    expect(jobs).toBeLessThanOrEqual(1 + 150 + 6);
+    s.dispose();
+  });
+
+  it('shift with reevaluate: the cache matches a fresh evaluation', async () => {
+    const s = model.createSession({ contextSize: 64 });
+    const res = await s.complete('Once upon a time', { maxTokens: 150, contextShift: { keep: 5, reevaluate: true } });
     expect(res.stopReason).toBe('maxTokens');
     expect(res.tokens.length).toBe(150);
     const cache = s.tokens;

@@ -184,6 +184,27 @@ describe('sessions', () => {
     fresh.dispose();
   });
 
+  test('shift drops a range and moves the rest down; its arguments are checked', async () => {
+    const s = model.createSession();
+    await s.evaluate(PROMPT);
+    await s.shift(2, 5);
+    expect(s.tokens).toEqual([...PROMPT.slice(0, 2), ...PROMPT.slice(7)]);
+    expect(s.nTokens).toBe(11);
+    for (const [keep, drop] of [[0, 0], [5, 10], [1.5, 1], [-1, 2], [2, Number.NaN]] as const)
+      await rejects(s.shift(keep, drop), 'ERR_INVALID_ARG', /shift/);
+    await rejects(s.shift('1' as never, 1), 'ERR_INVALID_ARG', /keep/);
+    expect(s.nTokens).toBe(11);
+    // Dropping the whole tail moves nothing: the same as truncate.
+    await s.shift(2, 9);
+    expect(s.tokens).toEqual(PROMPT.slice(0, 2));
+    const a = await s.evaluate([432, 383]);
+    const fresh = model.createSession();
+    expect(maxAbsDiff(a, await fresh.evaluate([...PROMPT.slice(0, 2), 432, 383]))).toBeLessThan(1e-2);
+    s.dispose();
+    fresh.dispose();
+    await rejects(s.shift(0, 1), 'ERR_DISPOSED');
+  });
+
   test('save / restore round-trip and are checked against the model', async () => {
     const s = model.createSession();
     await s.evaluate(PROMPT.slice(0, 10));
@@ -227,6 +248,17 @@ describe('sessions', () => {
     await step.evaluate(tokens.slice(0, 39));
     const last = await step.evaluate(tokens.slice(39));
     expect(maxAbsDiff(last, b.subarray(39 * 512, 40 * 512))).toBeLessThan(1e-2);
+    // A context shift re-rotates Q8_0 keys too (dequantized, rotated, quantized again):
+    // after the same shift the two caches still agree as closely.
+    await f16.shift(3, 17);
+    await q8.shift(3, 17);
+    const after = tokens.slice(0, 8);
+    const c = await f16.evaluate(after, { allLogits: true });
+    const d = await q8.evaluate(after, { allLogits: true });
+    let sq2 = 0;
+    let ref2 = 0;
+    for (let i = 0; i < c.length; i++) (sq2 += (c[i]! - d[i]!) ** 2), (ref2 += c[i]! ** 2);
+    expect(Math.sqrt(sq2 / ref2)).toBeLessThan(0.02);
     // State save/restore carries the cache type.
     const t = m.createSession({ contextSize: 64, kvCacheType: 'q8_0' });
     t.restore(step.save());
@@ -316,6 +348,7 @@ describe('concurrency', () => {
     expect(() => s.reset()).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
     expect(() => s.truncate(0)).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
     expect(() => s.save()).toThrow(expect.objectContaining({ code: 'ERR_SESSION_BUSY' }));
+    await rejects(s.shift(0, 1), 'ERR_SESSION_BUSY');
     expect(s.nTokens).toBe(0); // not yet appended
     await first;
     expect(s.nTokens).toBe(600);

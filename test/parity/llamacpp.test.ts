@@ -225,6 +225,81 @@ describe("flashAttention: true agrees with llama.cpp's flash attention", () => {
   }
 });
 
+describe("Session.shift agrees with llama.cpp's context shift (K-shift)", () => {
+  // Both engines evaluate 64 tokens, drop tokens [KEEP, KEEP + DROP) from the cache (the
+  // later keys re-rotated DROP positions back: node-llama-cpp's eraseContextTokenRanges,
+  // llama.cpp's seq_rm + seq_add), then evaluate 8 more; their next-token distributions
+  // are compared. F32 weights, so only the f16 key re-rounding is in play: the bound is
+  // F32's. A fresh evaluation of the shortened sequence differs far more (the moved
+  // keys and values were computed with the dropped tokens in view), which shows that
+  // both really shifted rather than evaluated again.
+  const KEEP = 4, DROP = 24, EXTRA = 8;
+  for (const shapeName of ['llama-mha-hd64', 'qwen2-gqa4-hd128']) {
+    test(`${shapeName} (${PARITY_SHAPES[shapeName]!.arch}: ${PARITY_SHAPES[shapeName]!.arch === 'qwen2' ? 'NeoX' : 'normal'} RoPE)`, async () => {
+      const file = await parityModel(shapeName, 'f32');
+      const vocab = PARITY_SHAPES[shapeName]!.nVocab;
+      const tokens = tokenSequence(vocab, 4242, SEQ_LEN);
+      const extra = tokenSequence(vocab, 777, EXTRA + 1).slice(1);
+
+      const lm = await llama.loadModel({ modelPath: file });
+      let theirs: Float64Array[];
+      try {
+        const ctx = await lm.createContext({ contextSize: 128, flashAttention: false, threads: 2, batchSize: 128 });
+        const seq = ctx.getSequence();
+        await seq.controlledEvaluate(tokens as never);
+        await seq.eraseContextTokenRanges([{ start: KEEP, end: KEEP + DROP }]);
+        expect(seq.nextTokenIndex).toBe(SEQ_LEN - DROP);
+        const out = await seq.controlledEvaluate(
+          extra.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const) as never,
+        );
+        theirs = extra.map((_, i) => {
+          const probs = (out[i] as { next?: { probabilities?: Map<number, number> } }).next!.probabilities!;
+          const lp = new Float64Array(vocab).fill(-Infinity);
+          for (const [tok, p] of probs) lp[tok] = Math.log(p);
+          return lp;
+        });
+        await ctx.dispose();
+      } finally {
+        await lm.dispose();
+      }
+
+      const model = await loadModel(file, { threads: 2 });
+      const s = model.createSession({ contextSize: 128 });
+      await s.evaluate(tokens);
+      await s.shift(KEEP, DROP);
+      expect(s.tokens).toEqual([...tokens.slice(0, KEEP), ...tokens.slice(KEEP + DROP)]);
+      const ours = await s.evaluate(extra, { allLogits: true });
+      const fresh = await model.createSession({ contextSize: 128 }).evaluate([...s.tokens.slice(0, SEQ_LEN - DROP), ...extra], { allLogits: true });
+      model.dispose();
+
+      // Normalized RMS error of the log-softmax, as compare() measures it.
+      const err = (a: Float32Array, b: Float64Array) => {
+        const la = logSoftmax(a);
+        let mean = 0, n = 0, sq = 0, vr = 0;
+        for (const v of b) if (Number.isFinite(v)) (mean += v), n++;
+        mean /= n;
+        for (let i = 0; i < vocab; i++) {
+          if (!Number.isFinite(b[i]!)) continue;
+          vr += (b[i]! - mean) ** 2;
+          sq += (la[i]! - b[i]!) ** 2;
+        }
+        return Math.sqrt(sq / vr);
+      };
+      let worst = 0, apart = 0;
+      for (let i = 0; i < EXTRA; i++) {
+        const row = ours.subarray(i * vocab, (i + 1) * vocab);
+        worst = Math.max(worst, err(row, theirs[i]!));
+        const freshRow = logSoftmax(fresh.subarray((SEQ_LEN - DROP + i) * vocab, (SEQ_LEN - DROP + i + 1) * vocab));
+        apart = Math.max(apart, err(row, freshRow));
+        expect(argmax(row)).toBe(argmax(theirs[i]!));
+      }
+      console.log(`shift ${shapeName}: max normalized error vs llama.cpp ${worst.toExponential(2)}, vs a fresh evaluation ${apart.toExponential(2)}`);
+      expect(worst).toBeLessThan(BOUND.f32);
+      expect(apart).toBeGreaterThan(20 * BOUND.f32);
+    });
+  }
+});
+
 /** Llama-3.1 frequency factors (the divisor of each rotated pair's frequency). */
 function llama31Factors(ropeDim: number, base: number, factor = 8, low = 1, high = 4, oldCtx = 8192): Float32Array {
   const out = new Float32Array(ropeDim / 2);

@@ -1,6 +1,6 @@
 // NEON conversions between f32 and f16 (round to nearest even, the default FPCR mode),
-// 4 at a time; the tail goes through a zero-padded stack buffer. extern "C" entry points
-// only.
+// 4 at a time; the tail goes through a zero-padded stack buffer of one vector (the same
+// function called on it). extern "C" entry points only.
 #include <arm_neon.h>
 #include <stdint.h>
 
@@ -14,7 +14,7 @@ extern "C" void sp_f32_to_f16_neon(const float* x, uint16_t* y, int64_t n) {
     float in[4] = {0};
     uint16_t out[4];
     __builtin_memcpy(in, x + i, sizeof(float) * size_t(n - i));
-    vst1_u16(out, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(in))));
+    sp_f32_to_f16_neon(in, out, 4);
     __builtin_memcpy(y + i, out, sizeof(uint16_t) * size_t(n - i));
   }
 }
@@ -26,7 +26,7 @@ extern "C" void sp_f16_to_f32_neon(const uint16_t* x, float* y, int64_t n) {
     uint16_t in[4] = {0};
     float out[4];
     __builtin_memcpy(in, x + i, sizeof(uint16_t) * size_t(n - i));
-    vst1q_f32(out, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(in))));
+    sp_f16_to_f32_neon(in, out, 4);
     __builtin_memcpy(y + i, out, sizeof(float) * size_t(n - i));
   }
 }
@@ -37,7 +37,7 @@ extern "C" void sp_round_f16_neon(const float* x, float* y, int64_t n) {
   if (i < n) {
     float in[4] = {0}, out[4];
     __builtin_memcpy(in, x + i, sizeof(float) * size_t(n - i));
-    vst1q_f32(out, vcvt_f32_f16(vcvt_f16_f32(vld1q_f32(in))));
+    sp_round_f16_neon(in, out, 4);
     __builtin_memcpy(y + i, out, sizeof(float) * size_t(n - i));
   }
 }

@@ -21,8 +21,12 @@
 // only, so no locks): requests are queued, never rejected for a busy model, and one job
 // runs at a time. A job is either one multi-token request (a prompt) alone, or up to
 // max_batch() single-token requests (decode steps) of different sessions batched into one
-// forward pass (Session::decode_batch). Jobs start from setImmediate, so the sessions
-// woken by the job that just ended queue their next tokens first and join the next batch.
+// forward pass (Session::decode_batch). A prompt longer than the model's batch size runs
+// one batch per job, and the decode steps queued meanwhile run between its parts, so a
+// long prompt delays the other sessions' next tokens by one batch, not by all of it.
+// Jobs start from setImmediate, so the sessions woken by the job that just ended queue
+// their next tokens first and join the next batch.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -51,6 +55,8 @@ struct EvalRequest {
   std::vector<int32_t> tokens;
   bool all;
   size_t shift_keep = 0, shift_drop = 0;  // a context shift (no tokens) when shift_drop > 0
+  size_t evaluated = 0;       // tokens evaluated so far: a long prompt runs as several jobs
+  bool yield = false;         // a part of it ran: let waiting decode steps go first
   bool done = false;          // it ran to the end: the session changed
   std::vector<float> logits;  // the result, or
   std::exception_ptr error;
@@ -450,8 +456,16 @@ class EvaluateWorker : public Napi::AsyncWorker {
       sc_->max_batch = std::max(sc_->max_batch, double(job_.size()));
     }
     sc_->running = false;
+    // A prompt with parts left goes back to the head of the queue (behind the decode
+    // steps that waited for this part, see dispatch()).
+    for (auto& r : job_) {
+      if (r->done || r->error || r->s->cancel.load()) continue;
+      r->yield = true;
+      sc_->queue.push_front(std::move(r));
+    }
     schedule(env, sc_);
     for (auto& r : job_) {
+      if (!r) continue;
       try {
         settle(env, *r);
       } catch (const Napi::Error& e) {
@@ -463,9 +477,16 @@ class EvaluateWorker : public Napi::AsyncWorker {
  private:
   static void run_alone(EvalRequest& r) {
     try {
-      if (r.shift_drop) r.s->session.shift(r.shift_keep, r.shift_drop);
-      else r.logits = r.s->session.evaluate(r.tokens.data(), r.tokens.size(), r.all, &r.s->cancel);
-      r.done = true;
+      if (r.shift_drop) {
+        r.s->session.shift(r.shift_keep, r.shift_drop);
+        r.done = true;
+        return;
+      }
+      // One batch of a prompt at a time: between them, other sessions' decode steps run.
+      const size_t n = r.tokens.size(), part = std::min(n - r.evaluated, size_t(r.s->session.model().batch_size()));
+      r.s->session.evaluate_part(r.tokens.data(), n, r.evaluated, part, r.all, r.logits, &r.s->cancel);
+      r.evaluated += part;
+      r.done = r.evaluated == n;
     } catch (...) {
       r.error = std::current_exception();
     }
@@ -491,10 +512,14 @@ void dispatch(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
   }
   if (q.empty()) return;
   std::vector<std::unique_ptr<EvalRequest>> job;
-  if (q.front()->tokens.size() != 1) {  // a prompt or a shift: alone
+  // A prompt that has just run a part lets the decode steps queued meanwhile go first.
+  const bool steps_first = q.front()->yield && std::any_of(q.begin(), q.end(), [](const auto& r) { return r->tokens.size() == 1; });
+  if (!steps_first && q.front()->tokens.size() != 1) {  // a prompt (its next part) or a shift: alone
+    q.front()->yield = false;
     job.push_back(std::move(q.front()));
     q.pop_front();
   } else {
+    if (steps_first) q.front()->yield = false;
     for (auto it = q.begin(); it != q.end() && job.size() < max_batch();) {
       if ((*it)->tokens.size() == 1) {
         job.push_back(std::move(*it));

@@ -34,22 +34,34 @@ Session::Session(std::shared_ptr<Model> model, const SessionOptions& opts)
 }
 
 std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel) {
-  const int vocab = model_->hp().n_vocab;
-  if (n == 0) throw sparrow_error("ERR_INVALID_ARG", "tokens must not be empty");
-  for (size_t i = 0; i < n; i++)
-    if (tokens[i] < 0 || tokens[i] >= vocab)
-      throw sparrow_error("ERR_INVALID_TOKEN", "tokens[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
-                                                   " is not a token id of this model (0.." + std::to_string(vocab - 1) + ")");
-  const size_t past = tokens_.size();
-  if (past + n > size_t(kv_.n_ctx()))
-    throw sparrow_error("ERR_CONTEXT_FULL", "the context is full: " + std::to_string(past) + " tokens + " +
-                                                std::to_string(n) + " new > contextSize " + std::to_string(kv_.n_ctx()));
+  std::vector<float> out;
+  evaluate_part(tokens, n, 0, n, all_logits, out, cancel);
+  return out;
+}
 
-  std::vector<float> out((all_logits ? n : 1) * size_t(vocab));
+void Session::evaluate_part(const int32_t* tokens, size_t n, size_t done, size_t count, bool all_logits,
+                            std::vector<float>& out, const std::atomic<bool>* cancel) {
+  const int vocab = model_->hp().n_vocab;
+  const size_t past = tokens_.size();
+  if (done == 0) {  // the checks, once per evaluation
+    if (n == 0) throw sparrow_error("ERR_INVALID_ARG", "tokens must not be empty");
+    for (size_t i = 0; i < n; i++)
+      if (tokens[i] < 0 || tokens[i] >= vocab)
+        throw sparrow_error("ERR_INVALID_TOKEN", "tokens[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
+                                                     " is not a token id of this model (0.." + std::to_string(vocab - 1) + ")");
+    if (past + n > size_t(kv_.n_ctx()))
+      throw sparrow_error("ERR_CONTEXT_FULL", "the context is full: " + std::to_string(past) + " tokens + " +
+                                                  std::to_string(n) + " new > contextSize " + std::to_string(kv_.n_ctx()));
+    out.assign((all_logits ? n : 1) * size_t(vocab), 0.0f);
+  }
+  if (done + count > n || out.size() != (all_logits ? n : 1) * size_t(vocab))
+    throw sparrow_error("ERR_INTERNAL", "evaluate_part: tokens [" + std::to_string(done) + ", " + std::to_string(done + count) +
+                                            ") of " + std::to_string(n) + " do not continue an evaluation in progress");
+
   std::lock_guard<std::mutex> lock(model_->run_mutex());
   const size_t batch = size_t(model_->batch_size());
-  for (size_t i = 0; i < n; i += batch) {
-    const size_t m = std::min(batch, n - i);
+  for (size_t i = done; i < done + count; i += batch) {
+    const size_t m = std::min(batch, done + count - i);
     const bool last = i + m == n;
     float* logits = all_logits ? out.data() + i * vocab : out.data();
     // Batches before the last compute no logits unless all are wanted.
@@ -60,9 +72,8 @@ std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_l
       forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel, flash_attn_);
     }
   }
-  // Only now do the new positions count: an error above leaves the session unchanged.
-  tokens_.insert(tokens_.end(), tokens, tokens + n);
-  return out;
+  // Only at the end do the new positions count: an error before leaves the session unchanged.
+  if (done + count == n) tokens_.insert(tokens_.end(), tokens, tokens + n);
 }
 
 void Session::truncate(size_t n) {

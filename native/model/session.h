@@ -31,6 +31,14 @@ class Session {
   // all_logits. All or nothing: on any error (ERR_CONTEXT_FULL, ERR_INVALID_TOKEN,
   // ERR_CANCELLED, ...) the session is left as it was.
   std::vector<float> evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel);
+  // evaluate() in parts, so that a long prompt can yield the model to other sessions'
+  // decode steps: evaluates tokens [done, done + count) of the n-token evaluation `tokens`
+  // (positions after the committed tokens), into `out` (sized by the call with done = 0,
+  // which also does the checks). The n tokens are committed by the call that reaches n;
+  // until then, and after an error, the session is as it was. Nothing else may change
+  // the session between the parts.
+  void evaluate_part(const int32_t* tokens, size_t n, size_t done, size_t count, bool all_logits, std::vector<float>& out,
+                     const std::atomic<bool>* cancel);
 
   // Decodes one token on each of n distinct sessions of the same model in one forward
   // pass (see batch.cpp): tokens[i] is appended to sessions[i] and its logits (n_vocab

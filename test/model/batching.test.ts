@@ -219,3 +219,62 @@ describe('batched decoding: the model', () => {
     expect(model.stats.evaluations).toBeGreaterThan(0);
   });
 });
+
+describe('a long prompt yields to decode steps between its batches', () => {
+  let model: Model;
+  beforeAll(async () => {
+    // A batch size of 16: a 200-token prompt runs in 13 parts.
+    model = await loadModel(path.join(MODELS, 'stories260K-f32.gguf'), { threads: 2, batchSize: 16 });
+  });
+  afterAll(() => model?.dispose());
+  const long = Array.from({ length: 200 }, (_, i) => 3 + ((i * 37) % 500));
+
+  it('decode steps of other sessions finish while the prompt is still running; its logits are unchanged', async () => {
+    const ref = model.createSession({ contextSize: 256 });
+    const want = await ref.evaluate(long, { allLogits: true });
+    ref.dispose();
+
+    const chat = model.createSession({ contextSize: 256 });
+    await chat.evaluate([1, 403, 407]);
+    const reader = model.createSession({ contextSize: 256 });
+    const order: string[] = [];
+    const prompt = reader.evaluate(long, { allLogits: true }).then((l) => (order.push('prompt'), l));
+    // Three decode steps of the other session, each queued once the previous one is done.
+    const steps = (async () => {
+      for (let i = 0; i < 3; i++) {
+        await chat.evaluate([300 + i]);
+        order.push(`step ${i}`);
+      }
+    })();
+    const [got] = await Promise.all([prompt, steps]);
+    expect(order.indexOf('step 2')).toBeLessThan(order.indexOf('prompt'));
+    expect(relDiff(got, want)).toBe(0); // the same batches, in the same order: bit for bit
+    expect(reader.tokens).toEqual(long);
+    expect(chat.tokens).toEqual([1, 403, 407, 300, 301, 302]);
+    chat.dispose();
+    reader.dispose();
+  });
+
+  it('aborting or disposing between its parts leaves the session as it was', async () => {
+    const s = model.createSession({ contextSize: 256 });
+    await s.evaluate([1, 2, 3]);
+    const ac = new AbortController();
+    const other = model.createSession({ contextSize: 256 });
+    await other.evaluate([1]);
+    const p = s.evaluate(long, { signal: ac.signal });
+    await other.evaluate([5]); // runs after the first part
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+    expect(s.tokens).toEqual([1, 2, 3]);
+    // The session goes on normally.
+    const after = await s.evaluate([4]);
+    const fresh = model.createSession({ contextSize: 256 });
+    expect(relDiff(after, await fresh.evaluate([1, 2, 3, 4]))).toBeLessThan(1e-4);
+    const q = s.evaluate(long);
+    await other.evaluate([6]);
+    s.dispose();
+    await expect(q).rejects.toMatchObject({ code: 'ERR_DISPOSED' });
+    other.dispose();
+    fresh.dispose();
+  });
+});

@@ -562,6 +562,18 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// Queues a request of an idle session (checked by the caller) and returns its promise.
+Napi::Promise enqueue(Napi::Env env, std::unique_ptr<EvalRequest> r) {
+  SessionState& s = *r->s;
+  s.aborted.store(false);  // a previous sessionCancel is spent (the session was idle)
+  s.cancel.store(false);
+  s.busy.store(true);
+  Napi::Promise p = r->deferred.Promise();
+  s.sched->queue.push_back(std::move(r));
+  schedule(env, s.sched);
+  return p;
+}
+
 Napi::Value SessionEvaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<SessionState> s = live_session(info, 0, true);
@@ -582,14 +594,7 @@ Napi::Value SessionEvaluate(const Napi::CallbackInfo& info) {
     throw js_error(env, "ERR_CONTEXT_FULL", "the context is full: " + std::to_string(s->tokens.size()) + " tokens + " +
                                                 std::to_string(tokens.size()) + " new > contextSize " +
                                                 std::to_string(s->session.context_size()));
-  s->aborted.store(false);  // a previous sessionCancel is spent (the session was idle)
-  s->cancel.store(false);
-  s->busy.store(true);
-  auto r = std::make_unique<EvalRequest>(env, s, std::move(tokens), all);
-  Napi::Promise p = r->deferred.Promise();
-  s->sched->queue.push_back(std::move(r));
-  schedule(env, s->sched);
-  return p;
+  return enqueue(env, std::make_unique<EvalRequest>(env, s, std::move(tokens), all));
 }
 
 Napi::Value SessionShift(const Napi::CallbackInfo& info) {
@@ -600,16 +605,10 @@ Napi::Value SessionShift(const Napi::CallbackInfo& info) {
   if (!(keep >= 0) || std::floor(keep) != keep || !(drop >= 1) || std::floor(drop) != drop || keep + drop > n)
     throw js_error(env, "ERR_INVALID_ARG", "shift: keep and drop must be integers, drop >= 1, keep + drop <= the number of tokens (" +
                                                std::to_string(s->tokens.size()) + ")");
-  s->aborted.store(false);
-  s->cancel.store(false);
-  s->busy.store(true);
   auto r = std::make_unique<EvalRequest>(env, s, std::vector<int32_t>(), false);
   r->shift_keep = size_t(keep);
   r->shift_drop = size_t(drop);
-  Napi::Promise p = r->deferred.Promise();
-  s->sched->queue.push_back(std::move(r));
-  schedule(env, s->sched);
-  return p;
+  return enqueue(env, std::move(r));
 }
 
 Napi::Value SessionReset(const Napi::CallbackInfo& info) {

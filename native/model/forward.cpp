@@ -16,13 +16,10 @@
 #include "core/error.h"
 #include "core/ggml_types.h"
 #include "kernels/kernels.h"
-#include "quant/fp16.h"
 
 namespace sparrow {
 
 namespace {
-
-inline float round_f16(float x) { return f16_to_f32_fast(fp32_to_fp16(x)); }
 
 // The next three are written so that the compiler vectorizes the loops that call them
 // (no branches, no library calls): softmax over long contexts runs millions of them.
@@ -275,6 +272,7 @@ void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_se
   const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
   const float scale = 1.0f / std::sqrt(float(HD));
   const auto axpy_f16 = kernels().axpy_f16;
+  const auto round_f16 = kernels().round_f16;
 
   std::vector<AttnPlan> plans(static_cast<size_t>(n_seq));
   size_t scratch = 0;
@@ -294,8 +292,7 @@ void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_se
   for (int i = 0; i < n_seq; i++) {
     if (plans[size_t(i)].flash && fa_tiled(plans[size_t(i)].n, HD)) continue;
     float* qs = ws.q.data() + size_t(plans[size_t(i)].toff) * QD;
-    const auto round = kernels().round_f16;
-    parallel_ranges(pool, plans[size_t(i)].n * QD, 4096, [&](int i0, int i1) { round(qs + i0, qs + i0, i1 - i0); });
+    parallel_ranges(pool, plans[size_t(i)].n * QD, 4096, [&](int i0, int i1) { round_f16(qs + i0, qs + i0, i1 - i0); });
   }
 
   pool.run(total_tasks, [&](int batch_task, int thread) {
@@ -378,11 +375,13 @@ void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_se
               const float m_old = M;
               M = s;
               ms = std::exp(m_old - M);
-              for (int i = 0; i < HD; i++) acc[i] = round_f16(acc[i] * ms);
+              for (int i = 0; i < HD; i++) acc[i] *= ms;
+              round_f16(acc, acc, HD);
             } else {
               vs = std::exp(s - M);
             }
-            for (int i = 0; i < HD; i++) acc[i] = round_f16(acc[i] + f16_to_f32_fast(vp[i]) * vs);
+            for (int i = 0; i < HD; i++) acc[i] += f16_to_f32_fast(vp[i]) * vs;
+            round_f16(acc, acc, HD);
             S = S * ms + vs;
           }
           const float inv = S == 0.0f ? 0.0f : 1.0f / S;

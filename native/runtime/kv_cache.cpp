@@ -50,7 +50,8 @@ KVCache::KVCache(int n_layer, int n_ctx, int n_head_kv, int head_dim, KVType typ
   data_ = PageBuffer(bytes(), "the KV cache");
 }
 
-void KVCache::quantize_row(const float* x, uint8_t* out) const {
+void KVCache::write_row(const float* x, uint8_t* out) const {
+  if (type_ == KVType::F16) return kernels().f32_to_f16(x, reinterpret_cast<uint16_t*>(out), head_dim_);
   for (int b = 0; b < head_dim_ / kQ8Block; b++, x += kQ8Block, out += kQ8BlockBytes) {
     float amax = 0;
     for (int i = 0; i < kQ8Block; i++) amax = std::fmax(amax, std::fabs(x[i]));
@@ -63,30 +64,15 @@ void KVCache::quantize_row(const float* x, uint8_t* out) const {
 }
 
 void KVCache::store(int layer, int pos, int n, const float* k, const float* v, int64_t ld) {
-  const auto to_f16 = kernels().f32_to_f16;
-  for (int h = 0; h < n_head_kv_; h++) {
-    uint8_t* kb = k_head(layer, h);
-    uint8_t* vb = v_head(layer, h);
+  for (int h = 0; h < n_head_kv_; h++)
     for (int t = 0; t < n; t++) {
-      uint8_t* kr = kb + size_t(pos + t) * row_bytes_;
-      uint8_t* vr = vb + size_t(pos + t) * row_bytes_;
-      const float* kt = k + t * ld + size_t(h) * head_dim_;
-      const float* vt = v + t * ld + size_t(h) * head_dim_;
-      if (type_ == KVType::F16) {
-        to_f16(kt, reinterpret_cast<uint16_t*>(kr), head_dim_);
-        to_f16(vt, reinterpret_cast<uint16_t*>(vr), head_dim_);
-      } else {
-        quantize_row(kt, kr);
-        quantize_row(vt, vr);
-      }
+      write_row(k + t * ld + size_t(h) * head_dim_, k_head(layer, h) + size_t(pos + t) * row_bytes_);
+      write_row(v + t * ld + size_t(h) * head_dim_, v_head(layer, h) + size_t(pos + t) * row_bytes_);
     }
-  }
 }
 
 void KVCache::write_k(int layer, int head, int pos, const float* k) {
-  uint8_t* row = k_head(layer, head) + size_t(pos) * row_bytes_;
-  if (type_ == KVType::F16) kernels().f32_to_f16(k, reinterpret_cast<uint16_t*>(row), head_dim_);
-  else quantize_row(k, row);
+  write_row(k, k_head(layer, head) + size_t(pos) * row_bytes_);
 }
 
 void KVCache::move(int src, int dst, int n) {

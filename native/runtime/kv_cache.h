@@ -51,7 +51,8 @@ class KVCache {
     return data_.get() + ((size_t(layer) * 2 + kv) * n_head_kv_ + head) * n_ctx_ * row_bytes_;
   }
   void read(const uint8_t* rows, int p0, int p1, float* out) const;
-  void quantize_row(const float* x, uint8_t* out) const;
+  // One position of one head: head_dim floats to an F16 or Q8_0 row.
+  void write_row(const float* x, uint8_t* out) const;
 
   int n_layer_, n_ctx_, n_head_kv_, head_dim_;
   KVType type_;

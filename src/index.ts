@@ -6,8 +6,8 @@ export { systemInfo, setIsa } from './system.js';
 export type { SystemInfo, Isa } from './system.js';
 export { Tokenizer, TokenDecoder, TokenAttr, loadTokenizer } from './tokenizer/index.js';
 export type { TokenizeOptions, DetokenizeOptions, SpecialTokens, TokenizerKind } from './tokenizer/index.js';
-export { applyChatTemplate, detectChatFormat, BUILTIN_TEMPLATES } from './chat/index.js';
-export type { ChatMessage, ChatTool, ChatFormat, ApplyChatTemplateOptions, ChatTemplateSource } from './chat/index.js';
+export { applyChatTemplate, detectChatFormat, BUILTIN_TEMPLATES } from './templates/index.js';
+export type { ChatMessage, ChatTool, ChatFormat, ApplyChatTemplateOptions, ChatTemplateSource } from './templates/index.js';
 export { loadModel, Model } from './model.js';
 export type { LoadModelOptions, ModelInfo, ModelStats } from './model.js';
 export { Session } from './session.js';
@@ -18,6 +18,6 @@ export { Generation, StopMatcher } from './generation/index.js';
 export type {
   GenerateOptions, GenerationChunk, GenerationResult, GenerationTimings, StopReason, ContextShiftOptions,
 } from './generation/index.js';
-export { Chat } from './conversation/index.js';
-export type { ChatOptions } from './conversation/index.js';
+export { Chat } from './chat/index.js';
+export type { ChatOptions } from './chat/index.js';
 export type { CreateChatOptions } from './generation/bind.js';

@@ -10,9 +10,9 @@ import { Session, type SessionAddon, type SessionOptions } from './session.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 import { abortError, runSliced } from './tokenizer/slices.js';
 import { unpackMetadata, type PackedMetadata } from './gguf.js';
-import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './chat/template.js';
+import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './templates/template.js';
 import { bindSession, createChatOnModel, type CreateChatOptions } from './generation/bind.js';
-import type { Chat } from './conversation/chat.js';
+import type { Chat } from './chat/chat.js';
 
 export interface LoadModelOptions {
   /** Threads for the forward pass (the calling worker thread included): an integer 1..256. Default: physical cores. */
@@ -254,7 +254,7 @@ export class Model {
     return session;
   }
 
-  /** A chat (history + chat template) on a new session of its own; see src/conversation/chat.ts. */
+  /** A chat (history + chat template) on a new session of its own; see src/chat/chat.ts. */
   createChat(options?: CreateChatOptions): Chat {
     return createChatOnModel((o) => this.createSession(o), this.tokenizer, this.info.vocabSize, options);
   }

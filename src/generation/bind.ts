@@ -4,7 +4,7 @@
  * here. Keeping the link in a WeakMap keeps those classes' own code small.
  */
 import { SparrowError } from '../errors.js';
-import { Chat, type ChatOptions } from '../conversation/chat.js';
+import { Chat, type ChatOptions } from '../chat/chat.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { complete, generate, type GenerationTarget } from './generate.js';
 import type { Generation } from './stream.js';

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_TEMPLATES, applyChatTemplate, detectChatFormat, type ChatMessage, type ChatTool } from '../../src/chat/index.js';
+import { BUILTIN_TEMPLATES, applyChatTemplate, detectChatFormat, type ChatMessage, type ChatTool } from '../../src/templates/index.js';
 import { SparrowError } from '../../src/errors.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
 

@@ -9,7 +9,7 @@
  *   console.log(chat.history);  // system, user, assistant
  */
 import { SparrowError } from '../errors.js';
-import { applyChatTemplate, type ChatFormat, type ChatMessage } from '../chat/template.js';
+import { applyChatTemplate, type ChatFormat, type ChatMessage } from '../templates/template.js';
 import { Sampler } from '../sampling/sampler.js';
 import { invalidArg, optionsObject, rejectUnknownKeys } from '../sampling/validate.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';

@@ -21,3 +21,5 @@ export type {
 export { Chat } from './chat/index.js';
 export type { ChatOptions } from './chat/index.js';
 export type { CreateChatOptions } from './generation/bind.js';
+export { perplexity } from './quality/perplexity.js';
+export type { PerplexityOptions, PerplexityResult, KLDivergenceStats } from './quality/perplexity.js';

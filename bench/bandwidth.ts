@@ -3,7 +3,7 @@
  * of buffers far larger than the caches, by every compute thread at once.
  *
  * Each of `threads` worker threads owns two Float32Arrays (its share of `totalBytes`)
- * and runs sparrow's own SIMD f32 dot kernel over them (`_dotF32`, the addon's test hook
+ * and runs sparrow's own SIMD f32 dot kernel over them (`_dotF32`, a test hook on `addon.internal`
  * for one kernel on one ISA path): 8 bytes read per 2 flops, far below what a core can
  * compute, so the time is the time to stream the bytes. All threads start each pass on
  * one message; a pass's bandwidth is all the bytes read divided by the time from the
@@ -12,7 +12,7 @@
  * figure is reported as unavailable rather than guessed.
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { addon } from '../src/native.js';
+import { internal } from '../src/native.js';
 import { systemInfo } from '../src/system.js';
 
 export interface BandwidthResult {
@@ -38,7 +38,7 @@ const now = () => performance.timeOrigin + performance.now();
 function threadMain(init: ThreadInit): void {
   const port = parentPort!;
   try {
-    const dot = addon<DotAddon>()._dotF32;
+    const dot = internal<DotAddon>()._dotF32;
     const a = new Float32Array(init.floats).fill(1);
     const b = new Float32Array(init.floats).fill(0.5);
     dot(init.isa, a, b); // touch every page once

@@ -38,7 +38,7 @@ for (const type of types)
         const iters = Math.max(2, Math.min(200, Math.round(2e9 / ops)));
         let best = Infinity, bytes = 0;
         for (let rep = 0; rep < reps; rep++) {
-          const r = addon._benchMatmul(isa, TYPES[type], rows, cols, n, iters, threads);
+          const r = addon.internal._benchMatmul(isa, TYPES[type], rows, cols, n, iters, threads);
           best = Math.min(best, r.seconds);
           bytes = r.weightBytes;
         }

@@ -11,8 +11,7 @@ import { Tokenizer } from './tokenizer/tokenizer.js';
 import { abortError, runSliced } from './tokenizer/slices.js';
 import { unpackMetadata, type PackedMetadata } from './gguf.js';
 import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './templates/template.js';
-import { bindSession, createChatOnModel, type CreateChatOptions } from './generation/bind.js';
-import type { Chat } from './chat/chat.js';
+import { Chat, type ChatOptions } from './chat/chat.js';
 
 export interface LoadModelOptions {
   /** Threads for the forward pass (the calling worker thread included): an integer 1..256. Default: physical cores. */
@@ -30,6 +29,20 @@ export interface LoadModelOptions {
    * what it had built and rejects with a SparrowError of code ERR_ABORTED.
    */
   signal?: AbortSignal;
+  /**
+   * The most prompt evaluations (and context shifts) that may wait for the model at once:
+   * an integer 1..2^30, default no limit. One more rejects at once with a SparrowError of
+   * code ERR_QUEUE_FULL and leaves its session unchanged (an HTTP server answers 429).
+   * Decode steps (single-token evaluations) are never refused, so a generation in
+   * progress is never cut off by the limit.
+   */
+  maxQueue?: number;
+}
+
+/** Options of model.createChat: the chat's own, plus the size of the session it creates. */
+export interface CreateChatOptions extends ChatOptions {
+  /** Context size of the chat's session (default: the model's context length). */
+  contextSize?: number;
 }
 
 export interface ModelInfo {
@@ -88,7 +101,7 @@ export interface ModelStats {
 interface ModelAddon extends SessionAddon {
   loadModel(
     path: string,
-    options: { threads?: number; batchSize?: number },
+    options: { threads?: number; batchSize?: number; maxQueue?: number },
     onProgress?: (fraction: number) => void,
     abortFlag?: NativeHandle,
   ): Promise<[NativeHandle, PackedMetadata]>;
@@ -114,13 +127,15 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     throw new SparrowError('loadModel: options must be an object', 'ERR_INVALID_ARG');
   checkInteger(options.threads, 'threads', 1, 256);
   checkInteger(options.batchSize, 'batchSize', 1, 65536);
+  checkInteger(options.maxQueue, 'maxQueue', 1, 2 ** 30);
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new SparrowError(`loadModel: options.onProgress must be a function (got ${typeof onProgress})`, 'ERR_INVALID_ARG');
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
   if (signal?.aborted) throw abortError('loadModel');
-  return loadWithProgress(addon<ModelAddon>(), path, options.threads, options.batchSize, onProgress, signal);
+  const { threads, batchSize, maxQueue } = options;
+  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue }, onProgress, signal);
 }
 
 /** Share of the progress given to the weights; the tokenizer has the rest. */
@@ -134,8 +149,7 @@ const WEIGHTS_SHARE = 0.9;
 async function loadWithProgress(
   native: ModelAddon,
   path: string,
-  threads: number | undefined,
-  batchSize: number | undefined,
+  nativeOptions: { threads?: number; batchSize?: number; maxQueue?: number },
   onProgress: ((fraction: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Model> {
@@ -161,7 +175,7 @@ async function loadWithProgress(
     try {
       [handle, packed] = await native.loadModel(
         path,
-        { threads, batchSize },
+        nativeOptions,
         onProgress ? (f) => report(Math.min(f, 1) * WEIGHTS_SHARE) : undefined,
         flag,
       );
@@ -247,16 +261,28 @@ export class Model {
       kvCacheType: options.kvCacheType,
       flashAttention: options.flashAttention,
     });
-    const session = new Session(this.#native, handle, this.info.vocabSize, () => this.#sessions.delete(ref));
+    const session = new Session(this.#native, handle, {
+      tokenizer: this.tokenizer,
+      vocabSize: this.info.vocabSize,
+      onDispose: () => this.#sessions.delete(ref),
+    });
     const ref = new WeakRef(session);
     this.#sessions.add(ref);
-    bindSession(session, this.tokenizer, this.info.vocabSize);
     return session;
   }
 
-  /** A chat (history + chat template) on a new session of its own; see src/chat/chat.ts. */
-  createChat(options?: CreateChatOptions): Chat {
-    return createChatOnModel((o) => this.createSession(o), this.tokenizer, this.info.vocabSize, options);
+  /** A chat (history + chat template) on a new session that the chat owns; see src/chat/chat.ts. */
+  createChat(options: CreateChatOptions = {}): Chat {
+    if (options === null || typeof options !== 'object')
+      throw new SparrowError('createChat: options must be an object', 'ERR_INVALID_ARG');
+    const { contextSize, ...chatOptions } = options;
+    const session = this.createSession({ contextSize });
+    try {
+      return new Chat(session, this.tokenizer, this.info.vocabSize, chatOptions, () => session.dispose());
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
   }
 
   /**

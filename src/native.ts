@@ -56,3 +56,12 @@ export function addon<T>(): T & CoreAddon {
   }
   return loaded as T & CoreAddon;
 }
+
+/**
+ * The addon's internal object: test and benchmark hooks (reference kernels, one kernel
+ * on a chosen SIMD path, micro-benchmarks). Not part of the API; only tests and the
+ * bench use it.
+ */
+export function internal<T>(): T {
+  return addon<{ internal: T }>().internal;
+}

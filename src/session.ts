@@ -7,8 +7,10 @@
  */
 import { SparrowError } from './errors.js';
 import type { NativeHandle } from './model.js';
-import { completeOnSession, generateOnSession } from './generation/bind.js';
+import type { Tokenizer } from './tokenizer/tokenizer.js';
+import { complete, generate, type GenerationTarget } from './generation/generate.js';
 import type { Generation } from './generation/stream.js';
+import { generationTokenizer } from './generation/tokenizer-adapter.js';
 import type { GenerateOptions, GenerationResult } from './generation/types.js';
 
 export interface SessionOptions {
@@ -53,7 +55,20 @@ export interface SessionAddon {
   sessionCancel(session: NativeHandle): void;
 }
 
-/** Checks and converts token ids; the error names the first bad one. */
+/** @internal What a model gives each session it creates. */
+export interface SessionContext {
+  /** The model's tokenizer, for generate() and complete(). */
+  tokenizer: Tokenizer;
+  /** Token ids are 0..vocabSize-1. */
+  vocabSize: number;
+  /** Called once, by dispose(). */
+  onDispose: () => void;
+}
+
+/**
+ * Checks and converts token ids (the one check on the JS side; the native session checks
+ * them again before it evaluates). The error names the first bad one.
+ */
 function toInt32(tokens: Tokens, vocabSize: number): Int32Array {
   const isArray = Array.isArray(tokens);
   if (!isArray && !(tokens instanceof Uint32Array) && !(tokens instanceof Int32Array))
@@ -77,15 +92,18 @@ export class Session {
   #handle: NativeHandle | undefined;
   #vocabSize: number;
   #onDispose: () => void;
+  /** What generate() and complete() run on: this session with its model's tokenizer. */
+  #target: GenerationTarget;
   /** The evaluate in flight (settled, never rejecting), for asyncDispose. */
   #inflight: Promise<void> | undefined;
 
   /** @internal Use model.createSession(). */
-  constructor(native: SessionAddon, handle: NativeHandle, vocabSize: number, onDispose: () => void) {
+  constructor(native: SessionAddon, handle: NativeHandle, context: SessionContext) {
     this.#native = native;
     this.#handle = handle;
-    this.#vocabSize = vocabSize;
-    this.#onDispose = onDispose;
+    this.#vocabSize = context.vocabSize;
+    this.#onDispose = context.onDispose;
+    this.#target = { session: this, tokenizer: generationTokenizer(context.tokenizer), vocabSize: context.vocabSize };
   }
 
   #live(): NativeHandle {
@@ -116,7 +134,8 @@ export class Session {
    * Appends `tokens` to the KV cache and resolves to the logits of the last one
    * (vocabSize floats), or of every new one with `allLogits` (tokens.length * vocabSize,
    * row-major). Rejects with ERR_CONTEXT_FULL when they do not fit, ERR_INVALID_TOKEN
-   * for an id outside the vocabulary, ERR_SESSION_BUSY while another evaluate runs.
+   * for an id outside the vocabulary, ERR_SESSION_BUSY while another evaluate runs,
+   * ERR_QUEUE_FULL when the model's queue is at its `maxQueue` (see LoadModelOptions).
    * On any error the session is left unchanged.
    */
   evaluate(tokens: Tokens, options: EvaluateOptions = {}): Promise<Float32Array> {
@@ -164,12 +183,12 @@ export class Session {
    * See src/generation/generate.ts.
    */
   generate(input: string | Tokens, options?: GenerateOptions): Generation {
-    return generateOnSession(this, input, options);
+    return generate(this.#target, input, options);
   }
 
   /** Like generate, without streaming: resolves to { text, tokens, stopReason, timings }. */
   complete(input: string | Tokens, options?: GenerateOptions): Promise<GenerationResult> {
-    return completeOnSession(this, input, options);
+    return complete(this.#target, input, options);
   }
 
   /** Empties the KV cache. */

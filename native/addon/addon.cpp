@@ -11,6 +11,7 @@ namespace {
 struct Entry {
   const char* name;
   Registrar fn;
+  bool internal;
 };
 std::vector<Entry>& registry() {
   static std::vector<Entry> r;
@@ -18,7 +19,7 @@ std::vector<Entry>& registry() {
 }
 }  // namespace
 
-Binding::Binding(const char* name, Registrar fn) { registry().push_back({name, fn}); }
+Binding::Binding(const char* name, Registrar fn, bool internal) { registry().push_back({name, fn, internal}); }
 
 AddonData& data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
@@ -79,7 +80,9 @@ static Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
 Napi::Object init_module(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
-  for (const Entry& e : registry()) e.fn(env, exports);
+  Napi::Object internal = Napi::Object::New(env);
+  for (const Entry& e : registry()) e.fn(env, e.internal ? internal : exports);
+  exports.Set("internal", internal);
   return exports;
 }
 

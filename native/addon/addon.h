@@ -1,5 +1,8 @@
 // Node-API glue shared by the binding files. Each binding file registers its functions
 // with SPARROW_BINDING(name) { ... } and is picked up by the module init automatically.
+// Test and benchmark hooks (reference kernels, micro-benchmarks) register with
+// SPARROW_INTERNAL_BINDING(name) { ... } instead: their `exports` is the one internal
+// object, `addon.internal`, which is not part of the API.
 // No maths here: bindings convert values, start work on worker threads, map errors.
 #pragma once
 #include <napi.h>
@@ -11,7 +14,7 @@ namespace sparrow::addon {
 
 using Registrar = void (*)(Napi::Env env, Napi::Object exports);
 struct Binding {
-  Binding(const char* name, Registrar fn);
+  Binding(const char* name, Registrar fn, bool internal = false);
 };
 
 // Per-environment data (main thread and every worker thread get their own).
@@ -46,11 +49,13 @@ Napi::Value gguf_value_to_js(Napi::Env env, const GGUFValue& v);
 
 #define SPARROW_BINDING_CAT2(a, b) a##b
 #define SPARROW_BINDING_CAT(a, b) SPARROW_BINDING_CAT2(a, b)
-#define SPARROW_BINDING(name)                                                              \
+#define SPARROW_BINDING_IMPL(name, internal)                                                   \
   static void SPARROW_BINDING_CAT(sparrow_binding_, name)(Napi::Env env, Napi::Object exports); \
   static ::sparrow::addon::Binding SPARROW_BINDING_CAT(sparrow_binding_reg_, name)(         \
-      #name, SPARROW_BINDING_CAT(sparrow_binding_, name));                                \
+      #name, SPARROW_BINDING_CAT(sparrow_binding_, name), internal);                      \
   static void SPARROW_BINDING_CAT(sparrow_binding_, name)(Napi::Env env, Napi::Object exports)
+#define SPARROW_BINDING(name) SPARROW_BINDING_IMPL(name, false)
+#define SPARROW_INTERNAL_BINDING(name) SPARROW_BINDING_IMPL(name, true)
 
 // Runs `body`, turning any C++ exception into the matching JS error.
 #define SPARROW_GUARD(env, body)                 \

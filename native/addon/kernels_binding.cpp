@@ -1,4 +1,4 @@
-// Test hooks for quant/ and kernels/ (underscore names: not public API).
+// Test hooks for quant/ and kernels/, on the internal object (`addon.internal`, not public API).
 //   _quantize(type, Float32Array) -> Uint8Array               reference quantizer
 //   _dequantize(type, Uint8Array, n) -> Float32Array          reference dequantizer
 //   _matmul(isa, type, w: Uint8Array, rows, cols, x: Float32Array, n, r0?, r1?) -> Float32Array
@@ -295,7 +295,7 @@ Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-SPARROW_BINDING(kernels) {
+SPARROW_INTERNAL_BINDING(kernels) {
   exports.Set("_quantize", Napi::Function::New(env, Quantize, "_quantize"));
   exports.Set("_dequantize", Napi::Function::New(env, Dequantize, "_dequantize"));
   exports.Set("_matmul", Napi::Function::New(env, Matmul, "_matmul"));

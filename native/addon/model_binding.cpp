@@ -1,7 +1,7 @@
 // Models and sessions for JS. Loading and evaluation run on libuv worker threads
 // (AsyncWorker -> Promise); everything else is cheap and synchronous.
 //
-//   loadModel(path, { threads?, batchSize? }, onProgress?, abortFlag?)
+//   loadModel(path, { threads?, batchSize?, maxQueue? }, onProgress?, abortFlag?)
 //                                                      -> Promise<[ModelHandle, metadata]>
 //   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
@@ -17,21 +17,17 @@
 // Handles are Externals owning a shared_ptr; a job in flight owns one too, so disposing
 // a handle mid-job only drops the JS side's reference and the memory goes when the job ends.
 //
-// Evaluations of one model's sessions go through that model's Scheduler (JS thread
-// only, so no locks): requests are queued, never rejected for a busy model, and one job
-// runs at a time. A job is either one multi-token request (a prompt) alone, or up to
-// max_batch() single-token requests (decode steps) of different sessions batched into one
-// forward pass (Session::decode_batch). A prompt longer than the model's batch size runs
-// one batch per job, and the decode steps queued meanwhile run between its parts, so a
-// long prompt delays the other sessions' next tokens by one batch, not by all of it.
-// Jobs start from setImmediate, so the sessions woken by the job that just ended queue
-// their next tokens first and join the next batch.
+// Evaluations of one model's sessions go through that model's sparrow::Scheduler
+// (native/runtime/scheduler.h: the queue, the batching of decode steps, the interleaving
+// of long prompts, the queue limit). This file only submits requests, runs each job the
+// scheduler hands out on a worker thread and settles the promises of the requests it
+// hands back. Jobs start from setImmediate, so the sessions woken by the job that just
+// ended queue their next tokens first and join the next batch.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,55 +35,36 @@
 #include "addon.h"
 #include "core/error.h"
 #include "model/session.h"
+#include "runtime/scheduler.h"
+#include "runtime/session_runner.h"
 
 namespace {
 
 using sparrow::addon::js_error;
 
-struct SessionState;
-
-// One sessionEvaluate (or sessionShift) call, from the queue to its promise.
-struct EvalRequest {
-  EvalRequest(Napi::Env env, std::shared_ptr<SessionState> st, std::vector<int32_t> t, bool a)
-      : deferred(Napi::Promise::Deferred::New(env)), s(std::move(st)), tokens(std::move(t)), all(a) {}
+// One sessionEvaluate (or sessionShift) call: the scheduler's request and its promise.
+struct JsRequest : sparrow::Request {
+  JsRequest(Napi::Env env, std::shared_ptr<sparrow::SessionSlot> s, std::vector<int32_t> t, bool all)
+      : sparrow::Request(std::move(s), std::move(t), all), deferred(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise::Deferred deferred;
-  std::shared_ptr<SessionState> s;
-  std::vector<int32_t> tokens;
-  bool all;
-  size_t shift_keep = 0, shift_drop = 0;  // a context shift (no tokens) when shift_drop > 0
-  size_t evaluated = 0;       // tokens evaluated so far: a long prompt runs as several jobs
-  bool yield = false;         // a part of it ran: let waiting decode steps go first
-  bool done = false;          // it ran to the end: the session changed
-  std::vector<float> logits;  // the result, or
-  std::exception_ptr error;
 };
 
-// The evaluation queue of one model (see the top of this file). Used on the JS thread only.
-struct Scheduler {
-  std::deque<std::unique_ptr<EvalRequest>> queue;
-  bool running = false;           // a job is on a worker thread
+// A model's scheduler, shared by the model handle and its sessions (it outlives dispose).
+// Used on the JS thread only.
+struct ModelQueue {
+  explicit ModelQueue(const sparrow::SchedulerOptions& o) : sched(std::make_shared<sparrow::SessionRunner>(), o) {}
+  sparrow::Scheduler sched;
   bool dispatch_pending = false;  // a setImmediate will start the next job
-  // Statistics: jobs run, jobs that batched several sessions, their tokens, the largest batch.
-  double evaluations = 0, batched_steps = 0, batched_tokens = 0, max_batch = 0;
 };
 
 struct ModelHolder {
   std::shared_ptr<sparrow::Model> model;
-  std::shared_ptr<Scheduler> sched = std::make_shared<Scheduler>();  // outlives dispose (sessions share it)
-};
-
-struct SessionState {
-  explicit SessionState(std::shared_ptr<sparrow::Model> m, const sparrow::SessionOptions& o) : session(std::move(m), o) {}
-  sparrow::Session session;
-  std::atomic<bool> busy{false};    // an evaluate is queued or in flight (set and cleared on the JS thread)
-  std::atomic<bool> cancel{false};  // disposed or aborted: a job in flight stops at the next layer
-  std::atomic<bool> aborted{false};  // sessionCancel (not dispose) set `cancel`; reset by each evaluate
-  std::vector<int32_t> tokens;      // the JS thread's copy of session.tokens(), never raced
-  std::shared_ptr<Scheduler> sched; // the model's evaluation queue
+  std::shared_ptr<ModelQueue> queue;
 };
 
 struct SessionHolder {
-  std::shared_ptr<SessionState> s;
+  std::shared_ptr<sparrow::SessionSlot> s;  // slot->session is the sparrow::Session
+  std::shared_ptr<ModelQueue> queue;
 };
 
 template <class T>
@@ -103,12 +80,12 @@ std::shared_ptr<sparrow::Model> live_model(const Napi::CallbackInfo& info, size_
   return h->model;
 }
 
-std::shared_ptr<SessionState> live_session(const Napi::CallbackInfo& info, size_t i, bool idle = false) {
+SessionHolder& live_session(const Napi::CallbackInfo& info, size_t i, bool idle = false) {
   SessionHolder* h = handle<SessionHolder>(info, i, "session");
   if (!h->s) throw js_error(info.Env(), "ERR_DISPOSED", "the session has been disposed");
-  if (idle && h->s->busy.load())
+  if (idle && h->s->busy)
     throw js_error(info.Env(), "ERR_SESSION_BUSY", "the session is evaluating; wait for evaluate() to finish");
-  return h->s;
+  return *h;
 }
 
 // An optional integer option in [lo, hi]; `dflt` when absent (undefined / null).
@@ -126,6 +103,17 @@ int int_option(Napi::Env env, const Napi::Value& opts, const char* name, int dfl
 void check_options_object(Napi::Env env, const Napi::Value& v, const char* what) {
   if (!v.IsUndefined() && !v.IsNull() && !v.IsObject())
     throw js_error(env, "ERR_INVALID_ARG", std::string(what) + " must be an object");
+}
+
+// Decode steps per batched forward pass. SPARROW_MAX_BATCH (1..64) overrides it, for
+// benchmarks (1 turns batching off).
+size_t max_batch() {
+  static const size_t n = [] {
+    const char* e = std::getenv("SPARROW_MAX_BATCH");
+    const long v = e ? std::strtol(e, nullptr, 10) : 0;
+    return v >= 1 && v <= 64 ? size_t(v) : size_t(16);
+  }();
+  return n;
 }
 
 // ---------------------------------------------------------------------------------
@@ -208,11 +196,13 @@ struct PackedMetadata {
 
 class LoadWorker : public Napi::AsyncWorker {
  public:
-  LoadWorker(Napi::Env env, std::string path, sparrow::ModelOptions opts, Napi::Value on_progress, AbortFlag abort)
+  LoadWorker(Napi::Env env, std::string path, sparrow::ModelOptions opts, size_t max_queue, Napi::Value on_progress,
+             AbortFlag abort)
       : Napi::AsyncWorker(env, "sparrow.loadModel"),
         deferred_(Napi::Promise::Deferred::New(env)),
         path_(std::move(path)),
         opts_(opts),
+        max_queue_(max_queue),
         abort_(abort ? std::move(abort) : std::make_shared<std::atomic<bool>>(false)) {
     if (on_progress.IsFunction())
       progress_ = Napi::ThreadSafeFunction::New(env, on_progress.As<Napi::Function>(), "sparrow.loadProgress", 0, 1);
@@ -262,7 +252,17 @@ class LoadWorker : public Napi::AsyncWorker {
       return deferred_.Reject(e.Value());
     }
     meta_.reset();
-    auto* h = new ModelHolder{std::move(model_)};
+    sparrow::SchedulerOptions so;
+    so.batch_size = size_t(model_->batch_size());
+    so.max_batch = max_batch();
+    so.max_queue = max_queue_;
+    std::shared_ptr<ModelQueue> queue;
+    try {
+      queue = std::make_shared<ModelQueue>(so);
+    } catch (...) {
+      return deferred_.Reject(js_error(env, std::current_exception()).Value());
+    }
+    auto* h = new ModelHolder{std::move(model_), std::move(queue)};
     Napi::Array out = Napi::Array::New(env, 2);
     out.Set(uint32_t(0), Napi::External<ModelHolder>::New(env, h, [](Napi::Env, ModelHolder* p) { delete p; }));
     out.Set(uint32_t(1), meta);
@@ -273,6 +273,7 @@ class LoadWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string path_;
   sparrow::ModelOptions opts_;
+  size_t max_queue_;
   AbortFlag abort_;
   Napi::ThreadSafeFunction progress_;
   std::shared_ptr<sparrow::Model> model_;
@@ -298,12 +299,13 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   sparrow::ModelOptions o;
   o.threads = int_option(env, opts, "threads", 0, 1, 256);
   o.batch_size = int_option(env, opts, "batchSize", 512, 1, 65536);
+  const int max_queue = int_option(env, opts, "maxQueue", 0, 1, 1 << 30);  // 0 (absent): no limit
   Napi::Value on_progress = info.Length() > 2 ? info[2] : env.Undefined();
   if (!on_progress.IsUndefined() && !on_progress.IsFunction())
     throw js_error(env, "ERR_INVALID_ARG", "onProgress must be a function");
   AbortFlag abort;
   if (info.Length() > 3 && !info[3].IsUndefined()) abort = *handle<AbortFlag>(info, 3, "abort flag");
-  auto* w = new LoadWorker(env, std::move(path), o, on_progress, std::move(abort));
+  auto* w = new LoadWorker(env, std::move(path), o, size_t(max_queue), on_progress, std::move(abort));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -365,181 +367,82 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
       o.flash_attn = fa.As<Napi::Boolean>().Value();
     }
   }
-  std::shared_ptr<SessionState> s;
-  SPARROW_GUARD(env, { s = std::make_shared<SessionState>(m, o); })
-  s->sched = handle<ModelHolder>(info, 0, "model")->sched;
-  auto* h = new SessionHolder{std::move(s)};
+  std::shared_ptr<sparrow::SessionSlot> s;
+  SPARROW_GUARD(env, { s = std::make_shared<sparrow::SessionSlot>(std::make_shared<sparrow::Session>(m, o)); })
+  auto* h = new SessionHolder{std::move(s), handle<ModelHolder>(info, 0, "model")->queue};
   // Garbage collection only drops the handle's reference: a job in flight (whose
   // promise someone may still await) keeps the state and finishes normally.
   return Napi::External<SessionHolder>::New(env, h, [](Napi::Env, SessionHolder* p) { delete p; });
 }
 
 // ---------------------------------------------------------------------------------
-// Evaluation scheduling
+// Evaluation: requests go to the model's scheduler; its jobs run on worker threads.
 
-// Decode steps per batched forward pass. SPARROW_MAX_BATCH (1..64) overrides it, for
-// benchmarks (1 turns batching off).
-size_t max_batch() {
-  static const size_t n = [] {
-    const char* e = std::getenv("SPARROW_MAX_BATCH");
-    const long v = e ? std::strtol(e, nullptr, 10) : 0;
-    return v >= 1 && v <= 64 ? size_t(v) : size_t(16);
-  }();
-  return n;
-}
-
-// Ends a request on the JS thread: resolves its promise with the logits or rejects it.
-// sessionCancel: a request that did not run or was stopped mid-way rejects with ERR_ABORTED
-// (the session is unchanged). One that completed before the flag was seen counts normally,
-// so that the JS copy of the tokens stays the session's own. True when it rejected.
-bool settle_aborted(Napi::Env env, EvalRequest& r) {
-  if (!r.s->aborted.load()) return false;
-  if (r.done && !r.error) return false;
-  r.deferred.Reject(js_error(env, "ERR_ABORTED", "evaluate() was aborted").Value());
-  return true;
-}
-
-void settle(Napi::Env env, EvalRequest& r) {
-  r.s->busy.store(false);
-  if (settle_aborted(env, r)) return;
-  if (r.s->cancel.load() && !r.s->aborted.load())
-    return r.deferred.Reject(js_error(env, "ERR_DISPOSED", "the session was disposed during evaluate()").Value());
-  if (r.error) return r.deferred.Reject(js_error(env, r.error).Value());
-  if (r.shift_drop) {
-    auto& t = r.s->tokens;
-    t.erase(t.begin() + std::ptrdiff_t(r.shift_keep), t.begin() + std::ptrdiff_t(r.shift_keep + r.shift_drop));
-    return r.deferred.Resolve(env.Undefined());
+// Resolves or rejects the promise of a request the scheduler handed back.
+void settle(Napi::Env env, sparrow::Request& req) {
+  auto& r = static_cast<JsRequest&>(req);
+  using O = sparrow::Request::Outcome;
+  try {
+    switch (r.outcome) {
+      case O::Done:
+        if (r.is_shift()) return r.deferred.Resolve(env.Undefined());
+        {
+          // Copied into a V8-owned buffer (external buffers are not allowed in Electron).
+          Napi::Float32Array out = Napi::Float32Array::New(env, r.logits.size());
+          std::memcpy(out.Data(), r.logits.data(), r.logits.size() * sizeof(float));
+          return r.deferred.Resolve(out);
+        }
+      case O::Failed:
+        return r.deferred.Reject(js_error(env, r.error).Value());
+      case O::Aborted:
+        return r.deferred.Reject(js_error(env, "ERR_ABORTED", "evaluate() was aborted").Value());
+      case O::Disposed:
+      case O::Pending:
+        return r.deferred.Reject(js_error(env, "ERR_DISPOSED", "the session was disposed during evaluate()").Value());
+    }
+  } catch (const Napi::Error& e) {
+    r.deferred.Reject(e.Value());
   }
-  r.s->tokens.insert(r.s->tokens.end(), r.tokens.begin(), r.tokens.end());
-  // Copied into a V8-owned buffer (external buffers are not allowed in Electron).
-  Napi::Float32Array out = Napi::Float32Array::New(env, r.logits.size());
-  std::memcpy(out.Data(), r.logits.data(), r.logits.size() * sizeof(float));
-  r.deferred.Resolve(out);
 }
 
-void schedule(Napi::Env env, const std::shared_ptr<Scheduler>& sc);
+void settle_all(Napi::Env env, sparrow::Scheduler::Requests& done) {
+  for (auto& r : done) settle(env, *r);
+}
 
-// Runs one job on a worker thread: a request alone, or single-token requests of
-// different sessions as one batch.
+void schedule(Napi::Env env, const std::shared_ptr<ModelQueue>& q);
+
+// Runs one job of the scheduler on a worker thread.
 class EvaluateWorker : public Napi::AsyncWorker {
  public:
-  EvaluateWorker(Napi::Env env, std::shared_ptr<Scheduler> sc, std::vector<std::unique_ptr<EvalRequest>> job)
-      : Napi::AsyncWorker(env, "sparrow.evaluate"), sc_(std::move(sc)), job_(std::move(job)) {}
+  EvaluateWorker(Napi::Env env, std::shared_ptr<ModelQueue> q, std::unique_ptr<sparrow::Scheduler::Job> job)
+      : Napi::AsyncWorker(env, "sparrow.evaluate"), q_(std::move(q)), job_(std::move(job)) {}
 
-  void Execute() override {
-    if (job_.size() == 1) return run_alone(*job_[0]);
-    std::vector<sparrow::Session*> sessions;
-    std::vector<int32_t> tokens;
-    std::vector<float*> logits;
-    const size_t vocab = size_t(job_[0]->s->session.model().hp().n_vocab);
-    for (auto& r : job_) {
-      r->logits.resize(vocab);
-      sessions.push_back(&r->s->session);
-      tokens.push_back(r->tokens[0]);
-      logits.push_back(r->logits.data());
-    }
-    try {
-      sparrow::Session::decode_batch(sessions.data(), tokens.data(), sessions.size(), logits.data());
-      batched_ = true;
-      for (auto& r : job_) r->done = true;
-    } catch (...) {
-      // The batch changed no session: each request runs alone, so an error stays its own.
-      for (auto& r : job_) run_alone(*r);
-    }
-  }
+  void Execute() override { sparrow::Scheduler::run(*job_); }  // keeps every error in its request
   void OnOK() override {
     Napi::Env env = Env();
-    sc_->evaluations++;
-    if (batched_) {
-      sc_->batched_steps++;
-      sc_->batched_tokens += double(job_.size());
-      sc_->max_batch = std::max(sc_->max_batch, double(job_.size()));
-    }
-    sc_->running = false;
-    // A prompt with parts left goes back to the head of the queue (behind the decode
-    // steps that waited for this part, see dispatch()).
-    for (auto& r : job_) {
-      if (r->done || r->error || r->s->cancel.load()) continue;
-      r->yield = true;
-      sc_->queue.push_front(std::move(r));
-    }
-    schedule(env, sc_);
-    for (auto& r : job_) {
-      if (!r) continue;
-      try {
-        settle(env, *r);
-      } catch (const Napi::Error& e) {
-        r->deferred.Reject(e.Value());
-      }
-    }
+    sparrow::Scheduler::Requests done = q_->sched.finish(std::move(job_));
+    schedule(env, q_);
+    settle_all(env, done);
   }
 
  private:
-  static void run_alone(EvalRequest& r) {
-    try {
-      if (r.shift_drop) {
-        r.s->session.shift(r.shift_keep, r.shift_drop);
-        r.done = true;
-        return;
-      }
-      // One batch of a prompt at a time: between them, other sessions' decode steps run.
-      const size_t n = r.tokens.size(), part = std::min(n - r.evaluated, size_t(r.s->session.model().batch_size()));
-      r.s->session.evaluate_part(r.tokens.data(), n, r.evaluated, part, r.all, r.logits, &r.s->cancel);
-      r.evaluated += part;
-      r.done = r.evaluated == n;
-    } catch (...) {
-      r.error = std::current_exception();
-    }
-  }
-  std::shared_ptr<Scheduler> sc_;
-  std::vector<std::unique_ptr<EvalRequest>> job_;
-  bool batched_ = false;
+  std::shared_ptr<ModelQueue> q_;
+  std::unique_ptr<sparrow::Scheduler::Job> job_;
 };
 
-// Starts the next job when the model is free: the first request of the queue; when it is
-// a single token, with every other queued single-token request (up to max_batch()).
-void dispatch(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
-  if (sc->running) return;
-  auto& q = sc->queue;
-  for (auto it = q.begin(); it != q.end();) {  // sessions disposed while queued
-    if (!(*it)->s->cancel.load()) {
-      ++it;
-      continue;
-    }
-    std::unique_ptr<EvalRequest> r = std::move(*it);
-    it = q.erase(it);
-    settle(env, *r);
-  }
-  if (q.empty()) return;
-  std::vector<std::unique_ptr<EvalRequest>> job;
-  // A prompt that has just run a part lets the decode steps queued meanwhile go first.
-  const bool steps_first = q.front()->yield && std::any_of(q.begin(), q.end(), [](const auto& r) { return r->tokens.size() == 1; });
-  if (!steps_first && q.front()->tokens.size() != 1) {  // a prompt (its next part) or a shift: alone
-    q.front()->yield = false;
-    job.push_back(std::move(q.front()));
-    q.pop_front();
-  } else {
-    if (steps_first) q.front()->yield = false;
-    for (auto it = q.begin(); it != q.end() && job.size() < max_batch();) {
-      if ((*it)->tokens.size() == 1) {
-        job.push_back(std::move(*it));
-        it = q.erase(it);
-      } else {
-        ++it;
-      }
-    }
-  }
-  sc->running = true;
-  (new EvaluateWorker(env, sc, std::move(job)))->Queue();
+// Starts the scheduler's next job, if any, on a worker thread.
+void dispatch(Napi::Env env, const std::shared_ptr<ModelQueue>& q) {
+  std::unique_ptr<sparrow::Scheduler::Job> job = q->sched.next();
+  if (job) (new EvaluateWorker(env, q, std::move(job)))->Queue();
 }
 
 // Arranges for dispatch() to run after the current callbacks and their promise reactions.
-void schedule(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
-  if (sc->running || sc->dispatch_pending || sc->queue.empty()) return;
+void schedule(Napi::Env env, const std::shared_ptr<ModelQueue>& q) {
+  if (q->dispatch_pending || !q->sched.has_work()) return;
   Napi::Value set_immediate = env.Global().Get("setImmediate");
-  if (!set_immediate.IsFunction()) return dispatch(env, sc);
-  sc->dispatch_pending = true;
-  std::shared_ptr<Scheduler> keep = sc;
+  if (!set_immediate.IsFunction()) return dispatch(env, q);
+  q->dispatch_pending = true;
+  std::shared_ptr<ModelQueue> keep = q;
   Napi::Function run = Napi::Function::New(
       env,
       [keep](const Napi::CallbackInfo& info) {
@@ -552,100 +455,87 @@ void schedule(Napi::Env env, const std::shared_ptr<Scheduler>& sc) {
 
 Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Scheduler& sc = *handle<ModelHolder>(info, 0, "model")->sched;
+  const sparrow::SchedulerStats st = handle<ModelHolder>(info, 0, "model")->queue->sched.stats();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("evaluations", sc.evaluations);
-  o.Set("batchedSteps", sc.batched_steps);
-  o.Set("batchedTokens", sc.batched_tokens);
-  o.Set("maxBatch", sc.max_batch);
-  o.Set("queued", double(sc.queue.size()));
+  o.Set("evaluations", st.evaluations);
+  o.Set("batchedSteps", st.batched_steps);
+  o.Set("batchedTokens", st.batched_tokens);
+  o.Set("maxBatch", st.max_batch);
+  o.Set("queued", double(st.queued));
   return o;
 }
 
-// Queues a request of an idle session (checked by the caller) and returns its promise.
-Napi::Promise enqueue(Napi::Env env, std::unique_ptr<EvalRequest> r) {
-  SessionState& s = *r->s;
-  s.aborted.store(false);  // a previous sessionCancel is spent (the session was idle)
-  s.cancel.store(false);
-  s.busy.store(true);
+// Submits a request (ERR_SESSION_BUSY, ERR_QUEUE_FULL, ... are thrown now) and returns its promise.
+Napi::Promise submit(Napi::Env env, SessionHolder& h, std::unique_ptr<JsRequest> r) {
   Napi::Promise p = r->deferred.Promise();
-  s.sched->queue.push_back(std::move(r));
-  schedule(env, s.sched);
+  SPARROW_GUARD(env, { h.queue->sched.submit(std::move(r)); })
+  schedule(env, h.queue);
   return p;
 }
 
+// The token ids are checked by the TS layer, and again by the session when it runs
+// (Session::evaluate_part, decode_batch): ERR_INVALID_TOKEN, ERR_CONTEXT_FULL.
 Napi::Value SessionEvaluate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<SessionState> s = live_session(info, 0, true);
+  SessionHolder& h = live_session(info, 0, true);
   if (info.Length() < 2 || !info[1].IsTypedArray() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
     throw js_error(env, "ERR_INVALID_ARG", "tokens must be an Int32Array");
   Napi::Int32Array t = info[1].As<Napi::Int32Array>();
   std::vector<int32_t> tokens(t.Data(), t.Data() + t.ElementLength());  // the JS array may change meanwhile
   bool all = info.Length() > 2 && info[2].ToBoolean().Value();
-  // Argument errors are reported now (synchronously thrown by the TS layer as a rejection).
-  const int vocab = s->session.model().hp().n_vocab;
-  if (tokens.empty()) throw js_error(env, "ERR_INVALID_ARG", "tokens must not be empty");
-  for (size_t i = 0; i < tokens.size(); i++)
-    if (tokens[i] < 0 || tokens[i] >= vocab)
-      throw js_error(env, "ERR_INVALID_TOKEN", "tokens[" + std::to_string(i) + "] = " + std::to_string(tokens[i]) +
-                                                   " is not a token id of this model (0.." + std::to_string(vocab - 1) + ")");
-  if (s->tokens.size() + tokens.size() > size_t(s->session.context_size()))
-    throw js_error(env, "ERR_CONTEXT_FULL", "the context is full: " + std::to_string(s->tokens.size()) + " tokens + " +
-                                                std::to_string(tokens.size()) + " new > contextSize " +
-                                                std::to_string(s->session.context_size()));
-  return enqueue(env, std::make_unique<EvalRequest>(env, s, std::move(tokens), all));
+  return submit(env, h, std::make_unique<JsRequest>(env, h.s, std::move(tokens), all));
 }
 
 Napi::Value SessionShift(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<SessionState> s = live_session(info, 0, true);
-  const double n = double(s->tokens.size());
+  SessionHolder& h = live_session(info, 0, true);
+  const double n = double(h.s->tokens.size());
   const double keep = sparrow::addon::arg_number(info, 1, "keep"), drop = sparrow::addon::arg_number(info, 2, "drop");
   if (!(keep >= 0) || std::floor(keep) != keep || !(drop >= 1) || std::floor(drop) != drop || keep + drop > n)
     throw js_error(env, "ERR_INVALID_ARG", "shift: keep and drop must be integers, drop >= 1, keep + drop <= the number of tokens (" +
-                                               std::to_string(s->tokens.size()) + ")");
-  auto r = std::make_unique<EvalRequest>(env, s, std::vector<int32_t>(), false);
+                                               std::to_string(h.s->tokens.size()) + ")");
+  auto r = std::make_unique<JsRequest>(env, h.s, std::vector<int32_t>(), false);
   r->shift_keep = size_t(keep);
   r->shift_drop = size_t(drop);
-  return enqueue(env, std::move(r));
+  return submit(env, h, std::move(r));
 }
 
 Napi::Value SessionReset(const Napi::CallbackInfo& info) {
-  std::shared_ptr<SessionState> s = live_session(info, 0, true);
-  s->session.reset();
-  s->tokens.clear();
+  SessionHolder& h = live_session(info, 0, true);
+  h.s->session->reset();
+  h.s->tokens.clear();
   return info.Env().Undefined();
 }
 
 Napi::Value SessionTruncate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<SessionState> s = live_session(info, 0, true);
+  SessionHolder& h = live_session(info, 0, true);
   double n = sparrow::addon::arg_number(info, 1, "n");
-  if (!(n >= 0) || std::floor(n) != n || n > double(s->tokens.size()))
+  if (!(n >= 0) || std::floor(n) != n || n > double(h.s->tokens.size()))
     throw js_error(env, "ERR_INVALID_ARG", "truncate: n must be an integer from 0 to the number of tokens (" +
-                                               std::to_string(s->tokens.size()) + ")");
-  SPARROW_GUARD(env, { s->session.truncate(size_t(n)); })
-  s->tokens.resize(size_t(n));
+                                               std::to_string(h.s->tokens.size()) + ")");
+  SPARROW_GUARD(env, { h.s->session->truncate(size_t(n)); })
+  h.s->tokens.resize(size_t(n));
   return env.Undefined();
 }
 
 Napi::Value SessionTokens(const Napi::CallbackInfo& info) {
-  std::shared_ptr<SessionState> s = live_session(info, 0);
-  Napi::Int32Array out = Napi::Int32Array::New(info.Env(), s->tokens.size());
-  if (!s->tokens.empty()) std::memcpy(out.Data(), s->tokens.data(), s->tokens.size() * 4);
+  const std::vector<int32_t>& tokens = live_session(info, 0).s->tokens;
+  Napi::Int32Array out = Napi::Int32Array::New(info.Env(), tokens.size());
+  if (!tokens.empty()) std::memcpy(out.Data(), tokens.data(), tokens.size() * 4);
   return out;
 }
 
 Napi::Value SessionContextSize(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), live_session(info, 0)->session.context_size());
+  return Napi::Number::New(info.Env(), live_session(info, 0).s->session->context_size());
 }
 
 Napi::Value SessionSaveState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<SessionState> s = live_session(info, 0, true);
+  SessionHolder& h = live_session(info, 0, true);
   std::vector<uint8_t> bytes;
-  SPARROW_GUARD(env, { bytes = s->session.save_state(); })
+  SPARROW_GUARD(env, { bytes = h.s->session->save_state(); })
   Napi::Uint8Array out = Napi::Uint8Array::New(env, bytes.size());
   if (!bytes.empty()) std::memcpy(out.Data(), bytes.data(), bytes.size());
   return out;
@@ -653,43 +543,36 @@ Napi::Value SessionSaveState(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionRestoreState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<SessionState> s = live_session(info, 0, true);
+  SessionHolder& h = live_session(info, 0, true);
   if (info.Length() < 2 || !info[1].IsTypedArray() ||
       info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     throw js_error(env, "ERR_INVALID_ARG", "state must be a Uint8Array");
   Napi::Uint8Array b = info[1].As<Napi::Uint8Array>();
-  SPARROW_GUARD(env, { s->session.restore_state(b.Data(), b.ElementLength()); })
-  s->tokens = s->session.tokens();
+  SPARROW_GUARD(env, { h.s->session->restore_state(b.Data(), b.ElementLength()); })
+  h.s->tokens = h.s->session->tokens();
   return env.Undefined();
 }
 
+// A queued request rejects now with ERR_DISPOSED; one running stops at its next layer
+// (the job owns the session until then) and then rejects.
 Napi::Value SessionDispose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   SessionHolder* h = handle<SessionHolder>(info, 0, "session");
   if (h->s) {
-    h->s->cancel.store(true);  // a job in flight stops at its next layer and owns the state until then
+    sparrow::Scheduler::Requests done = h->queue->sched.dispose(*h->s);
     h->s.reset();
+    settle_all(env, done);
   }
-  return info.Env().Undefined();
+  return env.Undefined();
 }
 
 // Aborts the session's evaluate: one still queued rejects now with ERR_ABORTED, one running
 // stops at its next layer and then rejects. Nothing happens when the session is idle.
 Napi::Value SessionCancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<SessionState> s = live_session(info, 0);
-  if (!s->busy.load()) return env.Undefined();
-  s->aborted.store(true);
-  s->cancel.store(true);
-  auto& q = s->sched->queue;
-  for (auto it = q.begin(); it != q.end();) {
-    if ((*it)->s != s) {
-      ++it;
-      continue;
-    }
-    std::unique_ptr<EvalRequest> r = std::move(*it);
-    it = q.erase(it);
-    settle(env, *r);
-  }
+  SessionHolder& h = live_session(info, 0);
+  sparrow::Scheduler::Requests done = h.queue->sched.cancel(*h.s);
+  settle_all(env, done);
   return env.Undefined();
 }
 

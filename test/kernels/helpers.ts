@@ -1,6 +1,6 @@
-// Shared helpers for the kernel tests: the addon's test hooks, ggml type ids, a seeded
+// Shared helpers for the kernel tests: the addon's test hooks (on addon.internal), ggml type ids, a seeded
 // random source, and a JS model of the activation quantizer (quant/quant.cpp).
-import { addon } from '../../src/native.js';
+import { internal } from '../../src/native.js';
 
 export interface KernelsAddon {
   _quantize(type: number, x: Float32Array): Uint8Array;
@@ -16,7 +16,7 @@ export interface KernelsAddon {
   _getRow(type: number, w: Uint8Array, rows: number, cols: number, r: number): Float32Array;
   _makeMatrix(type: number, rows: number, cols: number, name: string): { rowAlign: number; inputBytesPerToken: number };
 }
-export const k = (): KernelsAddon => addon<KernelsAddon>();
+export const k = (): KernelsAddon => internal<KernelsAddon>();
 
 export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
 export type TypeName = keyof typeof T;

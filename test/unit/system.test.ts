@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { setIsa, systemInfo, SparrowError } from '../../src/index.js';
-import { addon } from '../../src/native.js';
+import { internal } from '../../src/native.js';
 
 describe('systemInfo / setIsa', () => {
   it('reports the best supported path as the default', () => {
@@ -24,7 +24,7 @@ describe('systemInfo / setIsa', () => {
 });
 
 describe('dot_f32 kernels agree with the reference on awkward sizes', () => {
-  const dot = addon<{ _dotF32(isa: string, a: Float32Array, b: Float32Array): number }>()._dotF32;
+  const dot = internal<{ _dotF32(isa: string, a: Float32Array, b: Float32Array): number }>()._dotF32;
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
   for (const isa of systemInfo().supportedIsas) {

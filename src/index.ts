@@ -21,3 +21,7 @@ export type {
 export { Chat } from './chat/index.js';
 export type { ChatOptions } from './chat/index.js';
 export type { CreateChatOptions } from './generation/bind.js';
+export { parseToolCalls, detectToolCallFormat } from './templates/tool-calls.js';
+export type { ToolCallFormat, ParsedToolCall, ParsedToolCalls } from './templates/tool-calls.js';
+export { createServer } from './server/index.js';
+export type { ServerOptions, SparrowServer } from './server/index.js';

@@ -5,6 +5,7 @@
 import { SparrowError } from '../errors.js';
 import * as inspect from './commands/inspect.js';
 import * as info from './commands/info.js';
+import * as serve from './commands/serve.js';
 
 interface Command {
   summary: string;
@@ -12,7 +13,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const commands: Record<string, Command> = { inspect, info };
+const commands: Record<string, Command> = { inspect, info, serve };
 
 function help(): string {
   const lines = ['usage: sparrow <command> [options]', '', 'commands:'];

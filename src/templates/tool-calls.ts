@@ -120,16 +120,20 @@ function parseHermes(text: string): ParsedToolCalls {
   for (;;) {
     const at = text.indexOf(open, pos);
     if (at < 0) break;
-    const bodyStart = at + open.length;
-    const end = text.indexOf(close, bodyStart);
-    // An unclosed last block (the model stopped at its end-of-turn token) still counts.
-    const body = text.slice(bodyStart, end < 0 ? undefined : end).trim();
-    const parsed = body.startsWith('{') ? jsonAt(body, 0) : undefined;
-    const call = parsed && body.slice(parsed.end).trim() === '' ? toCall(parsed.value, ['arguments', 'parameters']) : undefined;
-    if (!call) break;  // not a call: leave the rest as text
+    // The JSON object is found by its brackets (a string inside it may hold "</tool_call>").
+    let i = at + open.length;
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    const parsed = text[i] === '{' ? jsonAt(text, i) : undefined;
+    const call = parsed && toCall(parsed.value, ['arguments', 'parameters']);
+    if (!parsed || !call) break;  // not a call: leave the rest as text
+    let j = parsed.end;
+    while (j < text.length && /\s/.test(text[j]!)) j++;
+    // Then the closing tag, or the end of the text (the model stopped at its end-of-turn token).
+    if (text.startsWith(close, j)) j += close.length;
+    else if (j < text.length) break;
     content += text.slice(pos, at);
     calls.push(call);
-    pos = end < 0 ? text.length : end + close.length;
+    pos = j;
   }
   content += text.slice(pos);
   return { content: content.trim(), calls };

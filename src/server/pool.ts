@@ -4,8 +4,10 @@
  *
  * Prefix reuse: a request goes to the idle session whose cached tokens share the longest
  * prefix with its prompt (chat clients resend the whole conversation each turn, so the
- * session that served the previous turn holds all of it); ties go to the session idle the
- * longest. The session is truncated to the shared prefix and only the rest is evaluated.
+ * session that served the previous turn holds all of it), among the sessions it shares
+ * at least half their cache with; a new conversation takes an empty session, else the one
+ * idle longest, rather than the cache of a conversation that may come back. The session is
+ * truncated to the shared prefix and only the rest is evaluated.
  */
 import type { Session } from '../session.js';
 import { HttpError } from './errors.js';
@@ -49,15 +51,24 @@ export class SessionPool {
     return this.slots.filter((s) => s.busy).length;
   }
 
-  /** The idle slot that best matches `prompt`, and the length of the prefix it shares. */
-  #best(prompt: readonly number[]): { slot: Slot; common: number } | undefined {
+  /**
+   * The idle slot for `prompt`. A session "holds this conversation" when the prompt shares
+   * at least half of its cached tokens (an empty session qualifies with 0): the one sharing
+   * the longest prefix wins. When none does, every idle session holds another conversation,
+   * and the one idle longest gives its cache up.
+   */
+  #best(prompt: readonly number[]): Slot | undefined {
     let best: { slot: Slot; common: number } | undefined;
+    let lru: Slot | undefined;
     for (const slot of this.slots) {
       if (slot.busy || slot.session.disposed) continue;
-      const common = commonPrefix(slot.session.tokens, prompt);
+      if (!lru || slot.idleSince < lru.idleSince) lru = slot;
+      const cached = slot.session.tokens;
+      const common = commonPrefix(cached, prompt);
+      if (common * 2 < cached.length) continue;
       if (!best || common > best.common || (common === best.common && slot.idleSince < best.slot.idleSince)) best = { slot, common };
     }
-    return best;
+    return best?.slot ?? lru;
   }
 
   /**
@@ -69,7 +80,7 @@ export class SessionPool {
     signal.throwIfAborted();
     let slot: Slot;
     const found = this.#best(prompt);
-    if (found) slot = found.slot;
+    if (found) slot = found;
     else {
       if (this.#queue.length >= this.maxQueue)
         throw new HttpError(429, `All ${this.slots.length} sessions are busy and ${this.#queue.length} requests are waiting; retry later`, 'rate_limit_exceeded', null, 'queue_full', { 'retry-after': '1' });

@@ -564,7 +564,8 @@ export function createServer(options: ServerOptions): SparrowServer {
     return 200;
   }
 
-  async function route(req: http.IncomingMessage, res: http.ServerResponse, t0: number): Promise<{ endpoint: string; status: number }> {
+  /** Answers one request; `at.endpoint` names the route as soon as it is known (for the metrics of failed requests). */
+  async function route(req: http.IncomingMessage, res: http.ServerResponse, t0: number, at: { endpoint: string }): Promise<{ endpoint: string; status: number }> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
@@ -580,6 +581,7 @@ export function createServer(options: ServerOptions): SparrowServer {
       return { endpoint: 'options', status: 204 };
     }
     if (path === '/health') {
+      at.endpoint = 'health';
       if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'Use GET /health', 'invalid_request_error', null, 'method_not_allowed', { allow: 'GET' });
       const status = live && !closing ? 200 : 503;
       sendJson(res, status, { status: closing ? 'shutting_down' : live ? 'ok' : loadError !== undefined ? 'error' : 'loading' });
@@ -597,6 +599,7 @@ export function createServer(options: ServerOptions): SparrowServer {
     };
     let r = routes[path];
     if (!r && path.startsWith('/v1/models/')) r = { method: 'GET', endpoint: 'model' };
+    if (r) at.endpoint = r.endpoint;
     if (!r) throw new HttpError(404, `Unknown endpoint: ${method} ${path.slice(0, 100)}`, 'invalid_request_error', null, 'not_found');
     if (method !== r.method) throw new HttpError(405, `Use ${r.method} ${path}`, 'invalid_request_error', null, 'method_not_allowed', { allow: r.method });
     const endpoint = r.endpoint;
@@ -637,20 +640,23 @@ export function createServer(options: ServerOptions): SparrowServer {
   const server = http.createServer((req, res) => {
     const t0 = performance.now();
     const key = new AbortController();
-    const done = route(req, res, t0).then(
+    const at = { endpoint: 'unknown' };
+    const done = route(req, res, t0, at).then(
       ({ endpoint, status }) => metrics.countRequest(endpoint, status),
       (e: unknown) => {
         const err = toHttpError(e);
         if (!res.headersSent) sendError(res, err);
         else if (!res.writableEnded) res.end();
-        metrics.countRequest('error', err.status);
+        metrics.countRequest(at.endpoint, err.status);
         // After a refused body, stop reading the rest of it.
         if (err.status === 413) res.once('finish', () => req.destroy());
       },
     ).finally(() => inFlight.delete(key));
     inFlight.set(key, done);
   });
-  server.requestTimeout = 0;  // our own per-request limit applies to generations; headers still have theirs
+  // Receiving a request (headers and body) may take a minute at most: slow senders do not hold sockets.
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 20_000;
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();

@@ -1,7 +1,7 @@
 /** `sparrow serve MODEL.gguf`: the OpenAI-compatible HTTP server (see src/server/server.ts). */
 import fs from 'node:fs';
 import { SparrowError } from '../../errors.js';
-import { loadModel, type Model } from '../../model.js';
+import { loadModel } from '../../model.js';
 import { createServer } from '../../server/index.js';
 import { parseArgs } from '../args.js';
 
@@ -55,9 +55,9 @@ export async function run(args: string[]): Promise<number> {
     if (!quiet) console.error(`[${new Date().toISOString()}] ${line}`);
   };
 
-  const loading = loadModel(file, { threads: intFlag(flags, 'threads', 1, 256) });
-  const server = createServer({
-    model: loading,
+  // Every flag is checked before the load starts.
+  const threads = intFlag(flags, 'threads', 1, 256);
+  const settings = {
     parallel: intFlag(flags, 'parallel', 1, 256),
     contextSize: intFlag(flags, 'ctx', 16, 1 << 24),
     maxQueue: intFlag(flags, 'queue', 0, 100_000),
@@ -68,39 +68,54 @@ export async function run(args: string[]): Promise<number> {
     chatTemplate,
     modelName: flags.name as string | undefined,
     log,
-  });
-  // Listen at once: /health answers 503 while the model loads, so a load balancer waits.
-  const address = await server.listen(port, host);
-  log(`listening on http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port} (loading ${file})`);
-  if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && !apiKey)
-    log(`warning: listening on ${host} without an API key: anyone who can reach it can use it`);
-  let model: Model | undefined;
+  };
+  const loadAbort = new AbortController();
+  const loading = loadModel(file, { threads, signal: loadAbort.signal });
+  const server = createServer({ model: loading, ...settings });
+  loading.catch(() => {});  // reported through server.ready below
+
+  // SIGTERM / SIGINT, from now on (during the load too): finish or cancel what runs, free everything, exit 0.
+  let stopping: Promise<number> | undefined;
+  let wake: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (wake = resolve));
+  const stop = (signal: string) => {
+    if (stopping) return;
+    log(`${signal}: finishing the requests in flight`);
+    loadAbort.abort();
+    stopping = server.close({ graceMs: 10_000 }).then(
+      async () => {
+        const model = await loading.catch(() => undefined);
+        await model?.[Symbol.asyncDispose]();
+        return 0;
+      },
+      (e: unknown) => {
+        console.error(`sparrow serve: ${(e as Error)?.stack ?? String(e)}`);
+        return 1;
+      },
+    );
+    wake();
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
   try {
-    await server.ready;
-    model = await loading;
+    // Listen at once: /health answers 503 while the model loads, so a load balancer waits.
+    const address = await server.listen(port, host);
+    log(`listening on http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port} (loading ${file})`);
+    if (host !== '127.0.0.1' && host !== 'localhost' && host !== '::1' && !apiKey)
+      log(`warning: listening on ${host} without an API key: anyone who can reach it can use it`);
+    await Promise.race([server.ready, stopped]);
+    await stopped;
+    return await stopping!;
   } catch (e) {
+    // Could not listen, or the model did not load: free what was started, then report.
+    loadAbort.abort();
+    void loading.then((m) => m.dispose(), () => {});
     await server.close({ graceMs: 0 });
     throw e;
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
   }
-
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log(`${signal}: finishing the requests in flight`);
-      server.close({ graceMs: 10_000 }).then(
-        async () => {
-          await model?.[Symbol.asyncDispose]();
-          resolve(0);
-        },
-        (e: unknown) => {
-          console.error(`sparrow serve: ${(e as Error)?.stack ?? String(e)}`);
-          resolve(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
 }

@@ -23,7 +23,7 @@ import type { GenerateOptions, GenerationResult } from '../generation/types.js';
 import type { LogitProcessor } from '../sampling/sampler.js';
 import { applyChatTemplate } from '../templates/template.js';
 import { detectToolCallFormat, parseToolCalls, toolCallMarkers, type ParsedToolCall, type ToolCallFormat } from '../templates/tool-calls.js';
-import { schemaOptions } from './constraints.js';
+import { schemaOptions, toolCallSchema } from './constraints.js';
 import { HttpError } from './errors.js';
 import { LogprobRecorder, type TokenLogprob } from './logprobs.js';
 import { Metrics } from './metrics.js';
@@ -262,6 +262,7 @@ export function createServer(options: ServerOptions): SparrowServer {
 
   function generateOptions(
     p: SamplingParams,
+    schema: Record<string, unknown> | undefined,
     maxTokens: number,
     signal: AbortSignal,
     recorder: LogprobRecorder | undefined,
@@ -282,7 +283,7 @@ export function createServer(options: ServerOptions): SparrowServer {
       ...(processors.length > 0 ? { logitProcessors: processors } : {}),
       contextShift: 'stop',
       signal,
-      ...schemaOptions(p.jsonSchema),
+      ...schemaOptions(schema),
     } as GenerateOptions;
   }
 
@@ -315,7 +316,14 @@ export function createServer(options: ServerOptions): SparrowServer {
     #pending = '';
     #holding = false;
     #started = false;
-    constructor(private readonly format: ToolCallFormat | undefined) {}
+    constructor(private readonly format: ToolCallFormat | undefined, prefill = '') {
+      // A forced call: everything is held from the start.
+      if (format && prefill) {
+        this.#holding = true;
+        this.#started = true;
+        this.#pending = prefill;
+      }
+    }
     push(text: string): string {
       if (!this.format) return text;
       if (this.#holding) {
@@ -364,17 +372,30 @@ export function createServer(options: ServerOptions): SparrowServer {
     params: SamplingParams;
     prompt: number[];
     toolFormat: ToolCallFormat | undefined;
+    /** Text the prompt already ends with that belongs to the answer (the opening of a forced tool call). */
+    prefill: string;
+    /** The JSON schema the output must follow (response_format, or a forced tool call). */
+    schema: Record<string, unknown> | undefined;
   }
+
+  /** What opens a tool call in each format: a forced call starts the answer with it. */
+  const CALL_OPENING: Record<ToolCallFormat, string> = { hermes: '<tool_call>\n', mistral: '[TOOL_CALLS]', llama3: '' };
 
   function prepareChat(l: Live, r: ChatRequest): Prepared {
     const useTools = r.tools !== undefined && r.toolChoice !== 'none';
-    const text = applyChatTemplate(l.template ?? l.model.tokenizer, r.messages, useTools ? { tools: r.tools } : {});
-    return { l, endpoint: 'chat', params: r, prompt: tokenizeChat(l, text), toolFormat: useTools ? l.toolFormat : undefined };
+    let text = applyChatTemplate(l.template ?? l.model.tokenizer, r.messages, useTools ? { tools: r.tools } : {});
+    const toolFormat = useTools ? l.toolFormat : undefined;
+    // tool_choice 'required' or a named tool: the answer starts as a call, and (with
+    // constrained decoding) its JSON follows the tools' parameters schemas.
+    const forced = toolFormat && r.tools ? toolCallSchema(r.tools, r.toolChoice, toolFormat === 'mistral') : undefined;
+    const prefill = forced && toolFormat ? CALL_OPENING[toolFormat] : '';
+    text += prefill;
+    return { l, endpoint: 'chat', params: r, prompt: tokenizeChat(l, text), toolFormat, prefill, schema: forced ?? r.jsonSchema };
   }
 
   function prepareCompletion(l: Live, r: CompletionRequest): Prepared {
     const prompt = typeof r.prompt === 'string' ? l.model.tokenizer.tokenize(r.prompt, { addSpecial: true, parseSpecial: false }) : r.prompt;
-    return { l, endpoint: 'completion', params: r, prompt, toolFormat: undefined };
+    return { l, endpoint: 'completion', params: r, prompt, toolFormat: undefined, prefill: '', schema: r.jsonSchema };
   }
 
   async function runGeneration(req: http.IncomingMessage, res: http.ServerResponse, p: Prepared, t0: number): Promise<number> {
@@ -416,7 +437,7 @@ export function createServer(options: ServerOptions): SparrowServer {
       slot = acquired.slot;
       if (ac.signal.aborted) return reason === 'client' ? 499 : 504;
       const recorder = params.logprobs ? new LogprobRecorder(l.model.tokenizer, params.topLogprobs) : undefined;
-      const gen = slot.session.generate(prompt.slice(acquired.common), generateOptions(params, maxTokens, ac.signal, recorder, p.endpoint));
+      const gen = slot.session.generate(prompt.slice(acquired.common), generateOptions(params, p.schema, maxTokens, ac.signal, recorder, p.endpoint));
       const id = newId(p.endpoint === 'chat' ? 'chatcmpl-' : 'cmpl-');
       const created = Math.floor(Date.now() / 1000);
       let firstToken = true;
@@ -444,7 +465,7 @@ export function createServer(options: ServerOptions): SparrowServer {
             ? { ...base, choices: [{ index: 0, delta: delta ?? { content: text }, logprobs: lp ? { content: lp } : null, finish_reason: finish }], ...extra }
             : { ...base, choices: [{ index: 0, text, logprobs: lp ? legacyLogprobs(lp) : null, finish_reason: finish }], ...extra };
         if (p.endpoint === 'chat') send(chunkOf('', undefined, null, { role: 'assistant', content: '' }));
-        const hold = new Holdback(p.toolFormat);
+        const hold = new Holdback(p.toolFormat, p.prefill);
         try {
           for await (const chunk of gen) {
             if (chunk.tokens.length > 0) onToken();
@@ -462,7 +483,7 @@ export function createServer(options: ServerOptions): SparrowServer {
         }
         content = hold.held;
         if (p.toolFormat && content.length > 0) {
-          const parsed = parseToolCalls(result.text, p.toolFormat);
+          const parsed = parseToolCalls(p.prefill + result.text, p.toolFormat);
           calls = parsed.calls;
           if (calls.length > 0) {
             const tc = toolCallsJson(calls);
@@ -470,6 +491,8 @@ export function createServer(options: ServerOptions): SparrowServer {
             content = '';
           }
         }
+        // A forced call that did not parse: the text the model wrote after the opening.
+        if (calls.length === 0 && p.prefill && content.startsWith(p.prefill)) content = content.slice(p.prefill.length);
         if (content.length > 0) send(chunkOf(content, undefined, null));
         const finish = calls.length > 0 ? 'tool_calls' : finishReason(result, reason);
         send(chunkOf('', undefined, finish, {}));
@@ -484,7 +507,7 @@ export function createServer(options: ServerOptions): SparrowServer {
         if (reason === 'client') return 499;
         content = result.text;
         if (p.toolFormat) {
-          const parsed = parseToolCalls(result.text, p.toolFormat);
+          const parsed = parseToolCalls(p.prefill + result.text, p.toolFormat);
           if (parsed.calls.length > 0) {
             calls = parsed.calls;
             content = parsed.content;

@@ -225,6 +225,30 @@ describe('tool calls', () => {
     }
   });
 
+  it('starts the answer as a call when tool_choice names a tool (streamed and not)', async () => {
+    // The prompt ends with the format's opening ("<tool_call>\n"), so the model writes the JSON only.
+    forced = '{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>';
+    try {
+      const choice = { type: 'function' as const, function: { name: 'get_weather' } };
+      const r = await toolClient.chat.completions.create({ model: 'm', messages, tools: [WEATHER_TOOL], tool_choice: choice, max_tokens: 300, temperature: 0 });
+      expect(r.choices[0]!.finish_reason).toBe('tool_calls');
+      const tc = r.choices[0]!.message.tool_calls![0]!;
+      if (tc.type !== 'function') throw new Error('not a function call');
+      expect(JSON.parse(tc.function.arguments)).toEqual({ city: 'Oslo' });
+      const stream = await toolClient.chat.completions.create({ model: 'm', messages, tools: [WEATHER_TOOL], tool_choice: choice, max_tokens: 300, temperature: 0, stream: true });
+      let content = '';
+      const names: string[] = [];
+      for await (const chunk of stream) {
+        content += chunk.choices[0]?.delta.content ?? '';
+        for (const t of chunk.choices[0]?.delta.tool_calls ?? []) names.push(t.function!.name!);
+      }
+      expect(content).toBe('');
+      expect(names).toEqual(['get_weather']);
+    } finally {
+      forced = undefined;
+    }
+  });
+
   it('sends plain answers as content, and takes tool results back in the history', async () => {
     forced = 'It is sunny.';
     try {

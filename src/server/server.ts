@@ -589,7 +589,12 @@ export function createServer(options: ServerOptions): SparrowServer {
 
   /** Answers one request; `at.endpoint` names the route as soon as it is known (for the metrics of failed requests). */
   async function route(req: http.IncomingMessage, res: http.ServerResponse, t0: number, at: { endpoint: string }): Promise<{ endpoint: string; status: number }> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      throw new HttpError(400, 'The request target is not a valid path', 'invalid_request_error', null, 'invalid_path');
+    }
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
 
@@ -644,7 +649,12 @@ export function createServer(options: ServerOptions): SparrowServer {
         const l = requireLive();
         const entry = { id: l.name, object: 'model', created, owned_by: 'sparrow' };
         if (endpoint === 'model') {
-          const id = decodeURIComponent(path.slice('/v1/models/'.length));
+          let id: string;
+          try {
+            id = decodeURIComponent(path.slice('/v1/models/'.length));
+          } catch {
+            throw new HttpError(400, 'The model id is not valid percent-encoding', 'invalid_request_error', 'model', 'invalid_path');
+          }
           if (id !== l.name) throw new HttpError(404, `The model '${id.slice(0, 100)}' does not exist`, 'invalid_request_error', 'model', 'model_not_found');
           sendJson(res, 200, entry);
         } else sendJson(res, 200, { object: 'list', data: [entry] });

@@ -176,6 +176,8 @@ describe('fuzz: malformed requests get 4xx and the server stays up', () => {
       ['POST', '/v1/chat/completions', chat({ tools: [{ type: 'function', function: { name: 'bad name!' } }] })],
       ['POST', '/v1/chat/completions', chat({ tool_choice: 'required' })],
       ['POST', '/v1/chat/completions', chat({ unknown_field: 1 })],
+      // 100k levels of nesting where the chat template prints the value (tojson): a clear 400, no stack overflow crash.
+      ['POST', '/v1/chat/completions', chat({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: '', tool_calls: [{ type: 'function', id: 'c', function: { name: 'f', arguments: 'DEEP' } }] }] }).replace('"DEEP"', JSON.stringify('{"a":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}'))],
       ['POST', '/v1/chat/completions', chat({ __proto__: { polluted: true }, constructor: 1 })],
       ['POST', '/v1/chat/completions', chat({ messages: 'hi' })],
       ['POST', '/v1/chat/completions', chat({ messages: [{ role: 'wizard', content: 'x' }] })],
@@ -195,6 +197,10 @@ describe('fuzz: malformed requests get 4xx and the server stays up', () => {
       ['POST', '/v1/models', '{}'],
       ['GET', '/v2/everything', undefined],
       ['GET', '/%E0%A4%A', undefined],
+      ['GET', '/v1/models/%E0%A4%A', undefined],
+      ['GET', '//v1//models', undefined],
+      ['GET', 'http://[bad', undefined],
+      ['GET', '/v1/models/' + 'x'.repeat(5000), undefined],
       ['DELETE', '/health', undefined],
     ];
     for (const [method, p, body] of bad) {

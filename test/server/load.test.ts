@@ -97,7 +97,6 @@ describe('load', () => {
   it('clients that disconnect mid-stream free their sessions within moments', async () => {
     const N = 8;
     const generatedBefore = Number(/^sparrow_generated_tokens_total (\d+)/m.exec((await rawRequest(s.port, 'GET', '/metrics')).body)![1]);
-    const started = performance.now();
     await Promise.all(
       Array.from({ length: N }, (_, i) =>
         new Promise<void>((resolve, reject) => {
@@ -115,11 +114,9 @@ describe('load', () => {
     );
     // Every session is free again long before 200 tokens could have been generated for all eight.
     expect(await waitFor(() => s.server.stats.busySessions === 0 && s.server.stats.inFlight === 0, 5000)).toBe(true);
-    const elapsed = performance.now() - started;
     // Each generation stopped within a token or two of its client leaving (not after 200).
     const generatedAfter = Number(/^sparrow_generated_tokens_total (\d+)/m.exec((await rawRequest(s.port, 'GET', '/metrics')).body)![1]);
     expect(generatedAfter - generatedBefore).toBeLessThanOrEqual(N * 5);
-    expect(elapsed).toBeLessThan(5000);
     // The freed sessions serve new requests.
     const r = await client.completions.create({ model: 'm', prompt: 'Hello', max_tokens: 3, temperature: 0 });
     expect(r.usage!.completion_tokens).toBe(3);

@@ -12,11 +12,11 @@
  * '' for string filters, [] for sequence filters and {} for `items`: `default` replaces an
  * undefined value only (not none, not false), so defined values are untouched.
  *
- * Lookups with a key that is not a string or an integer. jinja2 answers Undefined for
- * `map[key]` when the key is, say, a list (the same templates do `type_map[schema.type]`,
- * and a JSON schema's `type` may be a list of types); @huggingface/jinja throws. The
- * rewrite turns `obj[k]` into `obj[k if k is string or k is integer else SENTINEL]`, a key
- * no JSON object has.
+ * Lookups with a key of the wrong type. jinja2 answers Undefined for `map[key]` when the
+ * key is, say, a list (the same templates do `type_map[schema.type]`, and a JSON schema's
+ * `type` may be a list of types) or a number; @huggingface/jinja throws. The rewrite turns
+ * `obj[k]` into `obj[k if k is string or (k is integer and obj is not mapping) else SENTINEL]`,
+ * SENTINEL being a key no JSON object has.
  *
  * The `iterable` test. In jinja2 mappings and Undefined are iterable too (the templates
  * test `schema.type is iterable` on a schema without a type); @huggingface/jinja says
@@ -27,6 +27,9 @@
  * `iterable | default([])`.
  *
  * The rewrites evaluate an operand more than once; template expressions have no side effects.
+ *
+ * Not covered: printing a boolean (`{{ flag }}` is True/False in jinja2, true/false here) and
+ * floats that JSON cannot tell from integers (1.0 prints as 1).
  */
 
 /** The empty value an undefined operand stands for, per filter. */
@@ -90,9 +93,19 @@ function or(left: Node, right: Node): Node {
   return { type: 'BinaryExpression', operator: { type: 'AdditiveBinaryOperator', value: 'or' }, left, right };
 }
 
-/** `k if k is string or k is integer else SENTINEL` */
-function guardedKey(key: Node): Node {
-  return { type: 'Ternary', condition: or(test(key, 'string'), test(key, 'integer')), trueExpr: key, falseExpr: { type: 'StringLiteral', value: SENTINEL_KEY } };
+function and(left: Node, right: Node): Node {
+  return { type: 'BinaryExpression', operator: { type: 'AdditiveBinaryOperator', value: 'and' }, left, right };
+}
+
+/** `k if k is string or (k is integer and obj is not mapping) else SENTINEL` */
+function guardedKey(key: Node, object: Node): Node {
+  const notMapping: Node = { type: 'TestExpression', operand: object, negate: true, test: { type: 'Identifier', value: 'mapping' } };
+  return {
+    type: 'Ternary',
+    condition: or(test(key, 'string'), and(test(key, 'integer'), notMapping)),
+    trueExpr: key,
+    falseExpr: { type: 'StringLiteral', value: SENTINEL_KEY },
+  };
 }
 
 /** `x is iterable or x is mapping or x is undefined`, negated for `is not iterable`. */
@@ -146,7 +159,7 @@ export function patchUndefinedFilters(program: unknown): number {
       }
     }
     if (node.type === 'MemberExpression' && node.computed === true && isNode(node.property) && !LITERAL_KEYS.has(node.property.type)) {
-      const guarded = guardedKey(node.property);
+      const guarded = guardedKey(node.property, node.object as Node);
       seen.add(guarded);
       node.property = guarded;
       count++;

@@ -144,6 +144,26 @@ describe.skipIf(!python)('tool-use templates with tools against Jinja2', () => {
     }
   });
 
+  it('each patched construct renders as in Jinja2', () => {
+    const vars = { d: { a: 1, b: [1, 2] }, s: 'str', n: 3, l: ['x', 'y'], m: { k: 'v' }, k: ['list', 'key'], nothing: null };
+    const cases = [
+      '[{{ x|trim }}][{{ x|upper }}][{{ x|lower }}][{{ x|title }}][{{ x|capitalize }}][{{ x|string }}][{{ x|length }}]',
+      '[{{ x|items|list|length }}][{{ x|join(",") }}][{{ x|list|length }}][{{ x|reverse|list|length }}][{{ x|sort|list|length }}]',
+      '{% for t in x %}{{ t }}{% else %}none{% endfor %}|{% for t in l %}{{ t }}{% endfor %}|{% for k2, v in d|items %}{{ k2 }}{% endfor %}',
+      // (Booleans are printed through `if`: jinja2 prints True/False, @huggingface/jinja true/false.)
+      '{{ "T" if m[k] is defined else "F" }}|{{ m["k"] }}|{{ l[1] }}|{{ "T" if m[n] is defined else "F" }}|{{ "T" if d[l] is defined else "F" }}',
+      '{% for v in [x, d, s, l, n] %}{{ "T" if v is iterable else "F" }}{{ "T" if v is not iterable else "F" }}{% endfor %}',
+      '{{ d.b|length }}|{{ s|trim }}|{{ l|join("-") }}|{{ (x|default("dflt")) }}',
+    ];
+    const want: Array<{ ok?: string; error?: string }> = JSON.parse(
+      execFileSync(python!, [RENDERER], { input: JSON.stringify(cases.map((template) => ({ template, context: vars }))) }).toString('utf8'),
+    );
+    cases.forEach((template, i) => {
+      expect(want[i]!.error, template).toBeUndefined();
+      expect(applyChatTemplate(template, [], { variables: vars }), template).toBe(want[i]!.ok);
+    });
+  });
+
   it('Jinja2 renders every Hermes job (the fixture is a working template)', () => {
     jobs.forEach((j, i) => {
       if (j.template === HERMES) expect(reference[i]!.error, j.label).toBeUndefined();

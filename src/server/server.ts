@@ -61,7 +61,7 @@ export interface ServerOptions {
    * recorder): policies such as banned tokens, or a test forcing an output.
    */
   logitProcessors?: (request: { endpoint: 'chat' | 'completion' }) => LogitProcessor[] | undefined;
-  /** Where the server logs one line per event (default: nowhere). */
+  /** Where the server logs its events and one line per request (default: nowhere). */
   log?: (line: string) => void;
 }
 
@@ -674,13 +674,19 @@ export function createServer(options: ServerOptions): SparrowServer {
     const t0 = performance.now();
     const key = new AbortController();
     const at = { endpoint: 'unknown' };
+    const access = (status: number) =>
+      log(`${req.socket.remoteAddress ?? '-'} ${req.method} ${(req.url ?? '').slice(0, 200)} ${status} ${(performance.now() - t0).toFixed(0)}ms`);
     const done = route(req, res, t0, at).then(
-      ({ endpoint, status }) => metrics.countRequest(endpoint, status),
+      ({ endpoint, status }) => {
+        metrics.countRequest(endpoint, status);
+        if (endpoint !== 'health' && endpoint !== 'metrics') access(status);
+      },
       (e: unknown) => {
         const err = toHttpError(e);
         if (!res.headersSent) sendError(res, err);
         else if (!res.writableEnded) res.end();
         metrics.countRequest(at.endpoint, err.status);
+        access(err.status);
         // After a refused body, stop reading the rest of it.
         if (err.status === 413) res.once('finish', () => req.destroy());
       },

@@ -672,6 +672,10 @@ export function createServer(options: ServerOptions): SparrowServer {
 
   const server = http.createServer((req, res) => {
     const t0 = performance.now();
+    // A client that resets mid-request or mid-answer is handled where it matters (abort on
+    // 'close'); these listeners keep the socket errors from being unhandled 'error' events.
+    req.on('error', () => {});
+    res.on('error', () => {});
     const key = new AbortController();
     const at = { endpoint: 'unknown' };
     const access = (status: number) =>

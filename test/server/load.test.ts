@@ -211,6 +211,35 @@ describe('fuzz: malformed requests get 4xx and the server stays up', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('survives clients that reset mid-request, and raw protocol garbage', async () => {
+    const net = await import('node:net');
+    const raw = (payload: string, resetAfterMs: number) =>
+      new Promise<void>((resolve) => {
+        const sock = net.connect(s.port, '127.0.0.1', () => {
+          sock.write(payload);
+          setTimeout(() => {
+            sock.resetAndDestroy();
+            resolve();
+          }, resetAfterMs);
+        });
+        sock.on('error', () => resolve());
+        sock.on('data', () => {});
+      });
+    const partial = (p: string, len: number, part: string) => `POST ${p} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${len}\r\n\r\n${part}`;
+    await Promise.all([
+      raw(partial('/v1/chat/completions', 1000, '{"messages": [{"role": "us'), 20),
+      raw(partial('/v1/completions', 50, '{"prompt": "Once upon a time", "max_tokens": 300, "stream": true}'.slice(0, 50)), 20),
+      raw(partial('/metrics', 10_000, 'x'.repeat(100)), 20),
+      raw(partial('/v1/chat/completions', 300 * 1024, 'x'.repeat(1000)), 20),
+      raw('GARBAGE / HTTP/9.9\r\n\r\n', 20),
+      raw('GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n', 20),
+      raw('\x00\x01\x02\xff'.repeat(100), 20),
+      raw(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 62\r\n\r\n{"prompt": "Once upon a time", "max_tokens": 200, "stream": true}`, 30),
+    ]);
+    expect(await waitFor(() => s.server.stats.busySessions === 0 && s.server.stats.queueDepth === 0, 5000)).toBe(true);
+    expect((await rawRequest(s.port, 'GET', '/health')).status).toBe(200);
+  });
+
   it('survives random field mutations of valid requests (no 5xx, no stuck session)', async () => {
     // A small deterministic generator, so a failure can be replayed.
     let state = 12345;

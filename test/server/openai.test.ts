@@ -164,6 +164,28 @@ describe('chat completions', () => {
     }
   });
 
+  it('streams log-probabilities with the content, and gives the legacy shape on completions', async () => {
+    const stream = await client.chat.completions.create({ model: 'm', messages, max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 2, stream: true });
+    let content = '';
+    const tokens: string[] = [];
+    for await (const chunk of stream) {
+      content += chunk.choices[0]?.delta.content ?? '';
+      for (const t of chunk.choices[0]?.logprobs?.content ?? []) {
+        tokens.push(t.token);
+        expect(t.top_logprobs).toHaveLength(2);
+      }
+    }
+    expect(tokens).toHaveLength(12);
+    expect(tokens.join('')).toBe(content);
+    const r = await client.completions.create({ model: 'm', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 2 });
+    const lp = r.choices[0]!.logprobs!;
+    expect(lp.tokens).toHaveLength(8);
+    expect(lp.tokens!.join('')).toBe(r.choices[0]!.text);
+    expect(lp.token_logprobs!.every((x) => x <= 0)).toBe(true);
+    expect(lp.top_logprobs!.every((m) => Object.keys(m).length <= 2 && Object.keys(m).length >= 1)).toBe(true);
+    expect(lp.text_offset).toEqual(lp.tokens!.map((_, i) => lp.tokens!.slice(0, i).join('').length));
+  });
+
   it('accepts response_format (unconstrained until the library has jsonSchema)', async () => {
     const r = await client.chat.completions.create({
       model: 'm', messages, max_tokens: 5, temperature: 0,

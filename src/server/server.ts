@@ -142,6 +142,7 @@ export function createServer(options: ServerOptions): SparrowServer {
   const aborters = new Map<AbortController, (r: AbortReason) => void>();
 
   const ready = Promise.resolve(options.model).then((model) => {
+    if (closing) throw new SparrowError('the server was closed before the model was ready', 'ERR_ABORTED');
     const contextSize = Math.min(options.contextSize ?? Math.min(model.info.contextLength, DEFAULTS.maxContext), model.info.contextLength);
     const sessions = [];
     try {

@@ -124,6 +124,8 @@ export function createServer(options: ServerOptions): SparrowServer {
     throw new SparrowError('createServer: apiKey must be a non-empty string', 'ERR_INVALID_ARG');
   if (options.cors !== undefined && (typeof options.cors !== 'string' || options.cors.length === 0))
     throw new SparrowError('createServer: cors must be an origin or *', 'ERR_INVALID_ARG');
+  if (options.toolCallFormat !== undefined && !['hermes', 'llama3', 'mistral'].includes(options.toolCallFormat))
+    throw new SparrowError("createServer: toolCallFormat must be 'hermes', 'llama3' or 'mistral'", 'ERR_INVALID_ARG');
   if (options.chatTemplate !== undefined && typeof options.chatTemplate !== 'string')
     throw new SparrowError('createServer: chatTemplate must be a string', 'ERR_INVALID_ARG');
   const parallel = options.parallel ?? DEFAULTS.parallel;

@@ -8,7 +8,7 @@ const BIN = path.resolve(import.meta.dirname, '../../bin/sparrow.mjs');
 
 describe('sparrow serve', () => {
   it('refuses bad flags and missing files with one line and exit code 1', () => {
-    for (const args of [['--parallel', '0'], ['--port', '70000'], ['--bogus'], ['--timeout', '-3'], []]) {
+    for (const args of [['--parallel', '0'], ['--port', '70000'], ['--bogus'], ['--timeout', '-3'], ['--tool-format', 'xml'], []]) {
       const r = spawnSync(process.execPath, [BIN, 'serve', ...(args.length ? [STORIES, ...args] : [])], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, args.join(' ')).toBe(1);
       expect(r.stderr, args.join(' ')).toMatch(/^sparrow serve: /m);

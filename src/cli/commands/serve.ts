@@ -19,6 +19,7 @@ export const usage = `usage: sparrow serve MODEL.gguf [options]
   --body-limit BYTES   largest request body (default 4194304)
   --timeout SECONDS    longest a request may take, queueing included (default 600)
   --chat-template FILE a Jinja chat template to use instead of the model's
+  --tool-format F      tool-call format to parse: hermes, llama3 or mistral (default: from the template)
   --name ID            the model id the API reports (default: the model's name)
   --quiet              log nothing but errors
 SIGTERM or SIGINT: stop accepting requests, finish those in flight (10 s at most), exit 0.`;
@@ -36,7 +37,7 @@ export async function run(args: string[]): Promise<number> {
     args,
     {
       host: 'string', port: 'number', 'api-key': 'string', parallel: 'number', ctx: 'number', queue: 'number', cors: 'string',
-      threads: 'number', 'body-limit': 'number', timeout: 'number', 'chat-template': 'string', name: 'string', quiet: 'boolean',
+      threads: 'number', 'body-limit': 'number', timeout: 'number', 'chat-template': 'string', 'tool-format': 'string', name: 'string', quiet: 'boolean',
     },
     usage,
   );
@@ -50,6 +51,9 @@ export async function run(args: string[]): Promise<number> {
     throw new SparrowError(`--timeout must be a number of seconds from 0 to 86400 (got ${String(timeout)})`, 'ERR_INVALID_ARG');
   const templateFile = flags['chat-template'] as string | undefined;
   const chatTemplate = templateFile !== undefined ? fs.readFileSync(templateFile, 'utf8') : undefined;
+  const toolFormat = flags['tool-format'];
+  if (toolFormat !== undefined && toolFormat !== 'hermes' && toolFormat !== 'llama3' && toolFormat !== 'mistral')
+    throw new SparrowError(`--tool-format must be hermes, llama3 or mistral (got ${String(toolFormat)})`, 'ERR_INVALID_ARG');
   const quiet = flags.quiet === true;
   const log = (line: string) => {
     if (!quiet) console.error(`[${new Date().toISOString()}] ${line}`);
@@ -66,6 +70,7 @@ export async function run(args: string[]): Promise<number> {
     apiKey,
     cors: flags.cors as string | undefined,
     chatTemplate,
+    toolCallFormat: toolFormat as 'hermes' | 'llama3' | 'mistral' | undefined,
     modelName: flags.name as string | undefined,
     log,
   };

@@ -22,3 +22,7 @@ export { Chat } from './chat/index.js';
 export type { ChatOptions } from './chat/index.js';
 export { perplexity } from './quality/perplexity.js';
 export type { PerplexityOptions, PerplexityResult, KLDivergenceStats } from './quality/perplexity.js';
+export { parseToolCalls, detectToolCallFormat } from './templates/tool-calls.js';
+export type { ToolCallFormat, ParsedToolCall, ParsedToolCalls } from './templates/tool-calls.js';
+export { createServer } from './server/index.js';
+export type { ServerOptions, SparrowServer } from './server/index.js';

@@ -6,6 +6,7 @@ import { SparrowError } from '../errors.js';
 import * as inspect from './commands/inspect.js';
 import * as info from './commands/info.js';
 import * as perplexity from './commands/perplexity.js';
+import * as serve from './commands/serve.js';
 
 interface Command {
   summary: string;
@@ -13,7 +14,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const commands: Record<string, Command> = { inspect, info, perplexity };
+const commands: Record<string, Command> = { inspect, info, perplexity, serve };
 
 function help(): string {
   const lines = ['usage: sparrow <command> [options]', '', 'commands:'];

@@ -8,6 +8,7 @@
  */
 import { Template } from '@huggingface/jinja';
 import { SparrowError } from '../errors.js';
+import { patchUndefinedFilters } from './jinja-compat.js';
 import type { GGUFMetadataValue } from '../gguf.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 
@@ -82,6 +83,7 @@ function compile(source: string): Template {
   if (!t) {
     try {
       t = new Template(source);
+      patchUndefinedFilters(t.parsed);  // jinja2's Undefined under filters (see jinja-compat.ts)
     } catch (err) {
       throw new SparrowError(`chat template: cannot parse the template: ${(err as Error).message}`, 'ERR_CHAT_TEMPLATE', { cause: err });
     }

@@ -4,7 +4,7 @@
 // tries any build. One Node-API binary serves every Node version (20, 22, 24, Electron).
 //
 // Each target is built by node-gyp from the same binding.gyp as a source install, in its
-// own folder (build-prebuild/<target>/, so build/ is left alone). linux-arm64 is
+// own folder (build-prebuild/<target>/, so build/ is left alone; native/ is linked in). linux-arm64 is
 // cross-compiled on an x64 Linux host with Debian's aarch64 toolchain
 // (apt-get install g++-aarch64-linux-gnu); Node's headers are the same for every
 // architecture. macOS and Windows binaries are built on those systems (see README and
@@ -134,11 +134,17 @@ for (const target of targets) {
   }
   // The build folder: binding.gyp and native/ as links, so gyp's relative paths hold.
   fs.mkdirSync(stage, { recursive: true });
+  // Remove what an earlier run left: a link itself, never what it points to.
   for (const name of ['binding.gyp', 'native']) {
-    const link = path.join(stage, name);
-    fs.rmSync(link, { recursive: true, force: true });
-    fs.symlinkSync(path.relative(stage, path.join(root, name)), link);
+    const p = path.join(stage, name);
+    const old = fs.lstatSync(p, { throwIfNoEntry: false });
+    if (old?.isSymbolicLink() || old?.isFile()) fs.unlinkSync(p);
+    else if (old) fs.rmSync(p, { recursive: true });
   }
+  fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(stage, 'binding.gyp'));
+  const link = path.join(stage, 'native');
+  if (process.platform === 'win32') fs.symlinkSync(path.join(root, 'native'), link, 'junction');
+  else fs.symlinkSync(path.relative(stage, path.join(root, 'native')), link);
   const gypArgs = [nodeGyp(), 'rebuild', `--arch=${arch}`, '-j', jobs];
   const nd = nodeDir();
   if (nd) gypArgs.push(`--nodedir=${nd}`);

@@ -87,11 +87,12 @@ if (noCompiler) {
 const env = {
   ...process.env,
   PATH: PATHV,
-  ...(noCompiler ? { CC: 'false', CXX: 'false', LINK: 'false', PYTHON: 'false', npm_config_python: 'false' } : {}),
+  ...(noCompiler ? { CC: 'false', CXX: 'false', LINK: 'false', PYTHON: 'false' } : {}),
   npm_config_audit: 'false',
   npm_config_fund: 'false',
   npm_config_update_notifier: 'false',
   npm_config_prefer_offline: 'true',
+  npm_config_yes: 'false',
 };
 delete env.SPARROW_ADDON;
 delete env.npm_config_build_from_source;
@@ -164,7 +165,8 @@ await check(fromSource ? 'the addon was built from source (no prebuilt binary he
   }
 });
 
-const npx = (args, opts = {}) => run(node, [NPX, '--no', ...args], { cwd: app, ...opts });
+// As a user types it (npx NAME ARGS); npm_config_yes=false: never download a missing command.
+const npx = (args, opts = {}) => run(node, [NPX, ...args], { cwd: app, ...opts });
 
 await check('the library loads and generates (import sparrow-llm)', () => {
   const script = `
@@ -225,7 +227,7 @@ await check('npx sparrow pull from a server on 127.0.0.1 (cut halfway, resumed)'
   try {
     const url = `http://127.0.0.1:${server.address().port}/models/stories.gguf`;
     // spawn, not spawnSync: the server runs in this process.
-    const child = spawn(node, [NPX, '--no', 'sparrow', 'pull', url, '-o', path.join(app, 'models'), '--sha256', sha], { cwd: app, env });
+    const child = spawn(node, [NPX, 'sparrow', 'pull', url, '-o', path.join(app, 'models'), '--sha256', sha], { cwd: app, env });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise((r) => child.on('exit', r));

@@ -113,6 +113,17 @@ describe('sparrow complete', () => {
     for (const cmd of ['complete', 'chat', 'pull', 'inspect', 'info']) expect(top.stdout).toContain(`  ${cmd} `);
   });
 
+  it('a reader that closes the pipe early (| head) ends the generation quietly, exit 0', async () => {
+    const m = path.join(models, 'stories260K-f32.gguf');
+    const child = spawn(process.execPath, [bin, 'complete', m, 'Once upon a time', '--ignore-eos', '--ctx', '64', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code, err).toBe(0);
+    expect(err).toBe('');
+  });
+
   it('SIGINT stops a generation: the text so far is written, exit 130', async () => {
     const m = path.join(models, 'stories260K-f32.gguf');
     const child = spawn(process.execPath, [bin, 'complete', m, 'Once upon a time', '--ignore-eos', '--ctx', '64', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -37,8 +37,11 @@ export async function run(args: string[]): Promise<number> {
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
   // A closed pipe (`| head`) ends the generation instead of crashing.
+  let pipeClosed = false;
   const onPipeError = (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') controller.abort();
+    if (err.code !== 'EPIPE') throw err;
+    pipeClosed = true;
+    controller.abort();
   };
   process.stdout.on('error', onPipeError);
   try {
@@ -58,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
       const tps = t.generationMs > 0 ? (t.generatedTokens * 1000) / t.generationMs : 0;
       process.stderr.write(`[${r.stopReason}] prompt ${t.promptTokens} tokens, generated ${t.generatedTokens} tokens, ${tps.toFixed(1)} tokens/s\n`);
     }
+    if (pipeClosed) return 0; // the reader has all it wanted
     if (r.stopReason === 'abort') {
       if (!process.stdout.writableEnded) await new Promise<void>((res) => process.stdout.write('', () => res()));
       return 130;

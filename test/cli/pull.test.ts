@@ -29,6 +29,7 @@ let seen: Seen[] = [];
 /** How many of the next full (non-range) transfers to cut halfway. */
 let cutNext = 0;
 let server: http.Server;
+const stalled: http.ServerResponse[] = [];
 let base = '';
 
 function serve(req: http.IncomingMessage, res: http.ServerResponse) {
@@ -37,7 +38,23 @@ function serve(req: http.IncomingMessage, res: http.ServerResponse) {
     res.writeHead(302, { location: '/files/model.gguf' }).end();
     return;
   }
-  const body = req.url === '/files/model.gguf' ? file : req.url === '/files/page.gguf' ? notGguf : undefined;
+  if (req.url === '/norange/model.gguf') {
+    // A server that ignores Range: always the whole file, cut halfway the first time.
+    res.writeHead(200, { 'content-length': file.length });
+    if (cutNext > 0) {
+      cutNext--;
+      res.write(file.subarray(0, file.length >> 1), () => setTimeout(() => res.socket?.destroy(), 50));
+    } else res.end(file);
+    return;
+  }
+  if (req.url === '/stall/model.gguf' && !req.headers.range) {
+    // Half the file, then silence with the connection open.
+    res.writeHead(200, { 'content-length': file.length });
+    res.write(file.subarray(0, file.length >> 1));
+    stalled.push(res);
+    return;
+  }
+  const body = req.url === '/files/model.gguf' || req.url === '/stall/model.gguf' ? file : req.url === '/files/page.gguf' ? notGguf : undefined;
   if (!body) {
     res.writeHead(404).end('not found');
     return;
@@ -80,7 +97,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => {
+  for (const r of stalled) r.socket?.destroy();
+  return new Promise<void>((r) => server.close(() => r()));
+});
 beforeEach(() => {
   seen = [];
   cutNext = 0;
@@ -140,6 +160,39 @@ describe('sparrow pull', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(seen.map((s) => s.range)).toEqual([`bytes=${file.length}-`]);
     expect(fs.readFileSync(path.join(dir, 'model.gguf')).equals(file)).toBe(true);
+  });
+
+  it('a server that ignores Range: the transfer starts over and the file is still right', async () => {
+    cutNext = 1;
+    const r = await pull([`${base}/norange/model.gguf`, '-o', dir, '--sha256', sha]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]!.range).toMatch(/^bytes=\d+-$/);
+    expect(fs.readFileSync(path.join(dir, 'model.gguf')).equals(file)).toBe(true);
+  });
+
+  it('a silent connection times out (--idle-timeout); the .part file resumes next time', async () => {
+    const first = await pull([`${base}/stall/model.gguf`, '-o', dir, '--idle-timeout', '0.5', '--retries', '0']);
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/no data for 0\.5 s; \d+ bytes kept in .*model\.gguf\.part/);
+    const part = path.join(dir, 'model.gguf.part');
+    expect(fs.statSync(part).size).toBe(file.length >> 1);
+    const second = await pull([`${base}/stall/model.gguf`, '-o', dir, '--sha256', sha]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(seen.at(-1)!.range).toBe(`bytes=${file.length >> 1}-`);
+  });
+
+  it('Ctrl-C (SIGINT) stops the download and keeps the .part file', async () => {
+    const child = spawn(process.execPath, [bin, 'pull', `${base}/stall/model.gguf`, '-o', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const part = path.join(dir, 'model.gguf.part');
+    while (!(fs.existsSync(part) && fs.statSync(part).size === file.length >> 1)) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/stopped; \d+ bytes kept in .*model\.gguf\.part: run the same command again to resume \[ERR_ABORTED\]/);
+    expect(fs.statSync(part).size).toBe(file.length >> 1);
   });
 
   it('follows redirects', async () => {

@@ -113,6 +113,21 @@ describe('sparrow complete', () => {
     for (const cmd of ['complete', 'chat', 'pull', 'inspect', 'info']) expect(top.stdout).toContain(`  ${cmd} `);
   });
 
+  const hasScript = spawnSync('sh', ['-c', 'command -v script']).status === 0;
+  if (!hasScript) console.warn('complete: the terminal progress-bar test skipped, `script` (util-linux) not found');
+  it.skipIf(!hasScript)('on a terminal (a pty from `script`), a progress bar shows the load and is cleared before the text', () => {
+    const m = path.join(models, 'stories260K-f32.gguf');
+    const q = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const cmd = [process.execPath, bin, 'complete', m, 'Once upon a time', '--max-tokens', '32'].map(q).join(' ');
+    const r = spawnSync('script', ['-q', '-e', '-c', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const out = r.stdout.replace(/\r\n/g, '\n');
+    expect(out).toMatch(/loading model \[#*\.*\] +\d+%/);
+    expect(out).toMatch(/loading model \[#+\] 100%\r\x1b\[K, there was a little girl/);
+    // What is left on the screen: the text alone, then the newline a terminal gets.
+    expect(out.slice(out.lastIndexOf('\x1b[K') + 3)).toBe(refs['stories260K-f32.gguf']![0]!.outPiecesText + '\n');
+  });
+
   it('a reader that closes the pipe early (| head) ends the generation quietly, exit 0', async () => {
     const m = path.join(models, 'stories260K-f32.gguf');
     const child = spawn(process.execPath, [bin, 'complete', m, 'Once upon a time', '--ignore-eos', '--ctx', '64', '--threads', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -27,6 +27,17 @@ const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.j
 /** Status lines go to stderr so that stdout holds only the table or the JSON. */
 const log = (s: string) => process.stderr.write(s + '\n');
 
+/**
+ * The gist of a dead child's stderr: its error line (`Error [CODE]: message`, `SomeError:
+ * message`) when there is one, else its last non-empty line; at most 500 characters.
+ */
+export function childError(stderr: string): string {
+  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('at ') && l !== '^' && !/^Node\.js v\d/.test(l));
+  const err = lines.findLast((l) => /^(\w*Error|Error)\b.*:/.test(l));
+  const line = err ?? lines.at(-1) ?? '';
+  return line.length > 500 ? line.slice(0, 497) + '...' : line;
+}
+
 /** Runs one measurement in a child process; rejects with the child's error. */
 export function runChild(req: WorkRequest, timeoutMs: number): Promise<WorkResult> {
   return new Promise((resolve, reject) => {
@@ -35,6 +46,9 @@ export function runChild(req: WorkRequest, timeoutMs: number): Promise<WorkResul
     // The engines' own logs must not reach our stdout (it may be JSON).
     child.stdout!.pipe(process.stderr, { end: false });
     child.stderr!.pipe(process.stderr, { end: false });
+    // Kept so that a child that dies before reporting is reported with its own error.
+    let stderrTail = '';
+    child.stderr!.on('data', (d: Buffer) => (stderrTail = (stderrTail + d.toString('utf8')).slice(-8192)));
     let reply: WorkReply | undefined;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -49,7 +63,10 @@ export function runChild(req: WorkRequest, timeoutMs: number): Promise<WorkResul
       clearTimeout(timer);
       if (reply?.ok) resolve(reply.result);
       else if (reply) reject(new SparrowError(reply.error, reply.code ?? 'ERR_ENGINE'));
-      else reject(new SparrowError(`${req.engine} process ended with ${signal ?? `exit code ${code}`} before reporting`, 'ERR_ENGINE'));
+      else {
+        const why = childError(stderrTail);
+        reject(new SparrowError(`${req.engine} process ended with ${signal ?? `exit code ${code}`} before reporting${why ? `: ${why}` : ''}`, 'ERR_ENGINE'));
+      }
     });
     child.send(req);
   });

@@ -1,5 +1,5 @@
 /** A small, strict argument parser: known flags only, clear errors for anything else. */
-import { SparrowError } from '../errors.js';
+import { UsageError } from './flags.js';
 
 export interface FlagSpec {
   [flag: string]: 'boolean' | 'string' | 'number';
@@ -22,17 +22,17 @@ export function parseArgs(args: string[], spec: FlagSpec, usage: string): Parsed
     const eq = a.indexOf('=');
     const name = a.slice(2, eq < 0 ? undefined : eq);
     const kind = spec[name];
-    if (!kind) throw new SparrowError(`unknown option --${name}\n${usage}`, 'ERR_INVALID_ARG');
+    if (!kind) throw new UsageError(`unknown option --${name} (see --help)`);
     if (kind === 'boolean') {
-      if (eq >= 0) throw new SparrowError(`--${name} takes no value`, 'ERR_INVALID_ARG');
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
       continue;
     }
     const value = eq >= 0 ? a.slice(eq + 1) : args[++i];
-    if (value === undefined) throw new SparrowError(`--${name} needs a value`, 'ERR_INVALID_ARG');
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
     if (kind === 'number') {
       const n = Number(value);
-      if (!Number.isFinite(n)) throw new SparrowError(`--${name} must be a number (got '${value}')`, 'ERR_INVALID_ARG');
+      if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number (got '${value}')`);
       flags[name] = n;
     } else {
       flags[name] = value;

@@ -46,11 +46,19 @@ describe('sparrow CLI', () => {
     expect(parsed.metadata['llama.embedding_length']).toBe(64);
   });
 
-  it('bad usage and missing files: one line, exit 1', () => {
-    for (const args of [['inspect'], ['inspect', '/nonexistent/x.gguf'], ['inspect', bin], ['inspect', 'a', '--bogus'], ['nope']]) {
+  it('missing or bad files: one line, exit 1; a bad command line: one line, exit 2', () => {
+    for (const [code, args] of [
+      [1, ['inspect', '/nonexistent/x.gguf']],
+      [1, ['inspect', bin]],
+      [2, ['inspect']],
+      [2, ['inspect', 'a', '--bogus']],
+      [2, ['info', '--bogus']],
+      [2, ['nope']],
+    ] as const) {
       const r = sparrow(...args);
-      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.status, args.join(' ')).toBe(code);
       expect(r.signal).toBeNull();
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
     const missing = sparrow('inspect', path.join(root, 'does-not-exist.gguf'));
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);

@@ -177,7 +177,7 @@ describe('perplexity', () => {
     expect(j.perplexity).toBeGreaterThan(1);
     expect(j.kl.top1Agreement).toBeGreaterThan(0.9);
     const missing = run(F32);
-    expect(missing.status).toBe(1);
+    expect(missing.status).toBe(2);
     expect(missing.stderr.trim().split('\n')[0]).toMatch(/--text FILE is required/);
     const badFile = run(F32, '--text', path.join(shared, 'no-such-file.txt'));
     expect(badFile.status).toBe(1);

@@ -7,10 +7,10 @@ import { rawRequest, STORIES, waitFor } from './helpers.js';
 const BIN = path.resolve(import.meta.dirname, '../../bin/sparrow.mjs');
 
 describe('sparrow serve', () => {
-  it('refuses bad flags and missing files with one line and exit code 1', () => {
+  it('refuses bad flags with one line and exit code 2, a missing file with exit code 1', () => {
     for (const args of [['--parallel', '0'], ['--port', '70000'], ['--bogus'], ['--timeout', '-3'], ['--tool-format', 'xml'], []]) {
       const r = spawnSync(process.execPath, [BIN, 'serve', ...(args.length ? [STORIES, ...args] : [])], { encoding: 'utf8', timeout: 30_000 });
-      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toMatch(/^sparrow serve: /m);
     }
     const missing = spawnSync(process.execPath, [BIN, 'serve', '/no/such/model.gguf', '--port', '0'], { encoding: 'utf8', timeout: 30_000 });

@@ -1,13 +1,21 @@
 /** `sparrow info`: the build, the CPU, and the kernel path in use. */
 import os from 'node:os';
 import { systemInfo } from '../../system.js';
+import { flagHelp, parseFlags, UsageError } from '../flags.js';
 
 export const summary = 'show the CPU features and the SIMD kernel path in use';
-export const usage = 'usage: sparrow info [--json]';
+const FLAGS = { json: { kind: 'boolean' as const, help: 'print the same facts as JSON' } };
+
+export const usage = `usage: sparrow info [--json]
+
+options:
+${flagHelp(FLAGS)}`;
 
 export async function run(args: string[]): Promise<number> {
+  const { flags, positional } = parseFlags(args, FLAGS);
+  if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'; see sparrow info --help`);
   const info = { ...systemInfo(), cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version };
-  if (args.includes('--json')) {
+  if (flags.json) {
     console.log(JSON.stringify(info, null, 2));
     return 0;
   }

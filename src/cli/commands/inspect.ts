@@ -1,12 +1,17 @@
 /** `sparrow inspect FILE`: a readable summary of a GGUF file, its tensors, or JSON. */
 import { inspectGGUF, type GGUFInfo, type GGUFMetadataValue } from '../../gguf.js';
-import { SparrowError } from '../../errors.js';
-import { parseArgs } from '../args.js';
+import { flagHelp, parseFlags, UsageError } from '../flags.js';
 
 export const summary = 'describe a GGUF file (architecture, size, quant mix, tokenizer)';
+const FLAGS = {
+  tensors: { kind: 'boolean' as const, help: 'list every tensor (name, type, shape, bytes)' },
+  json: { kind: 'boolean' as const, help: 'print the parsed header as JSON (metadata and tensors)' },
+};
+
 export const usage = `usage: sparrow inspect FILE [--tensors] [--json]
-  --tensors   list every tensor (name, type, shape, bytes)
-  --json      print the parsed header as JSON (metadata and tensors)`;
+
+options:
+${flagHelp(FLAGS)}`;
 
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -62,8 +67,8 @@ export function summarize(g: GGUFInfo) {
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { flags, positional } = parseArgs(args, { tensors: 'boolean', json: 'boolean' }, usage);
-  if (positional.length !== 1) throw new SparrowError(`expected one FILE\n${usage}`, 'ERR_INVALID_ARG');
+  const { flags, positional } = parseFlags(args, FLAGS);
+  if (positional.length !== 1) throw new UsageError(`expected one FILE (got ${positional.length} arguments); see sparrow inspect --help`);
   const g = inspectGGUF(positional[0]);
   if (flags.json) {
     console.log(JSON.stringify(g, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));

@@ -4,6 +4,7 @@ import { SparrowError } from '../../errors.js';
 import { loadModel, type Model } from '../../model.js';
 import { perplexity, type PerplexityResult } from '../../quality/perplexity.js';
 import { parseArgs } from '../args.js';
+import { UsageError } from '../flags.js';
 
 export const summary = 'measure perplexity on a text file (llama-perplexity style), or KL divergence against a base';
 export const usage = `usage: sparrow perplexity MODEL.gguf --text FILE [options]
@@ -28,10 +29,10 @@ const FLAGS = {
 
 export async function run(args: string[]): Promise<number> {
   const { flags, positional } = parseArgs(args, FLAGS, usage);
-  if (positional.length !== 1) throw new SparrowError(`expected one model file\n${usage}`, 'ERR_INVALID_ARG');
-  if (typeof flags.text !== 'string') throw new SparrowError(`--text FILE is required\n${usage}`, 'ERR_INVALID_ARG');
+  if (positional.length !== 1) throw new UsageError(`expected one model file (see --help)`);
+  if (typeof flags.text !== 'string') throw new UsageError(`--text FILE is required (see --help)`);
   if (flags.base !== undefined && !flags['kl-divergence'])
-    throw new SparrowError('--base is the base model of --kl-divergence: give both', 'ERR_INVALID_ARG');
+    throw new UsageError('--base is the base model of --kl-divergence: give both');
   let text: string;
   try {
     text = fs.readFileSync(flags.text, 'utf8');

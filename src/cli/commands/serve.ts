@@ -4,6 +4,7 @@ import { SparrowError } from '../../errors.js';
 import { loadModel } from '../../model.js';
 import { createServer } from '../../server/index.js';
 import { parseArgs } from '../args.js';
+import { UsageError } from '../flags.js';
 
 export const summary = 'serve a model over an OpenAI-compatible HTTP API';
 export const usage = `usage: sparrow serve MODEL.gguf [options]
@@ -28,7 +29,7 @@ function intFlag(flags: Record<string, unknown>, name: string, min: number, max:
   const v = flags[name];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-    throw new SparrowError(`--${name} must be an integer from ${min} to ${max} (got ${String(v)})`, 'ERR_INVALID_ARG');
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${String(v)})`);
   return v;
 }
 
@@ -41,19 +42,19 @@ export async function run(args: string[]): Promise<number> {
     },
     usage,
   );
-  if (positional.length !== 1) throw new SparrowError(`expected one model file\n${usage}`, 'ERR_INVALID_ARG');
+  if (positional.length !== 1) throw new UsageError(`expected one model file (see --help)`);
   const file = positional[0]!;
   const host = (flags.host as string | undefined) ?? '127.0.0.1';
   const port = intFlag(flags, 'port', 0, 65535) ?? 8080;
   const apiKey = (flags['api-key'] as string | undefined) ?? (process.env.SPARROW_API_KEY || undefined);
   const timeout = flags.timeout;
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout > 0) || timeout > 86400))
-    throw new SparrowError(`--timeout must be a number of seconds from 0 to 86400 (got ${String(timeout)})`, 'ERR_INVALID_ARG');
+    throw new UsageError(`--timeout must be a number of seconds from 0 to 86400 (got ${String(timeout)})`);
   const templateFile = flags['chat-template'] as string | undefined;
   const chatTemplate = templateFile !== undefined ? fs.readFileSync(templateFile, 'utf8') : undefined;
   const toolFormat = flags['tool-format'];
   if (toolFormat !== undefined && toolFormat !== 'hermes' && toolFormat !== 'llama3' && toolFormat !== 'mistral')
-    throw new SparrowError(`--tool-format must be hermes, llama3 or mistral (got ${String(toolFormat)})`, 'ERR_INVALID_ARG');
+    throw new UsageError(`--tool-format must be hermes, llama3 or mistral (got ${String(toolFormat)})`);
   const quiet = flags.quiet === true;
   const log = (line: string) => {
     if (!quiet) console.error(`[${new Date().toISOString()}] ${line}`);

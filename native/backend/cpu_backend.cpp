@@ -147,21 +147,26 @@ bool same_rope(const RopeParams& a, const RopeParams& b) {
 //
 // Scores = Q K^T run through the matmul kernels: a head's F16 keys are a contiguous
 // [positions][head_dim] matrix in the cache, used in place (Q8_0 keys are converted to
-// f32 a chunk at a time). Probabilities x V: for many rows (prompt batches) V^T is
-// converted to f32 once and the product is a GEMM; for few rows (decode) it is one
-// f16 axpy kernel call per row and position, reading the cache in place.
+// f32 a chunk at a time). Probabilities x V: one f16 axpy kernel call per row and
+// position, reading the cache in place, a tile of positions at a time for all the rows
+// of the task.
+//
+// Determinism: every output value has one order of summation whatever the tiling (so
+// whatever the thread count, the prompt's chunking or the other sequences of the batch):
+// a score is one dot product of the float matmul kernels, whose per-value order does not
+// depend on how many rows they are given; a softmax is per row; P V adds the positions
+// of a row in increasing order, each with the same axpy kernel call. (A GEMM route for
+// P V, taken for many rows, summed in another order: it is gone.)
 
 constexpr int kTile = 64;                       // positions converted at a time (V)
 constexpr int kChunk = 4096;                    // positions of Q8_0 keys converted at a time
-constexpr int kGemmRows = 16;                   // rows from which PV is a GEMM
-constexpr size_t kGemmMaxKV = size_t(4) << 20;  // f32 values of V^T a GEMM task may convert
 
-// The tiling of one sequence's attention. It depends only on that sequence (and the
-// thread count), so a session's results are the same alone or in a batch with others.
+// The tiling of one sequence's attention: it depends on that sequence and the thread
+// count (so that every thread has a few tasks); the results depend on neither.
 struct AttnPlan {
   int toff, n, pos0, len_max;  // its tokens are the batch's [toff, toff + n)
   int tb, hs, n_tb, n_hs;      // tokens and query heads per task; tasks along each
-  bool f16, gemm_pv;
+  bool f16;
   size_t rows_max, scratch;    // rows per task; floats of per-thread scratch
   int task0, tasks;            // its tasks in the batch's task list
   bool flash;                  // llama.cpp's flash-attention numerics (BatchSeq::flash_attn)
@@ -184,11 +189,10 @@ AttnPlan plan_attention(const AttnParams& hp, int threads, const KVCache& kv, in
     else hs = (hs + 1) / 2;
   }
   a.tb = tb, a.hs = hs, a.n_tb = (n + tb - 1) / tb, a.n_hs = (G + hs - 1) / hs;
-  a.gemm_pv = tb * hs >= kGemmRows && size_t(a.len_max) * HD <= kGemmMaxKV;
-  // Per thread: scores, gathered Q rows, output rows, a V tile, Q8_0 keys, V^T.
+  // Per thread: scores, gathered Q rows, output rows, a V tile, Q8_0 keys.
   a.rows_max = size_t(tb) * hs;
   a.scratch = a.rows_max * a.len_max + 2 * a.rows_max * HD + size_t(kTile) * HD +
-              (a.f16 ? 0 : size_t(std::min(a.len_max, kChunk)) * HD) + (a.gemm_pv ? size_t(a.len_max) * HD : 0);
+              (a.f16 ? 0 : size_t(std::min(a.len_max, kChunk)) * HD);
   a.task0 = 0;
   a.tasks = n_tasks();
   return a;
@@ -504,7 +508,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
     const KVCache& kv = *seqs_[size_t(sel[size_t(si)])].kv;
     const int task = batch_task - P.task0;
     const int n = P.n, pos0 = P.pos0, len_max = P.len_max, tb = P.tb, hs = P.hs, n_tb = P.n_tb, n_hs = P.n_hs;
-    const bool f16 = P.f16, gemm_pv = P.gemm_pv;
+    const bool f16 = P.f16;
     const size_t rows_max = P.rows_max, rb = kv.row_bytes();
     const float* q_seq = q + size_t(P.toff) * QD;
     float* att_seq = out + size_t(P.toff) * QD;
@@ -518,7 +522,6 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
     float* og = qg + rows_max * HD;
     float* tile = og + rows_max * HD;
     float* kf = tile + size_t(kTile) * HD;
-    float* vt = kf + (f16 ? 0 : size_t(std::min(len_max, kChunk)) * HD);
     auto ri = [&](int t, int h) { return size_t((t - t0) * nh + (h - h0)); };  // row index
     auto out_of = [&](int t, int h) { return att_seq + size_t(t) * QD + size_t(h) * HD; };
 
@@ -616,19 +619,6 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
 
     // 3. Weighted sum of the values.
-    if (gemm_pv) {
-      // V^T as an f32 matrix [HD][len], converted a tile of positions at a time.
-      for (int p0 = 0; p0 < len; p0 += kTile) {
-        const int p1 = std::min(len, p0 + kTile);
-        kv.read_v(layer, kvh, p0, p1, tile);
-        for (int p = p0; p < p1; p++)
-          for (int c = 0; c < HD; c++) vt[size_t(c) * len + p] = tile[size_t(p - p0) * HD + c];
-      }
-      make_matrix(uint32_t(GGMLType::F32), vt, HD, len, "attention values")->mul(scores, rows, og, HD, 0, HD);
-      for (int t = t0; t < t1; t++)
-        for (int h = h0; h < h1; h++) std::memcpy(out_of(t, h), og + ri(t, h) * HD, sizeof(float) * size_t(HD));
-      return;
-    }
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++) std::memset(out_of(t, h), 0, sizeof(float) * size_t(HD));
     const uint8_t* vbase = kv.v_head(layer, kvh);

@@ -4,7 +4,8 @@
 // kernel path this CPU runs, in the manner of llama.cpp's test-backend-ops. A second
 // backend joins by appearing in internal.backends(). Attention is also checked for
 // bit-identical results whatever the thread count, the chunking of the tokens and the
-// other sequences of the batch.
+// other sequences of the batch. The NEON path runs the same operations under qemu
+// (neon-qemu.test.ts, test/backend/native/ops_isa_test.cpp).
 import { describe, expect, it } from 'vitest';
 import { systemInfo } from '../../src/index.js';
 import { addon } from '../../src/native.js';

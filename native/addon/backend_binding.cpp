@@ -1,6 +1,7 @@
 // Test access to the backend operations, under the addon's one internal object:
 //   internal.backends() -> string[]                 the backends this build can run
 //   internal.backendOp(op, spec) -> Float32Array | Float32Array[]
+//   internal.pvF16(isa, w, v, out, rows, np, hd) -> Float32Array   attention's P V kernel alone
 // Not public API: it exists for the per-op test suite (test/backend/), which runs every
 // operation of every backend on every ISA path against plain references. Each call makes
 // a fresh backend, runs one pass of the operation over the tokens of `spec.seqs` and
@@ -28,6 +29,7 @@
 #include "backend/cpu_backend.h"
 #include "core/error.h"
 #include "kernels/isa.h"
+#include "kernels/kernels.h"
 #include "kernels/matmul.h"
 #include "quant/quant.h"
 #include "runtime/kv_cache.h"
@@ -367,6 +369,42 @@ Napi::Value BackendOp(const Napi::CallbackInfo& info) {
   })
 }
 
+// pvF16(isa, w: Float32Array (rows x np), v: Uint16Array (np x hd), out: Float32Array
+// (rows x hd), rows, np, hd) -> a copy of out after the kernel (kernels.h, pv_f16).
+// SPARROW_GUARD as a function (the body holds commas a macro argument cannot).
+template <typename F>
+Napi::Value guard(Napi::Env env, F body) {
+  SPARROW_GUARD(env, { return body(); })
+}
+
+Napi::Value PvF16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    Napi::Object o = Napi::Object::New(env);
+    const char* keys[] = {"w", "v", "out"};
+    for (int i = 0; i < 3; i++) o.Set(keys[i], info.Length() > size_t(i + 1) ? info[size_t(i + 1)] : env.Undefined());
+    Spec s{o};
+    sparrow::Isa isa;
+    const std::string name = sparrow::addon::arg_string(info, 0, "isa");
+    if (!sparrow::isa_from_name(name.c_str(), &isa) || !sparrow::isa_supported(isa))
+      throw sparrow_error("ERR_ISA_UNSUPPORTED", "isa '" + name + "' is not supported here");
+    const auto rows = int64_t(sparrow::addon::arg_number(info, 4, "rows"));
+    const auto np = int64_t(sparrow::addon::arg_number(info, 5, "np"));
+    const auto hd = int64_t(sparrow::addon::arg_number(info, 6, "hd"));
+    auto w = s.f32("w"), out = s.f32("out");
+    if (!o.Get("v").IsTypedArray() || o.Get("v").As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
+      bad("v must be a Uint16Array");
+    auto v = o.Get("v").As<Napi::Uint16Array>();
+    if (rows < 0 || np < 0 || hd < 1 || w.size() != size_t(rows * np) || v.ElementLength() != size_t(np * hd) ||
+        out.size() != size_t(rows * hd))
+      bad("pvF16: sizes do not match rows, np and hd");
+    sparrow::kernels_for(isa).pv_f16(w.data(), np, v.Data(), hd, np, out.data(), hd, rows, hd);
+    auto r = Napi::Float32Array::New(env, out.size());
+    std::memcpy(r.Data(), out.data(), out.size() * sizeof(float));
+    return r;
+  });
+}
+
 Napi::Value Backends(const Napi::CallbackInfo& info) {
   auto out = Napi::Array::New(info.Env(), 1);
   out.Set(0u, Napi::String::New(info.Env(), "cpu"));
@@ -386,4 +424,5 @@ SPARROW_BINDING(backend_ops) {
   }
   internal.Set("backendOp", Napi::Function::New(env, BackendOp, "backendOp"));
   internal.Set("backends", Napi::Function::New(env, Backends, "backends"));
+  internal.Set("pvF16", Napi::Function::New(env, PvF16, "pvF16"));
 }

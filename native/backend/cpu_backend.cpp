@@ -147,16 +147,16 @@ bool same_rope(const RopeParams& a, const RopeParams& b) {
 //
 // Scores = Q K^T run through the matmul kernels: a head's F16 keys are a contiguous
 // [positions][head_dim] matrix in the cache, used in place (Q8_0 keys are converted to
-// f32 a chunk at a time). Probabilities x V: one f16 axpy kernel call per row and
-// position, reading the cache in place, a tile of positions at a time for all the rows
-// of the task.
+// f32 a chunk at a time). Probabilities x V: for an F16 cache, one pv_f16 kernel call
+// per token and tile of positions for all its heads of the task, reading the cache in
+// place; for Q8_0, a tile of values converted to f32, then a plain loop.
 //
 // Determinism: every output value has one order of summation whatever the tiling (so
 // whatever the thread count, the prompt's chunking or the other sequences of the batch):
 // a score is one dot product of the float matmul kernels, whose per-value order does not
 // depend on how many rows they are given; a softmax is per row; P V adds the positions
-// of a row in increasing order, each with the same axpy kernel call. (A GEMM route for
-// P V, taken for many rows, summed in another order: it is gone.)
+// of a row in increasing order (pv_f16 promises it whatever its number of rows). (A GEMM
+// route for P V, taken for many rows, summed in another order: it is gone.)
 
 constexpr int kTile = 64;                       // positions converted at a time (V)
 constexpr int kChunk = 4096;                    // positions of Q8_0 keys converted at a time
@@ -476,7 +476,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
   ThreadPool& pool = *pool_;
   const int HD = hp.head_dim, QD = hp.n_head * hp.head_dim, G = hp.n_head / hp.n_head_kv;
   const float scale = hp.scale;
-  const auto axpy_f16 = kernels().axpy_f16;
+  const auto pv_f16 = kernels().pv_f16;
   const auto round_f16 = kernels().round_f16;
 
   std::vector<AttnPlan> plans(static_cast<size_t>(n_seq));
@@ -627,18 +627,20 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       if (!f16) kv.read_v(layer, kvh, p0, p1, tile);
       for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
         const int pe = std::min(p1, pos0 + t + 1);
+        if (f16) {
+          // The token's heads in one call: their probabilities rows are len apart, their
+          // outputs HD apart.
+          pv_f16(scores + ri(t, h0) * len + p0, len, reinterpret_cast<const uint16_t*>(vbase + size_t(p0) * rb),
+                 int64_t(rb / 2), pe - p0, out_of(t, h0), HD, nh, HD);
+          continue;
+        }
         for (int h = h0; h < h1; h++) {
           float* out = out_of(t, h);
           const float* s = scores + ri(t, h) * len;
           for (int p = p0; p < pe; p++) {
-            if (s[p] == 0.0f) continue;  // contributes nothing
-            if (f16) {
-              axpy_f16(s[p], reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb), out, HD);
-            } else {
-              const float w = s[p];
-              const float* v = tile + size_t(p - p0) * HD;
-              for (int i = 0; i < HD; i++) out[i] += w * v[i];
-            }
+            const float w = s[p];
+            const float* v = tile + size_t(p - p0) * HD;
+            for (int i = 0; i < HD; i++) out[i] += w * v[i];
           }
         }
       }

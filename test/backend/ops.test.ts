@@ -19,6 +19,7 @@ interface InternalAddon {
   internal: {
     backends(): string[];
     backendOp(op: string, spec: Record<string, unknown>): Float32Array | Float32Array[];
+    pvF16(isa: string, w: Float32Array, v: Uint16Array, out: Float32Array, rows: number, np: number, hd: number): Float32Array;
   };
 }
 const internal = () => addon<InternalAddon>().internal;
@@ -397,6 +398,34 @@ for (const backend of internal().backends()) {
           v: Float32Array.from([...other.v, ...v]),
         });
         expectBits(both.subarray(12 * QD), whole.subarray(33 * QD), 'batched with another sequence vs alone');
+      });
+
+      it('pv_f16 kernel (attention P V): the reference sum, and the same bits whatever the number of rows', () => {
+        for (const [rows, np, hd] of [[1, 1, 64], [5, 37, 72], [9, 64, 13], [4, 3, 36], [7, 20, 80]]) {
+          const w = Float32Array.from(random(rows * np, rows + np), Math.abs);
+          w[0] = 0; // a zero probability (an underflowed exp)
+          const vf = random(np * hd, hd, 3);
+          const v = k()._convertF16(isa, 'to', vf);
+          const vr = Float32Array.from(vf, roundF16);
+          const out0 = random(rows * hd, 7);
+          const got = internal().pvF16(isa, w, v, out0, rows, np, hd);
+          const want = new Float64Array(rows * hd);
+          let mag = 0;
+          for (let r = 0; r < rows; r++)
+            for (let i = 0; i < hd; i++) {
+              let a = out0[r * hd + i];
+              let m = Math.abs(a);
+              for (let p = 0; p < np; p++) (a += w[r * np + p] * vr[p * hd + i]), (m += Math.abs(w[r * np + p] * vr[p * hd + i]));
+              want[r * hd + i] = a;
+              mag = Math.max(mag, m);
+            }
+          expectClose(got, want, () => (np + 2) * 2 ** -23 * mag, `pv_f16 rows=${rows} np=${np} hd=${hd}`);
+          // Each row alone: the same bits as within the block of rows.
+          for (let r = 0; r < rows; r++) {
+            const one = internal().pvF16(isa, w.slice(r * np, (r + 1) * np), v, out0.slice(r * hd, (r + 1) * hd), 1, np, hd);
+            expectBits(one, got.subarray(r * hd, (r + 1) * hd), `pv_f16 row ${r} alone vs among ${rows}`);
+          }
+        }
       });
 
       it('bad input is a clear SparrowError and leaves the addon usable', () => {

@@ -17,6 +17,7 @@
 
 #include "backend/cpu_backend.h"
 #include "kernels/isa.h"
+#include "kernels/kernels.h"
 #include "kernels/matmul.h"
 #include "quant/quant.h"
 #include "runtime/kv_cache.h"
@@ -227,6 +228,28 @@ int main(int argc, char** argv) {
       for (int h = 0; h < 2; h++) kv.read_k(l, h, 0, 21, out.data() + size_t(l * 2 + h) * 21 * 64);
     return out;
   });
+
+  // The P V kernel alone, with tails (hd not a multiple of the vector): vs generic, and
+  // each row alone with the same bits as within a block of rows.
+  for (int hd : {13, 36, 64, 72}) {
+    const int rows = 9, np = 37;
+    auto w = random(size_t(rows) * np), vf = random(size_t(np) * hd, 3), out0 = random(size_t(rows) * hd);
+    for (float& x : w) x = std::fabs(x);
+    std::vector<uint16_t> v(vf.size());
+    kernels_for(Isa::Generic).f32_to_f16(vf.data(), v.data(), int64_t(v.size()));
+    both(isa, "pv_f16", 1e-5, 1e-5, [&] {
+      auto out = out0;
+      kernels().pv_f16(w.data(), np, v.data(), hd, np, out.data(), hd, rows, hd);
+      return out;
+    });
+    auto all = out0;
+    kernels_for(isa).pv_f16(w.data(), np, v.data(), hd, np, all.data(), hd, rows, hd);
+    for (int r = 0; r < rows; r++) {
+      std::vector<float> one(out0.begin() + r * hd, out0.begin() + (r + 1) * hd);
+      kernels_for(isa).pv_f16(w.data() + r * np, np, v.data(), hd, np, one.data(), hd, 1, hd);
+      same_bits("pv_f16, a row alone vs among 9", one, std::vector<float>(all.begin() + r * hd, all.begin() + (r + 1) * hd));
+    }
+  }
 
   // Attention: every head size and cache type, both routes, vs generic; then bit-identity.
   struct Shape {

@@ -9,6 +9,9 @@
 // Weights are the loaded Matrix objects and the model's float vectors (norm weights, biases,
 // RoPE factors); a device backend uploads them once and finds them again by address.
 //
+// The KV cache is still the host KVCache of runtime/ (a session owns it; SeqSpan points to
+// it): a device backend will need its own cache type, made through the backend.
+//
 // A pass starts with begin(): the batch's sequences (each a run of consecutive tokens of one
 // session, with its KV cache and first position). Token t of the batch then has a known
 // sequence and position, which rope, kv_store and the attention routes use.

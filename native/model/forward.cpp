@@ -33,6 +33,18 @@ AttnParams attn_params(const HParams& hp) {
   return a;
 }
 
+// The rows whose logits a batch returns (every token of a sequence with all_logits, else
+// its last one) and where each goes: the caller's buffers, one after the other.
+void logits_rows(const BatchSeq* seqs, int n_seq, size_t vocab, std::vector<int>& rows, std::vector<float*>& dest) {
+  for (int i = 0, t0 = 0; i < n_seq; t0 += seqs[i].n, i++) {
+    const int first = seqs[i].all_logits ? 0 : seqs[i].n - 1;
+    for (int j = first; j < seqs[i].n; j++) {
+      rows.push_back(t0 + j);
+      dest.push_back(seqs[i].logits + size_t(j - first) * vocab);
+    }
+  }
+}
+
 }  // namespace
 
 void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
@@ -95,16 +107,10 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
     be.add(x, xb);
   }
 
-  // Final norm and logits, for the rows asked for: every token of a sequence with
-  // all_logits, else its last one.
+  // Final norm and the logits of the rows asked for: the one read-back of the pass.
   std::vector<int> rows;
   std::vector<float*> dest;
-  const size_t vocab = size_t(hp.n_vocab);
-  for (int i = 0, t0 = 0; i < n_seq; t0 += seqs[i].n, i++)
-    for (int t = seqs[i].all_logits ? t0 : t0 + seqs[i].n - 1, j = 0; t < t0 + seqs[i].n; t++, j++) {
-      rows.push_back(t);
-      dest.push_back(seqs[i].logits + size_t(j) * vocab);
-    }
+  logits_rows(seqs, n_seq, size_t(hp.n_vocab), rows, dest);
   be.read_logits(x, model.output_norm(), hp.rms_eps, model.output(), rows, dest.data());
 }
 

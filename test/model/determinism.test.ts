@@ -44,11 +44,12 @@ function firstDifference(a: Float32Array[], b: Float32Array[]): string {
 
 interface RunOptions {
   flash: boolean;
+  kv?: 'f16' | 'q8_0';
 }
 
 /** The logits of every prompt token (one evaluate, allLogits), then of three decode steps. */
 async function run(model: Model, prompt: number[], steps: number[], o: RunOptions): Promise<Float32Array[]> {
-  const s = model.createSession({ contextSize: 256, flashAttention: o.flash });
+  const s = model.createSession({ contextSize: 256, flashAttention: o.flash, kvCacheType: o.kv ?? 'f16' });
   try {
     const out = [await s.evaluate(prompt, { allLogits: true })];
     for (const t of steps) out.push(await s.evaluate([t]));
@@ -75,6 +76,14 @@ for (const c of CASES) {
     }, 300_000);
     afterAll(() => {
       for (const m of models.values()) m.dispose();
+    });
+
+    it('q8_0 KV cache: threads 1 and 2, batchSize 7, 1 and 512 give the same bits', async (ctx) => {
+      if (get(2, 512).info.headDim % 32 !== 0) ctx.skip(); // q8_0 rows need whole blocks of 32
+      const o = { flash: false, kv: 'q8_0' as const };
+      const want = await run(get(2, 512), prompt, steps, o);
+      for (const [t, b] of [[1, 512], [2, 7], [1, 7], [2, 1]])
+        expect(firstDifference(await run(get(t, b), prompt, steps, o), want), `threads ${t}, batchSize ${b}`).toBe('');
     });
 
     for (const flash of [false, true]) {

@@ -11,7 +11,7 @@ const path = require('path');
 
 const here = __dirname;
 const GROUPS = {
-  core: ['core', 'quant', 'kernels', 'kernels/generic', 'model', 'sparse', 'runtime', 'addon'],
+  core: ['core', 'quant', 'kernels', 'kernels/generic', 'backend', 'model', 'sparse', 'runtime', 'addon'],
   avx2: ['kernels/avx2'],
   avx512: ['kernels/avx512'],
   neon: ['kernels/neon'],

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const SUITES = ['test/unit/', 'test/fuzz/', 'test/kernels/', 'test/model/', 'test/parity/stories.test.ts'];
+const SUITES = ['test/unit/', 'test/fuzz/', 'test/kernels/', 'test/backend/ops.test.ts', 'test/model/', 'test/parity/stories.test.ts'];
 
 const cc = process.env.CXX || 'g++';
 const libasan = execFileSync(cc, ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim();

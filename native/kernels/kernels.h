@@ -37,7 +37,9 @@
   void sp_quantize_q8ka_##isa(const float* x, void* y, int64_t n);                \
   void sp_f32_to_f16_##isa(const float* x, uint16_t* y, int64_t n);               \
   void sp_f16_to_f32_##isa(const uint16_t* x, float* y, int64_t n);               \
-  void sp_round_f16_##isa(const float* x, float* y, int64_t n);
+  void sp_round_f16_##isa(const float* x, float* y, int64_t n);                    \
+  void sp_pv_f16_##isa(const float* w, int64_t ldw, const uint16_t* v, int64_t ldv, int64_t np, \
+                       float* out, int64_t ldo, int64_t rows, int64_t hd);
 
 extern "C" {
 SP_DECLARE_ISA(generic)
@@ -72,6 +74,13 @@ struct Kernels {
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
   void (*round_f16)(const float* x, float* y, int64_t n);
+  // Attention's probabilities times values, for an F16 cache: for r < rows, i < hd,
+  // out[r*ldo + i] += sum over p < np of w[r*ldw + p] * f16(v[p*ldv + i]), each value
+  // summed over the positions in increasing order (one fused multiply-add per position
+  // on the SIMD paths), the same whatever `rows`: attention's results must not depend on
+  // how its rows are tiled.
+  void (*pv_f16)(const float* w, int64_t ldw, const uint16_t* v, int64_t ldv, int64_t np, float* out, int64_t ldo,
+                 int64_t rows, int64_t hd);
 };
 
 const Kernels& kernels_for(Isa isa);  // falls back to generic when not compiled

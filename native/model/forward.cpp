@@ -1,481 +1,54 @@
-// The transformer forward pass (llama family: RMSNorm, GQA attention with RoPE,
-// SwiGLU FFN), parameterized by the architecture table in model.cpp.
-//
-// Numerics follow llama.cpp's CPU path (without flash attention) where it changes
-// results: RMSNorm sums squares in double; RoPE angles come from the same iterated
-// float product; keys and values are stored as f16; the query is rounded to f16 before
-// the K dot products and the softmax probabilities are rounded to f16 before they weigh
-// V (ggml converts the f32 operand of an f16 matmul to f16); softmax runs in f32 with a
-// double sum.
+// The transformer forward pass, one for every architecture of the table (arch.h): a
+// sequence of backend operations (backend/backend.h) over the whole batch. It names no
+// ISA, thread or host buffer; the architecture's row decides the variations.
 #include "forward.h"
 
-#include <algorithm>
 #include <cmath>
-#include <cstring>
+#include <vector>
 
 #include "core/error.h"
-#include "core/ggml_types.h"
-#include "kernels/kernels.h"
 
 namespace sparrow {
 
 namespace {
 
-// The next three are written so that the compiler vectorizes the loops that call them
-// (no branches, no library calls): softmax over long contexts runs millions of them.
-
-// exp(x) for x <= 0 (Cephes' expf polynomial, ~1 ulp); exp(x) = 0 below -87.
-inline float exp_nonpositive(float x) {
-  const float keep = x >= -87.0f ? 1.0f : 0.0f;
-  x = std::max(x, -87.0f);
-  const float magic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float n = (x * 1.44269504088896341f + magic) - magic;
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  const float z = r * r;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * z + r + 1.0f;
-  const int32_t bits = (int32_t(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return y * scale * keep;
+RopeParams rope_params(const Model& model) {
+  const HParams& hp = model.hp();
+  RopeParams r;
+  r.head_dim = hp.head_dim;
+  r.rope_dim = hp.rope_dim;
+  r.base = hp.rope_base;
+  r.freq_scale = hp.rope_freq_scale;
+  r.style = model.arch().rope;
+  r.factors = &model.rope_freq_factors();
+  return r;
 }
 
-// A probability in [0, 1] rounded to the nearest f16 value (ties to even), as a float.
-inline float round_prob_f16(float x) {
-  uint32_t b;
-  std::memcpy(&b, &x, 4);
-  b = (b + 0xfffu + ((b >> 13) & 1u)) & ~0x1fffu;  // normal f16: keep 10 mantissa bits
-  float normal;
-  std::memcpy(&normal, &b, 4);
-  const float sub = (x + 0.5f) - 0.5f;  // below 2^-14: a multiple of 2^-24 (the float ulp of 0.5)
-  return x < 6.103515625e-05f ? sub : normal;
-}
-
-// Softmax of scale * s[0, vis) in place, probabilities rounded to f16, s[vis, len) = 0.
-void softmax_row(float* s, int vis, int len, float scale) {
-  float mx = -INFINITY;
-  for (int p = 0; p < vis; p++) {
-    s[p] *= scale;
-    mx = std::max(mx, s[p]);
-  }
-  for (int p = 0; p < vis; p++) s[p] = exp_nonpositive(s[p] - mx);
-  double sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  // double, as ggml; four chains for speed
-  int p = 0;
-  for (; p + 4 <= vis; p += 4) {
-    sum0 += s[p];
-    sum1 += s[p + 1];
-    sum2 += s[p + 2];
-    sum3 += s[p + 3];
-  }
-  for (; p < vis; p++) sum0 += s[p];
-  const float inv = float(1.0 / ((sum0 + sum1) + (sum2 + sum3)));
-  for (int q = 0; q < vis; q++) s[q] = round_prob_f16(s[q] * inv);
-  for (int q = vis; q < len; q++) s[q] = 0.0f;
-}
-
-template <class V>
-void grow(V& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
-
-// Calls fn(t0, t1) over [0, n) split in ranges: on the caller alone when n is small.
-template <class F>
-void parallel_ranges(ThreadPool& pool, int n, int min_per_task, F&& fn) {
-  int tasks = std::min(pool.size() * 2, (n + min_per_task - 1) / min_per_task);
-  if (tasks <= 1) {
-    fn(0, n);
-    return;
-  }
-  pool.run(tasks, [&](int task, int) {
-    int t0 = int(int64_t(n) * task / tasks), t1 = int(int64_t(n) * (task + 1) / tasks);
-    if (t0 < t1) fn(t0, t1);
-  });
-}
-
-// ---------------------------------------------------------------------------------
-// Matrix products: one parallel region computes y_j = W_j x_j for a group of matrices
-// (Q, K, V together; gate and up together). Each distinct input is quantized once.
-
-struct MatJob {
-  const Matrix* w;
-  const float* x;  // n rows of w->cols()
-  float* y;        // n rows of w->rows()
-};
-
-void matmul_group(const Model& model, Workspace& ws, int n, std::initializer_list<MatJob> list) {
-  ThreadPool& pool = model.pool();
-  const MatJob* jobs = list.begin();
-  const int nj = int(list.size());
-  // Quantize the inputs: jobs that read the same activations in the same input format
-  // share one quantized copy. Rows of tokens are quantized independently (input_bytes is
-  // linear in n), so a long prompt's quantization is split across the threads too.
-  const void* xq[3];
-  int owner[3];
-  struct QSlice {
-    int job;
-    int t0, t1;
-  };
-  QSlice qs[3 * 64];
-  int nq = 0;
-  const int per_input = std::max(1, std::min(64, std::min(n / 4, pool.size() * 2)));
-  for (int j = 0; j < nj; j++) {
-    owner[j] = j;
-    for (int i = 0; i < j; i++)
-      if (jobs[i].x == jobs[j].x && jobs[i].w->input_format() == jobs[j].w->input_format() &&
-          jobs[i].w->cols() == jobs[j].w->cols()) {
-        owner[j] = owner[i];
-        break;
-      }
-    if (owner[j] == j) {
-      grow(ws.xq[j], jobs[j].w->input_bytes(n));
-      for (int c = 0; c < per_input; c++) {
-        int t0 = int(int64_t(n) * c / per_input), t1 = int(int64_t(n) * (c + 1) / per_input);
-        if (t0 < t1) qs[nq++] = {j, t0, t1};
-      }
-    }
-    xq[j] = ws.xq[owner[j]].data();
-  }
-  pool.run(nq, [&](int i, int) {
-    const MatJob& J = jobs[qs[i].job];
-    const size_t off = J.w->input_bytes(qs[i].t0);
-    J.w->quantize_input(J.x + size_t(qs[i].t0) * J.w->cols(), qs[i].t1 - qs[i].t0, ws.xq[qs[i].job].data() + off);
-  });
-
-  // Row slices: a few per thread, so a thread that is held up costs little.
-  struct Slice {
-    int job;
-    int64_t r0, r1;
-  };
-  Slice slices[256];
-  int ns = 0;
-  const int per_job = std::max(1, std::min(256 / nj, pool.size() * 4));
-  for (int j = 0; j < nj; j++) {
-    int64_t rows = jobs[j].w->rows(), align = std::max<int64_t>(1, jobs[j].w->row_align());
-    int64_t chunk = (rows + per_job - 1) / per_job;
-    chunk = std::max<int64_t>(align, (chunk + align - 1) / align * align);
-    for (int64_t r = 0; r < rows; r += chunk) slices[ns++] = {j, r, std::min(rows, r + chunk)};
-  }
-  pool.run(ns, [&](int s, int) {
-    const MatJob& J = jobs[slices[s].job];
-    J.w->mul(xq[slices[s].job], n, J.y, J.w->rows(), slices[s].r0, slices[s].r1);
-  });
-}
-
-// ---------------------------------------------------------------------------------
-// Element-wise pieces.
-
-// out = x / rms(x) * w (ggml: sum of float squares in double, then two float multiplies).
-void rmsnorm(const float* x, const float* w, float* out, int d, float eps) {
-  double sum = 0;
-  for (int i = 0; i < d; i++) sum += double(x[i] * x[i]);
-  float scale = 1.0f / std::sqrt(float(sum / d) + eps);
-  for (int i = 0; i < d; i++) out[i] = (x[i] * scale) * w[i];
-}
-
-// cos/sin of every rotated pair at position `pos` (rope_dim/2 entries each).
-void rope_angles(const HParams& hp, const std::vector<float>& factors, int pos, float* cs, float* sn) {
-  const float theta_scale = std::pow(hp.rope_base, -2.0f / float(hp.rope_dim));
-  float theta = float(pos);
-  for (int i = 0; i < hp.rope_dim / 2; i++) {
-    float ff = factors.empty() ? 1.0f : factors[size_t(i)];
-    float th = hp.rope_freq_scale * (theta / ff);
-    cs[i] = std::cos(th);
-    sn[i] = std::sin(th);
-    theta *= theta_scale;
-  }
-}
-
-// Rotates the first rope_dim values of each of n_heads heads of one token.
-void rope_apply(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle style, const float* cs, const float* sn) {
-  const int half = rope_dim / 2;
-  for (int h = 0; h < n_heads; h++, x += head_dim) {
-    for (int i = 0; i < half; i++) {
-      int a = style == RopeStyle::Normal ? 2 * i : i;
-      int b = style == RopeStyle::Normal ? 2 * i + 1 : i + half;
-      float x0 = x[a], x1 = x[b];
-      x[a] = x0 * cs[i] - x1 * sn[i];
-      x[b] = x0 * sn[i] + x1 * cs[i];
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------
-// Attention of n new tokens over the cache, with grouped-query heads. A task is (KV
-// head, a range of its query heads, a range of tokens): its rows (token x head) share
-// the KV head's keys and values.
-//
-// Scores = Q K^T run through the matmul kernels: a head's F16 keys are a contiguous
-// [positions][head_dim] matrix in the cache, used in place (Q8_0 keys are converted to
-// f32 a chunk at a time). Probabilities x V: for many rows (prompt batches) V^T is
-// converted to f32 once and the product is a GEMM; for few rows (decode) it is one
-// f16 axpy kernel call per row and position, reading the cache in place.
-
-constexpr int kTile = 64;                       // positions converted at a time (V)
-constexpr int kChunk = 4096;                    // positions of Q8_0 keys converted at a time
-constexpr int kGemmRows = 16;                   // rows from which PV is a GEMM
-constexpr size_t kGemmMaxKV = size_t(4) << 20;  // f32 values of V^T a GEMM task may convert
-
-// The tiling of one sequence's attention. It depends only on that sequence (and the
-// thread count), so a session's results are the same alone or in a batch with others.
-struct AttnPlan {
-  int toff, n, pos0, len_max;  // its tokens are the batch's [toff, toff + n)
-  int tb, hs, n_tb, n_hs;      // tokens and query heads per task; tasks along each
-  bool f16, gemm_pv;
-  size_t rows_max, scratch;    // rows per task; floats of per-thread scratch
-  int task0, tasks;            // its tasks in the batch's task list
-  bool flash;                  // llama.cpp's flash-attention numerics (BatchSeq::flash_attn)
-};
-
-AttnPlan plan_attention(const HParams& hp, int threads, const KVCache& kv, int toff, int n, int pos0) {
-  AttnPlan a;
-  const int HD = hp.head_dim, G = hp.n_head / hp.n_head_kv;
-  a.toff = toff, a.n = n, a.pos0 = pos0, a.len_max = pos0 + n;
-  a.f16 = kv.type() == KVType::F16;
-  // Rows per task (tokens x heads) bounded so the scores fit in ~16 MiB per thread; then
-  // split further until every thread has a few tasks.
-  int tb = n, hs = G;
-  const int max_rows = std::max(1, (4 << 20) / a.len_max);
-  while (tb * hs > max_rows && tb > 1) tb = (tb + 1) / 2;
-  while (tb * hs > max_rows && hs > 1) hs = (hs + 1) / 2;
-  auto n_tasks = [&] { return hp.n_head_kv * ((n + tb - 1) / tb) * ((G + hs - 1) / hs); };
-  while (n_tasks() < threads * 3 && (tb > 1 || hs > 1)) {
-    if (tb > 1) tb = (tb + 1) / 2;
-    else hs = (hs + 1) / 2;
-  }
-  a.tb = tb, a.hs = hs, a.n_tb = (n + tb - 1) / tb, a.n_hs = (G + hs - 1) / hs;
-  a.gemm_pv = tb * hs >= kGemmRows && size_t(a.len_max) * HD <= kGemmMaxKV;
-  // Per thread: scores, gathered Q rows, output rows, a V tile, Q8_0 keys, V^T.
-  a.rows_max = size_t(tb) * hs;
-  a.scratch = a.rows_max * a.len_max + 2 * a.rows_max * HD + size_t(kTile) * HD +
-              (a.f16 ? 0 : size_t(std::min(a.len_max, kChunk)) * HD) + (a.gemm_pv ? size_t(a.len_max) * HD : 0);
-  a.task0 = 0;
-  a.tasks = n_tasks();
+AttnParams attn_params(const HParams& hp) {
+  AttnParams a;
+  a.n_head = hp.n_head;
+  a.n_head_kv = hp.n_head_kv;
+  a.head_dim = hp.head_dim;
+  a.scale = 1.0f / std::sqrt(float(hp.head_dim));
   return a;
 }
 
-// llama.cpp's CPU flash attention takes a tiled route, all in f32 (q as it is, keys and
-// values converted to f32, an online softmax per tile of 64 positions), when a batch
-// holds at least 64 queries of a sequence and the head size is a multiple of the f32
-// SIMD width (16 here); otherwise its one-query-at-a-time route with f16 sums.
-bool fa_tiled(int n_queries, int head_dim) { return n_queries >= 64 && head_dim % 16 == 0; }
-
-// Attention of every sequence of the batch, each over its own cache, in one parallel region.
-void attention(const Model& model, Workspace& ws, const BatchSeq* seqs, int n_seq, int layer) {
-  const HParams& hp = model.hp();
-  ThreadPool& pool = model.pool();
-  const int HD = hp.head_dim, QD = hp.q_dim(), G = hp.n_head / hp.n_head_kv;
-  const float scale = 1.0f / std::sqrt(float(HD));
-  const auto axpy_f16 = kernels().axpy_f16;
-  const auto round_f16 = kernels().round_f16;
-
-  std::vector<AttnPlan> plans(static_cast<size_t>(n_seq));
-  size_t scratch = 0;
-  int total_tasks = 0;
-  for (int i = 0, toff = 0; i < n_seq; toff += seqs[i].n, i++) {
-    plans[size_t(i)] = plan_attention(hp, pool.size(), *seqs[i].kv, toff, seqs[i].n, seqs[i].pos0);
-    plans[size_t(i)].flash = seqs[i].flash_attn;
-    plans[size_t(i)].task0 = total_tasks;
-    total_tasks += plans[size_t(i)].tasks;
-    scratch = std::max(scratch, plans[size_t(i)].scratch);
+// The rows whose logits a batch returns (every token of a sequence with all_logits, else
+// its last one) and where each goes: the caller's buffers, one after the other.
+void logits_rows(const BatchSeq* seqs, int n_seq, size_t vocab, std::vector<int>& rows, std::vector<float*>& dest) {
+  for (int i = 0, t0 = 0; i < n_seq; t0 += seqs[i].n, i++) {
+    const int first = seqs[i].all_logits ? 0 : seqs[i].n - 1;
+    for (int j = first; j < seqs[i].n; j++) {
+      rows.push_back(t0 + j);
+      dest.push_back(seqs[i].logits + size_t(j - first) * vocab);
+    }
   }
-  ws.per_thread.resize(size_t(pool.size()));
-  for (auto& s : ws.per_thread) grow(s, scratch);
-
-  // The query, rounded to f16 as ggml does before an f16 matmul; not for sequences whose
-  // flash attention takes llama.cpp's tiled f32 route (see fa_tiled).
-  for (int i = 0; i < n_seq; i++) {
-    if (plans[size_t(i)].flash && fa_tiled(plans[size_t(i)].n, HD)) continue;
-    float* qs = ws.q.data() + size_t(plans[size_t(i)].toff) * QD;
-    parallel_ranges(pool, plans[size_t(i)].n * QD, 4096, [&](int i0, int i1) { round_f16(qs + i0, qs + i0, i1 - i0); });
-  }
-
-  pool.run(total_tasks, [&](int batch_task, int thread) {
-    int si = 0;
-    while (si + 1 < n_seq && plans[size_t(si) + 1].task0 <= batch_task) si++;
-    const AttnPlan& P = plans[size_t(si)];
-    const KVCache& kv = *seqs[si].kv;
-    const int task = batch_task - P.task0;
-    const int n = P.n, pos0 = P.pos0, len_max = P.len_max, tb = P.tb, hs = P.hs, n_tb = P.n_tb, n_hs = P.n_hs;
-    const bool f16 = P.f16, gemm_pv = P.gemm_pv;
-    const size_t rows_max = P.rows_max, rb = kv.row_bytes();
-    const float* q_seq = ws.q.data() + size_t(P.toff) * QD;
-    float* att_seq = ws.att.data() + size_t(P.toff) * QD;
-    const int kvh = task / (n_hs * n_tb), hsi = (task / n_tb) % n_hs, tbi = task % n_tb;
-    const int t0 = tbi * tb, t1 = std::min(n, t0 + tb);
-    const int h0 = kvh * G + hsi * hs, h1 = std::min(kvh * G + G, h0 + hs);
-    const int nh = h1 - h0, len = pos0 + t1;  // the last token sees positions [0, len)
-    const int rows = (t1 - t0) * nh;
-    float* scores = ws.per_thread[size_t(thread)].data();
-    float* qg = scores + rows_max * len_max;
-    float* og = qg + rows_max * HD;
-    float* tile = og + rows_max * HD;
-    float* kf = tile + size_t(kTile) * HD;
-    float* vt = kf + (f16 ? 0 : size_t(std::min(len_max, kChunk)) * HD);
-    auto ri = [&](int t, int h) { return size_t((t - t0) * nh + (h - h0)); };  // row index
-    auto out_of = [&](int t, int h) { return att_seq + size_t(t) * QD + size_t(h) * HD; };
-
-    if (P.flash) {
-      // llama.cpp's CPU flash attention, step for step: per query row, one pass over the
-      // visible positions; s = (K_p . q) * scale with q in f16; an online softmax (a new
-      // maximum rescales the sum so far); the weighted values accumulate in f16, each
-      // update rounded to f16; the result is that sum over the softmax denominator.
-      const uint8_t* kbase = kv.k_head(layer, kvh);
-      const uint8_t* vbase = kv.v_head(layer, kvh);
-      if (fa_tiled(n, HD)) {
-        // The tiled route: exact f32 attention (its tiling changes only the order of sums).
-        for (int t = t0; t < t1; t++) {
-          const int vis = pos0 + t + 1;
-          for (int h = h0; h < h1; h++) {
-            const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
-            float* s = scores;
-            float M = -INFINITY;
-            for (int p = 0; p < vis; p++) {
-              const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
-              float dot = 0;
-              for (int i = 0; i < HD; i++) dot += f16_to_f32_fast(kp[i]) * qr[i];
-              s[p] = dot * scale;
-              M = std::max(M, s[p]);
-            }
-            float* acc = og;
-            std::fill(acc, acc + HD, 0.0f);
-            float S = 0;
-            for (int p = 0; p < vis; p++) {
-              const float w = std::exp(s[p] - M);
-              S += w;
-              const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
-              for (int i = 0; i < HD; i++) acc[i] += w * f16_to_f32_fast(vp[i]);
-            }
-            float* out = out_of(t, h);
-            for (int i = 0; i < HD; i++) out[i] = acc[i] / S;
-          }
-        }
-        return;
-      }
-      for (int t = t0; t < t1; t++) {
-        const int vis = pos0 + t + 1;
-        for (int h = h0; h < h1; h++) {
-          const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
-          float* acc = og;
-          std::fill(acc, acc + HD, 0.0f);
-          float M = -INFINITY, S = 0.0f;
-          for (int p = 0; p < vis; p++) {
-            const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
-            const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
-            double dot = 0;
-            for (int i = 0; i < HD; i++) dot += double(f16_to_f32_fast(kp[i]) * qr[i]);
-            const float s = float(dot) * scale;
-            float ms = 1.0f, vs = 1.0f;
-            if (s > M) {
-              const float m_old = M;
-              M = s;
-              ms = std::exp(m_old - M);
-              for (int i = 0; i < HD; i++) acc[i] *= ms;
-              round_f16(acc, acc, HD);
-            } else {
-              vs = std::exp(s - M);
-            }
-            for (int i = 0; i < HD; i++) acc[i] += f16_to_f32_fast(vp[i]) * vs;
-            round_f16(acc, acc, HD);
-            S = S * ms + vs;
-          }
-          const float inv = S == 0.0f ? 0.0f : 1.0f / S;
-          float* out = out_of(t, h);
-          for (int i = 0; i < HD; i++) out[i] = acc[i] * inv;
-        }
-      }
-      return;
-    }
-
-    // 1. Scores: rows x positions, as (keys [len][HD]) x (queries [rows][HD]).
-    for (int t = t0; t < t1; t++)
-      for (int h = h0; h < h1; h++)
-        std::memcpy(qg + ri(t, h) * HD, q_seq + size_t(t) * QD + size_t(h) * HD, sizeof(float) * size_t(HD));
-    if (f16) {
-      // F32 and F16 matrices take their input as plain floats: no quantize_input needed.
-      make_matrix(uint32_t(GGMLType::F16), kv.k_head(layer, kvh), len, HD, "attention keys")
-          ->mul(qg, rows, scores, len, 0, len);
-    } else {
-      for (int p0 = 0; p0 < len; p0 += kChunk) {
-        const int p1 = std::min(len, p0 + kChunk);
-        kv.read_k(layer, kvh, p0, p1, kf);
-        make_matrix(uint32_t(GGMLType::F32), kf, p1 - p0, HD, "attention keys")->mul(qg, rows, scores + p0, len, 0, p1 - p0);
-      }
-    }
-
-    // 2. Softmax of scale * scores over the visible positions; probabilities rounded to
-    //    f16 (as ggml's f16 PV matmul does); masked positions are 0.
-    for (int t = t0; t < t1; t++)
-      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
-
-    // 3. Weighted sum of the values.
-    if (gemm_pv) {
-      // V^T as an f32 matrix [HD][len], converted a tile of positions at a time.
-      for (int p0 = 0; p0 < len; p0 += kTile) {
-        const int p1 = std::min(len, p0 + kTile);
-        kv.read_v(layer, kvh, p0, p1, tile);
-        for (int p = p0; p < p1; p++)
-          for (int c = 0; c < HD; c++) vt[size_t(c) * len + p] = tile[size_t(p - p0) * HD + c];
-      }
-      make_matrix(uint32_t(GGMLType::F32), vt, HD, len, "attention values")->mul(scores, rows, og, HD, 0, HD);
-      for (int t = t0; t < t1; t++)
-        for (int h = h0; h < h1; h++) std::memcpy(out_of(t, h), og + ri(t, h) * HD, sizeof(float) * size_t(HD));
-      return;
-    }
-    for (int t = t0; t < t1; t++)
-      for (int h = h0; h < h1; h++) std::memset(out_of(t, h), 0, sizeof(float) * size_t(HD));
-    const uint8_t* vbase = kv.v_head(layer, kvh);
-    for (int p0 = 0; p0 < len; p0 += kTile) {
-      const int p1 = std::min(len, p0 + kTile);
-      if (!f16) kv.read_v(layer, kvh, p0, p1, tile);
-      for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
-        const int pe = std::min(p1, pos0 + t + 1);
-        for (int h = h0; h < h1; h++) {
-          float* out = out_of(t, h);
-          const float* s = scores + ri(t, h) * len;
-          for (int p = p0; p < pe; p++) {
-            if (s[p] == 0.0f) continue;  // contributes nothing
-            if (f16) {
-              axpy_f16(s[p], reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb), out, HD);
-            } else {
-              const float w = s[p];
-              const float* v = tile + size_t(p - p0) * HD;
-              for (int i = 0; i < HD; i++) out[i] += w * v[i];
-            }
-          }
-        }
-      }
-    }
-  });
 }
 
 }  // namespace
 
 void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
-  const HParams& hp = model.hp();
-  if (p1 <= p0 || delta == 0 || hp.rope_dim == 0) return;
-  const int half = hp.rope_dim / 2, HD = hp.head_dim;
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
-  rope_angles(hp, model.rope_freq_factors(), delta, cs.data(), sn.data());
-  const RopeStyle style = model.arch().rope;
-  // One task per (layer, KV head): read its keys, rotate each, write them back.
-  parallel_ranges(model.pool(), hp.n_layer * hp.n_head_kv, 1, [&](int i0, int i1) {
-    std::vector<float> rows(size_t(p1 - p0) * size_t(HD));
-    for (int i = i0; i < i1; i++) {
-      const int layer = i / hp.n_head_kv, head = i % hp.n_head_kv;
-      kv.read_k(layer, head, p0, p1, rows.data());
-      for (int p = p0; p < p1; p++) {
-        float* k = rows.data() + size_t(p - p0) * HD;
-        rope_apply(k, 1, HD, hp.rope_dim, style, cs.data(), sn.data());
-        kv.write_k(layer, head, p, k);
-      }
-    }
-  });
+  model.backend().rope_cache(kv, p0, p1, delta, rope_params(model));
 }
 
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
@@ -487,121 +60,58 @@ void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int 
 void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const int32_t* tokens,
                    const std::atomic<bool>* cancel) {
   const HParams& hp = model.hp();
-  ThreadPool& pool = model.pool();
-  Workspace& ws = model.workspace();
-  const int D = hp.n_embd, QD = hp.q_dim(), KVD = hp.kv_dim(), FF = hp.n_ff, HD = hp.head_dim;
-  // Token t of the batch belongs to sequence seq_of[t] and sits at position pos_of[t].
-  int n = 0;
-  for (int i = 0; i < n_seq; i++) n += seqs[i].n;
-  const size_t N = size_t(n);
-  std::vector<int> seq_of(N), pos_of(N), seq_t0(size_t(n_seq) + 1, 0);
-  for (int i = 0, t = 0; i < n_seq; i++) {
-    seq_t0[size_t(i)] = t;
-    for (int j = 0; j < seqs[i].n; j++, t++) seq_of[size_t(t)] = i, pos_of[size_t(t)] = seqs[i].pos0 + j;
+  const ArchSpec& arch = model.arch();
+  Backend& be = model.backend();
+  const RopeParams rope = rope_params(model);
+  const AttnParams attn = attn_params(hp);
+
+  // The batch, and which sequences take which attention route.
+  std::vector<SeqSpan> spans;
+  std::vector<int> by_default, by_flash;
+  for (int i = 0; i < n_seq; i++) {
+    spans.push_back({seqs[i].kv, seqs[i].pos0, seqs[i].n, seqs[i].flash_attn});
+    (seqs[i].flash_attn ? by_flash : by_default).push_back(i);
   }
-  seq_t0[size_t(n_seq)] = n;
-  grow(ws.x, N * D);
-  grow(ws.xb, N * D);
-  grow(ws.q, N * QD);
-  grow(ws.k, N * KVD);
-  grow(ws.v, N * KVD);
-  grow(ws.att, N * QD);
-  grow(ws.hb, N * FF);
-  grow(ws.hb2, N * FF);
-  float *x = ws.x.data(), *xb = ws.xb.data(), *q = ws.q.data(), *k = ws.k.data(), *v = ws.v.data();
-  float *att = ws.att.data(), *hb = ws.hb.data(), *hb2 = ws.hb2.data();
+  be.begin(spans.data(), n_seq);
 
-  parallel_ranges(pool, n, 16, [&](int t0, int t1) {
-    for (int t = t0; t < t1; t++) model.tok_embd().get_row(tokens[t], x + size_t(t) * D);
-  });
+  Act x = be.alloc(hp.n_embd), xb = be.alloc(hp.n_embd);
+  Act q = be.alloc(hp.q_dim()), k = be.alloc(hp.kv_dim()), v = be.alloc(hp.kv_dim()), att = be.alloc(hp.q_dim());
+  Act gate = be.alloc(hp.n_ff), up = be.alloc(hp.n_ff);
 
-  // RoPE angles of the n positions (shared by every layer).
-  const int half = hp.rope_dim / 2;
-  std::vector<float> cs(N * half), sn(N * half);
-  for (int t = 0; t < n; t++)
-    rope_angles(hp, model.rope_freq_factors(), pos_of[size_t(t)], &cs[size_t(t) * half], &sn[size_t(t) * half]);
-
-  auto add_bias = [](float* y, const std::vector<float>& b, int t0, int t1, int d) {
-    if (b.empty()) return;
-    for (int t = t0; t < t1; t++)
-      for (int i = 0; i < d; i++) y[size_t(t) * d + i] += b[size_t(i)];
-  };
-
+  be.embed(model.tok_embd(), tokens, x);
   for (int l = 0; l < hp.n_layer; l++) {
     if (cancel && cancel->load(std::memory_order_relaxed))
       throw sparrow_error("ERR_CANCELLED", "evaluation was cancelled (the session was disposed)");
     const LayerWeights& w = model.layers()[size_t(l)];
 
-    // Attention block.
-    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
-      for (int t = t0; t < t1; t++) rmsnorm(x + size_t(t) * D, w.attn_norm.data(), xb + size_t(t) * D, D, hp.rms_eps);
-    });
-    matmul_group(model, ws, n, {{w.wq.get(), xb, q}, {w.wk.get(), xb, k}, {w.wv.get(), xb, v}});
-    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
-      add_bias(q, w.bq, t0, t1, QD);
-      add_bias(k, w.bk, t0, t1, KVD);
-      add_bias(v, w.bv, t0, t1, KVD);
-      for (int t = t0; t < t1; t++) {
-        const float* c = &cs[size_t(t) * half];
-        const float* s = &sn[size_t(t) * half];
-        rope_apply(q + size_t(t) * QD, hp.n_head, HD, hp.rope_dim, model.arch().rope, c, s);
-        rope_apply(k + size_t(t) * KVD, hp.n_head_kv, HD, hp.rope_dim, model.arch().rope, c, s);
-      }
-      // Each sequence's part of [t0, t1) goes to its own cache.
-      for (int a = t0; a < t1;) {
-        const int i = seq_of[size_t(a)], b = std::min(t1, seq_t0[size_t(i) + 1]);
-        seqs[i].kv->store(l, pos_of[size_t(a)], b - a, k + size_t(a) * KVD, v + size_t(a) * KVD, KVD);
-        a = b;
-      }
-    });
-    attention(model, ws, seqs, n_seq, l);
-    matmul_group(model, ws, n, {{w.wo.get(), att, xb}});
-    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
-      add_bias(xb, w.bo, t0, t1, D);
-      for (size_t i = size_t(t0) * D; i < size_t(t1) * D; i++) x[i] += xb[i];
-    });
+    // Attention block: x += Wo attention(rope(Wq n), rope(Wk n), Wv n), n = norm(x).
+    be.rmsnorm(x, w.attn_norm, hp.rms_eps, xb);
+    be.matmul({{w.wq.get(), xb, q}, {w.wk.get(), xb, k}, {w.wv.get(), xb, v}});
+    be.add_bias(q, w.bq);
+    be.add_bias(k, w.bk);
+    be.add_bias(v, w.bv);
+    be.rope(q, hp.n_head, rope);
+    be.rope(k, hp.n_head_kv, rope);
+    be.kv_store(l, k, v);
+    be.attention(l, q, att, attn, by_default);
+    be.attention_flash(l, q, att, attn, by_flash);
+    be.matmul({{w.wo.get(), att, xb}});
+    be.add_bias(xb, w.bo);
+    be.add(x, xb);
 
-    // Feed-forward block: down(silu(gate(x)) * up(x)).
-    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
-      for (int t = t0; t < t1; t++) rmsnorm(x + size_t(t) * D, w.ffn_norm.data(), xb + size_t(t) * D, D, hp.rms_eps);
-    });
-    matmul_group(model, ws, n, {{w.w_gate.get(), xb, hb}, {w.w_up.get(), xb, hb2}});
-    parallel_ranges(pool, n * FF, 4096, [&](int i0, int i1) {
-      for (int i = i0; i < i1; i++) {
-        float g = hb[i];
-        hb[i] = g / (1.0f + std::exp(-g)) * hb2[i];
-      }
-    });
-    matmul_group(model, ws, n, {{w.w_down.get(), hb, xb}});
-    parallel_ranges(pool, n, 8, [&](int t0, int t1) {
-      for (size_t i = size_t(t0) * D; i < size_t(t1) * D; i++) x[i] += xb[i];
-    });
+    // Feed-forward block: x += W_down act(W_gate n, W_up n), n = norm(x).
+    be.rmsnorm(x, w.ffn_norm, hp.rms_eps, xb);
+    be.matmul({{w.w_gate.get(), xb, gate}, {w.w_up.get(), xb, up}});
+    be.glu(arch.ffn_act, gate, up, gate);
+    be.matmul({{w.w_down.get(), gate, xb}});
+    be.add(x, xb);
   }
 
-  // Final norm and logits, for the rows asked for: every token of a sequence with
-  // all_logits, else its last one.
-  std::vector<int> out_rows;
-  for (int i = 0; i < n_seq; i++)
-    for (int t = seqs[i].all_logits ? seq_t0[size_t(i)] : seq_t0[size_t(i) + 1] - 1; t < seq_t0[size_t(i) + 1]; t++)
-      out_rows.push_back(t);
-  const int rows = int(out_rows.size());
-  parallel_ranges(pool, rows, 8, [&](int t0, int t1) {
-    for (int t = t0; t < t1; t++)
-      rmsnorm(x + size_t(out_rows[size_t(t)]) * D, model.output_norm().data(), xb + size_t(t) * D, D, hp.rms_eps);
-  });
-  if (n_seq == 1) {
-    matmul_group(model, ws, rows, {{&model.output(), xb, seqs[0].logits}});
-    return;
-  }
-  // Several sequences: the logits rows are computed together, then handed out in order.
-  const size_t vocab = size_t(hp.n_vocab);
-  std::vector<float> all(size_t(rows) * vocab);
-  matmul_group(model, ws, rows, {{&model.output(), xb, all.data()}});
-  for (int i = 0, r = 0; i < n_seq; i++) {
-    const int m = seqs[i].all_logits ? seqs[i].n : 1;
-    std::memcpy(seqs[i].logits, all.data() + size_t(r) * vocab, sizeof(float) * vocab * size_t(m));
-    r += m;
-  }
+  // Final norm and the logits of the rows asked for: the one read-back of the pass.
+  std::vector<int> rows;
+  std::vector<float*> dest;
+  logits_rows(seqs, n_seq, size_t(hp.n_vocab), rows, dest);
+  be.read_logits(x, model.output_norm(), hp.rms_eps, model.output(), rows, dest.data());
 }
 
 }  // namespace sparrow

@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include "backend/cpu_backend.h"
+
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -15,30 +17,6 @@
 #endif
 
 namespace sparrow {
-
-// ---------------------------------------------------------------------------------
-// The architecture table: everything that differs between the supported families.
-// The forward pass (forward.cpp) reads these flags; there is one forward for all.
-
-static const ArchSpec kArchs[] = {
-    // Llama 1/2/3.x, Mistral, TinyLlama, llama2.c stories: no required biases,
-    // rotation of adjacent pairs.
-    {"llama", false, RopeStyle::Normal},
-    // Qwen2 / Qwen2.5: biases on Q, K and V; NeoX-style rotation of halves.
-    {"qwen2", true, RopeStyle::NeoX},
-};
-
-const ArchSpec* find_arch(const std::string& name) {
-  for (const ArchSpec& a : kArchs)
-    if (name == a.name) return &a;
-  return nullptr;
-}
-
-std::string supported_archs() {
-  std::string s;
-  for (const ArchSpec& a : kArchs) s += (s.empty() ? "" : ", ") + std::string(a.name);
-  return s;
-}
 
 const char* file_type_name(int ftype) {
   switch (ftype) {  // llama.cpp's llama_ftype
@@ -128,18 +106,6 @@ class Loader {
   Loader(const GGUFFile& f, const std::string& prefix, LoadTracker* tracker = nullptr, ParallelFor par = {})
       : f_(f), prefix_(prefix), tracker_(tracker), par_(std::move(par)) {}
 
-  // <arch>.<key>, required.
-  uint64_t req_u64(const std::string& key) const {
-    std::string k = prefix_ + "." + key;
-    if (!f_.find(k)) throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing '" + k + "'");
-    return f_.get_u64(k, 0);
-  }
-  uint64_t opt_u64(const std::string& key, uint64_t dflt) const { return f_.get_u64(prefix_ + "." + key, dflt); }
-  double opt_f64(const std::string& key, double dflt) const { return f_.get_f64(prefix_ + "." + key, dflt); }
-  std::string opt_str(const std::string& key, const std::string& dflt) const {
-    return f_.get_string(prefix_ + "." + key, dflt);
-  }
-
   const GGUFTensor* tensor(const std::string& name, bool required) const {
     const GGUFTensor* t = f_.tensor(name);
     if (!t && required)
@@ -155,8 +121,9 @@ class Loader {
   }
 
   // A weight matrix of ne = [cols, rows].
-  std::unique_ptr<Matrix> matrix(const std::string& name, int64_t cols, int64_t rows, bool required = true) const {
-    const GGUFTensor* t = tensor(name, required);
+  std::unique_ptr<Matrix> matrix(const std::string& name, int64_t cols, int64_t rows, Need need = Need::Required) const {
+    if (need == Need::Absent) return nullptr;
+    const GGUFTensor* t = tensor(name, need == Need::Required);
     if (!t) return nullptr;
     if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
       throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
@@ -175,8 +142,9 @@ class Loader {
   }
 
   // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
-  std::vector<float> vec(const std::string& name, int64_t n, bool required = true) const {
-    const GGUFTensor* t = tensor(name, required);
+  std::vector<float> vec(const std::string& name, int64_t n, Need need = Need::Required) const {
+    if (need == Need::Absent) return {};
+    const GGUFTensor* t = tensor(name, need == Need::Required);
     if (!t) return {};
     if (int64_t(t->elements()) != n || t->ne[0] != n)
       throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
@@ -206,38 +174,9 @@ class Loader {
   ParallelFor par_;
 };
 
-int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
-  if (v == 0 || v > max)
-    throw sparrow_error("ERR_BAD_MODEL", "model metadata '" + key + "' is " + std::to_string(v) + " (expected 1.." +
-                                             std::to_string(max) + ")");
-  return int(v);
-}
-
 uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
   return h;
-}
-
-// Llama-3.1-style frequency factors computed from rope.scaling.* keys, for files that
-// carry the keys but no rope_freqs.weight tensor. factors[i] divides frequency i.
-std::vector<float> llama3_factors(const Loader& L, const HParams& hp) {
-  double factor = L.opt_f64("rope.scaling.factor", 8.0);
-  double lo = L.opt_f64("rope.scaling.low_freq_factor", 1.0);
-  double hi = L.opt_f64("rope.scaling.high_freq_factor", 4.0);
-  double old_ctx = double(L.opt_u64("rope.scaling.original_context_length", 8192));
-  double lo_wavelen = old_ctx / lo, hi_wavelen = old_ctx / hi;
-  std::vector<float> f(size_t(hp.rope_dim / 2));
-  for (size_t i = 0; i < f.size(); i++) {
-    double freq = std::pow(double(hp.rope_base), -2.0 * double(i) / hp.rope_dim);
-    double wavelen = 2 * 3.14159265358979323846 / freq;
-    if (wavelen < hi_wavelen) f[i] = 1.0f;
-    else if (wavelen > lo_wavelen) f[i] = float(factor);
-    else {
-      double smooth = (old_ctx / wavelen - lo) / (hi - lo);
-      f[i] = float(1.0 / ((1 - smooth) / factor + smooth));
-    }
-  }
-  return f;
 }
 
 }  // namespace
@@ -261,69 +200,34 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   // The compute threads exist from the start: they repack the quantized weights (row
   // groups of one tensor at a time, so progress and abort stay per tensor).
   int threads = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
-  m->pool_ = std::make_unique<ThreadPool>(threads);
-  ThreadPool* pool = m->pool_.get();
+  m->backend_ = std::make_unique<CpuBackend>(threads);
+  ThreadPool* pool = &m->backend_->pool();
   ParallelFor par = [pool](int64_t n, const std::function<void(int64_t)>& fn) {
     pool->run(int(n), [&fn](int task, int) { fn(task); });
   };
 
-  // Hyper-parameters.
+  // Hyper-parameters (hparams.cpp).
   Loader L(f, arch, &tracker, par);
   HParams& hp = m->hp_;
-  const std::string p = arch + ".";
-  hp.n_embd = to_int(L.req_u64("embedding_length"), p + "embedding_length");
-  hp.n_layer = to_int(L.req_u64("block_count"), p + "block_count", 4096);
-  hp.n_head = to_int(L.req_u64("attention.head_count"), p + "attention.head_count", 4096);
-  hp.n_head_kv = to_int(L.opt_u64("attention.head_count_kv", uint64_t(hp.n_head)), p + "attention.head_count_kv", 4096);
-  hp.n_ff = to_int(L.req_u64("feed_forward_length"), p + "feed_forward_length");
-  hp.n_ctx_train = to_int(L.req_u64("context_length"), p + "context_length");
-  if (hp.n_head % hp.n_head_kv != 0)
-    throw sparrow_error("ERR_BAD_MODEL", p + "attention.head_count (" + std::to_string(hp.n_head) +
-                                             ") is not a multiple of " + p + "attention.head_count_kv (" +
-                                             std::to_string(hp.n_head_kv) + ")");
-  uint64_t hd_default = hp.n_embd % hp.n_head == 0 ? uint64_t(hp.n_embd / hp.n_head) : 0;
-  hp.head_dim = to_int(L.opt_u64("attention.key_length", hd_default), p + "attention.key_length", 65536);
-  int v_dim = to_int(L.opt_u64("attention.value_length", uint64_t(hp.head_dim)), p + "attention.value_length", 65536);
-  if (v_dim != hp.head_dim)
-    throw sparrow_error("ERR_BAD_MODEL", p + "attention.value_length (" + std::to_string(v_dim) +
-                                             ") differs from the key length (" + std::to_string(hp.head_dim) +
-                                             "): not supported");
-  hp.rope_dim = to_int(L.opt_u64("rope.dimension_count", uint64_t(hp.head_dim)), p + "rope.dimension_count", 65536);
-  if (hp.rope_dim > hp.head_dim || hp.rope_dim % 2 != 0)
-    throw sparrow_error("ERR_BAD_MODEL", p + "rope.dimension_count (" + std::to_string(hp.rope_dim) +
-                                             ") must be even and at most the head dimension (" +
-                                             std::to_string(hp.head_dim) + ")");
-  hp.rope_base = float(L.opt_f64("rope.freq_base", 10000.0));
-  hp.rms_eps = float(L.opt_f64("attention.layer_norm_rms_epsilon", 1e-5));
-  if (!(hp.rope_base > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope.freq_base must be positive");
-  if (!(hp.rms_eps >= 0)) throw sparrow_error("ERR_BAD_MODEL", p + "attention.layer_norm_rms_epsilon must not be negative");
-
-  // RoPE scaling: linear (a factor on positions) and Llama-3.1 frequency factors.
-  std::string scaling = L.opt_str("rope.scaling.type", "");
-  double linear = L.opt_f64("rope.scale_linear", 0.0);  // older key
-  if (scaling == "linear") linear = L.opt_f64("rope.scaling.factor", 1.0);
-  else if (!scaling.empty() && scaling != "none" && scaling != "llama3")
-    throw sparrow_error("ERR_UNSUPPORTED_ROPE", p + "rope.scaling.type '" + scaling +
-                                                    "' is not supported (supported: none, linear, llama3)");
-  if (linear != 0.0) {
-    if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
-    hp.rope_freq_scale = float(1.0 / linear);
-  }
+  hp = read_hparams(f, arch);
 
   // Weights. The vocabulary size is the embedding's row count.
   const GGUFTensor* embd = L.tensor("token_embd.weight", true);
   if (embd->ne[0] != hp.n_embd || embd->ne[2] != 1 || embd->ne[3] != 1 || embd->ne[1] < 1)
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor 'token_embd.weight' has shape " + Loader::shape_str(*embd) +
                                                     ", expected [" + std::to_string(hp.n_embd) + ", n_vocab]");
-  hp.n_vocab = to_int(uint64_t(embd->ne[1]), "token_embd.weight rows");
+  if (embd->ne[1] > (int64_t(1) << 30))
+    throw sparrow_error("ERR_BAD_MODEL", "tensor 'token_embd.weight' has " + std::to_string(embd->ne[1]) +
+                                             " rows (expected 1.." + std::to_string(1 << 30) + ")");
+  hp.n_vocab = int(embd->ne[1]);
   m->tok_embd_ = L.make(*embd);
-  m->output_ = L.matrix("output.weight", hp.n_embd, hp.n_vocab, false);  // absent: tied to the embedding
+  const ArchSpec& A = *m->arch_;
+  m->output_ = L.matrix("output.weight", hp.n_embd, hp.n_vocab, A.output);  // absent: tied to the embedding
   m->output_norm_ = L.vec("output_norm.weight", hp.n_embd);
-  m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, false);
-  if (m->rope_freqs_.empty() && scaling == "llama3") m->rope_freqs_ = llama3_factors(L, hp);
+  m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, A.rope_freqs);
+  if (m->rope_freqs_.empty() && hp.rope_scaling == "llama3") m->rope_freqs_ = llama3_rope_factors(f, arch, hp);
 
   const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), FF = hp.n_ff;
-  const bool need_bias = m->arch_->qkv_bias;
   m->layers_.resize(size_t(hp.n_layer));
   for (int l = 0; l < hp.n_layer; l++) {
     LayerWeights& w = m->layers_[size_t(l)];
@@ -333,10 +237,10 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.wk = L.matrix(b + "attn_k.weight", D, KV);
     w.wv = L.matrix(b + "attn_v.weight", D, KV);
     w.wo = L.matrix(b + "attn_output.weight", Q, D);
-    w.bq = L.vec(b + "attn_q.bias", Q, need_bias);
-    w.bk = L.vec(b + "attn_k.bias", KV, need_bias);
-    w.bv = L.vec(b + "attn_v.bias", KV, need_bias);
-    w.bo = L.vec(b + "attn_output.bias", D, false);
+    w.bq = L.vec(b + "attn_q.bias", Q, A.qkv_bias);
+    w.bk = L.vec(b + "attn_k.bias", KV, A.qkv_bias);
+    w.bv = L.vec(b + "attn_v.bias", KV, A.qkv_bias);
+    w.bo = L.vec(b + "attn_output.bias", D, A.out_bias);
     w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
     w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
     w.w_up = L.matrix(b + "ffn_up.weight", D, FF);

@@ -1,7 +1,7 @@
-// A transformer model loaded from a GGUF file: hyper-parameters from the metadata,
-// weights as Matrix objects over the memory-mapped tensor data, and the one table of
-// architectures this forward pass knows (see arch.cpp). The file stays mapped for the
-// life of the Model; nothing large is copied at load.
+// A transformer model loaded from a GGUF file (the loader: model.cpp): its row of the
+// architecture table (arch.h), hyper-parameters from the metadata (hparams.h), weights as
+// Matrix objects over the memory-mapped tensor data, and the backend that runs it. The
+// file stays mapped for the life of the Model; nothing large is copied at load.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -12,46 +12,18 @@
 #include <string>
 #include <vector>
 
+#include "arch.h"
+#include "backend/cpu_backend.h"
 #include "core/gguf.h"
+#include "hparams.h"
 #include "kernels/matmul.h"
-#include "runtime/thread_pool.h"
 
 namespace sparrow {
-
-enum class RopeStyle { Normal, NeoX };  // pairs (2i, 2i+1) / pairs (i, i + rope_dim/2)
-
-// One row of the architecture table.
-struct ArchSpec {
-  const char* name;   // general.architecture, and the prefix of its metadata keys
-  bool qkv_bias;      // attn_{q,k,v}.bias are required (optional otherwise)
-  RopeStyle rope;
-};
-const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown
-std::string supported_archs();                       // "llama, qwen2"
-
-struct HParams {
-  int n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
-  int n_ctx_train = 0;
-  int rope_dim = 0;            // leading dims of each head that are rotated
-  float rope_base = 10000.0f;
-  float rope_freq_scale = 1.0f;  // linear scaling: positions are multiplied by this
-  float rms_eps = 1e-5f;
-  int q_dim() const { return n_head * head_dim; }
-  int kv_dim() const { return n_head_kv * head_dim; }
-};
 
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
   std::unique_ptr<Matrix> wq, wk, wv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv, bo;  // empty when the model has none
-};
-
-// Scratch buffers of the forward pass, grown to the largest batch seen; shared by the
-// sessions of a model under run_mutex().
-struct Workspace {
-  std::vector<float> x, xb, q, k, v, att, hb, hb2;
-  std::vector<uint8_t> xq[3];                    // quantized inputs of one matmul group
-  std::vector<std::vector<float>> per_thread;    // attention scores and K/V tiles
 };
 
 struct ModelOptions {
@@ -81,7 +53,7 @@ class Model {
   const std::string& name() const { return name_; }
   uint64_t n_params() const { return n_params_; }
   int file_type() const { return file_type_; }  // general.file_type, -1 when absent
-  int threads() const { return pool_->size(); }
+  int threads() const { return backend_->threads(); }
   int batch_size() const { return batch_size_; }
   // A fingerprint of this model file (header bytes and a sample of the data), used to
   // check that a saved session state belongs to it.
@@ -94,11 +66,10 @@ class Model {
   const std::vector<float>& rope_freq_factors() const { return rope_freqs_; }  // empty or rope_dim/2
   const std::vector<LayerWeights>& layers() const { return layers_; }
 
-  // One forward pass runs at a time per model (its thread pool and scratch are shared
-  // by all of its sessions); sessions hold this lock while they evaluate.
+  // One forward pass runs at a time per model (its backend, with its threads and
+  // scratch, is shared by all of its sessions); sessions hold this lock while they evaluate.
   std::mutex& run_mutex() const { return run_mutex_; }
-  ThreadPool& pool() const { return *pool_; }
-  Workspace& workspace() const { return ws_; }
+  Backend& backend() const { return *backend_; }
 
  private:
   Model() = default;
@@ -113,9 +84,8 @@ class Model {
   std::unique_ptr<Matrix> tok_embd_, output_;
   std::vector<float> output_norm_, rope_freqs_;
   std::vector<LayerWeights> layers_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<CpuBackend> backend_;
   mutable std::mutex run_mutex_;
-  mutable Workspace ws_;
 };
 
 // The name llama.cpp gives a general.file_type value ("Q4_K_M"), or "unknown".

@@ -1,0 +1,121 @@
+// The backend interface: the operations a transformer layer is made of, each over a whole
+// batch of tokens. The forward pass (model/forward.cpp) is a sequence of these calls and
+// nothing else; a backend decides where the numbers live and how they are computed. The
+// CPU backend (cpu_backend.h) keeps them in host memory and runs the SIMD kernels on its
+// thread pool; a GPU backend would record the same calls into a command buffer.
+//
+// Activations are backend buffers named by handles (Act): `rows` tokens of `width` floats.
+// The forward pass never reads one: the only data that comes back is the logits (read_logits).
+// Weights are the loaded Matrix objects and the model's float vectors (norm weights, biases,
+// RoPE factors); a device backend uploads them once and finds them again by address.
+//
+// The KV cache is still the host KVCache of runtime/ (a session owns it; SeqSpan points to
+// it): a device backend will need its own cache type, made through the backend.
+//
+// A pass starts with begin(): the batch's sequences (each a run of consecutive tokens of one
+// session, with its KV cache and first position). Token t of the batch then has a known
+// sequence and position, which rope, kv_store and the attention routes use.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace sparrow {
+
+class KVCache;
+class Matrix;
+
+// An activation buffer of the backend: rows x width floats, valid until the next begin().
+struct Act {
+  int id = -1;
+  int rows = 0, width = 0;
+  bool valid() const { return id >= 0; }
+};
+
+enum class RopeStyle { Normal, NeoX };  // pairs (2i, 2i+1) / pairs (i, i + rope_dim/2)
+
+// The gated activation of the feed-forward block: out = act(gate) * up.
+enum class GluKind {
+  SwiGLU,  // silu(g) = g / (1 + exp(-g))
+};
+
+struct RopeParams {
+  int head_dim = 0;
+  int rope_dim = 0;              // leading dims of each head that are rotated (even)
+  float base = 10000.0f;
+  float freq_scale = 1.0f;       // positions are multiplied by this (linear scaling)
+  RopeStyle style = RopeStyle::Normal;
+  const std::vector<float>* factors = nullptr;  // empty/null or rope_dim/2 divisors of the frequencies
+};
+
+struct AttnParams {
+  int n_head = 0, n_head_kv = 0, head_dim = 0;
+  float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim) for the families we run)
+};
+
+// One sequence of a batch: n consecutive tokens at positions [pos0, pos0 + n) of `kv`.
+// The sequences take the batch's tokens in order.
+struct SeqSpan {
+  KVCache* kv = nullptr;
+  int pos0 = 0;
+  int n = 0;
+  bool flash_attn = false;  // attention by the flash-attention route (see Backend)
+};
+
+// One product of a matmul group: y = W x (x: rows x W.cols(), y: rows x W.rows()).
+struct MatMul {
+  const Matrix* w;
+  Act x, y;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Starts a pass over the batch made of these sequences (their n add up to the batch's
+  // token count). Buffers of an earlier pass become invalid.
+  virtual void begin(const SeqSpan* seqs, int n_seq) = 0;
+  virtual int tokens() const = 0;  // rows of the current batch
+  // A buffer of `rows` x `width` floats for this pass (rows: tokens() when 0), contents
+  // undefined.
+  virtual Act alloc(int width, int rows = 0) = 0;
+
+  // out[t] = row tokens[t] of the embedding matrix (tokens() rows; ids already checked).
+  virtual void embed(const Matrix& table, const int32_t* tokens, Act out) = 0;
+  // out[t] = x[t] / rms(x[t]) * w.
+  virtual void rmsnorm(Act x, const std::vector<float>& w, float eps, Act out) = 0;
+  // y_j = W_j x_j for every product of the list, all in one go; products that read the
+  // same input share its conversion to the weights' input format. Any number of products.
+  virtual void matmul(const std::vector<MatMul>& group) = 0;
+  // y[t] += b (no-op for an empty b).
+  virtual void add_bias(Act y, const std::vector<float>& b) = 0;
+  // Rotates the heads of every token by its position in its sequence.
+  virtual void rope(Act x, int n_heads, const RopeParams& p) = 0;
+  // Writes the keys and values of every token to its sequence's cache at its position.
+  virtual void kv_store(int layer, Act k, Act v) = 0;
+  // Attention of the tokens of the sequences `seqs` (indices into begin()'s list) over
+  // their caches, positions [0, pos + 1): q is rows x n_head*head_dim, out the same.
+  // The default route is llama.cpp's (Q K^T, softmax, then P V; q and P rounded to f16).
+  virtual void attention(int layer, Act q, Act out, const AttnParams& p, const std::vector<int>& seqs) = 0;
+  // The flash-attention route: llama.cpp's CPU flash attention numerics (one pass over the
+  // positions with an online softmax, values summed in f16; its tiled f32 route for 64 or
+  // more queries of a sequence). Needs an F16 cache.
+  virtual void attention_flash(int layer, Act q, Act out, const AttnParams& p, const std::vector<int>& seqs) = 0;
+  // out = act(gate) * up, element by element.
+  virtual void glu(GluKind kind, Act gate, Act up, Act out) = 0;
+  // x += y.
+  virtual void add(Act x, Act y) = 0;
+  // Final norm and output projection of the rows `rows` of x; the logits of row i go to
+  // dest[i] (vocab floats each, host memory): the one read-back of a pass.
+  virtual void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output,
+                           const std::vector<int>& rows, float* const* dest) = 0;
+  // Re-rotates the cached keys of positions [p0, p1) of every layer and KV head by
+  // `delta` positions (context shift).
+  virtual void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) = 0;
+
+  // For tests and tools only (the forward pass never calls them): host copies in and out.
+  virtual void write(Act a, const float* src) = 0;
+  virtual void read(Act a, float* dst) = 0;
+};
+
+}  // namespace sparrow

@@ -1,0 +1,105 @@
+#include "hparams.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/gguf.h"
+
+namespace sparrow {
+
+namespace {
+
+// Reads <arch>.<key> values.
+class Meta {
+ public:
+  Meta(const GGUFFile& f, const std::string& arch) : f_(f), prefix_(arch + ".") {}
+  std::string key(const std::string& k) const { return prefix_ + k; }
+  uint64_t req_u64(const std::string& k) const {
+    if (!f_.find(key(k))) throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing '" + key(k) + "'");
+    return f_.get_u64(key(k), 0);
+  }
+  uint64_t opt_u64(const std::string& k, uint64_t dflt) const { return f_.get_u64(key(k), dflt); }
+  double opt_f64(const std::string& k, double dflt) const { return f_.get_f64(key(k), dflt); }
+  std::string opt_str(const std::string& k, const std::string& dflt) const { return f_.get_string(key(k), dflt); }
+
+ private:
+  const GGUFFile& f_;
+  std::string prefix_;
+};
+
+int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
+  if (v == 0 || v > max)
+    throw sparrow_error("ERR_BAD_MODEL", "model metadata '" + key + "' is " + std::to_string(v) + " (expected 1.." +
+                                             std::to_string(max) + ")");
+  return int(v);
+}
+
+}  // namespace
+
+HParams read_hparams(const GGUFFile& f, const std::string& arch) {
+  const Meta M(f, arch);
+  HParams hp;
+  const std::string p = arch + ".";
+  hp.n_embd = to_int(M.req_u64("embedding_length"), p + "embedding_length");
+  hp.n_layer = to_int(M.req_u64("block_count"), p + "block_count", 4096);
+  hp.n_head = to_int(M.req_u64("attention.head_count"), p + "attention.head_count", 4096);
+  hp.n_head_kv = to_int(M.opt_u64("attention.head_count_kv", uint64_t(hp.n_head)), p + "attention.head_count_kv", 4096);
+  hp.n_ff = to_int(M.req_u64("feed_forward_length"), p + "feed_forward_length");
+  hp.n_ctx_train = to_int(M.req_u64("context_length"), p + "context_length");
+  if (hp.n_head % hp.n_head_kv != 0)
+    throw sparrow_error("ERR_BAD_MODEL", p + "attention.head_count (" + std::to_string(hp.n_head) +
+                                             ") is not a multiple of " + p + "attention.head_count_kv (" +
+                                             std::to_string(hp.n_head_kv) + ")");
+  uint64_t hd_default = hp.n_embd % hp.n_head == 0 ? uint64_t(hp.n_embd / hp.n_head) : 0;
+  hp.head_dim = to_int(M.opt_u64("attention.key_length", hd_default), p + "attention.key_length", 65536);
+  int v_dim = to_int(M.opt_u64("attention.value_length", uint64_t(hp.head_dim)), p + "attention.value_length", 65536);
+  if (v_dim != hp.head_dim)
+    throw sparrow_error("ERR_BAD_MODEL", p + "attention.value_length (" + std::to_string(v_dim) +
+                                             ") differs from the key length (" + std::to_string(hp.head_dim) +
+                                             "): not supported");
+  hp.rope_dim = to_int(M.opt_u64("rope.dimension_count", uint64_t(hp.head_dim)), p + "rope.dimension_count", 65536);
+  if (hp.rope_dim > hp.head_dim || hp.rope_dim % 2 != 0)
+    throw sparrow_error("ERR_BAD_MODEL", p + "rope.dimension_count (" + std::to_string(hp.rope_dim) +
+                                             ") must be even and at most the head dimension (" +
+                                             std::to_string(hp.head_dim) + ")");
+  hp.rope_base = float(M.opt_f64("rope.freq_base", 10000.0));
+  hp.rms_eps = float(M.opt_f64("attention.layer_norm_rms_epsilon", 1e-5));
+  if (!(hp.rope_base > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope.freq_base must be positive");
+  if (!(hp.rms_eps >= 0)) throw sparrow_error("ERR_BAD_MODEL", p + "attention.layer_norm_rms_epsilon must not be negative");
+
+  // RoPE scaling: linear (a factor on positions) and Llama-3.1 frequency factors.
+  hp.rope_scaling = M.opt_str("rope.scaling.type", "");
+  double linear = M.opt_f64("rope.scale_linear", 0.0);  // older key
+  if (hp.rope_scaling == "linear") linear = M.opt_f64("rope.scaling.factor", 1.0);
+  else if (!hp.rope_scaling.empty() && hp.rope_scaling != "none" && hp.rope_scaling != "llama3")
+    throw sparrow_error("ERR_UNSUPPORTED_ROPE", p + "rope.scaling.type '" + hp.rope_scaling +
+                                                    "' is not supported (supported: none, linear, llama3)");
+  if (linear != 0.0) {
+    if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
+    hp.rope_freq_scale = float(1.0 / linear);
+  }
+  return hp;
+}
+
+std::vector<float> llama3_rope_factors(const GGUFFile& f, const std::string& arch, const HParams& hp) {
+  const Meta M(f, arch);
+  double factor = M.opt_f64("rope.scaling.factor", 8.0);
+  double lo = M.opt_f64("rope.scaling.low_freq_factor", 1.0);
+  double hi = M.opt_f64("rope.scaling.high_freq_factor", 4.0);
+  double old_ctx = double(M.opt_u64("rope.scaling.original_context_length", 8192));
+  double lo_wavelen = old_ctx / lo, hi_wavelen = old_ctx / hi;
+  std::vector<float> out(size_t(hp.rope_dim / 2));
+  for (size_t i = 0; i < out.size(); i++) {
+    double freq = std::pow(double(hp.rope_base), -2.0 * double(i) / hp.rope_dim);
+    double wavelen = 2 * 3.14159265358979323846 / freq;
+    if (wavelen < hi_wavelen) out[i] = 1.0f;
+    else if (wavelen > lo_wavelen) out[i] = float(factor);
+    else {
+      double smooth = (old_ctx / wavelen - lo) / (hi - lo);
+      out[i] = float(1.0 / ((1 - smooth) / factor + smooth));
+    }
+  }
+  return out;
+}
+
+}  // namespace sparrow

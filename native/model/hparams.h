@@ -1,0 +1,32 @@
+// The hyper-parameters of a model, read and checked from its GGUF metadata
+// (<arch>.embedding_length, <arch>.attention.head_count, ...).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace sparrow {
+
+class GGUFFile;
+
+struct HParams {
+  int n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_ff = 0;
+  int n_ctx_train = 0;
+  int rope_dim = 0;            // leading dims of each head that are rotated
+  float rope_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // linear scaling: positions are multiplied by this
+  std::string rope_scaling;      // "", "none", "linear" or "llama3"
+  float rms_eps = 1e-5f;
+  int q_dim() const { return n_head * head_dim; }
+  int kv_dim() const { return n_head_kv * head_dim; }
+};
+
+// Everything but n_vocab (the embedding's row count, known to the loader). Throws
+// ERR_BAD_MODEL naming the key for a missing or out-of-range value, and
+// ERR_UNSUPPORTED_ROPE for an unknown rope.scaling.type.
+HParams read_hparams(const GGUFFile& f, const std::string& arch);
+
+// Llama-3.1-style frequency factors computed from the rope.scaling.* keys, for files that
+// carry the keys but no rope_freqs.weight tensor: rope_dim/2 divisors of the frequencies.
+std::vector<float> llama3_rope_factors(const GGUFFile& f, const std::string& arch, const HParams& hp);
+
+}  // namespace sparrow

@@ -1,0 +1,444 @@
+// Every backend operation (native/backend/backend.h) against a plain reference written
+// here, on awkward shapes (odd token counts, head dims 64/80/128, GQA ratios 1/4/6,
+// positions near the end of the context), for every backend this build has and every
+// kernel path this CPU runs, in the manner of llama.cpp's test-backend-ops. A second
+// backend joins by appearing in internal.backends(). Attention is also checked for
+// bit-identical results whatever the thread count, the chunking of the tokens and the
+// other sequences of the batch. The NEON path runs the same operations under qemu
+// (neon-qemu.test.ts, test/backend/native/ops_isa_test.cpp).
+import { describe, expect, it } from 'vitest';
+import { systemInfo } from '../../src/index.js';
+import { addon } from '../../src/native.js';
+import { activationsAsSeen, k, rng, roundF16, T, type TypeName } from '../kernels/helpers.js';
+
+interface Seq {
+  pos0?: number;
+  n: number;
+}
+interface InternalAddon {
+  internal: {
+    backends(): string[];
+    backendOp(op: string, spec: Record<string, unknown>): Float32Array | Float32Array[];
+    pvF16(isa: string, w: Float32Array, v: Uint16Array, out: Float32Array, rows: number, np: number, hd: number): Float32Array;
+  };
+}
+const internal = () => addon<InternalAddon>().internal;
+const op = (name: string, spec: Record<string, unknown>) => internal().backendOp(name, spec) as Float32Array;
+
+const isas = systemInfo().supportedIsas;
+const ALL_ISAS = ['generic', 'avx2', 'avx512', 'neon'];
+const f = Math.fround;
+
+function random(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => f((r() * 2 - 1) * scale));
+}
+
+/** Largest |got - want| / (tol(i)) over all values; throws with the first bad index. */
+function expectClose(got: Float32Array, want: ArrayLike<number>, tol: (i: number) => number, what: string) {
+  expect(got.length).toBe(want.length);
+  for (let i = 0; i < got.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= tol(i))) throw new Error(`${what}: value ${i} is ${got[i]}, reference ${want[i]} (tolerance ${tol(i)})`);
+  }
+}
+
+function expectBits(a: Float32Array, b: Float32Array, what: string) {
+  expect(a.length, what).toBe(b.length);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++)
+    if (ua[i] !== ub[i]) throw new Error(`${what}: value ${i} differs in its bits (${a[i]} vs ${b[i]})`);
+}
+
+// ---------------------------------------------------------------------------------
+// References.
+
+function refRmsnorm(x: Float32Array, w: Float32Array, d: number, eps: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let t = 0; t < x.length / d; t++) {
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += x[t * d + i] ** 2;
+    const s = 1 / Math.sqrt(ss / d + eps);
+    for (let i = 0; i < d; i++) out[t * d + i] = x[t * d + i] * s * w[i];
+  }
+  return out;
+}
+
+interface RopeSpec {
+  headDim: number;
+  ropeDim: number;
+  base: number;
+  freqScale: number;
+  style: 'normal' | 'neox';
+  factors?: Float32Array;
+}
+
+/** Angles of position pos: theta_i = pos * base^(-2i/ropeDim) by llama.cpp's iterated float product. */
+function angles(p: RopeSpec, pos: number): number[] {
+  const scale = f(Math.pow(p.base, f(-2 / p.ropeDim)));
+  let theta = f(pos);
+  const out: number[] = [];
+  for (let i = 0; i < p.ropeDim / 2; i++) {
+    const ff = p.factors ? p.factors[i] : 1;
+    out.push(f(p.freqScale * f(theta / ff)));
+    theta = f(theta * scale);
+  }
+  return out;
+}
+
+/** Rotates one token's heads (in place, in double). */
+function ropeToken(x: Float64Array | Float32Array, off: number, heads: number, p: RopeSpec, pos: number) {
+  const th = angles(p, pos);
+  const half = p.ropeDim / 2;
+  for (let h = 0; h < heads; h++) {
+    const b = off + h * p.headDim;
+    for (let i = 0; i < half; i++) {
+      const ia = p.style === 'normal' ? 2 * i : i;
+      const ib = p.style === 'normal' ? 2 * i + 1 : i + half;
+      const x0 = x[b + ia],
+        x1 = x[b + ib];
+      const c = Math.cos(th[i]),
+        s = Math.sin(th[i]);
+      x[b + ia] = x0 * c - x1 * s;
+      x[b + ib] = x0 * s + x1 * c;
+    }
+  }
+}
+
+/** A row as the KV cache holds it: f16 values, or Q8_0 blocks (the reference quantizer). */
+function asCached(row: Float32Array, kvType: 'f16' | 'q8_0'): Float32Array {
+  if (kvType === 'f16') return Float32Array.from(row, roundF16);
+  return k()._dequantize(T.Q8_0, k()._quantize(T.Q8_0, row), row.length);
+}
+
+interface AttnSpec {
+  nHead: number;
+  nHeadKv: number;
+  headDim: number;
+  kvType: 'f16' | 'q8_0';
+  ctx: number;
+  seqs: Seq[];
+}
+
+/** Inputs: q for the new tokens, k and v for every sequence's positions [0, pos0 + n). */
+function attnInputs(s: AttnSpec, seed: number) {
+  const QD = s.nHead * s.headDim,
+    KVD = s.nHeadKv * s.headDim;
+  const N = s.seqs.reduce((a, q) => a + q.n, 0);
+  const P = s.seqs.reduce((a, q) => a + (q.pos0 ?? 0) + q.n, 0);
+  return { q: random(N * QD, seed, 2), k: random(P * KVD, seed + 1, 2), v: random(P * KVD, seed + 2) };
+}
+
+/** Exact attention in double over the cached k and v (q optionally rounded to f16). */
+function refAttention(s: AttnSpec, q: Float32Array, k: Float32Array, v: Float32Array, roundQ: boolean): Float64Array {
+  const HD = s.headDim,
+    QD = s.nHead * HD,
+    KVD = s.nHeadKv * HD,
+    G = s.nHead / s.nHeadKv;
+  const out = new Float64Array(q.length);
+  const scale = f(1 / Math.sqrt(HD));
+  let tok = 0,
+    kvOff = 0;
+  for (const sq of s.seqs) {
+    const pos0 = sq.pos0 ?? 0,
+      len = pos0 + sq.n;
+    const kc: Float32Array[] = [],
+      vc: Float32Array[] = [];
+    for (let p = 0; p < len; p++)
+      for (let h = 0; h < s.nHeadKv; h++) {
+        const o = (kvOff + p) * KVD + h * HD;
+        kc.push(asCached(k.subarray(o, o + HD), s.kvType));
+        vc.push(asCached(v.subarray(o, o + HD), s.kvType));
+      }
+    for (let t = 0; t < sq.n; t++, tok++) {
+      const vis = pos0 + t + 1;
+      for (let h = 0; h < s.nHead; h++) {
+        const kh = Math.floor(h / G);
+        const qr = Array.from(q.subarray(tok * QD + h * HD, tok * QD + (h + 1) * HD), (x) => (roundQ ? roundF16(x) : x));
+        const sc: number[] = [];
+        for (let p = 0; p < vis; p++) {
+          const kr = kc[p * s.nHeadKv + kh];
+          let d = 0;
+          for (let i = 0; i < HD; i++) d += qr[i] * kr[i];
+          sc.push(d * scale);
+        }
+        const mx = Math.max(...sc);
+        const e = sc.map((x) => Math.exp(x - mx));
+        const sum = e.reduce((a, b) => a + b, 0);
+        for (let p = 0; p < vis; p++) {
+          const vr = vc[p * s.nHeadKv + kh];
+          for (let i = 0; i < HD; i++) out[tok * QD + h * HD + i] += (e[p] / sum) * vr[i];
+        }
+      }
+    }
+    kvOff += len;
+  }
+  return out;
+}
+
+/** Quantized weights of rows x cols and their dequantized values. */
+function weights(type: TypeName, rows: number, cols: number, seed: number) {
+  const w = k()._quantize(T[type], random(rows * cols, seed));
+  return { w, deq: k()._dequantize(T[type], w, rows * cols) };
+}
+
+/** |W| |x| per output (y = W x), for error bounds. */
+function absProduct(deq: Float32Array, rows: number, cols: number, x: Float32Array, n: number): Float64Array {
+  const out = new Float64Array(n * rows);
+  for (let t = 0; t < n; t++)
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += Math.abs(deq[r * cols + c] * x[t * cols + c]);
+      out[t * rows + r] = s;
+    }
+  return out;
+}
+
+const ATTN_SHAPES: (AttnSpec & { name: string })[] = [
+  { name: 'hd64 MHA, 1 token (decode) at position 0', nHead: 4, nHeadKv: 4, headDim: 64, kvType: 'f16', ctx: 64, seqs: [{ n: 1 }] },
+  { name: 'hd64 GQA 4, 13 tokens after 20 cached', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 64, seqs: [{ pos0: 20, n: 13 }] },
+  { name: 'hd80 GQA 6, 7 tokens at the end of the context', nHead: 6, nHeadKv: 1, headDim: 80, kvType: 'f16', ctx: 203, seqs: [{ pos0: 196, n: 7 }] },
+  { name: 'hd128 GQA 4, q8_0 cache, two sequences', nHead: 8, nHeadKv: 2, headDim: 128, kvType: 'q8_0', ctx: 160, seqs: [{ pos0: 150, n: 10 }, { pos0: 3, n: 5 }] },
+  { name: 'hd128 GQA 2, 70 tokens (long prompt chunk)', nHead: 4, nHeadKv: 2, headDim: 128, kvType: 'f16', ctx: 96, seqs: [{ pos0: 5, n: 70 }] },
+];
+
+for (const backend of internal().backends()) {
+  for (const isa of ALL_ISAS) {
+    if (!isas.includes(isa)) {
+      it.skip(`${backend}/${isa}: this CPU or build does not run the ${isa} path`, () => {});
+      continue;
+    }
+    describe(`backend ${backend}, ${isa} kernels`, () => {
+      const base = { backend, isa };
+
+      it('embed: rows of F32 / F16 / Q8_0 / Q4_0 / Q4_K tables, as the reference dequantizer gives them', () => {
+        for (const [type, cols] of [['F32', 40], ['F16', 72], ['Q8_0', 96], ['Q4_0', 160], ['Q4_K', 256]] as [TypeName, number][]) {
+          const rows = 37;
+          const { w, deq } = weights(type, rows, cols, 11);
+          const tokens = Int32Array.from([36, 0, 5, 5, 17, 1, 30]);
+          const got = op('embed', { ...base, type: T[type], w, rows, cols, tokens, threads: 2 });
+          const want = new Float32Array(tokens.length * cols);
+          tokens.forEach((t, i) => want.set(deq.subarray(t * cols, (t + 1) * cols), i * cols));
+          expectBits(got, want, `embed ${type}`);
+        }
+      });
+
+      it('rmsnorm: odd widths and token counts', () => {
+        for (const [d, n] of [[64, 1], [576, 7], [100, 13]]) {
+          const x = random(n * d, d + n, 3);
+          const w = random(d, 5);
+          const got = op('rmsnorm', { ...base, x, width: d, w, eps: 1e-5, threads: 3 });
+          const want = refRmsnorm(x, w, d, 1e-5);
+          expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-7, `rmsnorm d=${d} n=${n}`);
+        }
+      });
+
+      it('matmul: a group of four products (shared and separate inputs, mixed types) equals each product alone and the reference', () => {
+        const n = 5,
+          cols = 256;
+        const x0 = random(n * cols, 21, 2),
+          x1 = random(n * 512, 22);
+        const mats = [
+          { type: 'Q4_0' as TypeName, rows: 53, cols, input: 0 },
+          { type: 'Q4_0' as TypeName, rows: 16, cols, input: 0 },
+          { type: 'Q8_0' as TypeName, rows: 40, cols, input: 0 },
+          { type: 'Q4_K' as TypeName, rows: 33, cols: 512, input: 1 },
+          { type: 'F16' as TypeName, rows: 9, cols, input: 0 },
+        ].map((m, i) => ({ ...m, ...weights(m.type, m.rows, m.cols, 30 + i) }));
+        const ys = internal().backendOp('matmul', {
+          ...base,
+          threads: 2,
+          inputs: [x0, x1],
+          mats: mats.map((m) => ({ type: T[m.type], w: m.w, rows: m.rows, cols: m.cols, input: m.input })),
+        }) as Float32Array[];
+        expect(ys.length).toBe(mats.length);
+        mats.forEach((m, i) => {
+          const x = m.input === 0 ? x0 : x1;
+          // The same bits as the product alone through the kernels' test hook.
+          expectBits(ys[i], k()._matmul(isa, T[m.type], m.w, m.rows, m.cols, x, n), `matmul ${i} (${m.type}) alone`);
+          // And the reference: W times the activations as the weights' input format sees them.
+          const want = k()._matmulReference(T[m.type], m.w, m.rows, m.cols, activationsAsSeen(m.type, x), n);
+          const mag = absProduct(m.deq, m.rows, m.cols, x, n);
+          const got = Float32Array.from({ length: n * m.rows }, (_, j) => ys[i][j]);
+          expectClose(got, want, (j) => 1e-4 * mag[j] + 1e-6, `matmul ${i} (${m.type})`);
+        });
+      });
+
+      it('addBias and add: element by element in float', () => {
+        const d = 37,
+          n = 9;
+        const y = random(n * d, 41),
+          b = random(d, 42),
+          z = random(n * d, 43);
+        const got = op('addBias', { ...base, y, width: d, b, threads: 2 });
+        expectBits(got, Float32Array.from(y, (v, i) => f(v + b[i % d])), 'addBias');
+        expectBits(op('addBias', { ...base, y, width: d, b: new Float32Array(0) }), y, 'addBias without a bias');
+        expectBits(op('add', { ...base, x: y, y: z, width: d, threads: 2 }), Float32Array.from(y, (v, i) => f(v + z[i])), 'add');
+      });
+
+      it('rope: normal and NeoX, partial rotation, frequency factors, linear scaling, positions near the context end', () => {
+        const cases: (RopeSpec & { nHeads: number; seqs: Seq[] })[] = [
+          { headDim: 64, ropeDim: 64, base: 10000, freqScale: 1, style: 'normal', nHeads: 4, seqs: [{ n: 7 }] },
+          { headDim: 128, ropeDim: 128, base: 1e6, freqScale: 1, style: 'neox', nHeads: 3, seqs: [{ pos0: 4085, n: 11 }] },
+          { headDim: 80, ropeDim: 32, base: 10000, freqScale: 0.25, style: 'neox', nHeads: 2, seqs: [{ pos0: 2040, n: 3 }, { pos0: 1, n: 4 }] },
+          {
+            headDim: 64, ropeDim: 64, base: 500000, freqScale: 1, style: 'normal', nHeads: 2, seqs: [{ pos0: 8000, n: 5 }],
+            factors: Float32Array.from({ length: 32 }, (_, i) => (i < 10 ? 1 : i < 20 ? 1 + (i - 10) * 0.7 : 8)),
+          },
+        ];
+        for (const c of cases) {
+          const n = c.seqs.reduce((a, q) => a + q.n, 0);
+          const width = c.nHeads * c.headDim + 16; // extra columns the op must leave alone
+          const x = random(n * width, c.headDim + n, 1);
+          const got = op('rope', { ...base, ...c, x, width, threads: 2 });
+          const want = Float64Array.from(x);
+          let t = 0;
+          for (const sq of c.seqs) for (let j = 0; j < sq.n; j++, t++) ropeToken(want, t * width, c.nHeads, c, (sq.pos0 ?? 0) + j);
+          expectClose(got, want, () => 5e-4, `rope ${c.style} hd${c.headDim}`);
+        }
+      });
+
+      it('glu (SwiGLU): silu(gate) * up', () => {
+        const d = 96,
+          n = 7;
+        const g = random(n * d, 51, 6),
+          u = random(n * d, 52);
+        const got = op('glu', { ...base, kind: 'swiglu', gate: g, up: u, width: d, threads: 2 });
+        const want = Float64Array.from(g, (x, i) => (x / (1 + Math.exp(-x))) * u[i]);
+        expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-7, 'swiglu');
+      });
+
+      it('read_logits: final norm and output rows of the selected tokens, in place and scattered', () => {
+        const d = 64,
+          n = 7,
+          vocab = 45;
+        const x = random(n * d, 61, 2),
+          norm = random(d, 62);
+        const { w, deq } = weights('F32', vocab, d, 63);
+        const normed = Float32Array.from(refRmsnorm(x, norm, d, 1e-6));
+        for (const [select, scatter] of [[[6], false], [[0, 1, 2, 3, 4, 5, 6], false], [[5, 2, 3], true]] as [number[], boolean][]) {
+          const got = op('logits', { ...base, x, width: d, norm, eps: 1e-6, type: T.F32, w, rows: vocab, cols: d, select: Int32Array.from(select), scatter, threads: 2 });
+          const order = scatter ? [...select].reverse() : select;
+          const rowsX = new Float32Array(order.length * d);
+          order.forEach((r, i) => rowsX.set(normed.subarray(r * d, (r + 1) * d), i * d));
+          const want = k()._matmulReference(T.F32, w, vocab, d, rowsX, order.length);
+          const mag = absProduct(deq, vocab, d, rowsX, order.length);
+          expectClose(got, want, (i) => 1e-5 * mag[i] + 1e-6, `logits of rows ${select}${scatter ? ' (scattered)' : ''}`);
+        }
+      });
+
+      it('rope_cache (context shift): the keys of [p0, p1) are rotated by delta in every layer and head, the others stay', () => {
+        for (const kvType of ['f16', 'q8_0'] as const) {
+          const p: RopeSpec = { headDim: 64, ropeDim: 64, base: 10000, freqScale: 1, style: 'neox' };
+          const nHeadKv = 2,
+            nLayer = 2,
+            len = 21,
+            KVD = nHeadKv * p.headDim;
+          const kIn = random(len * KVD, 71, 2);
+          const [p0, p1, delta] = [5, 17, -4];
+          const got = op('ropeCache', { ...base, ...p, k: kIn, nLayer, nHeadKv, kvType, ctx: 32, p0, p1, delta, threads: 2 });
+          for (let l = 0; l < nLayer; l++)
+            for (let h = 0; h < nHeadKv; h++)
+              for (let q = 0; q < len; q++) {
+                const row = asCached(kIn.subarray(q * KVD + h * p.headDim, q * KVD + (h + 1) * p.headDim), kvType);
+                const want = Float64Array.from(row);
+                if (q >= p0 && q < p1) ropeToken(want, 0, 1, p, delta);
+                const o = ((l * nHeadKv + h) * len + q) * p.headDim;
+                const tol = kvType === 'f16' ? 2e-3 : 4e-2; // the rotated row is stored again (f16 / Q8_0)
+                expectClose(got.subarray(o, o + p.headDim), want, () => tol, `rope_cache ${kvType} layer ${l} head ${h} pos ${q}`);
+              }
+        }
+      });
+
+      for (const s of ATTN_SHAPES) {
+        it(`attention, default route: ${s.name}`, () => {
+          const { q, k: kk, v } = attnInputs(s, 100 + s.headDim);
+          const spec = { ...base, ...s, route: 'default', scale: f(1 / Math.sqrt(s.headDim)), q, k: kk, v };
+          const got = op('attention', { ...spec, threads: 1 });
+          const want = refAttention(s, q, kk, v, true);
+          // The probabilities are rounded to f16 before they weigh V: 2^-11 relative each.
+          expectClose(got, want, () => 1.5e-3, 'attention');
+          // Bit-identical on more threads (other tilings).
+          expectBits(op('attention', { ...spec, threads: 3 }), got, 'attention on 3 threads vs 1');
+        });
+        if (s.kvType === 'f16')
+          it(`attention, flash route: ${s.name}`, () => {
+            const { q, k: kk, v } = attnInputs(s, 200 + s.headDim);
+            const spec = { ...base, ...s, route: 'flash', scale: f(1 / Math.sqrt(s.headDim)), q, k: kk, v };
+            const got = op('attention', { ...spec, threads: 2 });
+            // llama.cpp's tiled f32 route for >= 64 queries of a sequence (head dims that are
+            // multiples of 16); else the query is rounded to f16 and the values are summed in f16.
+            const tiled = s.seqs.every((x) => x.n >= 64) && s.headDim % 16 === 0;
+            const want = refAttention(s, q, kk, v, !tiled);
+            expectClose(got, want, () => (tiled ? 1e-5 : 1e-2), 'flash attention');
+            expectBits(op('attention', { ...spec, threads: 1 }), got, 'flash attention on 1 thread vs 2');
+          });
+      }
+
+      it('attention (default route) has the same bits whatever the chunking of the tokens and the other sequences of the batch', () => {
+        const s: AttnSpec = { nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 80, seqs: [{ pos0: 0, n: 40 }] };
+        const { q, k: kk, v } = attnInputs(s, 300);
+        const QD = s.nHead * s.headDim;
+        const spec = { ...base, ...s, route: 'default', scale: f(1 / Math.sqrt(s.headDim)), threads: 2 };
+        const whole = op('attention', { ...spec, q, k: kk, v });
+        // Tokens [33, 40) as a chunk of their own after 33 cached positions.
+        const tail = op('attention', { ...spec, seqs: [{ pos0: 33, n: 7 }], q: q.subarray(33 * QD), k: kk, v });
+        expectBits(tail, whole.subarray(33 * QD), 'a chunk of 7 vs the whole prompt');
+        // One token (decode) at position 39.
+        const one = op('attention', { ...spec, seqs: [{ pos0: 39, n: 1 }], q: q.subarray(39 * QD), k: kk, v });
+        expectBits(one, whole.subarray(39 * QD), 'one token vs the whole prompt');
+        // The same chunk batched after another sequence of 12 tokens.
+        const other = attnInputs({ ...s, seqs: [{ pos0: 3, n: 12 }] }, 301);
+        const both = op('attention', {
+          ...spec,
+          seqs: [{ pos0: 3, n: 12 }, { pos0: 33, n: 7 }],
+          q: Float32Array.from([...other.q, ...q.subarray(33 * QD)]),
+          k: Float32Array.from([...other.k, ...kk]),
+          v: Float32Array.from([...other.v, ...v]),
+        });
+        expectBits(both.subarray(12 * QD), whole.subarray(33 * QD), 'batched with another sequence vs alone');
+      });
+
+      it('pv_f16 kernel (attention P V): the reference sum, and the same bits whatever the number of rows', () => {
+        for (const [rows, np, hd] of [[1, 1, 64], [5, 37, 72], [9, 64, 13], [4, 3, 36], [7, 20, 80]]) {
+          const w = Float32Array.from(random(rows * np, rows + np), Math.abs);
+          w[0] = 0; // a zero probability (an underflowed exp)
+          const vf = random(np * hd, hd, 3);
+          const v = k()._convertF16(isa, 'to', vf);
+          const vr = Float32Array.from(vf, roundF16);
+          const out0 = random(rows * hd, 7);
+          const got = internal().pvF16(isa, w, v, out0, rows, np, hd);
+          const want = new Float64Array(rows * hd);
+          let mag = 0;
+          for (let r = 0; r < rows; r++)
+            for (let i = 0; i < hd; i++) {
+              let a = out0[r * hd + i];
+              let m = Math.abs(a);
+              for (let p = 0; p < np; p++) (a += w[r * np + p] * vr[p * hd + i]), (m += Math.abs(w[r * np + p] * vr[p * hd + i]));
+              want[r * hd + i] = a;
+              mag = Math.max(mag, m);
+            }
+          expectClose(got, want, () => (np + 2) * 2 ** -23 * mag, `pv_f16 rows=${rows} np=${np} hd=${hd}`);
+          // Each row alone: the same bits as within the block of rows.
+          for (let r = 0; r < rows; r++) {
+            const one = internal().pvF16(isa, w.slice(r * np, (r + 1) * np), v, out0.slice(r * hd, (r + 1) * hd), 1, np, hd);
+            expectBits(one, got.subarray(r * hd, (r + 1) * hd), `pv_f16 row ${r} alone vs among ${rows}`);
+          }
+        }
+      });
+
+      it('bad input is a clear SparrowError and leaves the addon usable', () => {
+        expect(() => op('rmsnorm', { ...base, x: new Float32Array(10), width: 3, w: new Float32Array(3), eps: 0 })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+        );
+        expect(() => op('nope', { ...base })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+        const s = { ...base, nHead: 2, nHeadKv: 2, headDim: 80, kvType: 'q8_0', ctx: 8, seqs: [{ n: 1 }], route: 'default', scale: 1 };
+        expect(() => op('attention', { ...s, q: new Float32Array(160), k: new Float32Array(160), v: new Float32Array(160) })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+        );
+        expect(op('add', { ...base, x: new Float32Array([1]), y: new Float32Array([2]), width: 1 })[0]).toBe(3);
+      });
+    });
+  }
+}

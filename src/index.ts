@@ -26,3 +26,4 @@ export { parseToolCalls, detectToolCallFormat } from './templates/tool-calls.js'
 export type { ToolCallFormat, ParsedToolCall, ParsedToolCalls } from './templates/tool-calls.js';
 export { createServer } from './server/index.js';
 export type { ServerOptions, SparrowServer } from './server/index.js';
+export type { EmbedOptions, EmbeddingPooling } from './embeddings/embed.js';

@@ -12,6 +12,7 @@ import { abortError, runSliced } from './tokenizer/slices.js';
 import { unpackMetadata, type PackedMetadata } from './gguf.js';
 import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './templates/template.js';
 import { Chat, type ChatOptions } from './chat/chat.js';
+import { embed, type EmbedOptions } from './embeddings/embed.js';
 
 export interface LoadModelOptions {
   /** Threads for the forward pass (the calling worker thread included): an integer 1..256. Default: physical cores. */
@@ -256,19 +257,34 @@ export class Model {
       throw new SparrowError(`flashAttention must be a boolean (got ${String(options.flashAttention)})`, 'ERR_INVALID_ARG');
     if (options.flashAttention && options.kvCacheType === 'q8_0')
       throw new SparrowError("flashAttention needs kvCacheType 'f16'", 'ERR_INVALID_ARG');
+    if (options.embeddings !== undefined && typeof options.embeddings !== 'boolean')
+      throw new SparrowError(`embeddings must be a boolean (got ${String(options.embeddings)})`, 'ERR_INVALID_ARG');
     const handle = this.#native.sessionCreate(this.#handle, {
       contextSize: options.contextSize,
       kvCacheType: options.kvCacheType,
       flashAttention: options.flashAttention,
+      embeddings: options.embeddings,
     });
     const session = new Session(this.#native, handle, {
       tokenizer: this.tokenizer,
       vocabSize: this.info.vocabSize,
+      embeddings: options.embeddings,
       onDispose: () => this.#sessions.delete(ref),
     });
     const ref = new WeakRef(session);
     this.#sessions.add(ref);
     return session;
+  }
+
+  /**
+   * Embeddings of `texts`: one Float32Array of `info.embeddingLength` floats per text, from
+   * the final hidden state after the output norm, pooled over the text's tokens ('mean' by
+   * default, 'last' or 'cls') and scaled to unit length unless `normalize: false`.
+   * See src/embeddings/embed.ts.
+   */
+  embed(texts: readonly string[], options?: EmbedOptions): Promise<Float32Array[]> {
+    if (!this.#handle) return Promise.reject(new SparrowError('the model has been disposed', 'ERR_DISPOSED'));
+    return embed(this, texts, options);
   }
 
   /** A chat (history + chat template) on a new session that the chat owns; see src/chat/chat.ts. */

@@ -25,6 +25,12 @@ export interface SessionOptions {
    * turns it on for CPU models) token for token. Needs kvCacheType 'f16'.
    */
   flashAttention?: boolean;
+  /**
+   * Evaluations return the final hidden state after the output norm (embeddingLength floats
+   * per row, what llama.cpp returns as embeddings) instead of logits. Such a session cannot
+   * generate; model.embed() uses one.
+   */
+  embeddings?: boolean;
 }
 
 export interface EvaluateOptions {
@@ -61,6 +67,8 @@ export interface SessionContext {
   tokenizer: Tokenizer;
   /** Token ids are 0..vocabSize-1. */
   vocabSize: number;
+  /** The session returns embeddings, not logits (SessionOptions.embeddings). */
+  embeddings?: boolean;
   /** Called once, by dispose(). */
   onDispose: () => void;
 }
@@ -91,6 +99,7 @@ export class Session {
   #native: SessionAddon;
   #handle: NativeHandle | undefined;
   #vocabSize: number;
+  #embeddings: boolean;
   #onDispose: () => void;
   /** What generate() and complete() run on: this session with its model's tokenizer. */
   #target: GenerationTarget;
@@ -102,6 +111,7 @@ export class Session {
     this.#native = native;
     this.#handle = handle;
     this.#vocabSize = context.vocabSize;
+    this.#embeddings = context.embeddings === true;
     this.#onDispose = context.onDispose;
     this.#target = { session: this, tokenizer: generationTokenizer(context.tokenizer), vocabSize: context.vocabSize };
   }
@@ -183,12 +193,19 @@ export class Session {
    * See src/generation/generate.ts.
    */
   generate(input: string | Tokens, options?: GenerateOptions): Generation {
+    this.#canGenerate();
     return generate(this.#target, input, options);
   }
 
   /** Like generate, without streaming: resolves to { text, tokens, stopReason, timings }. */
   complete(input: string | Tokens, options?: GenerateOptions): Promise<GenerationResult> {
+    this.#canGenerate();
     return complete(this.#target, input, options);
+  }
+
+  #canGenerate(): void {
+    if (this.#embeddings)
+      throw new SparrowError('this session returns embeddings (createSession({ embeddings: true })): it cannot generate', 'ERR_INVALID_ARG');
   }
 
   /** Empties the KV cache. */

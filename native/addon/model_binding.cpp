@@ -366,6 +366,11 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
       if (!fa.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "flashAttention must be a boolean");
       o.flash_attn = fa.As<Napi::Boolean>().Value();
     }
+    Napi::Value em = opts.As<Napi::Object>().Get("embeddings");
+    if (!em.IsUndefined() && !em.IsNull()) {
+      if (!em.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "embeddings must be a boolean");
+      o.embeddings = em.As<Napi::Boolean>().Value();
+    }
   }
   std::shared_ptr<sparrow::SessionSlot> s;
   SPARROW_GUARD(env, { s = std::make_shared<sparrow::SessionSlot>(std::make_shared<sparrow::Session>(m, o)); })

@@ -5,7 +5,8 @@
 // thread pool; a GPU backend would record the same calls into a command buffer.
 //
 // Activations are backend buffers named by handles (Act): `rows` tokens of `width` floats.
-// The forward pass never reads one: the only data that comes back is the logits (read_logits).
+// The forward pass never reads one: the only data that comes back is the logits (read_logits)
+// or, for sessions that output embeddings, the final normed hidden state (read_hidden).
 // Weights are the loaded Matrix objects and the model's float vectors (norm weights, biases,
 // RoPE factors); a device backend uploads them once and finds them again by address.
 //
@@ -109,6 +110,10 @@ class Backend {
   // dest[i] (vocab floats each, host memory): the one read-back of a pass.
   virtual void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output,
                            const std::vector<int>& rows, float* const* dest) = 0;
+  // Final norm of the rows `rows` of x; row i goes to dest[i] (x.width floats each, host
+  // memory): the read-back of a pass whose sequences output embeddings, not logits.
+  virtual void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
+                           float* const* dest) = 0;
   // Re-rotates the cached keys of positions [p0, p1) of every layer and KV head by
   // `delta` positions (context shift).
   virtual void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) = 0;

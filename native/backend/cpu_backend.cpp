@@ -434,6 +434,15 @@ void CpuBackend::read_logits(Act x, const std::vector<float>& norm, float eps, c
   for (int i = 0; i < m; i++) std::memcpy(dest[i], logits_.data() + size_t(i) * vocab, sizeof(float) * vocab);
 }
 
+void CpuBackend::read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
+                             float* const* dest) {
+  const float* xp = ptr(x);
+  const int D = x.width, m = int(rows.size());
+  parallel_ranges(*pool_, m, 8, [&](int t0, int t1) {
+    for (int t = t0; t < t1; t++) rmsnorm_row(xp + size_t(rows[size_t(t)]) * D, norm.data(), dest[t], D, eps);
+  });
+}
+
 void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) {
   if (p1 <= p0 || delta == 0 || p.rope_dim == 0) return;
   const int half = p.rope_dim / 2, HD = p.head_dim;

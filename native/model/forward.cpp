@@ -33,14 +33,17 @@ AttnParams attn_params(const HParams& hp) {
   return a;
 }
 
-// The rows whose logits a batch returns (every token of a sequence with all_logits, else
-// its last one) and where each goes: the caller's buffers, one after the other.
-void logits_rows(const BatchSeq* seqs, int n_seq, size_t vocab, std::vector<int>& rows, std::vector<float*>& dest) {
+// The rows whose output a batch returns (every token of a sequence with all_logits, else
+// its last one) and where each goes: the caller's buffers, one after the other. Only the
+// sequences whose `embeddings` flag equals `embeddings`; `width` floats a row.
+void output_rows(const BatchSeq* seqs, int n_seq, bool embeddings, size_t width, std::vector<int>& rows,
+                 std::vector<float*>& dest) {
   for (int i = 0, t0 = 0; i < n_seq; t0 += seqs[i].n, i++) {
+    if (seqs[i].embeddings != embeddings) continue;
     const int first = seqs[i].all_logits ? 0 : seqs[i].n - 1;
     for (int j = first; j < seqs[i].n; j++) {
       rows.push_back(t0 + j);
-      dest.push_back(seqs[i].logits + size_t(j - first) * vocab);
+      dest.push_back(seqs[i].logits + size_t(j - first) * width);
     }
   }
 }
@@ -52,8 +55,8 @@ void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
 }
 
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
-             const std::atomic<bool>* cancel, bool flash_attn) {
-  const BatchSeq seq{&kv, pos0, n, logits, all_logits, flash_attn};
+             const std::atomic<bool>* cancel, bool flash_attn, bool embeddings) {
+  const BatchSeq seq{&kv, pos0, n, logits, all_logits, flash_attn, embeddings};
   forward_batch(model, &seq, 1, tokens, cancel);
 }
 
@@ -107,11 +110,16 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
     be.add(x, xb);
   }
 
-  // Final norm and the logits of the rows asked for: the one read-back of the pass.
+  // Final norm and the logits of the rows asked for (the final normed hidden state for
+  // sequences that output embeddings): the read-back of the pass.
   std::vector<int> rows;
   std::vector<float*> dest;
-  logits_rows(seqs, n_seq, size_t(hp.n_vocab), rows, dest);
-  be.read_logits(x, model.output_norm(), hp.rms_eps, model.output(), rows, dest.data());
+  output_rows(seqs, n_seq, false, size_t(hp.n_vocab), rows, dest);
+  if (!rows.empty()) be.read_logits(x, model.output_norm(), hp.rms_eps, model.output(), rows, dest.data());
+  rows.clear();
+  dest.clear();
+  output_rows(seqs, n_seq, true, size_t(hp.n_embd), rows, dest);
+  if (!rows.empty()) be.read_hidden(x, model.output_norm(), hp.rms_eps, rows, dest.data());
 }
 
 }  // namespace sparrow

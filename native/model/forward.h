@@ -15,7 +15,7 @@ namespace sparrow {
 // The caller holds model.run_mutex() and guarantees pos0 + n <= kv.n_ctx().
 // flash_attn: attention with llama.cpp's flash-attention numerics (see BatchSeq).
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits,
-             bool all_logits, const std::atomic<bool>* cancel, bool flash_attn = false);
+             bool all_logits, const std::atomic<bool>* cancel, bool flash_attn = false, bool embeddings = false);
 
 // One sequence of a batch: `n` consecutive tokens of one session, at positions
 // [pos0, pos0 + n) of its cache `kv`. The sequences of a batch take the batch's tokens in
@@ -31,6 +31,9 @@ struct BatchSeq {
   // path (Q K^T, softmax, then P V). Results differ slightly (the f16 sums); this mode
   // reproduces llama.cpp run with flash attention on, its default. Needs an F16 cache.
   bool flash_attn = false;
+  // Output the final normed hidden state (n_embd floats per row, the embeddings llama.cpp
+  // returns) in `logits` instead of the logits.
+  bool embeddings = false;
 };
 
 // The forward pass of a batch whose tokens may belong to several sessions (distinct

@@ -28,7 +28,8 @@ Session::Session(std::shared_ptr<Model> model, const SessionOptions& opts)
     : model_(std::move(model)),
       kv_(model_->hp().n_layer, checked_context(*model_, opts.context_size), model_->hp().n_head_kv,
           model_->hp().head_dim, opts.kv_type),
-      flash_attn_(opts.flash_attn) {
+      flash_attn_(opts.flash_attn),
+      embeddings_(opts.embeddings) {
   if (flash_attn_ && opts.kv_type != KVType::F16)
     throw sparrow_error("ERR_INVALID_ARG", "flashAttention needs kvCacheType 'f16'");
 }
@@ -42,6 +43,7 @@ std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_l
 void Session::evaluate_part(const int32_t* tokens, size_t n, size_t done, size_t count, bool all_logits,
                             std::vector<float>& out, const std::atomic<bool>* cancel) {
   const int vocab = model_->hp().n_vocab;
+  const size_t width = size_t(output_width());
   const size_t past = tokens_.size();
   if (done == 0) {  // the checks, once per evaluation
     if (n == 0) throw sparrow_error("ERR_INVALID_ARG", "tokens must not be empty");
@@ -52,9 +54,9 @@ void Session::evaluate_part(const int32_t* tokens, size_t n, size_t done, size_t
     if (past + n > size_t(kv_.n_ctx()))
       throw sparrow_error("ERR_CONTEXT_FULL", "the context is full: " + std::to_string(past) + " tokens + " +
                                                   std::to_string(n) + " new > contextSize " + std::to_string(kv_.n_ctx()));
-    out.assign((all_logits ? n : 1) * size_t(vocab), 0.0f);
+    out.assign((all_logits ? n : 1) * width, 0.0f);
   }
-  if (done + count > n || out.size() != (all_logits ? n : 1) * size_t(vocab))
+  if (done + count > n || out.size() != (all_logits ? n : 1) * width)
     throw sparrow_error("ERR_INTERNAL", "evaluate_part: tokens [" + std::to_string(done) + ", " + std::to_string(done + count) +
                                             ") of " + std::to_string(n) + " do not continue an evaluation in progress");
 
@@ -63,13 +65,13 @@ void Session::evaluate_part(const int32_t* tokens, size_t n, size_t done, size_t
   for (size_t i = done; i < done + count; i += batch) {
     const size_t m = std::min(batch, done + count - i);
     const bool last = i + m == n;
-    float* logits = all_logits ? out.data() + i * vocab : out.data();
+    float* logits = all_logits ? out.data() + i * width : out.data();
     // Batches before the last compute no logits unless all are wanted.
     if (all_logits || last) {
-      forward(*model_, kv_, tokens + i, int(m), int(past + i), logits, all_logits, cancel, flash_attn_);
+      forward(*model_, kv_, tokens + i, int(m), int(past + i), logits, all_logits, cancel, flash_attn_, embeddings_);
     } else {
-      std::vector<float> discard(static_cast<size_t>(vocab));
-      forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel, flash_attn_);
+      std::vector<float> discard(width);
+      forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel, flash_attn_, embeddings_);
     }
   }
   // Only at the end do the new positions count: an error before leaves the session unchanged.

@@ -14,6 +14,7 @@ struct SessionOptions {
   int context_size = 0;       // 0: the model's own context length, at most 4096
   KVType kv_type = KVType::F16;
   bool flash_attn = false;  // llama.cpp's flash-attention numerics (forward.h, BatchSeq)
+  bool embeddings = false;  // evaluations return the final normed hidden state, not logits
 };
 
 class Session {
@@ -25,6 +26,8 @@ class Session {
   int context_size() const { return kv_.n_ctx(); }
   const KVCache& kv() const { return kv_; }
   const std::vector<int32_t>& tokens() const { return tokens_; }
+  // Floats per returned row: n_vocab (logits), or n_embd for a session that outputs embeddings.
+  int output_width() const { return embeddings_ ? model_->hp().n_embd : model_->hp().n_vocab; }
 
   // Appends tokens to the cache in batches of the model's batch size and returns the
   // logits of the last one (n_vocab floats), or of every new token (n * n_vocab) when
@@ -41,8 +44,8 @@ class Session {
                      const std::atomic<bool>* cancel);
 
   // Decodes one token on each of n distinct sessions of the same model in one forward
-  // pass (see batch.cpp): tokens[i] is appended to sessions[i] and its logits (n_vocab
-  // floats) written to logits[i]. Checked like evaluate(), all or nothing for the batch.
+  // pass (see batch.cpp): tokens[i] is appended to sessions[i] and its logits (its
+  // output_width() floats) written to logits[i]. Checked like evaluate(), all or nothing for the batch.
   static void decode_batch(Session* const* sessions, const int32_t* tokens, size_t n, float* const* logits);
 
   void reset() { tokens_.clear(); }
@@ -63,6 +66,7 @@ class Session {
   std::shared_ptr<Model> model_;
   KVCache kv_;
   bool flash_attn_ = false;
+  bool embeddings_ = false;
   std::vector<int32_t> tokens_;
 };
 

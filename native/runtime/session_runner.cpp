@@ -25,7 +25,7 @@ void SessionRunner::decode_batch(Request* const* rs, size_t n) {
   for (size_t i = 0; i < n; i++) {
     Request& r = *rs[i];
     Session& s = session_of(r);
-    r.logits.resize(size_t(s.model().hp().n_vocab));
+    r.logits.resize(size_t(s.output_width()));
     sessions[i] = &s;
     tokens[i] = r.tokens.at(0);
     logits[i] = r.logits.data();

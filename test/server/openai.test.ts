@@ -352,13 +352,32 @@ describe('errors, as the client\'s error classes', () => {
   });
 
   it('501 for embeddings while the model cannot embed', async () => {
-    const e = await client.embeddings.create({ model: 'm', input: 'hello' }).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(APIError);
-    expect((e as APIError).status).toBe(501);
-    expect((e as APIError).code).toBe('not_implemented');
+    const m2 = await loadModel(STORIES, { threads: 1 });
+    Object.assign(m2, { embed: undefined });
+    const s = await startServer({ model: m2, parallel: 1 });
+    try {
+      const c = new OpenAI({ baseURL: `${s.base}/v1`, apiKey: 'x', maxRetries: 0 });
+      const e = await c.embeddings.create({ model: 'm', input: 'hello' }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(APIError);
+      expect((e as APIError).status).toBe(501);
+      expect((e as APIError).code).toBe('not_implemented');
+    } finally {
+      await s.server.close();
+      m2.dispose();
+    }
   });
 
-  it.skip('embeddings of the real model through the client (needs model.embed from the native embeddings change, not in this build)', () => {});
+  it('embeddings of the real model through the client equal model.embed()', async () => {
+    const texts = ['Once upon a time', 'The cat sat on the mat.'];
+    const r = await client.embeddings.create({ model: 'm', input: texts, encoding_format: 'float' });
+    const ref = await model.embed(texts);
+    expect(r.data).toHaveLength(2);
+    for (let i = 0; i < texts.length; i++) {
+      expect(r.data[i]!.embedding).toHaveLength(model.info.embeddingLength);
+      expect(r.data[i]!.embedding).toEqual(Array.from(ref[i]!));
+    }
+    expect(r.usage.prompt_tokens).toBe(texts.reduce((n, t) => n + model.tokenizer.tokenize(t).length, 0));
+  });
 
   it('the embeddings route: inputs, usage, float and base64 (over a stand-in embed())', async () => {
     const m2 = await loadModel(STORIES, { threads: 1 });

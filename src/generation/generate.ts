@@ -15,6 +15,7 @@
 import { SparrowError } from '../errors.js';
 import { Sampler, SAMPLER_OPTION_KEYS, type SamplerOptions } from '../sampling/sampler.js';
 import { boolOption, intOption, invalidArg, optionsObject, rejectUnknownKeys } from '../sampling/validate.js';
+import { CompiledGrammar, compileGrammar, type GrammarMatcher } from '../grammar/index.js';
 import { StopMatcher } from './stop.js';
 import { Generation } from './stream.js';
 import type {
@@ -36,6 +37,7 @@ export interface GenerationTarget {
 
 const GENERATE_KEYS = [
   ...SAMPLER_OPTION_KEYS, 'maxTokens', 'stop', 'signal', 'contextShift', 'addSpecial', 'parseSpecial',
+  'jsonSchema', 'grammar',
 ] as const;
 
 /** Tokens kept by a context shift when the caller does not say: the first few act as attention sinks. */
@@ -56,6 +58,8 @@ export interface ResolvedGenerateOptions {
   keep: number | undefined;
   addSpecial: boolean | undefined;
   parseSpecial: boolean;
+  /** Structured output: a compiled grammar, or what to compile against the target's vocabulary. */
+  grammar: CompiledGrammar | { jsonSchema: object | boolean } | { grammar: string } | undefined;
 }
 
 /** Validates the generation options (each error names the option). Sampler options are checked by the Sampler. */
@@ -106,7 +110,40 @@ export function resolveGenerateOptions(options: unknown, vocabSize: number, extr
     keep,
     addSpecial: o.addSpecial === undefined ? undefined : boolOption('addSpecial', o.addSpecial, true),
     parseSpecial: boolOption('parseSpecial', o.parseSpecial, false),
+    grammar: grammarOption(o),
   };
+}
+
+function grammarOption(o: Partial<GenerateOptions>): ResolvedGenerateOptions['grammar'] {
+  if (o.jsonSchema !== undefined && o.grammar !== undefined) {
+    throw new SparrowError('give either jsonSchema or grammar, not both', 'ERR_INVALID_ARG');
+  }
+  if (o.jsonSchema !== undefined) {
+    if (typeof o.jsonSchema !== 'boolean' && (typeof o.jsonSchema !== 'object' || o.jsonSchema === null || Array.isArray(o.jsonSchema))) {
+      throw invalidArg('jsonSchema', 'a JSON schema (an object)', o.jsonSchema);
+    }
+    return { jsonSchema: o.jsonSchema };
+  }
+  if (o.grammar === undefined) return undefined;
+  if (o.grammar instanceof CompiledGrammar) return o.grammar;
+  if (typeof o.grammar === 'string') return { grammar: o.grammar };
+  throw invalidArg('grammar', 'GBNF text or a grammar from compileGrammar()', o.grammar);
+}
+
+/** The grammar matcher of one generation (compiling a schema or GBNF text now), or null. */
+function grammarMatcher(target: GenerationTarget, o: ResolvedGenerateOptions): GrammarMatcher | null {
+  if (o.grammar === undefined) return null;
+  const tok = target.tokenizer;
+  const key = tok.vocabKey ?? tok;
+  if (o.grammar instanceof CompiledGrammar) {
+    if (o.grammar.vocabKey !== key || o.grammar.trie.nVocab !== target.vocabSize) {
+      throw new SparrowError('this grammar was compiled for another tokenizer', 'ERR_INVALID_ARG');
+    }
+    return o.grammar.matcher();
+  }
+  if (typeof tok.piece !== 'function') throw new SparrowError('structured output needs a tokenizer with piece()', 'ERR_INVALID_ARG');
+  const source = { vocabSize: target.vocabSize, piece: tok.piece.bind(tok), isEog: (id: number) => tok.isEog(id) };
+  return compileGrammar(source, o.grammar, key).matcher();
 }
 
 function checkTokens(name: string, tokens: ArrayLike<number>, vocabSize: number): number[] {
@@ -168,13 +205,16 @@ export function start(
   // Synchronous checks first: a disposed session or a bad input throws here, not later.
   const contextSize = session.contextSize;
   const sequence = buildSequence(Array.from(session.tokens));
+  // Structured output: the mask runs last among the logit processors (after the user's).
+  const grammar = grammarMatcher(target, o);
+  if (grammar) sampler.options.logitProcessors.push((logits) => grammar.apply(logits));
   busy.add(session);
   const stopper = new AbortController();
   const gen = new Generation(() => stopper.abort());
   const onAbort = () => stopper.abort();
   if (o.signal?.aborted) stopper.abort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });
-  run(target, o, sampler, sequence, contextSize, hooks.defaultKeep, gen, stopper.signal).then(
+  run(target, o, sampler, sequence, contextSize, hooks.defaultKeep, gen, stopper.signal, grammar).then(
     (r) => {
       busy.delete(session);  // before the result is seen, so the caller can generate again at once
       o.signal?.removeEventListener('abort', onAbort);
@@ -239,6 +279,7 @@ async function run(
   defaultKeep: number | undefined,
   gen: Generation,
   stop: AbortSignal,
+  grammar: GrammarMatcher | null = null,
 ): Promise<GenerationResult> {
   const { session, tokenizer } = target;
   const t0 = performance.now();
@@ -307,6 +348,11 @@ async function run(
       stopReason = 'maxTokens';
       break;
     }
+    if (grammar?.done) {
+      // The grammar has ended: nothing more may follow.
+      stopReason = 'eos';
+      break;
+    }
     const t = sampler.sample(logits, history);
     if (tokenizer.isEog(t)) {
       stopReason = 'eos';
@@ -317,6 +363,7 @@ async function run(
       stopValue = t;
       break;
     }
+    grammar?.accept(t);
     tokens.push(t);
     history.push(t);
     chunkTokens.push(t);

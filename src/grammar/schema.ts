@@ -477,6 +477,16 @@ function mergeSchemas(a: unknown, b: unknown, path: string): Schema {
   if (a === true || a === undefined) return (b === true ? {} : b) as Schema;
   if (b === true) return a as Schema;
   if (!a || !b || typeof a !== 'object' || typeof b !== 'object') throw unsupported(path, 'allOf of a non-object schema');
+  // additionalProperties only sees the properties of its own schema: merging would loosen it.
+  for (const [x, y] of [[a, b], [b, a]] as Array<[Schema, Schema]>) {
+    if (x.additionalProperties === undefined || x.additionalProperties === true) continue;
+    const own = new Set(Object.keys((x.properties ?? {}) as object));
+    const other = [...Object.keys((y.properties ?? {}) as object), ...((y.required ?? []) as string[])];
+    const foreign = other.find((k) => !own.has(k));
+    if (foreign !== undefined) {
+      throw unsupported(path, `allOf where additionalProperties of one part would apply to property "${foreign}" of another`);
+    }
+  }
   const out: Schema = { ...(a as Schema) };
   for (const [k, v] of Object.entries(b as Schema)) {
     if (!(k in out) || ANNOTATIONS.has(k)) {

@@ -174,6 +174,14 @@ export class GrammarMatcher {
     return this.grammar.recognizer.run(this.current(), p) >= 0;
   }
 
+  /** Advances by raw bytes (text that is forced, not sampled); throws when the grammar rejects them. */
+  advanceBytes(bytes: Uint8Array): void {
+    const s = this.grammar.recognizer.run(this.current(), bytes);
+    if (s < 0) throw new SparrowError('these bytes are not allowed by the grammar here', 'ERR_GRAMMAR_REJECTED');
+    this.state = s;
+    for (const b of bytes) this.bytes.push(b);
+  }
+
   /** Advances by token `id`; throws when the grammar does not allow it. */
   accept(id: number): void {
     const trie = this.grammar.trie;

@@ -1,0 +1,58 @@
+// The token mask (trie walk over the lazy DFA, subtree shortcuts, per-state cache) against
+// brute force: a token is allowed iff the plain stack recognizer accepts prefix + its bytes.
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { compileGrammar } from '../../src/grammar/index.js';
+import { loadTokenizer } from '../../src/tokenizer/index.js';
+import { mulberry, randomSentence } from './helpers.js';
+import { SCHEMAS } from './corpus.js';
+
+const VOCAB = path.resolve('../shared/vocab');
+
+function check(vocabFile: string, spec: Parameters<typeof compileGrammar>[1], states: number, seed: number) {
+  const tok = loadTokenizer(path.join(VOCAB, vocabFile));
+  const g = compileGrammar(tok, spec);
+  const r = g.recognizer;
+  const rand = mulberry(seed);
+  const pieces = g.trie.pieces;
+  let checked = 0;
+  for (let k = 0; k < states; k++) {
+    const sentence = randomSentence(r, rand, 200);
+    if (!sentence) continue;
+    const prefix = sentence.slice(0, Math.floor(rand() * (sentence.length + 1)));
+    const state = r.run(r.initial, prefix);
+    expect(state).toBeGreaterThanOrEqual(0);
+    const mask = r.mask(state, g.trie);
+    const fast = new Uint8Array(tok.vocabSize);
+    for (let i = 0; i < mask.ranges.length; i += 2) for (let p = mask.ranges[i]!; p < mask.ranges[i + 1]!; p++) fast[g.trie.order[p]!] = 1;
+    const ref = r.referenceAllowed(prefix, pieces);
+    let diff = -1;
+    for (let id = 0; id < tok.vocabSize; id++) if (fast[id] !== ref.allowed[id]) { diff = id; break; }
+    expect(diff, `prefix ${JSON.stringify(new TextDecoder().decode(prefix))}: token ${diff} ${JSON.stringify(diff >= 0 ? tok.tokenText(diff) : '')}`).toBe(-1);
+    expect(mask.eog).toBe(ref.accepting);
+    // And through the logits: what apply() leaves finite is exactly the allowed set (plus EOG where accepting).
+    const m = g.matcher();
+    m.advanceBytes(prefix);
+    const logits = new Float32Array(tok.vocabSize).fill(1);
+    m.apply(logits);
+    for (let id = 0; id < tok.vocabSize; id++) {
+      const want = tok.isEog(id) ? ref.accepting : ref.allowed[id] === 1;
+      if ((logits[id] !== -Infinity) !== want) throw new Error(`apply() disagrees on token ${id} (${tok.tokenText(id)})`);
+    }
+    checked++;
+  }
+  expect(checked).toBeGreaterThan(states / 2);
+}
+
+describe('token mask vs brute force', () => {
+  it('byte-level BPE (GPT-2, 50k tokens): JSON schema states', () => {
+    check('ggml-vocab-gpt-2.gguf', { jsonSchema: SCHEMAS.invoice! }, 6, 7);
+    check('ggml-vocab-gpt-2.gguf', { jsonSchema: SCHEMAS.unicodeKeys! }, 6, 8);
+  }, 120_000);
+
+  it('SentencePiece with byte fallback (llama): a GBNF grammar with non-ASCII classes', () => {
+    const grammar = `root ::= "[" item ("," " "? item)* "]"
+item ::= "\\"" [^"\\\\\\x00-\\x1f]{0,12} "\\"" | [0-9]+ | "«" [à-ÿ中-龥]+ "»"`;
+    check('ggml-vocab-llama-spm.gguf', { grammar }, 8, 9);
+  }, 120_000);
+});

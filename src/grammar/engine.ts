@@ -51,6 +51,13 @@ export class VocabTrie {
   readonly subHi: Int32Array;
   /** Bytes used below this node (not its own), 8 x 32 bits per node. */
   readonly subBits: Int32Array;
+  /** Levels below this node (0 for a leaf). */
+  readonly subDepth: Int32Array;
+  /**
+   * 1 when the path to this node ends on a UTF-8 character boundary and every byte string
+   * below it is well-formed UTF-8 (a character cut at the token's end allowed).
+   */
+  readonly utf8Clean: Uint8Array;
   readonly maxDepth: number;
   /** Token bytes by id (empty for control tokens and for those excluded). */
   readonly pieces: Uint8Array[];
@@ -65,12 +72,9 @@ export class VocabTrie {
     this.pieces = pieces.map((p, i) => (eogSet.has(i) ? new Uint8Array(0) : p));
     const ids: number[] = [];
     for (let i = 0; i < n; i++) if (this.pieces[i]!.length > 0) ids.push(i);
-    const cmp = (a: Uint8Array, b: Uint8Array): number => {
-      const m = Math.min(a.length, b.length);
-      for (let k = 0; k < m; k++) if (a[k] !== b[k]) return a[k]! - b[k]!;
-      return a.length - b.length;
-    };
-    ids.sort((x, y) => cmp(this.pieces[x]!, this.pieces[y]!) || x - y);
+    // Byte order = code-unit order of the bytes read as latin1 (a native string compare).
+    const keys = this.pieces.map((p) => (p.length ? latin1(p) : ''));
+    ids.sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y));
     this.order = Int32Array.from(ids);
     // Count nodes: sum over tokens of (length - lcp with the previous).
     let nodes = 0;
@@ -125,15 +129,55 @@ export class VocabTrie {
     }
     close(0, ids.length);
     this.subBits = new Int32Array(nodes * 8);
+    this.subDepth = new Int32Array(nodes);
+    // UTF-8 decoder state after each node: remaining continuation bytes * 8 + the range the
+    // next one must be in (0: 80-BF, 1: A0-BF after E0, 2: 80-9F after ED, 3: 90-BF after F0,
+    // 4: 80-8F after F4); 255: malformed.
+    const need = new Uint8Array(nodes);
+    const CONT: Array<[number, number]> = [[0x80, 0xbf], [0xa0, 0xbf], [0x80, 0x9f], [0x90, 0xbf], [0x80, 0x8f]];
+    for (let node = 0; node < nodes; node++) {
+      const p = parent[node]!;
+      const st = p < 0 ? 0 : need[p]!;
+      const b = this.byte[node]!;
+      let ns = 255;
+      if (st !== 255) {
+        if (st >= 8) {
+          const [lo, hi] = CONT[st & 7]!;
+          if (b >= lo && b <= hi) ns = ((st >> 3) - 1) * 8;
+        } else if (b < 0x80) ns = 0;
+        else if (b >= 0xc2 && b <= 0xdf) ns = 8;
+        else if (b === 0xe0) ns = 16 + 1;
+        else if (b === 0xed) ns = 16 + 2;
+        else if (b >= 0xe1 && b <= 0xef) ns = 16;
+        else if (b === 0xf0) ns = 24 + 3;
+        else if (b === 0xf4) ns = 24 + 4;
+        else if (b >= 0xf1 && b <= 0xf3) ns = 24;
+      }
+      need[node] = ns;
+    }
+    const clean = new Uint8Array(nodes).fill(1);
+    for (let node = nodes - 1; node >= 0; node--) {
+      const p = parent[node]!;
+      if (p >= 0 && (need[node] === 255 || !clean[node])) clean[p] = 0;
+    }
+    for (let node = 0; node < nodes; node++) if (need[node] !== 0) clean[node] = 0;
+    this.utf8Clean = clean;
     for (let node = nodes - 1; node >= 0; node--) {
       const p = parent[node]!;
       if (p < 0) continue;
+      if (this.subDepth[node]! + 1 > this.subDepth[p]!) this.subDepth[p] = this.subDepth[node]! + 1;
       const b = this.byte[node]!;
       const sb = this.subBits;
       sb[p * 8 + (b >> 5)]! |= 1 << (b & 31);
       for (let w = 0; w < 8; w++) sb[p * 8 + w]! |= sb[node * 8 + w]!;
     }
   }
+}
+
+function latin1(p: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < p.length; i += 4096) s += String.fromCharCode(...p.subarray(i, i + 4096));
+  return s;
 }
 
 /** Vocabulary tries are cached per tokenizer object. */
@@ -184,14 +228,16 @@ export class Recognizer {
 
   // States: sets of normalized stacks.
   private stateStacks: Int32Array[] = [];
-  private stateIds = new Map<string, number>();
+  /** Hash of a state's stacks -> the states with that hash. */
+  private stateIds = new Map<number, number | number[]>();
   private trans: Int32Array = new Int32Array(0);
-  private loops: (Int32Array | null)[] = [];
+  private uniform: (Int32Array | null)[] = [];
+  private charUniform: (Int32Array | null)[] = [];
   private masks: (TokenMask | null)[] = [];
   /** Start state. */
   initial = 0;
   /** Cache statistics (for the benchmark). */
-  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0 };
+  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0 };
 
   constructor(g: ByteGrammar) {
     const prog: number[] = [];
@@ -219,7 +265,8 @@ export class Recognizer {
     this.stateStacks = [];
     this.stateIds.clear();
     this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
-    this.loops = [];
+    this.uniform = [];
+    this.charUniform = [];
     this.masks = [];
     const out = new Set<number>();
     for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
@@ -276,13 +323,31 @@ export class Recognizer {
   private internState(stacks: Set<number>): number {
     if (stacks.size === 0) return DEAD;
     const arr = Int32Array.from(stacks).sort();
-    const key = arr.join(',');
-    let s = this.stateIds.get(key);
-    if (s === undefined) {
-      s = this.stateStacks.length;
+    let h = 0x811c9dc5 ^ arr.length;
+    for (let i = 0; i < arr.length; i++) h = Math.imul(h ^ arr[i]!, 0x01000193);
+    const found = this.stateIds.get(h);
+    if (found !== undefined) {
+      for (const cand of typeof found === 'number' ? [found] : found) {
+        const other = this.stateStacks[cand]!;
+        if (other.length !== arr.length) continue;
+        let same = true;
+        for (let i = 0; i < arr.length; i++) {
+          if (other[i] !== arr[i]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return cand;
+      }
+    }
+    {
+      const s = this.stateStacks.length;
+      if (found === undefined) this.stateIds.set(h, s);
+      else if (typeof found === 'number') this.stateIds.set(h, [found, s]);
+      else found.push(s);
       this.stateStacks.push(arr);
-      this.stateIds.set(key, s);
-      this.loops.push(null);
+      this.uniform.push(null);
+      this.charUniform.push(null);
       this.masks.push(null);
       if ((s + 1) * 256 > this.trans.length) {
         const t = new Int32Array(this.trans.length * 2).fill(UNKNOWN);
@@ -290,14 +355,17 @@ export class Recognizer {
         this.trans = t;
       }
       this.stats.states = s + 1;
+      return s;
     }
-    return s;
   }
 
+  private readonly stepOut = new Set<number>();
+  private readonly stepSeen = new Set<number>();
+
   /** The stacks after reading `b` from each stack of `stacks` (the reference step). */
-  private step(stacks: ArrayLike<number>, b: number): Set<number> {
-    const out = new Set<number>();
-    const seen = new Set<number>();
+  private step(stacks: ArrayLike<number>, b: number, out = new Set<number>(), seen = new Set<number>()): Set<number> {
+    out.clear();
+    seen.clear();
     for (let i = 0; i < stacks.length; i++) {
       const id = stacks[i]!;
       if (id === ACCEPT) continue;
@@ -308,13 +376,45 @@ export class Recognizer {
     return out;
   }
 
-  /** DFA transition (cached). */
+  /**
+   * DFA transition (cached). The first miss in a state fills its whole row: bytes that
+   * advance the same subset of its stacks lead to the same state, so one step per distinct
+   * subset gives all 256 transitions.
+   */
   next(s: number, b: number): number {
     const t = this.trans[s * 256 + b]!;
     if (t !== UNKNOWN) return t;
-    const ns = this.internState(this.step(this.stateStacks[s]!, b));
-    this.trans[s * 256 + b] = ns;
-    return ns;
+    this.fillRow(s);
+    return this.trans[s * 256 + b]!;
+  }
+
+  private fillRow(s: number): void {
+    const stacks = this.stateStacks[s]!;
+    const keys: (string | number)[] = new Array(256);
+    const groups = new Map<string | number, number[]>();
+    const small = stacks.length <= 30;
+    for (let b = 0; b < 256; b++) {
+      let key: string | number = small ? 0 : '';
+      for (let i = 0; i < stacks.length; i++) {
+        const id = stacks[i]!;
+        if (id === ACCEPT) continue;
+        const set = -this.program[this.sPos[id]!]! - 1;
+        if (this.sets[set * 256 + b]) {
+          if (small) key = (key as number) | (1 << i);
+          else key += i + ',';
+        }
+      }
+      keys[b] = key;
+      const g = groups.get(key);
+      if (g) g.push(b);
+      else groups.set(key, [b]);
+    }
+    const row = new Int32Array(256);
+    for (const [key, bytes] of groups) {
+      const ns = key === 0 || key === '' ? DEAD : this.internState(this.step(stacks, bytes[0]!, this.stepOut, this.stepSeen));
+      for (const b of bytes) row[b] = ns;
+    }
+    this.trans.set(row, s * 256); // after internState, which may have grown the table
   }
 
   /** True when the grammar may end in state s. */
@@ -339,15 +439,116 @@ export class Recognizer {
     this.reset();
   }
 
-  /** Bytes b with next(s, b) === s, as 8 x 32 bits. */
-  private loopBits(s: number): Int32Array {
-    let l = this.loops[s];
-    if (!l) {
-      l = new Int32Array(8);
-      for (let b = 0; b < 256; b++) if (this.next(s, b) === s) l[b >> 5]! |= 1 << (b & 31);
-      this.loops[s] = l;
+  /**
+   * The uniform successor of state s: the live state most bytes lead to, at [8], and the
+   * bytes that lead there, as 8 x 32 bits at [0, 8). [8] is DEAD when every byte is dead.
+   */
+  private uniformOf(s: number): Int32Array {
+    let u = this.uniform[s];
+    if (!u) {
+      u = new Int32Array(9);
+      const counts = new Map<number, number>();
+      let best = DEAD;
+      let bestN = 0;
+      for (let b = 0; b < 256; b++) {
+        const t = this.next(s, b);
+        if (t < 0) continue;
+        const c = (counts.get(t) ?? 0) + 1;
+        counts.set(t, c);
+        if (c > bestN) {
+          bestN = c;
+          best = t;
+        }
+      }
+      if (best >= 0) for (let b = 0; b < 256; b++) if (this.trans[s * 256 + b] === best) u[b >> 5]! |= 1 << (b & 31);
+      u[8] = best;
+      this.uniform[s] = u;
     }
-    return l;
+    return u;
+  }
+
+  /**
+   * True when every byte string of length <= h over the bytes `bits[o, o + 8)` stays alive
+   * from state s: at each level all those bytes lead to the same (uniform) successor.
+   * Covers self-loops (string contents, digit runs) and counted repetitions (maxLength).
+   */
+  private chainCovers(s: number, bits: Int32Array, o: number, h: number): boolean {
+    for (let i = 0; i < h; i++) {
+      const u = this.uniformOf(s);
+      const next = u[8]!;
+      if (next < 0) return false;
+      for (let w = 0; w < 8; w++) if ((bits[o + w]! & ~u[w]!) !== 0) return false;
+      if (next === s) return true; // a loop: every further level is the same check
+      s = next;
+    }
+    return true;
+  }
+
+  /**
+   * Character-level uniform successor of state s: [4] is the state that every well-formed
+   * non-ASCII UTF-8 character leads to (every prefix of it alive), and [0, 4) the ASCII bytes
+   * that lead there too (bits); [4] is DEAD when non-ASCII characters do not all lead to one
+   * state. String contents and counted strings (maxLength) have one.
+   */
+  private charUniformOf(s: number): Int32Array {
+    let u = this.charUniform[s];
+    if (u) return u;
+    u = new Int32Array(5);
+    u[4] = DEAD;
+    this.charUniform[s] = u;
+    let target = -3;
+    // Each level: the distinct states after the bytes so far, and the ranges the next byte may take.
+    const check = (states: Set<number>, remaining: number): boolean => {
+      if (remaining === 0) {
+        for (const st of states) {
+          if (target === -3) target = st;
+          if (st !== target) return false;
+        }
+        return true;
+      }
+      const next = new Set<number>();
+      for (const st of states) {
+        for (let b = 0x80; b <= 0xbf; b++) {
+          const t = this.next(st, b);
+          if (t < 0) return false;
+          next.add(t);
+        }
+      }
+      return check(next, remaining - 1);
+    };
+    // Lead bytes with their first continuation range (the rest are 80-BF).
+    const leads: Array<[number, number, number, number]> = []; // lead, continuation bytes, first lo, first hi
+    for (let b = 0xc2; b <= 0xdf; b++) leads.push([b, 1, 0x80, 0xbf]);
+    for (let b = 0xe0; b <= 0xef; b++) leads.push([b, 2, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf]);
+    for (let b = 0xf0; b <= 0xf4; b++) leads.push([b, 3, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf]);
+    for (const [lead, k, lo, hi] of leads) {
+      const m = this.next(s, lead);
+      if (m < 0) return u;
+      const after = new Set<number>();
+      for (let b = lo; b <= hi; b++) {
+        const t = this.next(m, b);
+        if (t < 0) return u;
+        after.add(t);
+      }
+      if (!check(after, k - 1)) return u;
+    }
+    if (target < 0) return u;
+    for (let b = 0; b < 0x80; b++) if (this.next(s, b) === target) u[b >> 5]! |= 1 << (b & 31);
+    u[4] = target;
+    return u;
+  }
+
+  /** Like chainCovers, by characters: the subtree is clean UTF-8, its ASCII bytes in bits[o, o + 4). */
+  private charChainCovers(s: number, bits: Int32Array, o: number, h: number): boolean {
+    for (let i = 0; i < h; i++) {
+      const u = this.charUniformOf(s);
+      const next = u[4]!;
+      if (next < 0) return false;
+      for (let w = 0; w < 4; w++) if ((bits[o + w]! & ~u[w]!) !== 0) return false;
+      if (next === s) return true;
+      s = next;
+    }
+    return true;
   }
 
   /** The allowed tokens in state s (cached per state). */
@@ -358,46 +559,62 @@ export class Recognizer {
       return cached;
     }
     this.stats.maskMisses++;
+    // Ranges of allowed trie positions, appended in increasing order (the walk is in order).
     const ranges: number[] = [];
     let count = 0;
-    const add = (lo: number, hi: number) => {
-      if (hi <= lo) return;
-      count += hi - lo;
-      const m = ranges.length;
-      if (m > 0 && ranges[m - 1] === lo) ranges[m - 1] = hi;
-      else ranges.push(lo, hi);
-    };
+    let lastHi = -1;
     const stateAt = new Int32Array(trie.maxDepth + 1);
     stateAt[0] = s;
-    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, nNodes } = trie;
+    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, nNodes } = trie;
+    let trans = this.trans;
     let n = 0;
+    let walked = 0;
     while (n < nNodes) {
       const d = depth[n]!;
-      const ns = this.next(stateAt[d]!, byte[n]!);
+      const ps = stateAt[d]!;
+      let ns = trans[ps * 256 + byte[n]!]!;
+      if (ns === UNKNOWN) {
+        ns = this.next(ps, byte[n]!);
+        trans = this.trans; // may have grown
+      }
       if (ns < 0) {
         n = skip[n]!;
         continue;
       }
-      add(tokLo[n]!, tokHi[n]!);
+      let lo = tokLo[n]!;
+      let hi = tokHi[n]!;
+      let next = n + 1;
       if (skip[n]! - n > 8) {
-        const loop = this.loopBits(ns);
+        const u = this.uniformOf(ns);
+        trans = this.trans;
+        // Level-0 check inline; the rest of the chain only when it passes.
         const o = n * 8;
-        let inside = true;
-        for (let w = 0; w < 8; w++) {
-          if ((subBits[o + w]! & ~loop[w]!) !== 0) {
-            inside = false;
-            break;
-          }
+        if (
+          u[8]! >= 0 &&
+          (subBits[o]! & ~u[0]!) === 0 && (subBits[o + 1]! & ~u[1]!) === 0 && (subBits[o + 2]! & ~u[2]!) === 0 &&
+          (subBits[o + 3]! & ~u[3]!) === 0 && (subBits[o + 4]! & ~u[4]!) === 0 && (subBits[o + 5]! & ~u[5]!) === 0 &&
+          (subBits[o + 6]! & ~u[6]!) === 0 && (subBits[o + 7]! & ~u[7]!) === 0 &&
+          this.chainCovers(ns, subBits, o, subDepth[n]!)
+        ) {
+          hi = subHi[n]!;
+          next = skip[n]!;
+        } else if (utf8Clean[n] && this.charChainCovers(ns, subBits, o, subDepth[n]!)) {
+          hi = subHi[n]!;
+          next = skip[n]!;
         }
-        if (inside) {
-          add(tokHi[n]!, subHi[n]!);
-          n = skip[n]!;
-          continue;
-        }
+        trans = this.trans;
       }
-      stateAt[d + 1] = ns;
-      n++;
+      if (hi > lo) {
+        count += hi - lo;
+        if (lo === lastHi) ranges[ranges.length - 1] = hi;
+        else ranges.push(lo, hi);
+        lastHi = hi;
+      }
+      if (next === n + 1) stateAt[d + 1] = ns;
+      n = next;
+      walked++;
     }
+    this.stats.nodesWalked += walked;
     const mask: TokenMask = { ranges: Int32Array.from(ranges), count, eog: this.accepting(s) };
     this.masks[s] = mask;
     return mask;

@@ -22,7 +22,7 @@ import { SparrowError } from '../errors.js';
 export type Node =
   | { t: 'lit'; bytes: Uint8Array }
   | { t: 'class'; ranges: number[]; negated: boolean } // ranges: [lo0, hi0, lo1, hi1, ...] codepoints
-  | { t: 'ref'; name: string; line: number; col: number }
+  | { t: 'ref'; name: string; pos: number }
   | { t: 'alt'; alts: Node[][] }
   | { t: 'rep'; node: Node; min: number; max: number }; // max = Infinity for unbounded
 
@@ -194,9 +194,9 @@ export function parseGbnf(src: string): ParsedGrammar {
         pos++;
         node = { t: 'alt', alts };
       } else if (NAME_CHAR.test(c)) {
-        const { line, col } = lineCol(pos);
+        const at = pos;
         const name = readName();
-        node = { t: 'ref', name, line, col };
+        node = { t: 'ref', name, pos: at };
       } else {
         throw syntaxError(src, pos, `unexpected character '${c}'`);
       }
@@ -247,7 +247,8 @@ export function parseGbnf(src: string): ParsedGrammar {
   const check = (n: Node): void => {
     if (n.t === 'ref') {
       if (!rules.has(n.name)) {
-        throw new SparrowError(`grammar error at line ${n.line}, column ${n.col}: undefined rule '${n.name}'`, 'ERR_GRAMMAR_SYNTAX');
+        const { line, col } = lineCol(n.pos);
+        throw new SparrowError(`grammar error at line ${line}, column ${col}: undefined rule '${n.name}'`, 'ERR_GRAMMAR_SYNTAX');
       }
     } else if (n.t === 'alt') n.alts.forEach((a) => a.forEach(check));
     else if (n.t === 'rep') check(n.node);

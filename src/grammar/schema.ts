@@ -382,7 +382,7 @@ class SchemaCompiler {
     return this.rule(hint, `"{" ${ws} ${A[0]} "}" ${ws}`);
   }
 
-  /** A JSON string key that is none of `keys` (escaped keys count as different: see README). */
+  /** A JSON string key that is none of `keys`: raw characters until it differs from each of them. */
   private keyNotIn(keys: string[], hint: string): string {
     const rest = this.rule(`${hint}-rest`, `json-char* "\\""`);
     type T = { end: boolean; kids: Map<string, T> };
@@ -408,7 +408,7 @@ class SchemaCompiler {
       }
       const cls = banned.map((c) => cpEsc(c)).join('');
       alts.push(`[^${cls}\\x00-\\x1f] ${rest}`);
-      alts.push(`"\\\\" ( ["\\\\/bfnrt] | "u" [0-9a-fA-F]{4} ) ${rest}`);
+      // No escape before the key differs from every declared one: "\u006eame" would be "name".
       this.rules.set(name, alts.join(' | '));
       return name;
     };

@@ -290,3 +290,23 @@ export const SCHEMAS: Record<string, object> = {
     required: ['prénom'],
   },
 };
+
+/**
+ * Real-world-style schemas that use keywords the compiler refuses (each must fail with
+ * ERR_SCHEMA_UNSUPPORTED naming it, never compile to something looser).
+ */
+export const UNSUPPORTED: Record<string, { schema: object; keyword: RegExp }> = {
+  openApiPaths: { schema: { type: 'object', patternProperties: { '^/': { type: 'object' } } }, keyword: /patternProperties/ },
+  tagsUnique: { schema: { type: 'array', items: { type: 'string' }, uniqueItems: true }, keyword: /uniqueItems/ },
+  homepageUri: { schema: { type: 'object', properties: { homepage: { type: 'string', format: 'uri' } } }, keyword: /format "uri"/ },
+  priceCents: { schema: { type: 'number', multipleOf: 0.01 }, keyword: /multipleOf/ },
+  conditional: {
+    schema: { type: 'object', properties: { country: { type: 'string' } }, if: { properties: { country: { const: 'US' } } }, then: { required: ['zip'] } },
+    keyword: /keyword "if"/,
+  },
+  headers: { schema: { type: 'object', minProperties: 1, additionalProperties: { type: 'string' } }, keyword: /minProperties/ },
+  identifiers: { schema: { type: 'object', propertyNames: { pattern: '^[a-z]+$' } }, keyword: /propertyNames/ },
+  notEmpty: { schema: { type: 'string', not: { const: '' } }, keyword: /keyword "not"/ },
+  decimalRange: { schema: { type: 'number', minimum: 0, exclusiveMaximum: 1 }, keyword: /exclusiveMinimum\/exclusiveMaximum on a number/ },
+  wordBoundary: { schema: { type: 'string', pattern: '\\bfoo\\b' }, keyword: /\\b/ },
+};

@@ -7,7 +7,7 @@ import { SparrowError } from '../../src/errors.js';
 import { lowerGrammar, parseGbnf } from '../../src/grammar/gbnf.js';
 import { Recognizer } from '../../src/grammar/engine.js';
 import { schemaToGbnf } from '../../src/grammar/schema.js';
-import { SCHEMAS } from './corpus.js';
+import { SCHEMAS, UNSUPPORTED } from './corpus.js';
 import { mulberry, randomSentence } from './helpers.js';
 
 const ajv = new Ajv2020.default({ strict: false, allErrors: false });
@@ -114,6 +114,42 @@ describe('JSON schema compiler', () => {
       if (d.includes('01}')) expect(ours).toBe(false);
       else expect(ours, d).toBe(theirs);
     }
+  });
+
+  it('corpus coverage: the supported schemas compile, the others fail naming the keyword', () => {
+    let ok = 0;
+    for (const schema of Object.values(SCHEMAS)) {
+      schemaToGbnf(schema);
+      ok++;
+    }
+    for (const [name, { schema, keyword }] of Object.entries(UNSUPPORTED)) {
+      let err: unknown;
+      try {
+        schemaToGbnf(schema);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as SparrowError)?.code, name).toBe('ERR_SCHEMA_UNSUPPORTED');
+      expect((err as Error).message, name).toMatch(keyword);
+    }
+    const total = ok + Object.keys(UNSUPPORTED).length;
+    console.log(`schema corpus: ${ok} of ${total} compile`);
+    expect(ok).toBe(Object.keys(SCHEMAS).length);
+  });
+
+  it('an extra key cannot spell a declared key with escapes', () => {
+    const schema = { type: 'object', properties: { name: { type: 'string' } }, additionalProperties: true };
+    const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf(schema))));
+    const ok = (d: string) => {
+      const st = r.run(r.initial, new TextEncoder().encode(d));
+      return st >= 0 && r.accepting(st);
+    };
+    expect(ok('{"name":"x","other":5}')).toBe(true);
+    expect(ok('{"name":"x","nam":5,"names":[1]}')).toBe(true);
+    expect(ok('{"name":"x","\\u006eame":5}')).toBe(false);
+    expect(ok('{"name":"x","name":5}')).toBe(false);
+    expect(ok('{"n\\u0061me":5}')).toBe(false);
+    expect(ok('{"nx\\u0061":5}')).toBe(true);
   });
 
   it('names unsupported keywords in a SparrowError', () => {

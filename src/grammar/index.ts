@@ -16,6 +16,8 @@ import { schemaToGbnf } from './schema.js';
 
 export { parseGbnf, lowerGrammar } from './gbnf.js';
 export { schemaToGbnf } from './schema.js';
+export { toolCallGrammar, prefixRules } from './tools.js';
+export type { ToolSpec, ToolCallFormat, ToolCallGrammarOptions } from './tools.js';
 export { Recognizer, VocabTrie, vocabTrie } from './engine.js';
 export type { TokenMask, VocabSource } from './engine.js';
 

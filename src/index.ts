@@ -19,7 +19,7 @@ export type {
   GenerateOptions, GenerationChunk, GenerationResult, GenerationTimings, StopReason, ContextShiftOptions,
 } from './generation/index.js';
 export { Chat } from './chat/index.js';
-export { compileGrammar, CompiledGrammar, GrammarMatcher, schemaToGbnf, toolCallGrammar } from './grammar/index.js';
+export { compileGrammar, CompiledGrammar, GrammarMatcher, schemaToGbnf, toolCallGrammar, toolCallTrigger } from './grammar/index.js';
 export type { GrammarSpec, VocabSource, ToolSpec, ToolCallFormat, ToolCallGrammarOptions } from './grammar/index.js';
 export type { ChatOptions } from './chat/index.js';
 export type { CreateChatOptions } from './generation/bind.js';

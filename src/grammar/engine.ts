@@ -63,6 +63,8 @@ export class VocabTrie {
   readonly pieces: Uint8Array[];
   /** Tokens that end generation. */
   readonly eog: Int32Array;
+  /** The text of control tokens (never allowed by a grammar; seen by lazy triggers). */
+  specialText = new Map<number, Uint8Array>();
 
   constructor(pieces: Uint8Array[], eog: Iterable<number>) {
     const n = pieces.length;
@@ -194,11 +196,18 @@ export function vocabTrie(tok: VocabSource, key: object = tok): VocabTrie {
   if (!t) {
     const pieces: Uint8Array[] = [];
     const eog: number[] = [];
+    const special = new Map<number, Uint8Array>();
     for (let i = 0; i < tok.vocabSize; i++) {
-      pieces.push(tok.piece(i, false));
+      const p = tok.piece(i, false);
+      pieces.push(p);
       if (tok.isEog(i)) eog.push(i);
+      else if (p.length === 0) {
+        const sp = tok.piece(i, true);
+        if (sp.length > 0) special.set(i, sp);
+      }
     }
     t = new VocabTrie(pieces, eog);
+    t.specialText = special;
     tries.set(key, t);
   }
   return t;

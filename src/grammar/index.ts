@@ -16,12 +16,17 @@ import { schemaToGbnf } from './schema.js';
 
 export { parseGbnf, lowerGrammar } from './gbnf.js';
 export { schemaToGbnf } from './schema.js';
-export { toolCallGrammar, prefixRules } from './tools.js';
+export { toolCallGrammar, toolCallTrigger, prefixRules } from './tools.js';
 export type { ToolSpec, ToolCallFormat, ToolCallGrammarOptions } from './tools.js';
 export { Recognizer, VocabTrie, vocabTrie } from './engine.js';
 export type { TokenMask, VocabSource } from './engine.js';
 
-export type GrammarSpec = { jsonSchema: object | boolean } | { grammar: string };
+/**
+ * What to compile. `triggers`: a lazy grammar, off until the output contains one of these
+ * strings; from there on the output must follow the grammar, which starts with the trigger
+ * (e.g. a tool-call grammar with the trigger "<tool_call>" for tool_choice 'auto').
+ */
+export type GrammarSpec = ({ jsonSchema: object | boolean } | { grammar: string }) & { triggers?: readonly string[] };
 
 /** A grammar compiled for one vocabulary. Pass it as the `grammar` option. */
 export class CompiledGrammar {
@@ -32,14 +37,46 @@ export class CompiledGrammar {
   /** @internal */ readonly recognizer: Recognizer;
   /** @internal */ readonly trie: VocabTrie;
   /** @internal */ readonly vocabKey: object;
+  /** Lazy triggers (UTF-8); empty when the grammar applies from the first token. */
+  readonly triggers: readonly Uint8Array[];
 
   /** @internal Use compileGrammar(). */
-  constructor(gbnf: string, recognizer: Recognizer, trie: VocabTrie, vocabKey: object, compileMs: number) {
+  constructor(gbnf: string, recognizer: Recognizer, trie: VocabTrie, vocabKey: object, compileMs: number, triggers: readonly Uint8Array[] = []) {
     this.gbnf = gbnf;
+    this.triggers = triggers;
     this.recognizer = recognizer;
     this.trie = trie;
     this.vocabKey = vocabKey;
     this.compileMs = compileMs;
+  }
+
+  private bans: Int32Array | null = null;
+
+  /**
+   * @internal For a lazy grammar: tokens that contain a whole trigger followed by bytes the
+   * grammar rejects. They are banned while the grammar waits, so that a trigger never
+   * arrives with a tail the grammar cannot take.
+   */
+  lazyBans(): Int32Array {
+    if (!this.bans) {
+      const ids: number[] = [];
+      const r = this.recognizer;
+      const { pieces, specialText } = this.trie;
+      const triggers = this.triggers.map((t) => Buffer.from(t).toString('latin1'));
+      for (let id = 0; id < pieces.length; id++) {
+        const p = pieces[id]!.length > 0 ? pieces[id]! : specialText.get(id);
+        if (!p || p.length === 0) continue;
+        const text = Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('latin1');
+        let at = -1;
+        for (const t of triggers) {
+          const i = text.indexOf(t);
+          if (i >= 0 && (at < 0 || i < at)) at = i;
+        }
+        if (at >= 0 && r.run(r.initial, p.subarray(at)) < 0) ids.push(id);
+      }
+      this.bans = Int32Array.from(ids);
+    }
+    return this.bans;
   }
 
   /** A fresh matcher at the start of the grammar (one per generation). */
@@ -77,9 +114,16 @@ export function compileGrammar(tokenizer: VocabSource, spec: GrammarSpec, vocabK
   } else {
     throw new SparrowError('compileGrammar: expected { jsonSchema: object } or { grammar: string }', 'ERR_INVALID_ARG');
   }
+  const triggers: Uint8Array[] = [];
+  if (spec.triggers !== undefined) {
+    if (!Array.isArray(spec.triggers) || spec.triggers.some((t) => typeof t !== 'string' || t.length === 0)) {
+      throw new SparrowError('compileGrammar: triggers must be an array of non-empty strings', 'ERR_INVALID_ARG');
+    }
+    for (const t of spec.triggers) triggers.push(new TextEncoder().encode(t));
+  }
   const recognizer = new Recognizer(lowerGrammar(parseGbnf(gbnf)));
   const trie = vocabTrie(tokenizer, vocabKey);
-  return new CompiledGrammar(gbnf, recognizer, trie, vocabKey, performance.now() - t0);
+  return new CompiledGrammar(gbnf, recognizer, trie, vocabKey, performance.now() - t0, triggers);
 }
 
 /** The grammar state of one generation. */
@@ -91,9 +135,20 @@ export class GrammarMatcher {
   /** Mask timings in milliseconds (for the benchmark). */
   readonly maskMs: number[] = [];
 
+  /** False while a lazy grammar waits for its trigger. */
+  private active: boolean;
+  /** The latest output bytes while inactive (enough to find a trigger across tokens). */
+  private pending: number[] = [];
+
   constructor(readonly grammar: CompiledGrammar) {
     this.state = grammar.recognizer.initial;
     this.resets = grammar.recognizer.stats.resets;
+    this.active = grammar.triggers.length === 0;
+  }
+
+  /** True once the grammar applies (always, unless it is lazy and waiting for a trigger). */
+  get triggered(): boolean {
+    return this.active;
   }
 
   private current(): number {
@@ -108,12 +163,12 @@ export class GrammarMatcher {
 
   /** True when the output so far is a complete sentence. */
   get accepting(): boolean {
-    return this.grammar.recognizer.accepting(this.current());
+    return !this.active || this.grammar.recognizer.accepting(this.current());
   }
 
   /** True when nothing more can follow: the generation should end. */
   get done(): boolean {
-    return this.grammar.recognizer.final(this.current());
+    return this.active && this.grammar.recognizer.final(this.current());
   }
 
   /** The allowed tokens now. */
@@ -125,9 +180,17 @@ export class GrammarMatcher {
 
   /** Sets the logits of every token the grammar does not allow here to -Infinity. */
   apply(logits: Float32Array): void {
+    if (!this.active) {
+      const bans = this.grammar.lazyBans();
+      for (let i = 0; i < bans.length; i++) logits[bans[i]!] = -Infinity;
+      return;
+    }
     const t0 = performance.now();
     const mask = this.computeMask();
     const { order, nVocab, eog } = this.grammar.trie;
+    if (mask.count === 0 && !(mask.eog && eog.length > 0)) {
+      throw new SparrowError('no token of this vocabulary can continue the grammar here (the grammar needs text the tokens cannot spell)', 'ERR_GRAMMAR_DEAD_END');
+    }
     const ranges = mask.ranges;
     const keepEog = mask.eog;
     let eogSaved: number[] | null = null;
@@ -169,11 +232,40 @@ export class GrammarMatcher {
 
   /** Whether token `id` may come next (EOG tokens: where the grammar may end). */
   allows(id: number): boolean {
+    if (!this.active) return true;
     const trie = this.grammar.trie;
     if (trie.eog.includes(id)) return this.accepting;
     const p = trie.pieces[id];
     if (!p || p.length === 0) return false;
     return this.grammar.recognizer.run(this.current(), p) >= 0;
+  }
+
+  /** While inactive: looks for a trigger in the output; from its first byte on, the grammar applies. */
+  private watch(bytes: Uint8Array | undefined): void {
+    if (!bytes || bytes.length === 0) return;
+    const buf = this.pending;
+    const start = buf.length;
+    for (const b of bytes) buf.push(b);
+    let at = -1;
+    for (const t of this.grammar.triggers) {
+      // A trigger that ends within the new bytes.
+      for (let p = Math.max(0, start - t.length + 1); p + t.length <= buf.length; p++) {
+        let k = 0;
+        while (k < t.length && buf[p + k] === t[k]) k++;
+        if (k === t.length && (at < 0 || p < at)) {
+          at = p;
+          break;
+        }
+      }
+    }
+    if (at < 0) {
+      const keep = Math.max(...this.grammar.triggers.map((t) => t.length)) - 1;
+      if (buf.length > keep) buf.splice(0, buf.length - keep);
+      return;
+    }
+    this.active = true;
+    this.pending = [];
+    this.advanceBytes(Uint8Array.from(buf.slice(at)));
   }
 
   /** Advances by raw bytes (text that is forced, not sampled); throws when the grammar rejects them. */
@@ -187,6 +279,10 @@ export class GrammarMatcher {
   /** Advances by token `id`; throws when the grammar does not allow it. */
   accept(id: number): void {
     const trie = this.grammar.trie;
+    if (!this.active) {
+      this.watch(trie.pieces[id]!.length > 0 ? trie.pieces[id]! : trie.specialText.get(id));
+      return;
+    }
     const p = trie.pieces[id];
     const s = p && p.length > 0 ? this.grammar.recognizer.run(this.current(), p) : -1;
     if (s < 0) {

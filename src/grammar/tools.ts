@@ -2,7 +2,9 @@
  * Grammars for tool calls: the whole response is one (or several) calls in the format a
  * chat template asks for, and each call's arguments validate against its tool's JSON
  * schema. For `tool_choice: 'required'` (or one named function): pass the result as the
- * `grammar` option, then parse the calls from the text.
+ * `grammar` option, then parse the calls from the text. For 'auto': compile it lazily,
+ * `compileGrammar(tokenizer, { grammar, triggers: [toolCallTrigger(format)] })`: free text
+ * until the model starts a call, then the call follows the grammar.
  *
  *   hermes   (Qwen 2.5, Hermes): <tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>
  *   llama3   (Llama 3.x JSON):   {"name": "f", "parameters": {...}}
@@ -23,6 +25,11 @@ export interface ToolCallGrammarOptions {
   format: ToolCallFormat;
   /** Allow several calls in one response (hermes and mistral). Default false. */
   parallel?: boolean;
+}
+
+/** The text that starts a call in each format: the trigger of a lazy tool-call grammar (tool_choice 'auto'). */
+export function toolCallTrigger(format: ToolCallFormat): string {
+  return format === 'hermes' ? '<tool_call>' : format === 'mistral' ? '[TOOL_CALLS]' : '{"name"';
 }
 
 /** Renames every rule of GBNF text written one rule per line (as schemaToGbnf writes it). */

@@ -56,3 +56,25 @@ item ::= "\\"" [^"\\\\\\x00-\\x1f]{0,12} "\\"" | [0-9]+ | "«" [à-ÿ中-龥]+ "
     check('ggml-vocab-llama-spm.gguf', { grammar }, 8, 9);
   }, 120_000);
 });
+
+describe('cache rebuild', () => {
+  it('matchers in flight replay their bytes when the shared caches are dropped', () => {
+    const tok = loadTokenizer(path.join(VOCAB, 'ggml-vocab-gpt-2.gguf'));
+    const g = compileGrammar(tok, { jsonSchema: SCHEMAS.weatherTool! });
+    const ids = tok.tokenize('{"location": "Paris, France", "unit": "celsius", "days": 3}', { addSpecial: false });
+    const a = g.matcher();
+    const b = g.matcher();
+    const logits = new Float32Array(tok.vocabSize);
+    ids.forEach((id, i) => {
+      if (i % 3 === 1) g.recognizer.rebuild();
+      for (const m of [a, b]) {
+        logits.fill(0);
+        m.apply(logits);
+        expect(logits[id]).toBe(0);
+        m.accept(id);
+      }
+    });
+    expect(a.accepting && b.accepting).toBe(true);
+    expect(g.recognizer.stats.resets).toBeGreaterThan(3);
+  });
+});

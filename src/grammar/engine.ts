@@ -397,31 +397,50 @@ export class Recognizer {
     return this.trans[s * 256 + b]!;
   }
 
+  private readonly rowKeys = new Int32Array(256);
+  private readonly rowStrKeys: string[] = new Array<string>(256);
+
   private fillRow(s: number): void {
     const stacks = this.stateStacks[s]!;
-    const keys: (string | number)[] = new Array(256);
-    const groups = new Map<string | number, number[]>();
-    const small = stacks.length <= 30;
-    for (let b = 0; b < 256; b++) {
-      let key: string | number = small ? 0 : '';
+    const row = new Int32Array(256);
+    const seenKey = new Map<number | string, number>(); // key -> successor state
+    if (stacks.length <= 31) {
+      const keys = this.rowKeys;
+      keys.fill(0);
       for (let i = 0; i < stacks.length; i++) {
         const id = stacks[i]!;
         if (id === ACCEPT) continue;
-        const set = -this.program[this.sPos[id]!]! - 1;
-        if (this.sets[set * 256 + b]) {
-          if (small) key = (key as number) | (1 << i);
-          else key += i + ',';
-        }
+        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+        const bit = 1 << i;
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b]! |= bit;
       }
-      keys[b] = key;
-      const g = groups.get(key);
-      if (g) g.push(b);
-      else groups.set(key, [b]);
-    }
-    const row = new Int32Array(256);
-    for (const [key, bytes] of groups) {
-      const ns = key === 0 || key === '' ? DEAD : this.internState(this.step(stacks, bytes[0]!, this.stepOut, this.stepSeen));
-      for (const b of bytes) row[b] = ns;
+      for (let b = 0; b < 256; b++) {
+        const key = keys[b]!;
+        let ns = key === 0 ? DEAD : seenKey.get(key);
+        if (ns === undefined) {
+          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
+          seenKey.set(key, ns);
+        }
+        row[b] = ns;
+      }
+    } else {
+      const keys = this.rowStrKeys;
+      keys.fill('');
+      for (let i = 0; i < stacks.length; i++) {
+        const id = stacks[i]!;
+        if (id === ACCEPT) continue;
+        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b] += i + ',';
+      }
+      for (let b = 0; b < 256; b++) {
+        const key = keys[b]!;
+        let ns = key === '' ? DEAD : seenKey.get(key);
+        if (ns === undefined) {
+          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
+          seenKey.set(key, ns);
+        }
+        row[b] = ns;
+      }
     }
     this.trans.set(row, s * 256); // after internState, which may have grown the table
   }

@@ -398,7 +398,15 @@ async function run(
         }
         nCached = fitted.length;
       } else {
-        logits = await session.evaluate([t], { signal: stop });
+        const next = session.evaluate([t], { signal: stop });
+        // While the forward pass runs on its native thread, work out the next token mask
+        // (an error there is thrown again by the mask itself, in order).
+        try {
+          grammar?.prefetch();
+        } catch {
+          /* reported by the next apply() */
+        }
+        logits = await next;
         nCached++;
       }
     } catch (e) {

@@ -178,6 +178,14 @@ export class GrammarMatcher {
     return r.mask(this.current(), this.grammar.trie);
   }
 
+  /**
+   * Computes (and caches) the mask of the current state ahead of apply(): the generation
+   * loop calls it while the next forward pass runs on a native thread.
+   */
+  prefetch(): void {
+    if (this.active && !this.done) this.computeMask();
+  }
+
   /** Sets the logits of every token the grammar does not allow here to -Infinity. */
   apply(logits: Float32Array): void {
     if (!this.active) {

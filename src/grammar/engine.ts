@@ -248,7 +248,15 @@ export class Recognizer {
   /** Cache statistics (for the benchmark). */
   stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0 };
 
+  private readonly repChains: number[][];
+  /** Position -> canonical position (see canonOf), for the trie depth it was built for. */
+  private posCanon: Int32Array | null = null;
+  private canonDepth = 0;
+  private canon: number[] = [];
+  private canonStacks = new Map<number, number>();
+
   constructor(g: ByteGrammar) {
+    this.repChains = g.repChains ?? [];
     const prog: number[] = [];
     this.ruleAlts = g.rules.map((alts) =>
       Int32Array.from(
@@ -277,6 +285,8 @@ export class Recognizer {
     this.uniform = [];
     this.charUniform = [];
     this.masks = [];
+    this.canon = [];
+    this.canonStacks.clear();
     const out = new Set<number>();
     for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
     this.initial = this.internState(out);
@@ -357,6 +367,7 @@ export class Recognizer {
       this.stateStacks.push(arr);
       this.uniform.push(null);
       this.charUniform.push(null);
+      this.canon.push(-1);
       this.masks.push(null);
       if ((s + 1) * 256 > this.trans.length) {
         const t = new Int32Array(this.trans.length * 2).fill(UNKNOWN);
@@ -579,12 +590,82 @@ export class Recognizer {
     return true;
   }
 
+  /**
+   * Bounded repetitions make a state per count (a string with maxLength 500: 500 states).
+   * A mask looks at most `depth` bytes ahead, so a frame with more than `depth` items left
+   * behaves like one with exactly `depth` left: canonOf(s) maps such frames there, and the
+   * states share one mask.
+   */
+  private setCanonDepth(depth: number): void {
+    this.canonDepth = depth;
+    this.canon = this.canon.map(() => -1);
+    this.canonStacks.clear();
+    let map: Int32Array | null = null;
+    for (const chain of this.repChains) {
+      if (chain.length <= depth) continue;
+      map ??= Int32Array.from(this.program, (_, i) => i);
+      const target = chain[depth - 1]!; // depth items left
+      const tAlts = this.ruleAlts[target]!;
+      for (let j = depth; j < chain.length; j++) {
+        const alts = this.ruleAlts[chain[j]!]!;
+        for (let a = 0; a < alts.length; a++) {
+          const src = alts[a]!;
+          const dst = tAlts[a]!;
+          for (let o = 0; ; o++) {
+            map[src + o] = dst + o;
+            if (this.program[src + o] === END) break;
+          }
+        }
+      }
+    }
+    this.posCanon = map;
+  }
+
+  private canonStack(id: number): number {
+    if (id === ACCEPT) return ACCEPT;
+    let c = this.canonStacks.get(id);
+    if (c === undefined) {
+      const pos = this.sPos[id]!;
+      const below = this.canonStack(this.sBelow[id]!);
+      const cp = this.posCanon![pos]!;
+      c = cp === pos && below === this.sBelow[id] ? id : this.intern(cp, below);
+      this.canonStacks.set(id, c);
+    }
+    return c;
+  }
+
+  /** The canonical state of s (s itself when no frame has more items left than the depth). */
+  canonOf(s: number): number {
+    if (!this.posCanon) return s;
+    let c = this.canon[s]!;
+    if (c < 0) {
+      const stacks = this.stateStacks[s]!;
+      const out = new Set<number>();
+      let changed = false;
+      for (let i = 0; i < stacks.length; i++) {
+        const k = this.canonStack(stacks[i]!);
+        if (k !== stacks[i]) changed = true;
+        out.add(k);
+      }
+      c = changed ? this.internState(out) : s;
+      this.canon[s] = c;
+    }
+    return c;
+  }
+
   /** The allowed tokens in state s (cached per state). */
   mask(s: number, trie: VocabTrie): TokenMask {
     const cached = this.masks[s];
     if (cached) {
       this.stats.maskHits++;
       return cached;
+    }
+    if (this.canonDepth !== trie.maxDepth + 1) this.setCanonDepth(Math.max(2, trie.maxDepth + 1));
+    const c = this.canonOf(s);
+    if (c !== s) {
+      const m = this.mask(c, trie);
+      this.masks[s] = m;
+      return m;
     }
     this.stats.maskMisses++;
     // Ranges of allowed trie positions, appended in increasing order (the walk is in order).

@@ -39,6 +39,11 @@ export interface ByteGrammar {
   /** Byte sets, 256 entries each (1 = member). */
   byteSets: Uint8Array[];
   root: number;
+  /**
+   * Bounded repetitions: chains[c][j] is the helper rule that allows j + 1 more items
+   * (alternatives [...item, chains[c][j - 1]] and []).
+   */
+  repChains: number[][];
 }
 
 export const MAX_REPETITION = 10000;
@@ -349,6 +354,7 @@ export function lowerGrammar(g: ParsedGrammar): ByteGrammar {
   const setIndex = new Map<string, number>();
   const classRules = new Map<string, number>();
   const index = new Map<string, number>();
+  const repChains: number[][] = [];
   for (const name of g.rules.keys()) {
     index.set(name, rules.length);
     rules.push([]);
@@ -459,11 +465,14 @@ export function lowerGrammar(g: ParsedGrammar): ByteGrammar {
         } else if (n.max > n.min) {
           // opt_k ::= item opt_{k-1} | ε, nested so that at most max - min more items follow.
           let inner = -1;
+          const chain: number[] = [];
           for (let k = 0; k < n.max - n.min; k++) {
             const r = newRule(`${ctx}-opt-${rules.length}`);
             rules[r] = [inner >= 0 ? [...item, inner] : [...item], []];
+            chain.push(r);
             inner = r;
           }
+          if (chain.length > 2) repChains.push(chain);
           out.push(inner);
         }
         return;
@@ -472,7 +481,7 @@ export function lowerGrammar(g: ParsedGrammar): ByteGrammar {
   };
 
   for (const [name, alts] of g.rules) rules[index.get(name)!] = alts.map((a) => lowerSeq(a, name));
-  const bg: ByteGrammar = { rules, ruleNames, byteSets, root: index.get('root')! };
+  const bg: ByteGrammar = { rules, ruleNames, byteSets, root: index.get('root')!, repChains };
   checkLeftRecursion(bg);
   return bg;
 }

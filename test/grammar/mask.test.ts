@@ -16,6 +16,7 @@ function check(vocabFile: string, spec: Parameters<typeof compileGrammar>[1], st
   const rand = mulberry(seed);
   const pieces = g.trie.pieces;
   let checked = 0;
+  let shared = 0;
   for (let k = 0; k < states; k++) {
     const sentence = randomSentence(r, rand, 200);
     if (!sentence) continue;
@@ -23,6 +24,7 @@ function check(vocabFile: string, spec: Parameters<typeof compileGrammar>[1], st
     const state = r.run(r.initial, prefix);
     expect(state).toBeGreaterThanOrEqual(0);
     const mask = r.mask(state, g.trie);
+    if (r.canonOf(state) !== state) shared++;
     const fast = new Uint8Array(tok.vocabSize);
     for (let i = 0; i < mask.ranges.length; i += 2) for (let p = mask.ranges[i]!; p < mask.ranges[i + 1]!; p++) fast[g.trie.order[p]!] = 1;
     const ref = r.referenceAllowed(prefix, pieces);
@@ -42,6 +44,7 @@ function check(vocabFile: string, spec: Parameters<typeof compileGrammar>[1], st
     checked++;
   }
   expect(checked).toBeGreaterThan(states / 2);
+  return shared;
 }
 
 describe('token mask vs brute force', () => {
@@ -49,6 +52,14 @@ describe('token mask vs brute force', () => {
     check('ggml-vocab-gpt-2.gguf', { jsonSchema: SCHEMAS.invoice! }, 6, 7);
     check('ggml-vocab-gpt-2.gguf', { jsonSchema: SCHEMAS.unicodeKeys! }, 6, 8);
   }, 120_000);
+
+  it('long bounded repetitions (states shared past the longest token): GPT-2 and llama vocabularies', () => {
+    const schema = { type: 'object', properties: { bio: { type: 'string', maxLength: 300 }, code: { type: 'string', pattern: '^[a-z -]{5,200}$' } }, required: ['bio', 'code'], additionalProperties: false };
+    let shared = check('ggml-vocab-gpt-2.gguf', { jsonSchema: schema }, 8, 21);
+    shared += check('ggml-vocab-llama-spm.gguf', { jsonSchema: schema }, 8, 22);
+    shared += check('ggml-vocab-gpt-2.gguf', { grammar: 'root ::= [a-c -]{0,150} "!" [ ]{0,140}' }, 8, 23);
+    expect(shared).toBeGreaterThan(4); // states whose mask is the canonical state's
+  }, 180_000);
 
   it('SentencePiece with byte fallback (llama): a GBNF grammar with non-ASCII classes', () => {
     const grammar = `root ::= "[" item ("," " "? item)* "]"

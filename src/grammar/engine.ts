@@ -35,6 +35,14 @@ const MAX_STATES = 50_000;
 // ---------------------------------------------------------------------------------------
 // Vocabulary trie
 
+/**
+ * Tokens longer than this many bytes (about 0.1% of a BPE vocabulary: runs of spaces or
+ * dashes) stay out of the trie and are checked one by one, so that a mask never looks
+ * further ahead than this: it bounds the trie's depth, and with it how far bounded
+ * repetitions must be followed before their states can share a mask.
+ */
+export const LONG_TOKEN = 32;
+
 /** The token bytes of a vocabulary in a preorder trie. Built once per tokenizer. */
 export class VocabTrie {
   readonly nVocab: number;
@@ -63,6 +71,8 @@ export class VocabTrie {
   readonly pieces: Uint8Array[];
   /** Tokens that end generation. */
   readonly eog: Int32Array;
+  /** Tokens longer than LONG_TOKEN bytes: not in the trie, checked one by one. */
+  readonly long: Int32Array;
   /** The text of control tokens (never allowed by a grammar; seen by lazy triggers). */
   specialText = new Map<number, Uint8Array>();
 
@@ -73,7 +83,13 @@ export class VocabTrie {
     const eogSet = new Set(this.eog);
     this.pieces = pieces.map((p, i) => (eogSet.has(i) ? new Uint8Array(0) : p));
     const ids: number[] = [];
-    for (let i = 0; i < n; i++) if (this.pieces[i]!.length > 0) ids.push(i);
+    const long: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = this.pieces[i]!.length;
+      if (len > LONG_TOKEN) long.push(i);
+      else if (len > 0) ids.push(i);
+    }
+    this.long = Int32Array.from(long);
     // Byte order = code-unit order of the bytes read as latin1 (a native string compare).
     const keys = this.pieces.map((p) => (p.length ? latin1(p) : ''));
     ids.sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y));
@@ -218,9 +234,13 @@ export function vocabTrie(tok: VocabSource, key: object = tok): VocabTrie {
 
 /** A mask: allowed trie positions as ranges [lo0, hi0, lo1, hi1, ...], count, and whether EOG is allowed. */
 export interface TokenMask {
+  /** Allowed trie positions: [lo0, hi0, lo1, hi1, ...]. */
   ranges: Int32Array;
+  /** Tokens in the ranges. */
   count: number;
   eog: boolean;
+  /** Allowed tokens among the long ones (ids). */
+  long: Int32Array;
 }
 
 export class Recognizer {
@@ -663,9 +683,11 @@ export class Recognizer {
     if (this.canonDepth !== trie.maxDepth + 1) this.setCanonDepth(Math.max(2, trie.maxDepth + 1));
     const c = this.canonOf(s);
     if (c !== s) {
+      // The trie part is the canonical state's; long tokens reach further: check them here.
       const m = this.mask(c, trie);
-      this.masks[s] = m;
-      return m;
+      const own: TokenMask = { ranges: m.ranges, count: m.count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
+      this.masks[s] = own;
+      return own;
     }
     this.stats.maskMisses++;
     // Ranges of allowed trie positions, appended in increasing order (the walk is in order).
@@ -724,9 +746,15 @@ export class Recognizer {
       walked++;
     }
     this.stats.nodesWalked += walked;
-    const mask: TokenMask = { ranges: Int32Array.from(ranges), count, eog: this.accepting(s) };
+    const mask: TokenMask = { ranges: Int32Array.from(ranges), count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
     this.masks[s] = mask;
     return mask;
+  }
+
+  private longAllowed(s: number, trie: VocabTrie): Int32Array {
+    const ok: number[] = [];
+    for (const id of trie.long) if (this.run(s, trie.pieces[id]!) >= 0) ok.push(id);
+    return Int32Array.from(ok);
   }
 
   /** Runs bytes from state s; DEAD when rejected. */

@@ -196,13 +196,15 @@ export class GrammarMatcher {
     const t0 = performance.now();
     const mask = this.computeMask();
     const { order, nVocab, eog } = this.grammar.trie;
-    if (mask.count === 0 && !(mask.eog && eog.length > 0)) {
+    if (mask.count === 0 && mask.long.length === 0 && !(mask.eog && eog.length > 0)) {
       throw new SparrowError('no token of this vocabulary can continue the grammar here (the grammar needs text the tokens cannot spell)', 'ERR_GRAMMAR_DEAD_END');
     }
     const ranges = mask.ranges;
     const keepEog = mask.eog;
     let eogSaved: number[] | null = null;
     if (keepEog) eogSaved = Array.from(eog, (id) => logits[id]!);
+    const longIds = mask.long;
+    const longSaved = longIds.length > 0 ? Array.from(longIds, (id) => logits[id]!) : null;
     if (mask.count * 2 < nVocab) {
       const s = (this.scratch ??= new Float32Array(nVocab));
       let j = 0;
@@ -221,6 +223,7 @@ export class GrammarMatcher {
       const outside = this.outside();
       for (let i = 0; i < outside.length; i++) logits[outside[i]!] = -Infinity;
     }
+    if (longSaved) longIds.forEach((id, i) => (logits[id] = longSaved[i]!));
     if (eogSaved) eog.forEach((id, i) => (logits[id] = eogSaved![i]!));
     else for (let i = 0; i < eog.length; i++) logits[eog[i]!] = -Infinity;
     this.maskMs.push(performance.now() - t0);

@@ -90,6 +90,34 @@ describe('structured generation', () => {
     }
   }, 120_000);
 
+  it('every sampler option keeps the output valid', async () => {
+    const schema = SCHEMAS.weatherTool!;
+    const validate = ajv.compile(schema);
+    const variants = [
+      { temperature: 0 },
+      { temperature: 0.9, topK: 5 },
+      { temperature: 1.2, topP: 0.5 },
+      { temperature: 1, minP: 0.2, topK: 0 },
+      { temperature: 1, typicalP: 0.7 },
+      { temperature: 1, repeatPenalty: 1.5, frequencyPenalty: 0.5, presencePenalty: 0.5, lastN: 16 },
+      { temperature: 1, logitBias: { 10: 5, 20: -Infinity } },
+    ];
+    const s = stories.createSession({ contextSize: 512 });
+    try {
+      let ended = 0;
+      for (const [i, v] of variants.entries()) {
+        s.truncate(0);
+        const r = await s.complete('Once upon a time', { jsonSchema: schema, seed: i + 1, maxTokens: 300, ...v });
+        if (r.stopReason !== 'eos') continue;
+        ended++;
+        expect(validate(JSON.parse(r.text)), `${JSON.stringify(v)}: ${r.text}`).toBe(true);
+      }
+      expect(ended).toBeGreaterThanOrEqual(variants.length - 2);
+    } finally {
+      s.dispose();
+    }
+  }, 120_000);
+
   it('bad options are clear errors', () => {
     const s = stories.createSession();
     try {

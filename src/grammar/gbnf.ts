@@ -47,6 +47,8 @@ export interface ByteGrammar {
 }
 
 export const MAX_REPETITION = 10000;
+/** Most elements a lowered grammar may hold (repetitions are expanded): bounds memory and compile time. */
+export const MAX_GRAMMAR_ELEMENTS = 2_000_000;
 
 function syntaxError(src: string, pos: number, msg: string): SparrowError {
   let line = 1;
@@ -428,9 +430,17 @@ export function lowerGrammar(g: ParsedGrammar): ByteGrammar {
     out.push(r);
   };
 
+  let elements = 0;
+  const grow = (n: number) => {
+    elements += n;
+    if (elements > MAX_GRAMMAR_ELEMENTS) {
+      throw new SparrowError(`grammar error: the grammar is too large once its repetitions are expanded (over ${MAX_GRAMMAR_ELEMENTS} elements)`, 'ERR_GRAMMAR_TOO_LARGE');
+    }
+  };
   const lowerSeq = (seq: Node[], ctx: string): number[] => {
     const out: number[] = [];
     for (const n of seq) lowerNode(n, ctx, out);
+    grow(out.length);
     return out;
   };
   const lowerNode = (n: Node, ctx: string, out: number[]): void => {
@@ -456,6 +466,7 @@ export function lowerGrammar(g: ParsedGrammar): ByteGrammar {
       }
       case 'rep': {
         const item = lowerSeq([n.node], ctx);
+        grow(item.length * (n.min + (n.max === Infinity ? 1 : n.max - n.min)));
         for (let i = 0; i < n.min; i++) for (const e of item) out.push(e);
         if (n.max === Infinity) {
           // star ::= item star | ε

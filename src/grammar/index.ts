@@ -108,7 +108,14 @@ export function compileGrammar(tokenizer: VocabSource, spec: GrammarSpec, vocabK
     if ('grammar' in spec && (spec as { grammar?: unknown }).grammar !== undefined) {
       throw new SparrowError('give either jsonSchema or grammar, not both', 'ERR_INVALID_ARG');
     }
-    gbnf = schemaToGbnf(spec.jsonSchema);
+    try {
+      gbnf = schemaToGbnf(spec.jsonSchema);
+    } catch (e) {
+      if (e instanceof RangeError) {
+        throw new SparrowError('JSON schema too deeply nested', 'ERR_SCHEMA_TOO_LARGE', { cause: e });
+      }
+      throw e;
+    }
   } else if ('grammar' in spec && typeof spec.grammar === 'string') {
     gbnf = spec.grammar;
   } else {
@@ -121,7 +128,15 @@ export function compileGrammar(tokenizer: VocabSource, spec: GrammarSpec, vocabK
     }
     for (const t of spec.triggers) triggers.push(new TextEncoder().encode(t));
   }
-  const recognizer = new Recognizer(lowerGrammar(parseGbnf(gbnf)));
+  let recognizer: Recognizer;
+  try {
+    recognizer = new Recognizer(lowerGrammar(parseGbnf(gbnf)));
+  } catch (e) {
+    if (e instanceof RangeError) {
+      throw new SparrowError('grammar error: the grammar is too large or too deeply nested', 'ERR_GRAMMAR_TOO_LARGE', { cause: e });
+    }
+    throw e;
+  }
   const trie = vocabTrie(tokenizer, vocabKey);
   return new CompiledGrammar(gbnf, recognizer, trie, vocabKey, performance.now() - t0, triggers);
 }

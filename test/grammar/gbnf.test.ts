@@ -116,3 +116,18 @@ val ::= [0-9]+ | obj | "\\"" [^"]* "\\""`;
     expect(accepts(g, '{a:1,bc:{c:"hé"}}')).toBe(true);
   });
 });
+
+describe('hostile grammars and schemas', () => {
+  it('refuses grammars that expand too far, and deep nesting, with SparrowErrors', async () => {
+    const { compileGrammar } = await import('../../src/grammar/index.js');
+    const vocab = { vocabSize: 2, piece: (id: number) => Uint8Array.of(0x61 + id), isEog: () => false };
+    expect(() => compileGrammar(vocab, { grammar: 'root ::= ("a"{10000}){10000}' })).toThrow(expect.objectContaining({ code: 'ERR_GRAMMAR_TOO_LARGE' }));
+    let deep: object = { type: 'string' };
+    for (let i = 0; i < 20000; i++) deep = { type: 'array', items: deep };
+    expect(() => compileGrammar(vocab, { jsonSchema: deep })).toThrow(SparrowError);
+    const nested = 'root ::= ' + '('.repeat(20000) + '"a"' + ')'.repeat(20000);
+    expect(() => compileGrammar(vocab, { grammar: nested })).toThrow(SparrowError);
+    // Still healthy afterwards.
+    expect(compileGrammar(vocab, { grammar: 'root ::= "ab"' }).accepts('ab')).toBe(true);
+  });
+});

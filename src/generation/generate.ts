@@ -142,9 +142,31 @@ function grammarMatcher(target: GenerationTarget, o: ResolvedGenerateOptions): G
     return o.grammar.matcher();
   }
   if (typeof tok.piece !== 'function') throw new SparrowError('structured output needs a tokenizer with piece()', 'ERR_INVALID_ARG');
-  const source = { vocabSize: target.vocabSize, piece: tok.piece.bind(tok), isEog: (id: number) => tok.isEog(id) };
-  return compileGrammar(source, o.grammar, key).matcher();
+  // Recently compiled schemas and grammars are kept (per vocabulary), so that a request
+  // repeating one finds its masks already cached.
+  let text: string;
+  try {
+    text = 'jsonSchema' in o.grammar ? 's' + JSON.stringify(o.grammar.jsonSchema) : 'g' + o.grammar.grammar;
+  } catch (e) {
+    throw new SparrowError('jsonSchema must be plain JSON data (no cycles, no BigInt)', 'ERR_INVALID_ARG', { cause: e });
+  }
+  let cache = compiledCache.get(key);
+  if (!cache) compiledCache.set(key, (cache = new Map()));
+  let compiled = cache.get(text);
+  if (compiled) {
+    cache.delete(text); // most recently used last
+  } else {
+    const source = { vocabSize: target.vocabSize, piece: tok.piece.bind(tok), isEog: (id: number) => tok.isEog(id) };
+    compiled = compileGrammar(source, o.grammar, key);
+    if (cache.size >= COMPILED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(text, compiled);
+  return compiled.matcher();
 }
+
+/** Grammars compiled from generation options, per vocabulary: the most recent few. */
+const compiledCache = new WeakMap<object, Map<string, CompiledGrammar>>();
+const COMPILED_CACHE_SIZE = 16;
 
 function checkTokens(name: string, tokens: ArrayLike<number>, vocabSize: number): number[] {
   const out = new Array<number>(tokens.length);

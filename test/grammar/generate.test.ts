@@ -127,6 +127,9 @@ describe('structured generation', () => {
       expect(() => s.generate('x', { grammar: 42 as unknown as string })).toThrow(/grammar/);
       const other = compileGrammar(synthetic.tokenizer, { grammar: 'root ::= "a"' });
       expect(() => s.generate('x', { grammar: other })).toThrow(/another tokenizer/);
+      const cyclic: Record<string, unknown> = { type: 'object' };
+      cyclic.properties = { self: cyclic };
+      expect(() => s.generate('x', { jsonSchema: cyclic })).toThrow(/plain JSON/);
     } finally {
       s.dispose();
     }

@@ -15,7 +15,7 @@
 import { SparrowError } from '../errors.js';
 import { Sampler, SAMPLER_OPTION_KEYS, type SamplerOptions } from '../sampling/sampler.js';
 import { boolOption, intOption, invalidArg, optionsObject, rejectUnknownKeys } from '../sampling/validate.js';
-import { CompiledGrammar, compileGrammar, type GrammarMatcher } from '../grammar/index.js';
+import { CompiledGrammar, compileGrammar, vocabFingerprint, type GrammarMatcher } from '../grammar/index.js';
 import { StopMatcher } from './stop.js';
 import { Generation } from './stream.js';
 import type {
@@ -135,13 +135,22 @@ function grammarMatcher(target: GenerationTarget, o: ResolvedGenerateOptions): G
   if (o.grammar === undefined) return null;
   const tok = target.tokenizer;
   const key = tok.vocabKey ?? tok;
-  if (o.grammar instanceof CompiledGrammar) {
-    if (o.grammar.vocabKey !== key || o.grammar.trie.nVocab !== target.vocabSize) {
-      throw new SparrowError('this grammar was compiled for another tokenizer', 'ERR_INVALID_ARG');
-    }
-    return o.grammar.matcher();
-  }
   if (typeof tok.piece !== 'function') throw new SparrowError('structured output needs a tokenizer with piece()', 'ERR_INVALID_ARG');
+  if (o.grammar instanceof CompiledGrammar) {
+    const g = o.grammar;
+    if (g.vocabKey !== key) {
+      // Another object: the same vocabulary is fine (compared by content, once per object).
+      let fp = fingerprints.get(key);
+      if (fp === undefined) {
+        fp = vocabFingerprint(target.vocabSize, (id) => tok.piece!(id, false), (id) => tok.isEog(id));
+        fingerprints.set(key, fp);
+      }
+      if (g.trie.nVocab !== target.vocabSize || fp !== g.trie.fingerprint) {
+        throw new SparrowError('this grammar was compiled for another tokenizer', 'ERR_INVALID_ARG');
+      }
+    }
+    return g.matcher();
+  }
   // Recently compiled schemas and grammars are kept (per vocabulary), so that a request
   // repeating one finds its masks already cached.
   let text: string;
@@ -163,6 +172,8 @@ function grammarMatcher(target: GenerationTarget, o: ResolvedGenerateOptions): G
   cache.set(text, compiled);
   return compiled.matcher();
 }
+
+const fingerprints = new WeakMap<object, number>();
 
 /** Grammars compiled from generation options, per vocabulary: the most recent few. */
 const compiledCache = new WeakMap<object, Map<string, CompiledGrammar>>();

@@ -30,7 +30,7 @@ const ACCEPT = 0;
 const MAX_STACKS = 4096;
 /** Interned stacks / states before the caches are dropped and rebuilt (bounds memory). */
 const MAX_NODES = 2_000_000;
-const MAX_STATES = 50_000;
+const MAX_STATES = 20_000;
 
 // ---------------------------------------------------------------------------------------
 // Vocabulary trie
@@ -73,6 +73,8 @@ export class VocabTrie {
   readonly eog: Int32Array;
   /** Tokens longer than LONG_TOKEN bytes: not in the trie, checked one by one. */
   readonly long: Int32Array;
+  /** vocabFingerprint of the vocabulary. */
+  fingerprint = 0;
   /** The text of control tokens (never allowed by a grammar; seen by lazy triggers). */
   specialText = new Map<number, Uint8Array>();
 
@@ -192,6 +194,17 @@ export class VocabTrie {
   }
 }
 
+/** A hash of a vocabulary's token bytes and end-of-generation tokens (to match tokenizers that are different objects). */
+export function vocabFingerprint(n: number, piece: (id: number) => Uint8Array, isEog: (id: number) => boolean): number {
+  let h = 0x811c9dc5 ^ n;
+  for (let id = 0; id < n; id++) {
+    const p = piece(id);
+    h = Math.imul(h ^ (p.length + (isEog(id) ? 0x10000 : 0)), 0x01000193);
+    for (let i = 0; i < p.length; i++) h = Math.imul(h ^ p[i]!, 0x01000193);
+  }
+  return h >>> 0;
+}
+
 function latin1(p: Uint8Array): string {
   let s = '';
   for (let i = 0; i < p.length; i += 4096) s += String.fromCharCode(...p.subarray(i, i + 4096));
@@ -224,6 +237,8 @@ export function vocabTrie(tok: VocabSource, key: object = tok): VocabTrie {
     }
     t = new VocabTrie(pieces, eog);
     t.specialText = special;
+    const eogSet = new Set(eog);
+    t.fingerprint = vocabFingerprint(pieces.length, (id) => pieces[id]!, (id) => eogSet.has(id));
     tries.set(key, t);
   }
   return t;

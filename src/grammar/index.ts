@@ -18,7 +18,7 @@ export { parseGbnf, lowerGrammar } from './gbnf.js';
 export { schemaToGbnf } from './schema.js';
 export { toolCallGrammar, toolCallTrigger, prefixRules } from './tools.js';
 export type { ToolSpec, ToolCallFormat, ToolCallGrammarOptions } from './tools.js';
-export { Recognizer, VocabTrie, vocabTrie } from './engine.js';
+export { Recognizer, VocabTrie, vocabTrie, vocabFingerprint } from './engine.js';
 export type { TokenMask, VocabSource } from './engine.js';
 
 /**

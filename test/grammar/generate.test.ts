@@ -118,7 +118,7 @@ describe('structured generation', () => {
     }
   }, 120_000);
 
-  it('bad options are clear errors', () => {
+  it('bad options are clear errors', async () => {
     const s = stories.createSession();
     try {
       expect(() => s.generate('x', { grammar: 'root ::= "a' })).toThrow(/line 1, column 10/);
@@ -127,6 +127,10 @@ describe('structured generation', () => {
       expect(() => s.generate('x', { grammar: 42 as unknown as string })).toThrow(/grammar/);
       const other = compileGrammar(synthetic.tokenizer, { grammar: 'root ::= "a"' });
       expect(() => s.generate('x', { grammar: other })).toThrow(/another tokenizer/);
+      // A different tokenizer object with the same vocabulary is accepted.
+      const { loadTokenizer } = await import('../../src/tokenizer/index.js');
+      const sameVocab = compileGrammar(loadTokenizer(path.resolve('../shared/models/stories260K-f32.gguf')), { grammar: 'root ::= "Yes."' });
+      expect((await s.complete('x', { grammar: sameVocab })).text).toBe('Yes.');
       const cyclic: Record<string, unknown> = { type: 'object' };
       cyclic.properties = { self: cyclic };
       expect(() => s.generate('x', { jsonSchema: cyclic })).toThrow(/plain JSON/);

@@ -772,9 +772,21 @@ export class Recognizer {
     return Int32Array.from(ok);
   }
 
+  /**
+   * One transition without filling the rest of the row (for runs of token bytes, which
+   * visit states no mask may ever need: a long token's walk through a counted string).
+   */
+  private nextOne(s: number, b: number): number {
+    const t = this.trans[s * 256 + b]!;
+    if (t !== UNKNOWN) return t;
+    const ns = this.internState(this.step(this.stateStacks[s]!, b, this.stepOut, this.stepSeen));
+    this.trans[s * 256 + b] = ns;
+    return ns;
+  }
+
   /** Runs bytes from state s; DEAD when rejected. */
   run(s: number, bytes: Uint8Array): number {
-    for (let i = 0; i < bytes.length && s >= 0; i++) s = this.next(s, bytes[i]!);
+    for (let i = 0; i < bytes.length && s >= 0; i++) s = this.nextOne(s, bytes[i]!);
     return s;
   }
 

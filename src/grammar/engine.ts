@@ -66,6 +66,12 @@ export class VocabTrie {
    * below it is well-formed UTF-8 (a character cut at the token's end allowed).
    */
   readonly utf8Clean: Uint8Array;
+  /**
+   * For a node inside a character whose subtree is well-formed UTF-8: the decoder state
+   * after it (continuation bytes left * 8 + the range of the next one; see the constructor).
+   * 0 on a character boundary, 255 when the subtree is not well-formed.
+   */
+  readonly utf8Need: Uint8Array;
   readonly maxDepth: number;
   /** Token bytes by id (empty for control tokens and for those excluded). */
   readonly pieces: Uint8Array[];
@@ -180,7 +186,13 @@ export class VocabTrie {
       const p = parent[node]!;
       if (p >= 0 && (need[node] === 255 || !clean[node])) clean[p] = 0;
     }
-    for (let node = 0; node < nodes; node++) if (need[node] !== 0) clean[node] = 0;
+    // Nodes inside a character: clean when the character's rest and all that follows is.
+    this.utf8Need = new Uint8Array(nodes);
+    for (let node = 0; node < nodes; node++) {
+      if (need[node] === 255) clean[node] = 0;
+      this.utf8Need[node] = clean[node] ? need[node]! : 255;
+      if (need[node] !== 0) clean[node] = 0;
+    }
     this.utf8Clean = clean;
     for (let node = nodes - 1; node >= 0; node--) {
       const p = parent[node]!;
@@ -322,6 +334,7 @@ export class Recognizer {
     this.masks = [];
     this.canon = [];
     this.canonStacks.clear();
+    this.midChar.clear();
     const out = new Set<number>();
     for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
     this.initial = this.internState(out);
@@ -521,21 +534,44 @@ export class Recognizer {
     let u = this.uniform[s];
     if (!u) {
       u = new Int32Array(9);
-      const counts = new Map<number, number>();
-      let best = DEAD;
-      let bestN = 0;
-      for (let b = 0; b < 256; b++) {
-        const t = this.next(s, b);
-        if (t < 0) continue;
-        const c = (counts.get(t) ?? 0) + 1;
-        counts.set(t, c);
-        if (c > bestN) {
-          bestN = c;
-          best = t;
+      u[8] = DEAD;
+      // The largest group of bytes that advance the same stacks (one step, without
+      // computing the other groups' states: a chain check only follows this one).
+      const stacks = this.stateStacks[s]!;
+      const keys: (number | string)[] = new Array(256).fill(stacks.length <= 31 ? 0 : '');
+      for (let i = 0; i < stacks.length; i++) {
+        const id = stacks[i]!;
+        if (id === ACCEPT) continue;
+        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+        for (let b = 0; b < 256; b++) {
+          if (!this.sets[base + b]) continue;
+          keys[b] = stacks.length <= 31 ? (keys[b] as number) | (1 << i) : (keys[b] as string) + i + ',';
         }
       }
-      if (best >= 0) for (let b = 0; b < 256; b++) if (this.trans[s * 256 + b] === best) u[b >> 5]! |= 1 << (b & 31);
-      u[8] = best;
+      const sizes = new Map<number | string, number>();
+      let best: number | string = 0;
+      let bestN = 0;
+      let first = -1;
+      for (let b = 0; b < 256; b++) {
+        const k = keys[b]!;
+        if (k === 0 || k === '') continue;
+        const c = (sizes.get(k) ?? 0) + 1;
+        sizes.set(k, c);
+        if (c > bestN) {
+          bestN = c;
+          best = k;
+          first = b;
+        }
+      }
+      if (first >= 0) {
+        const t = this.nextOne(s, first);
+        u[8] = t;
+        for (let b = 0; b < 256; b++) {
+          if (keys[b] !== best) continue;
+          u[b >> 5]! |= 1 << (b & 31);
+          this.trans[s * 256 + b] = t;
+        }
+      }
       this.uniform[s] = u;
     }
     return u;
@@ -609,6 +645,45 @@ export class Recognizer {
     if (target < 0) return u;
     for (let b = 0; b < 0x80; b++) if (this.next(s, b) === target) u[b >> 5]! |= 1 << (b & 31);
     u[4] = target;
+    return u;
+  }
+
+  private midChar = new Map<number, number>();
+
+  /**
+   * The state every completion of the current character leads to from state s, which is
+   * `need` into one (continuation bytes left * 8 + the range of the next), with every
+   * prefix alive; DEAD when completions do not all lead to one state.
+   */
+  private completeChar(s: number, need: number): number {
+    const key = s * 64 + need;
+    let u = this.midChar.get(key);
+    if (u === undefined) {
+      const RANGES: Array<[number, number]> = [[0x80, 0xbf], [0xa0, 0xbf], [0x80, 0x9f], [0x90, 0xbf], [0x80, 0x8f]];
+      let states = new Set<number>([s]);
+      let [lo, hi] = RANGES[need & 7]!;
+      u = DEAD;
+      let ok = true;
+      for (let left = need >> 3; left > 0 && ok; left--) {
+        const next = new Set<number>();
+        for (const st of states) {
+          for (let b = lo; b <= hi; b++) {
+            const t = this.next(st, b);
+            if (t < 0) {
+              ok = false;
+              break;
+            }
+            next.add(t);
+          }
+          if (!ok) break;
+        }
+        states = next;
+        lo = 0x80;
+        hi = 0xbf;
+      }
+      if (ok && states.size === 1) u = [...states][0]!;
+      this.midChar.set(key, u);
+    }
     return u;
   }
 
@@ -711,7 +786,7 @@ export class Recognizer {
     let lastHi = -1;
     const stateAt = new Int32Array(trie.maxDepth + 1);
     stateAt[0] = s;
-    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, nNodes } = trie;
+    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, utf8Need, nNodes } = trie;
     let trans = this.trans;
     let n = 0;
     let walked = 0;
@@ -747,6 +822,13 @@ export class Recognizer {
         } else if (utf8Clean[n] && this.charChainCovers(ns, subBits, o, subDepth[n]!)) {
           hi = subHi[n]!;
           next = skip[n]!;
+        } else if (utf8Need[n]! > 0 && utf8Need[n]! !== 255) {
+          // Inside a character: every completion must lead to one state, and from there on by characters.
+          const u2 = this.completeChar(ns, utf8Need[n]!);
+          if (u2 >= 0 && this.charChainCovers(u2, subBits, o, subDepth[n]!)) {
+            hi = subHi[n]!;
+            next = skip[n]!;
+          }
         }
         trans = this.trans;
       }

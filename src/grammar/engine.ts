@@ -271,7 +271,7 @@ export interface TokenMask {
 }
 
 export class Recognizer {
-  readonly program: Int32Array;
+  program: Int32Array;
   private readonly ruleAlts: Int32Array[];
   private readonly sets: Uint8Array;
   private readonly root: number;
@@ -711,19 +711,56 @@ export class Recognizer {
     this.canon = this.canon.map(() => -1);
     this.canonStacks.clear();
     let map: Int32Array | null = null;
+    const inChain = new Uint8Array(this.program.length);
+    const long = new Map<number, number>(); // chain rule with more than `depth` items left -> the rule with `depth`
     for (const chain of this.repChains) {
       if (chain.length <= depth) continue;
       map ??= Int32Array.from(this.program, (_, i) => i);
       const target = chain[depth - 1]!; // depth items left
       const tAlts = this.ruleAlts[target]!;
       for (let j = depth; j < chain.length; j++) {
+        long.set(chain[j]!, target);
         const alts = this.ruleAlts[chain[j]!]!;
         for (let a = 0; a < alts.length; a++) {
           const src = alts[a]!;
           const dst = tAlts[a]!;
           for (let o = 0; ; o++) {
             map[src + o] = dst + o;
+            inChain[src + o] = 1;
             if (this.program[src + o] === END) break;
+          }
+        }
+      }
+    }
+    if (map) {
+      // Sites outside the chains that refer to a long chain rule (after the mandatory items
+      // of x{m,n}): a copy of the rest of their alternative that refers to the target rule.
+      const extra: number[] = [];
+      const base = this.program.length;
+      const sites: Array<[number, number]> = [];
+      for (let p = 0; p < this.program.length; p++) {
+        const e = this.program[p]!;
+        if (e >= 0 && !inChain[p] && long.has(e)) {
+          sites.push([p, base + extra.length]);
+          extra.push(long.get(e)!);
+          for (let o = 1; ; o++) {
+            extra.push(this.program[p + o]!);
+            if (this.program[p + o] === END) break;
+          }
+        }
+      }
+      if (extra.length > 0) {
+        const prog = new Int32Array(base + extra.length);
+        prog.set(this.program);
+        prog.set(extra, base);
+        this.program = prog;
+        const m2 = Int32Array.from(prog, (_, i) => i);
+        m2.set(map);
+        map = m2;
+        for (const [p, q] of sites) {
+          for (let o = 0; ; o++) {
+            map[p + o] = q + o;
+            if (prog[p + o] === END) break;
           }
         }
       }

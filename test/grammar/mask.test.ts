@@ -96,3 +96,26 @@ describe('cache rebuild', () => {
     expect(g.recognizer.stats.resets).toBeGreaterThan(3);
   });
 });
+
+describe('shared masks of counted repetitions, at chosen positions', () => {
+  it('before, inside and after the mandatory items, far from and near the limit', () => {
+    const tok = loadTokenizer(path.join(VOCAB, 'ggml-vocab-gpt-2.gguf'));
+    const g = compileGrammar(tok, { grammar: 'root ::= "x" [a-z ]{3,200} "!"' });
+    const r = g.recognizer;
+    const enc = (t: string) => new TextEncoder().encode(t);
+    let canonical = 0;
+    for (const prefix of ['x', 'xa', 'xab', 'xabc', 'x' + 'ab '.repeat(20), 'x' + 'a'.repeat(150), 'x' + 'b'.repeat(180), 'x' + 'c'.repeat(199), 'x' + 'd'.repeat(200)]) {
+      const state = r.run(r.initial, enc(prefix));
+      if (r.canonOf(state) !== state) canonical++;
+      const mask = r.mask(state, g.trie);
+      const fast = new Uint8Array(tok.vocabSize);
+      for (let i = 0; i < mask.ranges.length; i += 2) for (let p = mask.ranges[i]!; p < mask.ranges[i + 1]!; p++) fast[g.trie.order[p]!] = 1;
+      for (const id of mask.long) fast[id] = 1;
+      const ref = r.referenceAllowed(enc(prefix), g.trie.pieces);
+      for (let id = 0; id < tok.vocabSize; id++) {
+        if (fast[id] !== ref.allowed[id]) throw new Error(`prefix of ${prefix.length} bytes: token ${id} ${JSON.stringify(tok.tokenText(id))}`);
+      }
+    }
+    expect(canonical).toBeGreaterThanOrEqual(5);
+  }, 120_000);
+});

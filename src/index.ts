@@ -19,6 +19,8 @@ export type {
   GenerateOptions, GenerationChunk, GenerationResult, GenerationTimings, StopReason, ContextShiftOptions,
 } from './generation/index.js';
 export { Chat } from './chat/index.js';
+export { compileGrammar, CompiledGrammar, GrammarMatcher, schemaToGbnf, toolCallGrammar, toolCallTrigger } from './grammar/index.js';
+export type { GrammarSpec, VocabSource, ToolSpec, ToolCallGrammarOptions } from './grammar/index.js';
 export type { ChatOptions } from './chat/index.js';
 export { perplexity } from './quality/perplexity.js';
 export type { PerplexityOptions, PerplexityResult, KLDivergenceStats } from './quality/perplexity.js';

@@ -15,6 +15,7 @@
 import { SparrowError } from '../errors.js';
 import { Sampler, SAMPLER_OPTION_KEYS, type SamplerOptions } from '../sampling/sampler.js';
 import { boolOption, intOption, invalidArg, optionsObject, rejectUnknownKeys } from '../sampling/validate.js';
+import { CompiledGrammar, compileGrammar, vocabFingerprint, type GrammarMatcher } from '../grammar/index.js';
 import { StopMatcher } from './stop.js';
 import { Generation } from './stream.js';
 import type {
@@ -36,6 +37,7 @@ export interface GenerationTarget {
 
 const GENERATE_KEYS = [
   ...SAMPLER_OPTION_KEYS, 'maxTokens', 'stop', 'signal', 'contextShift', 'addSpecial', 'parseSpecial',
+  'jsonSchema', 'grammar',
 ] as const;
 
 /** Tokens kept by a context shift when the caller does not say: the first few act as attention sinks. */
@@ -56,6 +58,8 @@ export interface ResolvedGenerateOptions {
   keep: number | undefined;
   addSpecial: boolean | undefined;
   parseSpecial: boolean;
+  /** Structured output: a compiled grammar, or what to compile against the target's vocabulary. */
+  grammar: CompiledGrammar | { jsonSchema: object | boolean } | { grammar: string } | undefined;
 }
 
 /** Validates the generation options (each error names the option). Sampler options are checked by the Sampler. */
@@ -106,8 +110,74 @@ export function resolveGenerateOptions(options: unknown, vocabSize: number, extr
     keep,
     addSpecial: o.addSpecial === undefined ? undefined : boolOption('addSpecial', o.addSpecial, true),
     parseSpecial: boolOption('parseSpecial', o.parseSpecial, false),
+    grammar: grammarOption(o),
   };
 }
+
+function grammarOption(o: Partial<GenerateOptions>): ResolvedGenerateOptions['grammar'] {
+  if (o.jsonSchema !== undefined && o.grammar !== undefined) {
+    throw new SparrowError('give either jsonSchema or grammar, not both', 'ERR_INVALID_ARG');
+  }
+  if (o.jsonSchema !== undefined) {
+    if (typeof o.jsonSchema !== 'boolean' && (typeof o.jsonSchema !== 'object' || o.jsonSchema === null || Array.isArray(o.jsonSchema))) {
+      throw invalidArg('jsonSchema', 'a JSON schema (an object)', o.jsonSchema);
+    }
+    return { jsonSchema: o.jsonSchema };
+  }
+  if (o.grammar === undefined) return undefined;
+  if (o.grammar instanceof CompiledGrammar) return o.grammar;
+  if (typeof o.grammar === 'string') return { grammar: o.grammar };
+  throw invalidArg('grammar', 'GBNF text or a grammar from compileGrammar()', o.grammar);
+}
+
+/** The grammar matcher of one generation (compiling a schema or GBNF text now), or null. */
+function grammarMatcher(target: GenerationTarget, o: ResolvedGenerateOptions): GrammarMatcher | null {
+  if (o.grammar === undefined) return null;
+  const tok = target.tokenizer;
+  const key = tok.vocabKey ?? tok;
+  if (typeof tok.piece !== 'function') throw new SparrowError('structured output needs a tokenizer with piece()', 'ERR_INVALID_ARG');
+  if (o.grammar instanceof CompiledGrammar) {
+    const g = o.grammar;
+    if (g.vocabKey !== key) {
+      // Another object: the same vocabulary is fine (compared by content, once per object).
+      let fp = fingerprints.get(key);
+      if (fp === undefined) {
+        fp = vocabFingerprint(target.vocabSize, (id) => tok.piece!(id, false), (id) => tok.isEog(id));
+        fingerprints.set(key, fp);
+      }
+      if (g.trie.nVocab !== target.vocabSize || fp !== g.trie.fingerprint) {
+        throw new SparrowError('this grammar was compiled for another tokenizer', 'ERR_INVALID_ARG');
+      }
+    }
+    return g.matcher();
+  }
+  // Recently compiled schemas and grammars are kept (per vocabulary), so that a request
+  // repeating one finds its masks already cached.
+  let text: string;
+  try {
+    text = 'jsonSchema' in o.grammar ? 's' + JSON.stringify(o.grammar.jsonSchema) : 'g' + o.grammar.grammar;
+  } catch (e) {
+    throw new SparrowError('jsonSchema must be plain JSON data (no cycles, no BigInt)', 'ERR_INVALID_ARG', { cause: e });
+  }
+  let cache = compiledCache.get(key);
+  if (!cache) compiledCache.set(key, (cache = new Map()));
+  let compiled = cache.get(text);
+  if (compiled) {
+    cache.delete(text); // most recently used last
+  } else {
+    const source = { vocabSize: target.vocabSize, piece: tok.piece.bind(tok), isEog: (id: number) => tok.isEog(id) };
+    compiled = compileGrammar(source, o.grammar, key);
+    if (cache.size >= COMPILED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(text, compiled);
+  return compiled.matcher();
+}
+
+const fingerprints = new WeakMap<object, number>();
+
+/** Grammars compiled from generation options, per vocabulary: the most recent few. */
+const compiledCache = new WeakMap<object, Map<string, CompiledGrammar>>();
+const COMPILED_CACHE_SIZE = 16;
 
 function checkTokens(name: string, tokens: ArrayLike<number>, vocabSize: number): number[] {
   const out = new Array<number>(tokens.length);
@@ -168,13 +238,16 @@ export function start(
   // Synchronous checks first: a disposed session or a bad input throws here, not later.
   const contextSize = session.contextSize;
   const sequence = buildSequence(Array.from(session.tokens));
+  // Structured output: the mask runs last among the logit processors (after the user's).
+  const grammar = grammarMatcher(target, o);
+  if (grammar) sampler.options.logitProcessors.push((logits) => grammar.apply(logits));
   busy.add(session);
   const stopper = new AbortController();
   const gen = new Generation(() => stopper.abort());
   const onAbort = () => stopper.abort();
   if (o.signal?.aborted) stopper.abort();
   else o.signal?.addEventListener('abort', onAbort, { once: true });
-  run(target, o, sampler, sequence, contextSize, hooks.defaultKeep, gen, stopper.signal).then(
+  run(target, o, sampler, sequence, contextSize, hooks.defaultKeep, gen, stopper.signal, grammar).then(
     (r) => {
       busy.delete(session);  // before the result is seen, so the caller can generate again at once
       o.signal?.removeEventListener('abort', onAbort);
@@ -239,6 +312,7 @@ async function run(
   defaultKeep: number | undefined,
   gen: Generation,
   stop: AbortSignal,
+  grammar: GrammarMatcher | null = null,
 ): Promise<GenerationResult> {
   const { session, tokenizer } = target;
   const t0 = performance.now();
@@ -307,6 +381,11 @@ async function run(
       stopReason = 'maxTokens';
       break;
     }
+    if (grammar?.done) {
+      // The grammar has ended: nothing more may follow.
+      stopReason = 'eos';
+      break;
+    }
     const t = sampler.sample(logits, history);
     if (tokenizer.isEog(t)) {
       stopReason = 'eos';
@@ -317,6 +396,7 @@ async function run(
       stopValue = t;
       break;
     }
+    grammar?.accept(t);
     tokens.push(t);
     history.push(t);
     chunkTokens.push(t);
@@ -351,7 +431,15 @@ async function run(
         }
         nCached = fitted.length;
       } else {
-        logits = await session.evaluate([t], { signal: stop });
+        const next = session.evaluate([t], { signal: stop });
+        // While the forward pass runs on its native thread, work out the next token mask
+        // (an error there is thrown again by the mask itself, in order).
+        try {
+          grammar?.prefetch();
+        } catch {
+          /* reported by the next apply() */
+        }
+        logits = await next;
         nCached++;
       }
     } catch (e) {

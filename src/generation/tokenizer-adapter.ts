@@ -12,6 +12,8 @@ export function generationTokenizer(t: Tokenizer): TokenizerLike {
   return {
     tokenize: (text, options) => t.tokenize(text, options),
     isEog: (id) => t.isEog(id),
+    piece: (id, special) => t.piece(id, special),
+    vocabKey: t,
     createDecoder: () => {
       const d = t.createDecoder({ removeSpecial: true });
       const primer = t.special.bos ?? t.special.eos;

@@ -3,6 +3,7 @@
  * their interfaces, not their classes), and the public option and result types.
  */
 import type { SamplerOptions } from '../sampling/sampler.js';
+import type { CompiledGrammar } from '../grammar/index.js';
 
 export type TokenInput = readonly number[] | Int32Array | Uint32Array;
 
@@ -32,6 +33,10 @@ export interface TokenizerLike {
   createDecoder(options?: { removeSpecial?: boolean }): DecoderLike;
   /** End-of-generation tokens (EOS, EOT, <|im_end|>, ...). */
   isEog(id: number): boolean;
+  /** The bytes of a token (for grammars); the library's Tokenizer has it. */
+  piece?(id: number, special: boolean): Uint8Array;
+  /** The object that per-vocabulary caches (the grammar's token trie) are kept on. */
+  readonly vocabKey?: object;
 }
 
 export interface ContextShiftOptions {
@@ -64,6 +69,13 @@ export interface GenerateOptions extends SamplerOptions {
   addSpecial?: boolean;
   /** For string input: read special-token texts (`<|im_start|>`) as special tokens. Default false. */
   parseSpecial?: boolean;
+  /**
+   * Structured output: the output is JSON that validates against this schema (see README,
+   * "Structured output"). Generation ends where the JSON ends.
+   */
+  jsonSchema?: object | boolean;
+  /** Structured output: GBNF text (llama.cpp's grammar format), or a grammar from compileGrammar(). */
+  grammar?: string | CompiledGrammar;
 }
 
 export type StopReason = 'eos' | 'maxTokens' | 'stop' | 'abort' | 'contextFull';

@@ -1,6 +1,6 @@
 /** What the server hands the library's constrained decoding: the schemas of response_format and forced tool calls. */
 import { describe, expect, it } from 'vitest';
-import { SCHEMA_CONSTRAINT, schemaOptions, toolCallSchema } from '../../src/server/constraints.js';
+import { schemaOptions, toolCallSchema } from '../../src/server/constraints.js';
 import { parseChatRequest } from '../../src/server/validate.js';
 
 const tools = [
@@ -34,6 +34,6 @@ describe('schemas for constrained decoding', () => {
 
   it('passes the schema as jsonSchema once the library takes it', () => {
     expect(schemaOptions(undefined)).toEqual({});
-    expect(schemaOptions({ type: 'object' })).toEqual(SCHEMA_CONSTRAINT ? { jsonSchema: { type: 'object' } } : {});
+    expect(schemaOptions({ type: 'object' })).toEqual({ jsonSchema: { type: 'object' } });
   });
 });

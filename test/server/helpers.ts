@@ -44,14 +44,29 @@ export function rawRequest(
 
 /** A logit processor that makes the model write exactly `text` and then end (for paths the tiny model never takes by itself). */
 export function forceOutput(model: Model, text: string): LogitProcessor {
-  const ids = model.tokenizer.tokenize(text, { addSpecial: false });
+  // The tokens whose bytes spell `text` exactly (longest piece first), so the forced answer
+  // is also one that a grammar mask lets through (a plain tokenize() would add SPM's space prefix).
+  const target = Buffer.from(text, 'utf8');
+  const pieces: Buffer[] = [];
+  for (let id = 0; id < model.info.vocabSize; id++) pieces.push(Buffer.from(model.tokenizer.piece(id, false)));
+  const ids: number[] = [];
+  for (let at = 0; at < target.length; ) {
+    let best = -1;
+    for (let id = 0; id < pieces.length; id++) {
+      const p = pieces[id]!;
+      if (p.length > 0 && (best < 0 || p.length > pieces[best]!.length) && target.subarray(at, at + p.length).equals(p)) best = id;
+    }
+    if (best < 0) throw new Error(`forceOutput: no token spells byte ${at} of ${JSON.stringify(text)}`);
+    ids.push(best);
+    at += pieces[best]!.length;
+  }
   const eos = model.tokenizer.special.eos!;
   let i = 0;
   return (logits) => {
-    const target = i < ids.length ? ids[i]! : eos;
+    const t = i < ids.length ? ids[i]! : eos;
     i++;
     logits.fill(-Infinity);
-    logits[target] = 0;
+    logits[t] = 0;
   };
 }
 

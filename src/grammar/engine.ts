@@ -1,0 +1,949 @@
+/**
+ * The recognizer and the token mask.
+ *
+ * Recognizer: a byte-level pushdown automaton over the lowered grammar (gbnf.ts). A parser
+ * state is a set of stacks; a stack is an interned linked list of frames, each frame the
+ * program position of the next element to match in one alternative. Stacks are kept
+ * normalized: their top is a byte-set element, or the stack is empty (the grammar may end
+ * there). Each distinct set of stacks gets a state id, and transitions state x byte ->
+ * state are computed on first use and cached: a lazily built DFA, shared by every
+ * generation that uses the same compiled grammar.
+ *
+ * Mask: the vocabulary's token byte strings sit in a trie flattened in preorder (typed
+ * arrays, tokens numbered in trie order so a subtree is one range of positions). The walk
+ * follows DFA transitions from the current state and skips a subtree as soon as its byte
+ * is dead; a subtree whose bytes all loop on the state it reaches (string contents, digit
+ * runs) is accepted whole without walking it. Masks are cached per DFA state.
+ *
+ * `referenceAllowed` is the plain twin of the mask: it runs the stack-set recognizer on
+ * each token's bytes without the DFA, the trie or any cache.
+ */
+import { SparrowError } from '../errors.js';
+import type { ByteGrammar } from './gbnf.js';
+
+const END = -2147483648;
+const UNKNOWN = -2;
+const DEAD = -1;
+/** Stack id of the empty stack (the grammar may end). */
+const ACCEPT = 0;
+/** A state with more stacks than this is refused (a pathologically ambiguous grammar). */
+const MAX_STACKS = 4096;
+/** Interned stacks / states before the caches are dropped and rebuilt (bounds memory). */
+const MAX_NODES = 2_000_000;
+const MAX_STATES = 20_000;
+
+// ---------------------------------------------------------------------------------------
+// Vocabulary trie
+
+/**
+ * Tokens longer than this many bytes (about 0.1% of a BPE vocabulary: runs of spaces or
+ * dashes) stay out of the trie and are checked one by one, so that a mask never looks
+ * further ahead than this: it bounds the trie's depth, and with it how far bounded
+ * repetitions must be followed before their states can share a mask.
+ */
+export const LONG_TOKEN = 32;
+
+/** The token bytes of a vocabulary in a preorder trie. Built once per tokenizer. */
+export class VocabTrie {
+  readonly nVocab: number;
+  /** Tokens in trie order (sorted by bytes); tokens without bytes are not in it. */
+  readonly order: Int32Array;
+  readonly nNodes: number;
+  readonly byte: Uint8Array;
+  readonly depth: Int32Array;
+  /** First node after this node's subtree. */
+  readonly skip: Int32Array;
+  /** Tokens that end at this node: order[tokLo, tokHi); the subtree's tokens: order[tokLo, subHi). */
+  readonly tokLo: Int32Array;
+  readonly tokHi: Int32Array;
+  readonly subHi: Int32Array;
+  /** Bytes used below this node (not its own), 8 x 32 bits per node. */
+  readonly subBits: Int32Array;
+  /** Levels below this node (0 for a leaf). */
+  readonly subDepth: Int32Array;
+  /**
+   * 1 when the path to this node ends on a UTF-8 character boundary and every byte string
+   * below it is well-formed UTF-8 (a character cut at the token's end allowed).
+   */
+  readonly utf8Clean: Uint8Array;
+  /**
+   * For a node inside a character whose subtree is well-formed UTF-8: the decoder state
+   * after it (continuation bytes left * 8 + the range of the next one; see the constructor).
+   * 0 on a character boundary, 255 when the subtree is not well-formed.
+   */
+  readonly utf8Need: Uint8Array;
+  readonly maxDepth: number;
+  /** Token bytes by id (empty for control tokens and for those excluded). */
+  readonly pieces: Uint8Array[];
+  /** Tokens that end generation. */
+  readonly eog: Int32Array;
+  /** Tokens longer than LONG_TOKEN bytes: not in the trie, checked one by one. */
+  readonly long: Int32Array;
+  /** vocabFingerprint of the vocabulary. */
+  fingerprint = 0;
+  /** The text of control tokens (never allowed by a grammar; seen by lazy triggers). */
+  specialText = new Map<number, Uint8Array>();
+
+  constructor(pieces: Uint8Array[], eog: Iterable<number>) {
+    const n = pieces.length;
+    this.nVocab = n;
+    this.eog = Int32Array.from(eog);
+    const eogSet = new Set(this.eog);
+    this.pieces = pieces.map((p, i) => (eogSet.has(i) ? new Uint8Array(0) : p));
+    const ids: number[] = [];
+    const long: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const len = this.pieces[i]!.length;
+      if (len > LONG_TOKEN) long.push(i);
+      else if (len > 0) ids.push(i);
+    }
+    this.long = Int32Array.from(long);
+    // Byte order = code-unit order of the bytes read as latin1 (a native string compare).
+    const keys = this.pieces.map((p) => (p.length ? latin1(p) : ''));
+    ids.sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y));
+    this.order = Int32Array.from(ids);
+    // Count nodes: sum over tokens of (length - lcp with the previous).
+    let nodes = 0;
+    let maxDepth = 0;
+    for (let k = 0; k < ids.length; k++) {
+      const p = this.pieces[ids[k]!]!;
+      const prev = k > 0 ? this.pieces[ids[k - 1]!]! : new Uint8Array(0);
+      let l = 0;
+      while (l < p.length && l < prev.length && p[l] === prev[l]) l++;
+      nodes += p.length - l;
+      if (p.length > maxDepth) maxDepth = p.length;
+    }
+    this.nNodes = nodes;
+    this.maxDepth = maxDepth;
+    this.byte = new Uint8Array(nodes);
+    this.depth = new Int32Array(nodes);
+    this.skip = new Int32Array(nodes);
+    this.tokLo = new Int32Array(nodes);
+    this.tokHi = new Int32Array(nodes);
+    this.subHi = new Int32Array(nodes);
+    const parent = new Int32Array(nodes);
+    const path: number[] = []; // node at each depth on the current path
+    let next = 0;
+    const close = (to: number, k: number) => {
+      while (path.length > to) {
+        const node = path.pop()!;
+        this.skip[node] = next;
+        this.subHi[node] = k;
+      }
+    };
+    for (let k = 0; k < ids.length; k++) {
+      const p = this.pieces[ids[k]!]!;
+      // Depth of the common prefix with the current path.
+      let l = 0;
+      while (l < path.length && l < p.length && this.byte[path[l]!] === p[l]) l++;
+      close(l, k);
+      if (l === p.length) {
+        // Same bytes as the previous token: it ends at the same node.
+        this.tokHi[path[l - 1]!] = k + 1;
+        continue;
+      }
+      for (let d = l; d < p.length; d++) {
+        const node = next++;
+        this.byte[node] = p[d]!;
+        this.depth[node] = d;
+        parent[node] = d > 0 ? path[d - 1]! : -1;
+        this.tokLo[node] = k;
+        this.tokHi[node] = k;
+        path.push(node);
+      }
+      this.tokHi[path[p.length - 1]!] = k + 1;
+    }
+    close(0, ids.length);
+    this.subBits = new Int32Array(nodes * 8);
+    this.subDepth = new Int32Array(nodes);
+    // UTF-8 decoder state after each node: remaining continuation bytes * 8 + the range the
+    // next one must be in (0: 80-BF, 1: A0-BF after E0, 2: 80-9F after ED, 3: 90-BF after F0,
+    // 4: 80-8F after F4); 255: malformed.
+    const need = new Uint8Array(nodes);
+    const CONT: Array<[number, number]> = [[0x80, 0xbf], [0xa0, 0xbf], [0x80, 0x9f], [0x90, 0xbf], [0x80, 0x8f]];
+    for (let node = 0; node < nodes; node++) {
+      const p = parent[node]!;
+      const st = p < 0 ? 0 : need[p]!;
+      const b = this.byte[node]!;
+      let ns = 255;
+      if (st !== 255) {
+        if (st >= 8) {
+          const [lo, hi] = CONT[st & 7]!;
+          if (b >= lo && b <= hi) ns = ((st >> 3) - 1) * 8;
+        } else if (b < 0x80) ns = 0;
+        else if (b >= 0xc2 && b <= 0xdf) ns = 8;
+        else if (b === 0xe0) ns = 16 + 1;
+        else if (b === 0xed) ns = 16 + 2;
+        else if (b >= 0xe1 && b <= 0xef) ns = 16;
+        else if (b === 0xf0) ns = 24 + 3;
+        else if (b === 0xf4) ns = 24 + 4;
+        else if (b >= 0xf1 && b <= 0xf3) ns = 24;
+      }
+      need[node] = ns;
+    }
+    const clean = new Uint8Array(nodes).fill(1);
+    for (let node = nodes - 1; node >= 0; node--) {
+      const p = parent[node]!;
+      if (p >= 0 && (need[node] === 255 || !clean[node])) clean[p] = 0;
+    }
+    // Nodes inside a character: clean when the character's rest and all that follows is.
+    this.utf8Need = new Uint8Array(nodes);
+    for (let node = 0; node < nodes; node++) {
+      if (need[node] === 255) clean[node] = 0;
+      this.utf8Need[node] = clean[node] ? need[node]! : 255;
+      if (need[node] !== 0) clean[node] = 0;
+    }
+    this.utf8Clean = clean;
+    for (let node = nodes - 1; node >= 0; node--) {
+      const p = parent[node]!;
+      if (p < 0) continue;
+      if (this.subDepth[node]! + 1 > this.subDepth[p]!) this.subDepth[p] = this.subDepth[node]! + 1;
+      const b = this.byte[node]!;
+      const sb = this.subBits;
+      sb[p * 8 + (b >> 5)]! |= 1 << (b & 31);
+      for (let w = 0; w < 8; w++) sb[p * 8 + w]! |= sb[node * 8 + w]!;
+    }
+  }
+}
+
+/** A hash of a vocabulary's token bytes and end-of-generation tokens (to match tokenizers that are different objects). */
+export function vocabFingerprint(n: number, piece: (id: number) => Uint8Array, isEog: (id: number) => boolean): number {
+  let h = 0x811c9dc5 ^ n;
+  for (let id = 0; id < n; id++) {
+    const p = piece(id);
+    h = Math.imul(h ^ (p.length + (isEog(id) ? 0x10000 : 0)), 0x01000193);
+    for (let i = 0; i < p.length; i++) h = Math.imul(h ^ p[i]!, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function latin1(p: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < p.length; i += 4096) s += String.fromCharCode(...p.subarray(i, i + 4096));
+  return s;
+}
+
+/** Vocabulary tries are cached per tokenizer object. */
+const tries = new WeakMap<object, VocabTrie>();
+
+export interface VocabSource {
+  readonly vocabSize: number;
+  piece(id: number, special: boolean): Uint8Array;
+  isEog(id: number): boolean;
+}
+
+export function vocabTrie(tok: VocabSource, key: object = tok): VocabTrie {
+  let t = tries.get(key);
+  if (!t) {
+    const pieces: Uint8Array[] = [];
+    const eog: number[] = [];
+    const special = new Map<number, Uint8Array>();
+    for (let i = 0; i < tok.vocabSize; i++) {
+      const p = tok.piece(i, false);
+      pieces.push(p);
+      if (tok.isEog(i)) eog.push(i);
+      else if (p.length === 0) {
+        const sp = tok.piece(i, true);
+        if (sp.length > 0) special.set(i, sp);
+      }
+    }
+    t = new VocabTrie(pieces, eog);
+    t.specialText = special;
+    const eogSet = new Set(eog);
+    t.fingerprint = vocabFingerprint(pieces.length, (id) => pieces[id]!, (id) => eogSet.has(id));
+    tries.set(key, t);
+  }
+  return t;
+}
+
+// ---------------------------------------------------------------------------------------
+// Recognizer
+
+/** A mask: allowed trie positions as ranges [lo0, hi0, lo1, hi1, ...], count, and whether EOG is allowed. */
+export interface TokenMask {
+  /** Allowed trie positions: [lo0, hi0, lo1, hi1, ...]. */
+  ranges: Int32Array;
+  /** Tokens in the ranges. */
+  count: number;
+  eog: boolean;
+  /** Allowed tokens among the long ones (ids). */
+  long: Int32Array;
+}
+
+export class Recognizer {
+  program: Int32Array;
+  private readonly ruleAlts: Int32Array[];
+  private readonly sets: Uint8Array;
+  private readonly root: number;
+
+  // Interned stacks: node i = (pos[i], below[i]); node 0 is the empty stack.
+  private sPos: Int32Array = new Int32Array(1024);
+  private sBelow: Int32Array = new Int32Array(1024);
+  private nStacks = 1;
+  private stackIds = new Map<number, number>();
+
+  // States: sets of normalized stacks.
+  private stateStacks: Int32Array[] = [];
+  /** Hash of a state's stacks -> the states with that hash. */
+  private stateIds = new Map<number, number | number[]>();
+  private trans: Int32Array = new Int32Array(0);
+  private uniform: (Int32Array | null)[] = [];
+  private charUniform: (Int32Array | null)[] = [];
+  private masks: (TokenMask | null)[] = [];
+  /** Start state. */
+  initial = 0;
+  /** Cache statistics (for the benchmark). */
+  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0 };
+
+  private readonly repChains: number[][];
+  /** Position -> canonical position (see canonOf), for the trie depth it was built for. */
+  private posCanon: Int32Array | null = null;
+  private canonDepth = 0;
+  private canon: number[] = [];
+  private canonStacks = new Map<number, number>();
+
+  constructor(g: ByteGrammar) {
+    this.repChains = g.repChains ?? [];
+    const prog: number[] = [];
+    this.ruleAlts = g.rules.map((alts) =>
+      Int32Array.from(
+        alts.map((alt) => {
+          const start = prog.length;
+          for (const e of alt) prog.push(e);
+          prog.push(END);
+          return start;
+        }),
+      ),
+    );
+    this.program = Int32Array.from(prog);
+    this.sets = new Uint8Array(g.byteSets.length * 256);
+    g.byteSets.forEach((s, k) => this.sets.set(s, k * 256));
+    this.root = g.root;
+    this.reset();
+  }
+
+  /** Drops every cache (keeps the grammar). Called when the caches grow past their bounds. */
+  private reset(): void {
+    this.nStacks = 1;
+    this.stackIds.clear();
+    this.stateStacks = [];
+    this.stateIds.clear();
+    this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
+    this.uniform = [];
+    this.charUniform = [];
+    this.masks = [];
+    this.canon = [];
+    this.canonStacks.clear();
+    this.midChar.clear();
+    const out = new Set<number>();
+    for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
+    this.initial = this.internState(out);
+    if (this.initial < 0) throw new SparrowError('grammar error: the grammar matches nothing', 'ERR_GRAMMAR_SYNTAX');
+  }
+
+  private intern(pos: number, below: number): number {
+    const key = pos * 2147483648 + below;
+    let id = this.stackIds.get(key);
+    if (id === undefined) {
+      id = this.nStacks++;
+      if (id >= this.sPos.length) {
+        const np = new Int32Array(this.sPos.length * 2);
+        np.set(this.sPos);
+        this.sPos = np;
+        const nb = new Int32Array(this.sBelow.length * 2);
+        nb.set(this.sBelow);
+        this.sBelow = nb;
+      }
+      this.sPos[id] = pos;
+      this.sBelow[id] = below;
+      this.stackIds.set(key, id);
+    }
+    return id;
+  }
+
+  /** Adds the normalized forms of stack `id` to `out`. */
+  private normalize(id: number, out: Set<number>, seen: Set<number>): void {
+    if (seen.has(id)) return;
+    seen.add(id);
+    if (id === ACCEPT) {
+      out.add(ACCEPT);
+      return;
+    }
+    const pos = this.sPos[id]!;
+    const e = this.program[pos]!;
+    const below = this.sBelow[id]!;
+    if (e === END) {
+      this.normalize(below, out, seen);
+    } else if (e < 0) {
+      out.add(id);
+    } else {
+      // A rule reference: the continuation below, then each alternative on top. A reference
+      // in last position pops straight to `below` (no frame for an ended alternative).
+      const cont = this.program[pos + 1] === END ? below : this.intern(pos + 1, below);
+      for (const a of this.ruleAlts[e]!) this.normalize(this.intern(a, cont), out, seen);
+    }
+    if (out.size > MAX_STACKS) {
+      throw new SparrowError(`grammar error: the grammar is too ambiguous (more than ${MAX_STACKS} parses at once)`, 'ERR_GRAMMAR_AMBIGUOUS');
+    }
+  }
+
+  private internState(stacks: Set<number>): number {
+    if (stacks.size === 0) return DEAD;
+    const arr = Int32Array.from(stacks).sort();
+    let h = 0x811c9dc5 ^ arr.length;
+    for (let i = 0; i < arr.length; i++) h = Math.imul(h ^ arr[i]!, 0x01000193);
+    const found = this.stateIds.get(h);
+    if (found !== undefined) {
+      for (const cand of typeof found === 'number' ? [found] : found) {
+        const other = this.stateStacks[cand]!;
+        if (other.length !== arr.length) continue;
+        let same = true;
+        for (let i = 0; i < arr.length; i++) {
+          if (other[i] !== arr[i]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) return cand;
+      }
+    }
+    {
+      const s = this.stateStacks.length;
+      if (found === undefined) this.stateIds.set(h, s);
+      else if (typeof found === 'number') this.stateIds.set(h, [found, s]);
+      else found.push(s);
+      this.stateStacks.push(arr);
+      this.uniform.push(null);
+      this.charUniform.push(null);
+      this.canon.push(-1);
+      this.masks.push(null);
+      if ((s + 1) * 256 > this.trans.length) {
+        const t = new Int32Array(this.trans.length * 2).fill(UNKNOWN);
+        t.set(this.trans);
+        this.trans = t;
+      }
+      this.stats.states = s + 1;
+      return s;
+    }
+  }
+
+  private readonly stepOut = new Set<number>();
+  private readonly stepSeen = new Set<number>();
+
+  /** The stacks after reading `b` from each stack of `stacks` (the reference step). */
+  private step(stacks: ArrayLike<number>, b: number, out = new Set<number>(), seen = new Set<number>()): Set<number> {
+    out.clear();
+    seen.clear();
+    for (let i = 0; i < stacks.length; i++) {
+      const id = stacks[i]!;
+      if (id === ACCEPT) continue;
+      const pos = this.sPos[id]!;
+      const set = -this.program[pos]! - 1;
+      if (this.sets[set * 256 + b]) this.normalize(this.intern(pos + 1, this.sBelow[id]!), out, seen);
+    }
+    return out;
+  }
+
+  /**
+   * DFA transition (cached). The first miss in a state fills its whole row: bytes that
+   * advance the same subset of its stacks lead to the same state, so one step per distinct
+   * subset gives all 256 transitions.
+   */
+  next(s: number, b: number): number {
+    const t = this.trans[s * 256 + b]!;
+    if (t !== UNKNOWN) return t;
+    this.fillRow(s);
+    return this.trans[s * 256 + b]!;
+  }
+
+  private readonly rowKeys = new Int32Array(256);
+  private readonly rowStrKeys: string[] = new Array<string>(256);
+
+  private fillRow(s: number): void {
+    const stacks = this.stateStacks[s]!;
+    const row = new Int32Array(256);
+    const seenKey = new Map<number | string, number>(); // key -> successor state
+    if (stacks.length <= 31) {
+      const keys = this.rowKeys;
+      keys.fill(0);
+      for (let i = 0; i < stacks.length; i++) {
+        const id = stacks[i]!;
+        if (id === ACCEPT) continue;
+        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+        const bit = 1 << i;
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b]! |= bit;
+      }
+      for (let b = 0; b < 256; b++) {
+        const key = keys[b]!;
+        let ns = key === 0 ? DEAD : seenKey.get(key);
+        if (ns === undefined) {
+          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
+          seenKey.set(key, ns);
+        }
+        row[b] = ns;
+      }
+    } else {
+      const keys = this.rowStrKeys;
+      keys.fill('');
+      for (let i = 0; i < stacks.length; i++) {
+        const id = stacks[i]!;
+        if (id === ACCEPT) continue;
+        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b] += i + ',';
+      }
+      for (let b = 0; b < 256; b++) {
+        const key = keys[b]!;
+        let ns = key === '' ? DEAD : seenKey.get(key);
+        if (ns === undefined) {
+          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
+          seenKey.set(key, ns);
+        }
+        row[b] = ns;
+      }
+    }
+    this.trans.set(row, s * 256); // after internState, which may have grown the table
+  }
+
+  /** True when the grammar may end in state s. */
+  accepting(s: number): boolean {
+    return this.stateStacks[s]![0] === ACCEPT;
+  }
+
+  /** True when the grammar must end in state s (nothing more can follow). */
+  final(s: number): boolean {
+    const st = this.stateStacks[s]!;
+    return st.length === 1 && st[0] === ACCEPT;
+  }
+
+  /** Whether the caches have grown past their bounds; if so the caller resets and re-walks. */
+  overgrown(): boolean {
+    return this.nStacks > MAX_NODES || this.stateStacks.length > MAX_STATES;
+  }
+
+  /** Drops the caches; `replay` brings each live matcher back to its state (their bytes). */
+  rebuild(): void {
+    this.stats.resets++;
+    this.reset();
+  }
+
+  /**
+   * The uniform successor of state s: the live state most bytes lead to, at [8], and the
+   * bytes that lead there, as 8 x 32 bits at [0, 8). [8] is DEAD when every byte is dead.
+   */
+  private uniformOf(s: number): Int32Array {
+    let u = this.uniform[s];
+    if (!u) {
+      u = new Int32Array(9);
+      u[8] = DEAD;
+      // The largest group of bytes that advance the same stacks (one step, without
+      // computing the other groups' states: a chain check only follows this one).
+      const stacks = this.stateStacks[s]!;
+      const keys: (number | string)[] = new Array(256).fill(stacks.length <= 31 ? 0 : '');
+      for (let i = 0; i < stacks.length; i++) {
+        const id = stacks[i]!;
+        if (id === ACCEPT) continue;
+        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+        for (let b = 0; b < 256; b++) {
+          if (!this.sets[base + b]) continue;
+          keys[b] = stacks.length <= 31 ? (keys[b] as number) | (1 << i) : (keys[b] as string) + i + ',';
+        }
+      }
+      const sizes = new Map<number | string, number>();
+      let best: number | string = 0;
+      let bestN = 0;
+      let first = -1;
+      for (let b = 0; b < 256; b++) {
+        const k = keys[b]!;
+        if (k === 0 || k === '') continue;
+        const c = (sizes.get(k) ?? 0) + 1;
+        sizes.set(k, c);
+        if (c > bestN) {
+          bestN = c;
+          best = k;
+          first = b;
+        }
+      }
+      if (first >= 0) {
+        const t = this.nextOne(s, first);
+        u[8] = t;
+        for (let b = 0; b < 256; b++) {
+          if (keys[b] !== best) continue;
+          u[b >> 5]! |= 1 << (b & 31);
+          this.trans[s * 256 + b] = t;
+        }
+      }
+      this.uniform[s] = u;
+    }
+    return u;
+  }
+
+  /**
+   * True when every byte string of length <= h over the bytes `bits[o, o + 8)` stays alive
+   * from state s: at each level all those bytes lead to the same (uniform) successor.
+   * Covers self-loops (string contents, digit runs) and counted repetitions (maxLength).
+   */
+  private chainCovers(s: number, bits: Int32Array, o: number, h: number): boolean {
+    for (let i = 0; i < h; i++) {
+      const u = this.uniformOf(s);
+      const next = u[8]!;
+      if (next < 0) return false;
+      for (let w = 0; w < 8; w++) if ((bits[o + w]! & ~u[w]!) !== 0) return false;
+      if (next === s) return true; // a loop: every further level is the same check
+      s = next;
+    }
+    return true;
+  }
+
+  /**
+   * Character-level uniform successor of state s: [4] is the state that every well-formed
+   * non-ASCII UTF-8 character leads to (every prefix of it alive), and [0, 4) the ASCII bytes
+   * that lead there too (bits); [4] is DEAD when non-ASCII characters do not all lead to one
+   * state. String contents and counted strings (maxLength) have one.
+   */
+  private charUniformOf(s: number): Int32Array {
+    let u = this.charUniform[s];
+    if (u) return u;
+    u = new Int32Array(5);
+    u[4] = DEAD;
+    this.charUniform[s] = u;
+    let target = -3;
+    // Each level: the distinct states after the bytes so far, and the ranges the next byte may take.
+    const check = (states: Set<number>, remaining: number): boolean => {
+      if (remaining === 0) {
+        for (const st of states) {
+          if (target === -3) target = st;
+          if (st !== target) return false;
+        }
+        return true;
+      }
+      const next = new Set<number>();
+      for (const st of states) {
+        for (let b = 0x80; b <= 0xbf; b++) {
+          const t = this.next(st, b);
+          if (t < 0) return false;
+          next.add(t);
+        }
+      }
+      return check(next, remaining - 1);
+    };
+    // Lead bytes with their first continuation range (the rest are 80-BF).
+    const leads: Array<[number, number, number, number]> = []; // lead, continuation bytes, first lo, first hi
+    for (let b = 0xc2; b <= 0xdf; b++) leads.push([b, 1, 0x80, 0xbf]);
+    for (let b = 0xe0; b <= 0xef; b++) leads.push([b, 2, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf]);
+    for (let b = 0xf0; b <= 0xf4; b++) leads.push([b, 3, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf]);
+    for (const [lead, k, lo, hi] of leads) {
+      const m = this.next(s, lead);
+      if (m < 0) return u;
+      const after = new Set<number>();
+      for (let b = lo; b <= hi; b++) {
+        const t = this.next(m, b);
+        if (t < 0) return u;
+        after.add(t);
+      }
+      if (!check(after, k - 1)) return u;
+    }
+    if (target < 0) return u;
+    for (let b = 0; b < 0x80; b++) if (this.next(s, b) === target) u[b >> 5]! |= 1 << (b & 31);
+    u[4] = target;
+    return u;
+  }
+
+  private midChar = new Map<number, number>();
+
+  /**
+   * The state every completion of the current character leads to from state s, which is
+   * `need` into one (continuation bytes left * 8 + the range of the next), with every
+   * prefix alive; DEAD when completions do not all lead to one state.
+   */
+  private completeChar(s: number, need: number): number {
+    const key = s * 64 + need;
+    let u = this.midChar.get(key);
+    if (u === undefined) {
+      const RANGES: Array<[number, number]> = [[0x80, 0xbf], [0xa0, 0xbf], [0x80, 0x9f], [0x90, 0xbf], [0x80, 0x8f]];
+      let states = new Set<number>([s]);
+      let [lo, hi] = RANGES[need & 7]!;
+      u = DEAD;
+      let ok = true;
+      for (let left = need >> 3; left > 0 && ok; left--) {
+        const next = new Set<number>();
+        for (const st of states) {
+          for (let b = lo; b <= hi; b++) {
+            const t = this.next(st, b);
+            if (t < 0) {
+              ok = false;
+              break;
+            }
+            next.add(t);
+          }
+          if (!ok) break;
+        }
+        states = next;
+        lo = 0x80;
+        hi = 0xbf;
+      }
+      if (ok && states.size === 1) u = [...states][0]!;
+      this.midChar.set(key, u);
+    }
+    return u;
+  }
+
+  /** Like chainCovers, by characters: the subtree is clean UTF-8, its ASCII bytes in bits[o, o + 4). */
+  private charChainCovers(s: number, bits: Int32Array, o: number, h: number): boolean {
+    for (let i = 0; i < h; i++) {
+      const u = this.charUniformOf(s);
+      const next = u[4]!;
+      if (next < 0) return false;
+      for (let w = 0; w < 4; w++) if ((bits[o + w]! & ~u[w]!) !== 0) return false;
+      if (next === s) return true;
+      s = next;
+    }
+    return true;
+  }
+
+  /**
+   * Bounded repetitions make a state per count (a string with maxLength 500: 500 states).
+   * A mask looks at most `depth` bytes ahead, so a frame with more than `depth` items left
+   * behaves like one with exactly `depth` left: canonOf(s) maps such frames there, and the
+   * states share one mask.
+   */
+  private setCanonDepth(depth: number): void {
+    this.canonDepth = depth;
+    this.canon = this.canon.map(() => -1);
+    this.canonStacks.clear();
+    let map: Int32Array | null = null;
+    const inChain = new Uint8Array(this.program.length);
+    const long = new Map<number, number>(); // chain rule with more than `depth` items left -> the rule with `depth`
+    for (const chain of this.repChains) {
+      if (chain.length <= depth) continue;
+      map ??= Int32Array.from(this.program, (_, i) => i);
+      const target = chain[depth - 1]!; // depth items left
+      const tAlts = this.ruleAlts[target]!;
+      for (let j = depth; j < chain.length; j++) {
+        long.set(chain[j]!, target);
+        const alts = this.ruleAlts[chain[j]!]!;
+        for (let a = 0; a < alts.length; a++) {
+          const src = alts[a]!;
+          const dst = tAlts[a]!;
+          for (let o = 0; ; o++) {
+            map[src + o] = dst + o;
+            inChain[src + o] = 1;
+            if (this.program[src + o] === END) break;
+          }
+        }
+      }
+    }
+    if (map) {
+      // Sites outside the chains that refer to a long chain rule (after the mandatory items
+      // of x{m,n}): a copy of the rest of their alternative that refers to the target rule.
+      const extra: number[] = [];
+      const base = this.program.length;
+      const sites: Array<[number, number]> = [];
+      for (let p = 0; p < this.program.length; p++) {
+        const e = this.program[p]!;
+        if (e >= 0 && !inChain[p] && long.has(e)) {
+          sites.push([p, base + extra.length]);
+          extra.push(long.get(e)!);
+          for (let o = 1; ; o++) {
+            extra.push(this.program[p + o]!);
+            if (this.program[p + o] === END) break;
+          }
+        }
+      }
+      if (extra.length > 0) {
+        const prog = new Int32Array(base + extra.length);
+        prog.set(this.program);
+        prog.set(extra, base);
+        this.program = prog;
+        const m2 = Int32Array.from(prog, (_, i) => i);
+        m2.set(map);
+        map = m2;
+        for (const [p, q] of sites) {
+          for (let o = 0; ; o++) {
+            map[p + o] = q + o;
+            if (prog[p + o] === END) break;
+          }
+        }
+      }
+    }
+    this.posCanon = map;
+  }
+
+  private canonStack(id: number): number {
+    if (id === ACCEPT) return ACCEPT;
+    let c = this.canonStacks.get(id);
+    if (c === undefined) {
+      const pos = this.sPos[id]!;
+      const below = this.canonStack(this.sBelow[id]!);
+      const cp = this.posCanon![pos]!;
+      c = cp === pos && below === this.sBelow[id] ? id : this.intern(cp, below);
+      this.canonStacks.set(id, c);
+    }
+    return c;
+  }
+
+  /** The canonical state of s (s itself when no frame has more items left than the depth). */
+  canonOf(s: number): number {
+    if (!this.posCanon) return s;
+    let c = this.canon[s]!;
+    if (c < 0) {
+      const stacks = this.stateStacks[s]!;
+      const out = new Set<number>();
+      let changed = false;
+      for (let i = 0; i < stacks.length; i++) {
+        const k = this.canonStack(stacks[i]!);
+        if (k !== stacks[i]) changed = true;
+        out.add(k);
+      }
+      c = changed ? this.internState(out) : s;
+      this.canon[s] = c;
+    }
+    return c;
+  }
+
+  /** The allowed tokens in state s (cached per state). */
+  mask(s: number, trie: VocabTrie): TokenMask {
+    const cached = this.masks[s];
+    if (cached) {
+      this.stats.maskHits++;
+      return cached;
+    }
+    if (this.canonDepth !== trie.maxDepth + 1) this.setCanonDepth(Math.max(2, trie.maxDepth + 1));
+    const c = this.canonOf(s);
+    if (c !== s) {
+      // The trie part is the canonical state's; long tokens reach further: check them here.
+      const m = this.mask(c, trie);
+      const own: TokenMask = { ranges: m.ranges, count: m.count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
+      this.masks[s] = own;
+      return own;
+    }
+    this.stats.maskMisses++;
+    // Ranges of allowed trie positions, appended in increasing order (the walk is in order).
+    const ranges: number[] = [];
+    let count = 0;
+    let lastHi = -1;
+    const stateAt = new Int32Array(trie.maxDepth + 1);
+    stateAt[0] = s;
+    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, utf8Need, nNodes } = trie;
+    let trans = this.trans;
+    let n = 0;
+    let walked = 0;
+    while (n < nNodes) {
+      const d = depth[n]!;
+      const ps = stateAt[d]!;
+      let ns = trans[ps * 256 + byte[n]!]!;
+      if (ns === UNKNOWN) {
+        ns = this.next(ps, byte[n]!);
+        trans = this.trans; // may have grown
+      }
+      if (ns < 0) {
+        n = skip[n]!;
+        continue;
+      }
+      let lo = tokLo[n]!;
+      let hi = tokHi[n]!;
+      let next = n + 1;
+      if (skip[n]! - n > 8) {
+        const u = this.uniformOf(ns);
+        trans = this.trans;
+        // Level-0 check inline; the rest of the chain only when it passes.
+        const o = n * 8;
+        if (
+          u[8]! >= 0 &&
+          (subBits[o]! & ~u[0]!) === 0 && (subBits[o + 1]! & ~u[1]!) === 0 && (subBits[o + 2]! & ~u[2]!) === 0 &&
+          (subBits[o + 3]! & ~u[3]!) === 0 && (subBits[o + 4]! & ~u[4]!) === 0 && (subBits[o + 5]! & ~u[5]!) === 0 &&
+          (subBits[o + 6]! & ~u[6]!) === 0 && (subBits[o + 7]! & ~u[7]!) === 0 &&
+          this.chainCovers(ns, subBits, o, subDepth[n]!)
+        ) {
+          hi = subHi[n]!;
+          next = skip[n]!;
+        } else if (utf8Clean[n] && this.charChainCovers(ns, subBits, o, subDepth[n]!)) {
+          hi = subHi[n]!;
+          next = skip[n]!;
+        } else if (utf8Need[n]! > 0 && utf8Need[n]! !== 255) {
+          // Inside a character: every completion must lead to one state, and from there on by characters.
+          const u2 = this.completeChar(ns, utf8Need[n]!);
+          if (u2 >= 0 && this.charChainCovers(u2, subBits, o, subDepth[n]!)) {
+            hi = subHi[n]!;
+            next = skip[n]!;
+          }
+        }
+        trans = this.trans;
+      }
+      if (hi > lo) {
+        count += hi - lo;
+        if (lo === lastHi) ranges[ranges.length - 1] = hi;
+        else ranges.push(lo, hi);
+        lastHi = hi;
+      }
+      if (next === n + 1) stateAt[d + 1] = ns;
+      n = next;
+      walked++;
+    }
+    this.stats.nodesWalked += walked;
+    const mask: TokenMask = { ranges: Int32Array.from(ranges), count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
+    this.masks[s] = mask;
+    return mask;
+  }
+
+  private longAllowed(s: number, trie: VocabTrie): Int32Array {
+    const ok: number[] = [];
+    for (const id of trie.long) if (this.run(s, trie.pieces[id]!) >= 0) ok.push(id);
+    return Int32Array.from(ok);
+  }
+
+  /**
+   * One transition without filling the rest of the row (for runs of token bytes, which
+   * visit states no mask may ever need: a long token's walk through a counted string).
+   */
+  private nextOne(s: number, b: number): number {
+    const t = this.trans[s * 256 + b]!;
+    if (t !== UNKNOWN) return t;
+    const ns = this.internState(this.step(this.stateStacks[s]!, b, this.stepOut, this.stepSeen));
+    this.trans[s * 256 + b] = ns;
+    return ns;
+  }
+
+  /** Runs bytes from state s; DEAD when rejected. */
+  run(s: number, bytes: Uint8Array): number {
+    for (let i = 0; i < bytes.length && s >= 0; i++) s = this.nextOne(s, bytes[i]!);
+    return s;
+  }
+
+  /**
+   * Reference twin: the stacks after `prefix`, then for each token whether its bytes are
+   * accepted, straight from the pushdown step (no DFA, trie or mask cache).
+   */
+  referenceAllowed(prefix: Uint8Array, pieces: readonly Uint8Array[]): { allowed: Uint8Array; accepting: boolean } {
+    let stacks: ArrayLike<number> = [];
+    {
+      const out = new Set<number>();
+      for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
+      stacks = [...out];
+    }
+    for (const b of prefix) stacks = [...this.step(stacks, b)];
+    const accepting = Array.from(stacks).includes(ACCEPT);
+    const allowed = new Uint8Array(pieces.length);
+    pieces.forEach((p, i) => {
+      if (p.length === 0) return;
+      let st: ArrayLike<number> = stacks;
+      for (const b of p) {
+        if (st.length === 0) break;
+        st = [...this.step(st, b)];
+      }
+      allowed[i] = st.length > 0 ? 1 : 0;
+    });
+    return { allowed, accepting };
+  }
+
+  /** Reference: whether the whole of `bytes` is a complete sentence of the grammar. */
+  referenceAccepts(bytes: Uint8Array): boolean {
+    const out = new Set<number>();
+    for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
+    let stacks: number[] = [...out];
+    for (const b of bytes) {
+      stacks = [...this.step(stacks, b)];
+      if (stacks.length === 0) return false;
+    }
+    return stacks.includes(ACCEPT);
+  }
+}

@@ -1,0 +1,181 @@
+// JSON Schema -> grammar, checked against ajv: strings the grammar generates at random
+// must validate, and the grammar must reject what ajv rejects among perturbed strings.
+import Ajv2020 from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { describe, expect, it } from 'vitest';
+import { SparrowError } from '../../src/errors.js';
+import { lowerGrammar, parseGbnf } from '../../src/grammar/gbnf.js';
+import { Recognizer } from '../../src/grammar/engine.js';
+import { schemaToGbnf } from '../../src/grammar/schema.js';
+import { SCHEMAS, UNSUPPORTED } from './corpus.js';
+import { mulberry, randomSentence } from './helpers.js';
+
+const ajv = new Ajv2020.default({ strict: false, allErrors: false });
+addFormats.default(ajv);
+
+describe('JSON schema compiler', () => {
+  it('compiles the real-world-style corpus; every generated output validates with ajv', () => {
+    const rand = mulberry(1234);
+    let compiled = 0;
+    let validated = 0;
+    let mutantsAccepted = 0;
+    let mutantsRejected = 0;
+    let rejectedInvalid = 0;
+    for (const [name, schema] of Object.entries(SCHEMAS)) {
+      const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf(schema))));
+      compiled++;
+      const validate = ajv.compile(schema);
+      let produced = 0;
+      for (let k = 0; k < 12; k++) {
+        const bytes = randomSentence(r, rand);
+        if (!bytes) continue;
+        produced++;
+        const text = new TextDecoder().decode(bytes);
+        let value: unknown;
+        expect(() => (value = JSON.parse(text)), `${name}: ${text}`).not.toThrow();
+        const ok = validate(value);
+        expect(ok, `${name}: ${text}\n${JSON.stringify(validate.errors)}`).toBe(true);
+        validated++;
+        // Mutants: whatever the grammar still accepts must parse and validate.
+        for (let m = 0; m < 20; m++) {
+          const chars = [...text];
+          const at = Math.floor(rand() * (chars.length + 1));
+          const pick = ['"', ',', '}', ']', '0', '-', 'a', ' ', '\\', 'é', '{', '[', 'e', '.'][Math.floor(rand() * 14)]!;
+          const op = rand();
+          if (op < 0.33) chars.splice(at, 1);
+          else if (op < 0.66) chars.splice(at, 0, pick);
+          else chars.splice(at, 1, pick);
+          const mutant = chars.join('');
+          const bytes2 = new TextEncoder().encode(mutant);
+          const st = r.run(r.initial, bytes2);
+          if (st >= 0 && r.accepting(st)) {
+            mutantsAccepted++;
+            let v2: unknown;
+            expect(() => (v2 = JSON.parse(mutant)), `${name}: accepted mutant ${mutant}`).not.toThrow();
+            expect(validate(v2), `${name}: accepted mutant ${mutant}`).toBe(true);
+          } else {
+            mutantsRejected++;
+            let parsed = true;
+            try {
+              parsed = validate(JSON.parse(mutant)) as boolean;
+            } catch {
+              parsed = false;
+            }
+            if (!parsed) rejectedInvalid++;
+          }
+        }
+      }
+      expect(produced, name).toBeGreaterThan(0);
+    }
+    expect(compiled).toBe(Object.keys(SCHEMAS).length);
+    expect(validated).toBeGreaterThan(100);
+    // Both sides are exercised: some mutants stay valid, most become invalid and are rejected.
+    expect(mutantsAccepted).toBeGreaterThan(50);
+    expect(rejectedInvalid).toBeGreaterThan(500);
+    expect(mutantsRejected).toBeGreaterThanOrEqual(rejectedInvalid);
+  });
+
+  it('accepts valid documents written by hand and rejects invalid ones (agrees with ajv)', () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        id: { type: 'integer', minimum: -5, maximum: 1234 },
+        score: { type: 'number', minimum: -2, maximum: 3 },
+        name: { type: 'string', minLength: 2, maxLength: 4 },
+        kind: { enum: ['a', 'b', 3] },
+        when: { type: 'string', format: 'date' },
+        t: { type: 'string', format: 'time' },
+        u: { type: 'string', format: 'uuid' },
+        code: { type: 'string', pattern: '^[A-Z]{2}-\\d{3}$' },
+        tags: { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 2 },
+      },
+      required: ['id'],
+      additionalProperties: false,
+    };
+    const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf(schema))));
+    const validate = ajv.compile(schema);
+    const docs = [
+      '{"id":0}', '{"id":-5}', '{"id":-6}', '{"id":1234}', '{"id":1235}', '{"id":01}', '{"id":12.5}',
+      '{"id":1,"score":3}', '{"id":1,"score":3.0}', '{"id":1,"score":3.01}', '{"id":1,"score":-2.0}', '{"id":1,"score":-2.5}', '{"id":1,"score":-1.99}',
+      '{"id":1,"name":"ab"}', '{"id":1,"name":"a"}', '{"id":1,"name":"abcde"}', '{"id":1,"name":"a\\u00e9c"}',
+      '{"id":1,"kind":"a"}', '{"id":1,"kind":3}', '{"id":1,"kind":"c"}',
+      '{"id":1,"when":"2024-02-29"}', '{"id":1,"when":"2023-02-29"}', '{"id":1,"when":"2000-02-29"}', '{"id":1,"when":"1900-02-29"}', '{"id":1,"when":"2023-04-31"}',
+      '{"id":1,"t":"23:59:59Z"}', '{"id":1,"t":"24:00:00Z"}', '{"id":1,"t":"12:00:00"}', '{"id":1,"t":"12:00:00.5+02:00"}',
+      '{"id":1,"u":"123e4567-e89b-12d3-a456-426614174000"}', '{"id":1,"u":"123e4567-e89b-12d3-a456-42661417400"}',
+      '{"id":1,"code":"AB-123"}', '{"id":1,"code":"AB-12"}', '{"id":1,"code":"ab-123"}',
+      '{"id":1,"tags":[]}', '{"id":1,"tags":["x"]}', '{"id":1,"tags":["x","y","z"]}',
+      '{"id":1,"extra":1}', '{"name":"ab"}', '{ "id" : 7 , "name" : "abc" }',
+    ];
+    for (const d of docs) {
+      const st = r.run(r.initial, new TextEncoder().encode(d));
+      const ours = st >= 0 && r.accepting(st);
+      const theirs = validate(JSON.parse(d.replace('01}', '1}')));
+      if (ours) expect(theirs, `grammar accepts an invalid document: ${d}`).toBe(true);
+      if (d.includes('01}')) expect(ours).toBe(false);
+      else expect(ours, d).toBe(theirs);
+    }
+  });
+
+  it('corpus coverage: the supported schemas compile, the others fail naming the keyword', () => {
+    let ok = 0;
+    for (const schema of Object.values(SCHEMAS)) {
+      schemaToGbnf(schema);
+      ok++;
+    }
+    for (const [name, { schema, keyword }] of Object.entries(UNSUPPORTED)) {
+      let err: unknown;
+      try {
+        schemaToGbnf(schema);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as SparrowError)?.code, name).toBe('ERR_SCHEMA_UNSUPPORTED');
+      expect((err as Error).message, name).toMatch(keyword);
+    }
+    const total = ok + Object.keys(UNSUPPORTED).length;
+    console.log(`schema corpus: ${ok} of ${total} compile`);
+    expect(ok).toBe(Object.keys(SCHEMAS).length);
+  });
+
+  it('an extra key cannot spell a declared key with escapes', () => {
+    const schema = { type: 'object', properties: { name: { type: 'string' } }, additionalProperties: true };
+    const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf(schema))));
+    const ok = (d: string) => {
+      const st = r.run(r.initial, new TextEncoder().encode(d));
+      return st >= 0 && r.accepting(st);
+    };
+    expect(ok('{"name":"x","other":5}')).toBe(true);
+    expect(ok('{"name":"x","nam":5,"names":[1]}')).toBe(true);
+    expect(ok('{"name":"x","\\u006eame":5}')).toBe(false);
+    expect(ok('{"name":"x","name":5}')).toBe(false);
+    expect(ok('{"n\\u0061me":5}')).toBe(false);
+    expect(ok('{"nx\\u0061":5}')).toBe(true);
+  });
+
+  it('names unsupported keywords in a SparrowError', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [{ type: 'object', patternProperties: { '^x': {} } }, /keyword "patternProperties"/],
+      [{ type: 'string', format: 'hostname' }, /format "hostname"/],
+      [{ not: { type: 'string' } }, /keyword "not"/],
+      [{ type: 'number', multipleOf: 3 }, /keyword "multipleOf"/],
+      [{ type: 'array', uniqueItems: true }, /keyword "uniqueItems"/],
+      [{ type: 'string', pattern: '(a)\\1' }, /backreferences/],
+      [{ type: 'string', pattern: 'a(?=b)' }, /lookaround/],
+      [{ $ref: 'https://example.com/x.json' }, /\$ref/],
+      [{ type: 'number', minimum: 0.5 }, /non-integral/],
+      [{ properties: { a: { if: {} } } }, /#\/properties\/a: unsupported keyword "if"/],
+      [{ allOf: [{ properties: { a: {} } }], additionalProperties: false }, /additionalProperties of one part would apply to property "a"/],
+    ];
+    for (const [s, re] of bad) {
+      let err: unknown;
+      try {
+        schemaToGbnf(s);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SparrowError);
+      expect((err as SparrowError).code).toBe('ERR_SCHEMA_UNSUPPORTED');
+      expect((err as Error).message).toMatch(re);
+    }
+  });
+});

@@ -36,6 +36,25 @@
 //   [2336, 3360) 16 chunks; chunk s lane r byte b = sum over i < 4 of
 //              ((q[16s + 4i + b] >> 4) & 3) << 2i
 //   (q unsigned 0..63; the value is q - 32)
+// Q4_1 / Q5_0 / Q5_1, per block of 32 columns (320 / 352 / 384 bytes):
+//   [0, 32)    d[16] fp16
+//   [32, 64)   m[16] fp16 (Q4_1 and Q5_1 only; the offsets below move down 32 for Q5_0)
+//   [64, 320)  4 chunks of nibbles exactly as Q4_0 (values 4k.. low, 16+4k.. high)
+//   [320, 384) (Q5_*) 1 chunk; lane r = 32 bits of row r: bit 8b + k is the fifth bit of
+//              value 4k + b and bit 8b + 4 + k that of value 16 + 4k + b (k, b < 4), so a
+//              shift of the lane by a constant lines up the fifth bits of chunk k
+//   (q unsigned 0..15 / 0..31; the value is d q + m, or d (q - 16) for Q5_0)
+// IQ4_NL and MXFP4, per block of 32 columns (288 bytes): the Q4_0 layout with codebook
+// indices in the nibbles (values kIQ4NL[i] / kMXFP4[i] of quant/quant.h);
+//   [0, 32)    IQ4_NL: d[16] fp16; MXFP4: e[16] E8M0 exponent bytes, then 16 zero bytes
+//   [32, 288)  4 chunks as Q4_0
+// Q2_K / Q3_K / IQ4_XS ("KI8": the values expanded to int8), per super-block (4672 bytes):
+//   [0, 32)    d[16] fp16        [32, 64) dmin[16] fp16 (zero for Q3_K and IQ4_XS)
+//   [64, 320)  sc: byte 64 + 32p + 2r + e = int8 scale of sub-block 2p+e (16 columns) of row r
+//   [320, 576) m: the same for the int8 mins (zero for Q3_K and IQ4_XS)
+//   [576, 4672) 64 chunks; chunk c lane r = values 4c..4c+3 of row r plus 128 (unsigned)
+//   x = d * sc * v - dmin * m per sub-block: Q2_K v = q (0..3), sc, m 4-bit; Q3_K v = q - 4,
+//   sc = s - 32; IQ4_XS v = kIQ4NL[q], sc = ls - 32 (the same for both halves of a 32-block)
 //
 // Activations are quantized per token (row): BlockQ8A (40 bytes per 32 values) for
 // Q4_0/Q8_0 and BlockQ8KA (308 bytes per 256) for the K-quants, see quant/quant.h.
@@ -50,6 +69,11 @@ constexpr int kQ8_0GroupBlock = 544;
 constexpr int kQ4_KGroupBlock = 2368;
 constexpr int kQ5_KGroupBlock = 2880;
 constexpr int kQ6_KGroupBlock = 3360;
+constexpr int kQ4_1GroupBlock = 320;
+constexpr int kQ5_0GroupBlock = 352;
+constexpr int kQ5_1GroupBlock = 384;
+constexpr int kCodebookGroupBlock = 288;  // IQ4_NL, MXFP4
+constexpr int kKI8GroupBlock = 4672;      // Q2_K, Q3_K, IQ4_XS
 
 constexpr int kQ8ABytes = 40;    // float d, int32 sum, int8 qs[32]
 constexpr int kQ8KABytes = 308;  // float d, int16 bsums[16], int16 bsums32[8], int8 qs[256]

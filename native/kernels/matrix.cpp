@@ -22,7 +22,10 @@ namespace sparrow {
 
 namespace {
 
-enum : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30 };
+enum : uint32_t {
+  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q2_K = 10, Q3_K = 11, Q4_K = 12,
+  Q5_K = 13, Q6_K = 14, IQ4_NL = 20, IQ4_XS = 23, BF16 = 30, MXFP4 = 39
+};
 
 // Repacked weights live in their own pages (page-aligned, zero-filled: padding rows of
 // the last group stay zero, scale 0), returned to the OS when the matrix goes.
@@ -138,6 +141,57 @@ void repack_q6_k(const uint8_t* src, uint8_t* dst, int r) {
   }
 }
 
+// Q4_1 / Q5_0 / Q5_1: scales (and mins) as they are, the nibbles as Q4_0, and the
+// fifth bits regrouped so that bit 8b + k (b, k < 4) of the row's lane is that of value
+// 4k + b and bit 8b + 4 + k that of value 16 + 4k + b.
+template <uint32_t Type>
+void repack_legacy(const uint8_t* src, uint8_t* dst, int r) {
+  constexpr bool has_min = Type != Q5_0, five = Type != Q4_1;
+  constexpr size_t qs = Type == Q4_1 ? offsetof(BlockQ4_1, qs) : Type == Q5_0 ? offsetof(BlockQ5_0, qs) : offsetof(BlockQ5_1, qs);
+  constexpr int qoff = has_min ? 64 : 32;
+  put16(dst + 2 * r, get16(src));
+  if (has_min) put16(dst + 32 + 2 * r, get16(src + 2));
+  for (int k = 0; k < 4; k++) std::memcpy(dst + qoff + 64 * k + 4 * r, src + qs + 4 * k, 4);
+  if (five) {
+    uint32_t qh = get32(src + (Type == Q5_0 ? offsetof(BlockQ5_0, qh) : offsetof(BlockQ5_1, qh))), h = 0;
+    for (int k = 0; k < 4; k++)
+      for (int b = 0; b < 4; b++) {
+        h |= ((qh >> (4 * k + b)) & 1u) << (8 * b + k);
+        h |= ((qh >> (16 + 4 * k + b)) & 1u) << (8 * b + 4 + k);
+      }
+    uint8_t bytes[4] = {uint8_t(h), uint8_t(h >> 8), uint8_t(h >> 16), uint8_t(h >> 24)};
+    std::memcpy(dst + qoff + 256 + 4 * r, bytes, 4);
+  }
+}
+
+// IQ4_NL / MXFP4: the scale (fp16 d, or the E8M0 byte), the nibbles as Q4_0.
+void repack_iq4_nl(const uint8_t* src, uint8_t* dst, int r) {
+  put16(dst + 2 * r, get16(src + offsetof(BlockIQ4_NL, d)));
+  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, src + offsetof(BlockIQ4_NL, qs) + 4 * k, 4);
+}
+void repack_mxfp4(const uint8_t* src, uint8_t* dst, int r) {
+  dst[r] = src[offsetof(BlockMXFP4, e)];
+  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, src + offsetof(BlockMXFP4, qs) + 4 * k, 4);
+}
+
+// Q2_K / Q3_K / IQ4_XS into KI8: the values as int8 (+128), scales and mins per 16.
+template <uint32_t Type>
+void repack_ki8(const uint8_t* src, uint8_t* dst, int r) {
+  int8_t v[256], sc[16], m[16];
+  float d, dmin;
+  unpack_small_k(Type, src, v, sc, m, &d, &dmin);
+  // d and dmin are fp16 values of the file, so this conversion back is exact
+  put16(dst + 2 * r, fp32_to_fp16(d));
+  put16(dst + 32 + 2 * r, fp32_to_fp16(dmin));
+  for (int s = 0; s < 16; s++) {
+    const int off = 32 * (s >> 1) + 2 * r + (s & 1);
+    dst[64 + off] = uint8_t(sc[s]);
+    dst[320 + off] = uint8_t(m[s]);
+  }
+  for (int c = 0; c < 64; c++)
+    for (int b = 0; b < 4; b++) dst[576 + 64 * c + 4 * r + b] = uint8_t(v[4 * c + b] ^ 0x80);
+}
+
 // --- reading one row back out of a group block (get_row) ---
 
 void unrepack_q4_0(const uint8_t* src, int r, float* out) {
@@ -181,6 +235,40 @@ void unrepack_q6_k(const uint8_t* src, int r, float* out) {
   }
 }
 
+template <bool HasMin, bool Five>
+void unrepack_legacy(const uint8_t* src, int r, float* out) {
+  constexpr int qoff = HasMin ? 64 : 32;
+  const float d = fp16_to_fp32(get16(src + 2 * r)), m = HasMin ? fp16_to_fp32(get16(src + 32 + 2 * r)) : 0.0f;
+  for (int k = 0; k < 4; k++)
+    for (int b = 0; b < 4; b++) {
+      const uint8_t q = src[qoff + 64 * k + 4 * r + b], h = Five ? src[qoff + 256 + 4 * r + b] : 0;
+      const int lo = (q & 15) | ((h >> k) & 1) << 4, hi = (q >> 4) | ((h >> (4 + k)) & 1) << 4;
+      out[4 * k + b] = HasMin ? d * float(lo) + m : d * float(lo - 16);
+      out[16 + 4 * k + b] = HasMin ? d * float(hi) + m : d * float(hi - 16);
+    }
+}
+
+template <bool Mx>
+void unrepack_codebook(const uint8_t* src, int r, float* out) {
+  const float d = Mx ? e8m0_half(src[r]) : fp16_to_fp32(get16(src + 2 * r));
+  const int8_t* table = Mx ? kMXFP4 : kIQ4NL;
+  for (int k = 0; k < 4; k++)
+    for (int b = 0; b < 4; b++) {
+      const uint8_t q = src[32 + 64 * k + 4 * r + b];
+      out[4 * k + b] = d * float(table[q & 15]);
+      out[16 + 4 * k + b] = d * float(table[q >> 4]);
+    }
+}
+
+void unrepack_ki8(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r)), dmin = fp16_to_fp32(get16(src + 32 + 2 * r));
+  for (int i = 0; i < 256; i++) {
+    const int s = i / 16, off = 32 * (s >> 1) + 2 * r + (s & 1);
+    const int v = int8_t(src[576 + 64 * (i / 4) + 4 * r + i % 4] ^ 0x80);
+    out[i] = d * float(int8_t(src[64 + off])) * float(v) - dmin * float(int8_t(src[320 + off]));
+  }
+}
+
 // One row of `nb` original blocks into its place (row r % 16) in the group blocks: the
 // per-block repack inlined into a loop, one indirect call per row.
 template <void (*Repack)(const uint8_t*, uint8_t*, int), size_t SrcBlock, int GroupBlock>
@@ -208,7 +296,37 @@ const QuantKind* quant_kind(uint32_t type) {
                               unrepack_q5_k, &Kernels::mm_q5_k};
   static const QuantKind q6_k{256, kQ6_KGroupBlock, true, repack_row<repack_q6_k, sizeof(BlockQ6_K), kQ6_KGroupBlock>,
                               unrepack_q6_k, &Kernels::mm_q6_k};
+  static const QuantKind q4_1{32, kQ4_1GroupBlock, false,
+                              repack_row<repack_legacy<Q4_1>, sizeof(BlockQ4_1), kQ4_1GroupBlock>,
+                              unrepack_legacy<true, false>, &Kernels::mm_q4_1};
+  static const QuantKind q5_0{32, kQ5_0GroupBlock, false,
+                              repack_row<repack_legacy<Q5_0>, sizeof(BlockQ5_0), kQ5_0GroupBlock>,
+                              unrepack_legacy<false, true>, &Kernels::mm_q5_0};
+  static const QuantKind q5_1{32, kQ5_1GroupBlock, false,
+                              repack_row<repack_legacy<Q5_1>, sizeof(BlockQ5_1), kQ5_1GroupBlock>,
+                              unrepack_legacy<true, true>, &Kernels::mm_q5_1};
+  static const QuantKind iq4_nl{32, kCodebookGroupBlock, false,
+                                repack_row<repack_iq4_nl, sizeof(BlockIQ4_NL), kCodebookGroupBlock>,
+                                unrepack_codebook<false>, &Kernels::mm_iq4_nl};
+  static const QuantKind mxfp4{32, kCodebookGroupBlock, false,
+                               repack_row<repack_mxfp4, sizeof(BlockMXFP4), kCodebookGroupBlock>,
+                               unrepack_codebook<true>, &Kernels::mm_mxfp4};
+  static const QuantKind q2_k{256, kKI8GroupBlock, true, repack_row<repack_ki8<Q2_K>, sizeof(BlockQ2_K), kKI8GroupBlock>,
+                              unrepack_ki8, &Kernels::mm_ki8};
+  static const QuantKind q3_k{256, kKI8GroupBlock, true, repack_row<repack_ki8<Q3_K>, sizeof(BlockQ3_K), kKI8GroupBlock>,
+                              unrepack_ki8, &Kernels::mm_ki8};
+  static const QuantKind iq4_xs{256, kKI8GroupBlock, true,
+                                repack_row<repack_ki8<IQ4_XS>, sizeof(BlockIQ4_XS), kKI8GroupBlock>, unrepack_ki8,
+                                &Kernels::mm_ki8};
   switch (type) {
+    case Q4_1: return &q4_1;
+    case Q5_0: return &q5_0;
+    case Q5_1: return &q5_1;
+    case IQ4_NL: return &iq4_nl;
+    case MXFP4: return &mxfp4;
+    case Q2_K: return &q2_k;
+    case Q3_K: return &q3_k;
+    case IQ4_XS: return &iq4_xs;
     case Q4_0: return &q4_0;
     case Q8_0: return &q8_0;
     case Q4_K: return &q4_k;
@@ -328,7 +446,8 @@ std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t row
   if (!quant_supported(type))
     throw sparrow_error("ERR_UNSUPPORTED_TYPE", std::string("tensor '") + name + "' has type " + type_name(type) +
                                                     ", which sparrow-llm cannot compute with (supported: F32, F16, "
-                                                    "BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K)");
+                                                    "BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, "
+                                                    "Q6_K, IQ4_NL, IQ4_XS, MXFP4)");
   if (rows <= 0 || cols <= 0 || cols % quant_block_size(type) != 0)
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", std::string("tensor '") + name + "' of type " + type_name(type) +
                                                     " has " + std::to_string(cols) +

@@ -7,7 +7,10 @@ import { systemInfo } from '../../src/index.js';
 import { ACT_BLOCK, BLOCK, activationsAsSeen, k, rng, T, type TypeName } from './helpers.js';
 
 const isas = systemInfo().supportedIsas;
-const TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const TYPES: TypeName[] = [
+  'F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K',
+  'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'MXFP4', 'Q2_K', 'Q3_K', 'IQ4_XS',
+];
 
 /** Random weights with rows of very different magnitudes, some all-zero blocks, quantized. */
 function makeWeights(type: TypeName, rows: number, cols: number, seed: number) {
@@ -139,7 +142,7 @@ describe('make_matrix', () => {
   });
 
   it('names the tensor and the type it cannot compute with', () => {
-    for (const [id, name] of [[3, 'Q4_1'], [10, 'Q2_K'], [11, 'Q3_K'], [20, 'IQ4_NL']] as const) {
+    for (const [id, name] of [[16, 'IQ2_XXS'], [21, 'IQ3_S'], [29, 'IQ1_M'], [35, 'TQ2_0']] as const) {
       let err: unknown;
       try {
         k()._makeMatrix(id, 4, 256, 'blk.3.ffn_down.weight');

@@ -1,5 +1,5 @@
 // One kernel table per ISA. An entry an ISA has no fast kernel for points to the
-// generic twin.
+// generic twin, or (AVX-512) to the AVX2 kernel, which every AVX-512 CPU runs.
 #include "kernels.h"
 
 namespace sparrow {
@@ -20,13 +20,13 @@ const Kernels kAvx2 = {Isa::AVX2, sp_dot_f32_avx2, sp_mm_q4_0_avx2, sp_mm_q8_0_a
                        sp_mm_f16_avx2, sp_mm_bf16_avx2, sp_dot_f16_f32_avx2, sp_axpy_f16_avx2,
                        sp_quantize_q8a_avx2, sp_quantize_q8ka_avx2,
                        sp_f32_to_f16_avx2, sp_f16_to_f32_avx2, sp_round_f16_avx2,
-                          sp_mm_q4_1_generic, sp_mm_q5_0_generic, sp_mm_q5_1_generic, sp_mm_iq4_nl_generic, sp_mm_mxfp4_generic, sp_mm_ki8_generic};
+                          sp_mm_q4_1_avx2, sp_mm_q5_0_avx2, sp_mm_q5_1_avx2, sp_mm_iq4_nl_avx2, sp_mm_mxfp4_avx2, sp_mm_ki8_avx2};
 const Kernels kAvx512 = {Isa::AVX512, sp_dot_f32_avx512, sp_mm_q4_0_avx512, sp_mm_q8_0_avx512,
                          sp_mm_q4_k_avx512, sp_mm_q5_k_avx512, sp_mm_q6_k_avx512, sp_mm_f32_avx512,
                          sp_mm_f16_avx512, sp_mm_bf16_avx512, sp_dot_f16_f32_avx512, sp_axpy_f16_avx512,
                          sp_quantize_q8a_avx512, sp_quantize_q8ka_avx512,
                          sp_f32_to_f16_avx512, sp_f16_to_f32_avx512, sp_round_f16_avx512,
-                          sp_mm_q4_1_generic, sp_mm_q5_0_generic, sp_mm_q5_1_generic, sp_mm_iq4_nl_generic, sp_mm_mxfp4_generic, sp_mm_ki8_generic};
+                          sp_mm_q4_1_avx2, sp_mm_q5_0_avx2, sp_mm_q5_1_avx2, sp_mm_iq4_nl_avx2, sp_mm_mxfp4_avx2, sp_mm_ki8_avx2};
 #endif
 #ifdef SPARROW_HAVE_NEON_KERNELS
 const Kernels kNeon = {Isa::NEON, sp_dot_f32_neon, sp_mm_q4_0_neon, sp_mm_q8_0_neon,

@@ -34,7 +34,7 @@ const Kernels kNeon = {Isa::NEON, sp_dot_f32_neon, sp_mm_q4_0_neon, sp_mm_q8_0_n
                        sp_mm_f16_neon, sp_mm_bf16_neon, sp_dot_f16_f32_neon, sp_axpy_f16_neon,
                        sp_quantize_q8a_neon, sp_quantize_q8ka_neon,
                        sp_f32_to_f16_neon, sp_f16_to_f32_neon, sp_round_f16_neon,
-                          sp_mm_q4_1_generic, sp_mm_q5_0_generic, sp_mm_q5_1_generic, sp_mm_iq4_nl_generic, sp_mm_mxfp4_generic, sp_mm_ki8_generic};
+                          sp_mm_q4_1_neon, sp_mm_q5_0_neon, sp_mm_q5_1_neon, sp_mm_iq4_nl_neon, sp_mm_mxfp4_neon, sp_mm_ki8_neon};
 #endif
 }  // namespace
 

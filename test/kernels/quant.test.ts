@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectGGUF } from '../../src/index.js';
+import { dequantize } from '../../models/ggml-types.js';
+import { randomTensorChunks } from '../../models/random-tensors.js';
 import { k, rng, T } from './helpers.js';
 
 const models = path.resolve(__dirname, '../../../shared/models');
@@ -272,5 +274,24 @@ describe('reference quantizers round-trip', () => {
       const y = k()._dequantize(type, k()._quantize(type, x), x.length);
       expect(rms(x, y) / xr).toBeLessThan(maxRel);
       expect(rms(x, y) / xr).toBeGreaterThan(0); // not a copy
+    });
+});
+
+describe('the two reference dequantizers agree: native (quant/quant.cpp) and TypeScript (models/ggml-types.ts)', () => {
+  // Written separately from the format description; random blocks from the synthetic
+  // writer exercise every bit of every field.
+  for (const type of ['Q4_0', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS', 'MXFP4'] as const)
+    it(type, () => {
+      const count = 256 * 40;
+      const bytes = [...randomTensorChunks({ type, count, std: 0.7, seed: 3, stream: type })][0]!;
+      const native = k()._dequantize(T[type], bytes, count);
+      const ts = dequantize(type, bytes, count);
+      expect(native.length).toBe(count);
+      let nonzero = 0;
+      for (let i = 0; i < count; i++) {
+        if (native[i] !== ts[i]) throw new Error(`${type}[${i}]: native ${native[i]}, TypeScript ${ts[i]}`);
+        if (native[i] !== 0) nonzero++;
+      }
+      expect(nonzero).toBeGreaterThan(count / 2);
     });
 });

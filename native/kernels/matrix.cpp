@@ -3,6 +3,7 @@
 // read again); float weights (F32/F16/BF16) are used in place. mul() calls the kernel
 // of the current ISA (kernels()).
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -283,6 +284,7 @@ struct QuantKind {
   void (*repack)(const uint8_t* src, uint8_t* dst, int64_t nb, int r);
   void (*unrepack)(const uint8_t* src, int r, float* out);
   QMatMulFn Kernels::*fn;
+  bool q8_1 = false;  // BlockQ8A with s = fp16(sum * d) in place of the sum (ggml's Q8_1)
 };
 
 const QuantKind* quant_kind(uint32_t type) {
@@ -298,13 +300,13 @@ const QuantKind* quant_kind(uint32_t type) {
                               unrepack_q6_k, &Kernels::mm_q6_k};
   static const QuantKind q4_1{32, kQ4_1GroupBlock, false,
                               repack_row<repack_legacy<Q4_1>, sizeof(BlockQ4_1), kQ4_1GroupBlock>,
-                              unrepack_legacy<true, false>, &Kernels::mm_q4_1};
+                              unrepack_legacy<true, false>, &Kernels::mm_q4_1, true};
   static const QuantKind q5_0{32, kQ5_0GroupBlock, false,
                               repack_row<repack_legacy<Q5_0>, sizeof(BlockQ5_0), kQ5_0GroupBlock>,
                               unrepack_legacy<false, true>, &Kernels::mm_q5_0};
   static const QuantKind q5_1{32, kQ5_1GroupBlock, false,
                               repack_row<repack_legacy<Q5_1>, sizeof(BlockQ5_1), kQ5_1GroupBlock>,
-                              unrepack_legacy<true, true>, &Kernels::mm_q5_1};
+                              unrepack_legacy<true, true>, &Kernels::mm_q5_1, true};
   static const QuantKind iq4_nl{32, kCodebookGroupBlock, false,
                                 repack_row<repack_iq4_nl, sizeof(BlockIQ4_NL), kCodebookGroupBlock>,
                                 unrepack_codebook<false>, &Kernels::mm_iq4_nl};
@@ -364,12 +366,15 @@ class QuantMatrix final : public Matrix {
     else for (int64_t t = 0; t < tasks; t++) repack_task(t);
   }
 
-  InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
+  InputFormat input_format() const override {
+    return k_.kquant ? InputFormat::Q8KA : k_.q8_1 ? InputFormat::Q8A1 : InputFormat::Q8A;
+  }
   size_t input_bytes(int64_t n) const override { return size_t(n * row_bytes()); }
   void quantize_input(const float* x, int64_t n, void* xq) const override {
     const Kernels& k = kernels();
     auto quantize = k_.kquant ? k.quantize_q8ka : k.quantize_q8a;
     for (int64_t t = 0; t < n; t++) quantize(x + t * cols_, static_cast<uint8_t*>(xq) + t * row_bytes(), cols_);
+    if (k_.q8_1) to_q8_1(x, n, static_cast<uint8_t*>(xq));
   }
 
   void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const override {
@@ -389,6 +394,22 @@ class QuantMatrix final : public Matrix {
   }
 
   int64_t row_align() const override { return kGroupRows; }
+
+  // ggml's Q8_1: the same quants and d as Q8_0, plus s = d * sum rounded to fp16, where
+  // d = amax / 127 unrounded; s goes into the sum field as a float.
+  void to_q8_1(const float* x, int64_t n, uint8_t* xq) const {
+    for (int64_t t = 0; t < n; t++)
+      for (int64_t b = 0; b < nb_; b++) {
+        const float* v = x + t * cols_ + 32 * b;
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(v[i]));
+        uint8_t* blk = xq + t * row_bytes() + b * kQ8ABytes;
+        int32_t sum;
+        std::memcpy(&sum, blk + 4, 4);
+        const float s = fp16_to_fp32(fp32_to_fp16(amax / 127 * float(sum)));
+        std::memcpy(blk + 4, &s, 4);
+      }
+  }
 
   void get_row(int64_t r, float* out) const override {
     const uint8_t* g = w_.get() + (r / kGroupRows) * nb_ * k_.group_block;

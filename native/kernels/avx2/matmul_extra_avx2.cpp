@@ -102,12 +102,11 @@ struct LegacyTileImpl {
           s = _mm256_madd_epi16(a, ones);
         }
         const float dx = ldf(xb);
-        const int32_t sx = ld32(xb + 4);
-        if (HasMin) {
+        if (HasMin) {  // + m s, s the Q8_1 block's float at the place of the sum
           const __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(s), dw);
-          acc[t] = _mm256_add_ps(acc[t], _mm256_fmadd_ps(dot, _mm256_set1_ps(dx), _mm256_mul_ps(mw, _mm256_set1_ps(float(sx) * dx))));
+          acc[t] = _mm256_add_ps(acc[t], _mm256_fmadd_ps(dot, _mm256_set1_ps(dx), _mm256_mul_ps(mw, _mm256_set1_ps(ldf(xb + 4)))));
         } else {
-          s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * sx));
+          s = _mm256_sub_epi32(s, _mm256_set1_epi32(16 * ld32(xb + 4)));
           acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), dw), _mm256_set1_ps(dx), acc[t]);
         }
       }

@@ -60,13 +60,15 @@ void run(const uint8_t* w, int64_t nb, int64_t group_block, const void* xq, int6
 }
 
 // Q4_1 (HasMin, 4 bits), Q5_0 (5 bits, offset 16), Q5_1 (HasMin, 5 bits). Per row:
-// dot = sum q x (q unsigned); Q5_0 adds float(dot - 16 sx) d dx, the others
-// float(dot) d dx + m (sx dx).
+// dot = sum q x (q unsigned); Q5_0 adds float(dot - 16 sx) d dx (sx: the int sum of the
+// Q8_0-style block), the others float(dot) d dx + m s (s: the float of the Q8_1-style
+// block, at the same place), as ggml's vec_dot_q4_1_q8_1.
 template <bool HasMin, bool Five>
 void legacy_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
   constexpr int qs = HasMin ? 64 : 32, hb = qs + 256;
   const float dx = f32(xb);
   const int32_t sx = i32(xb + 4);
+  const float s = f32(xb + 4);
   const int8_t* xs = reinterpret_cast<const int8_t*>(xb + 8);
   for (int r = 0; r < 16; r++) {
     int32_t dot = 0;
@@ -82,7 +84,7 @@ void legacy_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
         dot += lo * xs[4 * k + b] + hi * xs[16 + 4 * k + b];
       }
     if (HasMin)
-      acc[r] += float(dot) * f16(blk + 2 * r) * dx + f16(blk + 32 + 2 * r) * (float(sx) * dx);
+      acc[r] += float(dot) * f16(blk + 2 * r) * dx + f16(blk + 32 + 2 * r) * s;
     else
       acc[r] += float(dot - 16 * sx) * f16(blk + 2 * r) * dx;
   }

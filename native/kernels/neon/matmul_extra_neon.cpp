@@ -96,11 +96,10 @@ struct LegacyTileImpl {
         int32x4_t s = dot4(vdupq_n_s32(0), lo, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 8)));
         s = dot4(s, hi, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 24)));
         const float dx = ldf(xb);
-        const int32_t sx = ld32(xb + 4);
-        if (HasMin) {
-          acc[t] = vaddq_f32(acc[t], vfmaq_n_f32(vmulq_n_f32(mw, float(sx) * dx), vmulq_f32(vcvtq_f32_s32(s), dw), dx));
+        if (HasMin) {  // + m s, s the Q8_1 block's float at the place of the sum
+          acc[t] = vaddq_f32(acc[t], vfmaq_n_f32(vmulq_n_f32(mw, ldf(xb + 4)), vmulq_f32(vcvtq_f32_s32(s), dw), dx));
         } else {
-          s = vsubq_s32(s, vdupq_n_s32(16 * sx));
+          s = vsubq_s32(s, vdupq_n_s32(16 * ld32(xb + 4)));
           acc[t] = vfmaq_n_f32(acc[t], vmulq_f32(vcvtq_f32_s32(s), dw), dx);
         }
       }

@@ -12,6 +12,9 @@
 //   _convertF16(isa, 'to' | 'round', x: Float32Array) -> Uint16Array | Float32Array
 //   _convertF16(isa, 'from', x: Uint16Array) -> Float32Array
 //   _matrixInfo(type, rows, cols) -> { rowAlign, inputBytesPerToken }
+//   _support() -> { types: string[], architectures: string[] }
+//        the ggml type names make_matrix computes with, and the architectures the model
+//        loader knows (for `sparrow inspect`)
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -24,7 +27,9 @@
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "kernels/layout.h"
+#include "core/ggml_types.h"
 #include "kernels/matmul.h"
+#include "model/model.h"
 #include "quant/quant.h"
 
 namespace {
@@ -293,6 +298,28 @@ Napi::Value BenchMatmul(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value Support(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    Napi::Array types = Napi::Array::New(env);
+    for (uint32_t id = 0; id < 64; id++)
+      if (sparrow::type_info(id) && sparrow::quant_supported(id)) types.Set(types.Length(), sparrow::type_name(id));
+    Napi::Array archs = Napi::Array::New(env);
+    const std::string list = sparrow::supported_archs();  // "llama, qwen2"
+    size_t pos = 0;
+    while (pos < list.size()) {
+      size_t end = list.find(", ", pos);
+      if (end == std::string::npos) end = list.size();
+      archs.Set(archs.Length(), list.substr(pos, end - pos));
+      pos = end + 2;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("types", types);
+    o.Set("architectures", archs);
+    return o;
+  });
+}
+
 }  // namespace
 
 SPARROW_BINDING(kernels) {
@@ -306,5 +333,6 @@ SPARROW_BINDING(kernels) {
   exports.Set("_quantizeActivations", Napi::Function::New(env, QuantizeActivations, "_quantizeActivations"));
   exports.Set("_getRow", Napi::Function::New(env, GetRow, "_getRow"));
   exports.Set("_benchMatmul", Napi::Function::New(env, BenchMatmul, "_benchMatmul"));
+  exports.Set("_support", Napi::Function::New(env, Support, "_support"));
   exports.Set("_makeMatrix", Napi::Function::New(env, MakeMatrix, "_makeMatrix"));
 }

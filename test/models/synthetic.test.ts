@@ -267,12 +267,19 @@ describe('vocabularies', () => {
 
 describe('catalogue', () => {
   it('holds the published shapes of the real models', () => {
-    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'smollm-135m', 'llama-110m']);
+    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'smollm-135m', 'smollm2-360m', 'llama-110m']);
     const s = (n: string) => CATALOGUE[n]!.shape;
     expect(s('tinyllama-1.1b')).toMatchObject({ nLayers: 22, nEmbd: 2048, nFF: 5632, nHead: 32, nHeadKv: 4, nVocab: 32000 });
     expect(s('llama-3.2-1b')).toMatchObject({ nLayers: 16, nEmbd: 2048, nFF: 8192, nHead: 32, nHeadKv: 8, nVocab: 128256, ropeFreqBase: 500000, tiedEmbeddings: true });
     expect(s('qwen2.5-0.5b')).toMatchObject({ arch: 'qwen2', nLayers: 24, nEmbd: 896, nFF: 4864, nHead: 14, nHeadKv: 2, nVocab: 151936, ropeFreqBase: 1e6, tiedEmbeddings: true });
     expect(s('smollm-135m')).toMatchObject({ nLayers: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKv: 3, nVocab: 49152, tiedEmbeddings: true });
+    expect(s('smollm2-360m')).toMatchObject({ nLayers: 32, nEmbd: 960, nFF: 2560, nHead: 15, nHeadKv: 5, nVocab: 49152, ropeFreqBase: 1e5, tiedEmbeddings: true });
+    // its Q4_K_M as llama.cpp writes it: 960-long rows fall back to Q5_0, the 2560-long
+    // rows of ffn_down (10 x 256) stay K-quants
+    const plan = tensorTypes(s('smollm2-360m'), 'q4_k_m');
+    expect(plan.find((t) => t.name === 'blk.3.ffn_gate.weight')!.type).toBe('Q5_0');
+    expect(plan.find((t) => t.name === 'blk.5.ffn_down.weight')!.type).toBe('Q4_K'); // use_more_bits(5, 32) is false
+    expect(plan.find((t) => t.name === 'token_embd.weight')!.type).toBe('Q8_0');
     expect(s('llama-110m')).toMatchObject({ nLayers: 12, nEmbd: 768, nFF: 2048, nHead: 12, nHeadKv: 12, nVocab: 32000 });
     expect(() => catalogueEntry('nope')).toThrow(/tinyllama-1.1b/);
   });

@@ -48,13 +48,19 @@
 // indices in the nibbles (values kIQ4NL[i] / kMXFP4[i] of quant/quant.h);
 //   [0, 32)    IQ4_NL: d[16] fp16; MXFP4: e[16] E8M0 exponent bytes, then 16 zero bytes
 //   [32, 288)  4 chunks as Q4_0
-// Q2_K / Q3_K / IQ4_XS ("KI8": the values expanded to int8), per super-block (4672 bytes):
+// IQ4_XS, per super-block of 256 columns (2208 bytes: the file's 2176 plus the scales as bytes):
+//   [0, 32)    d[16] fp16
+//   [32, 160)  sc: byte 32 + 16j + r = int8 scale ls - 32 of sub-block j (0..7, 32 columns) of row r
+//   [160, 2208) 32 chunks; chunk 8c+k (c < 4, k < 8) lane r = 4 bytes whose low nibbles are
+//              the codebook indices of values 64c + 4k .. (sub-block 2c) and high nibbles
+//              those of 64c + 32 + 4k .. (sub-block 2c+1) of row r (as Q4_K's nibbles)
+// Q2_K / Q3_K ("KI8": the values expanded to int8), per super-block (4672 bytes):
 //   [0, 32)    d[16] fp16        [32, 64) dmin[16] fp16 (zero for Q3_K and IQ4_XS)
 //   [64, 320)  sc: byte 64 + 32p + 2r + e = int8 scale of sub-block 2p+e (16 columns) of row r
 //   [320, 576) m: the same for the int8 mins (zero for Q3_K and IQ4_XS)
 //   [576, 4672) 64 chunks; chunk c lane r = values 4c..4c+3 of row r plus 128 (unsigned)
 //   x = d * sc * v - dmin * m per sub-block: Q2_K v = q (0..3), sc, m 4-bit; Q3_K v = q - 4,
-//   sc = s - 32; IQ4_XS v = kIQ4NL[q], sc = ls - 32 (the same for both halves of a 32-block)
+//   sc = s - 32 (and, unused now, IQ4_XS v = kIQ4NL[q], sc = ls - 32 for both halves of a 32-block)
 //
 // Activations are quantized per token (row): BlockQ8A (40 bytes per 32 values) for
 // Q4_0/Q8_0 and BlockQ8KA (308 bytes per 256) for the K-quants, see quant/quant.h.
@@ -73,7 +79,8 @@ constexpr int kQ4_1GroupBlock = 320;
 constexpr int kQ5_0GroupBlock = 352;
 constexpr int kQ5_1GroupBlock = 384;
 constexpr int kCodebookGroupBlock = 288;  // IQ4_NL, MXFP4
-constexpr int kKI8GroupBlock = 4672;      // Q2_K, Q3_K, IQ4_XS
+constexpr int kKI8GroupBlock = 4672;      // Q2_K, Q3_K
+constexpr int kIQ4_XSGroupBlock = 2208;
 
 constexpr int kQ8ABytes = 40;    // float d, int32 sum, int8 qs[32]
 constexpr int kQ8KABytes = 308;  // float d, int16 bsums[16], int16 bsums32[8], int8 qs[256]

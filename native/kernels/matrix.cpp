@@ -193,6 +193,25 @@ void repack_ki8(const uint8_t* src, uint8_t* dst, int r) {
     for (int b = 0; b < 4; b++) dst[576 + 64 * c + 4 * r + b] = uint8_t(v[4 * c + b] ^ 0x80);
 }
 
+// IQ4_XS: d as it is, the 6-bit scales as int8 (ls - 32), the indices re-paired as Q4_K's
+// nibbles (the file pairs value 32j + l with 32j + 16 + l; the group block 64c + i with
+// 64c + 32 + i).
+void repack_iq4_xs(const uint8_t* src, uint8_t* dst, int r) {
+  BlockIQ4_XS b;
+  std::memcpy(&b, src, sizeof(b));
+  put16(dst + 2 * r, b.d);
+  for (int j = 0; j < 8; j++) {
+    const int ls = ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | ((b.scales_h >> (2 * j)) & 3) << 4;
+    dst[32 + 16 * j + r] = uint8_t(int8_t(ls - 32));
+  }
+  uint8_t idx[256];
+  for (int i = 0; i < 256; i++) idx[i] = (b.qs[16 * (i / 32) + i % 16] >> (4 * ((i % 32) / 16))) & 15;
+  for (int c = 0; c < 4; c++)
+    for (int k = 0; k < 8; k++)
+      for (int e = 0; e < 4; e++)
+        dst[160 + 64 * (8 * c + k) + 4 * r + e] = uint8_t(idx[64 * c + 4 * k + e] | idx[64 * c + 32 + 4 * k + e] << 4);
+}
+
 // --- reading one row back out of a group block (get_row) ---
 
 void unrepack_q4_0(const uint8_t* src, int r, float* out) {
@@ -270,6 +289,16 @@ void unrepack_ki8(const uint8_t* src, int r, float* out) {
   }
 }
 
+void unrepack_iq4_xs(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int i = 0; i < 256; i++) {
+    const int j = i / 32, c = j / 2, k = (i % 32) / 4, e = i % 4;
+    const uint8_t byte = src[160 + 64 * (8 * c + k) + 4 * r + e];
+    const int q = (j & 1) ? byte >> 4 : byte & 15;
+    out[i] = d * float(int8_t(src[32 + 16 * j + r])) * float(kIQ4NL[q]);
+  }
+}
+
 // One row of `nb` original blocks into its place (row r % 16) in the group blocks: the
 // per-block repack inlined into a loop, one indirect call per row.
 template <void (*Repack)(const uint8_t*, uint8_t*, int), size_t SrcBlock, int GroupBlock>
@@ -317,9 +346,9 @@ const QuantKind* quant_kind(uint32_t type) {
                               unrepack_ki8, &Kernels::mm_ki8};
   static const QuantKind q3_k{256, kKI8GroupBlock, true, repack_row<repack_ki8<Q3_K>, sizeof(BlockQ3_K), kKI8GroupBlock>,
                               unrepack_ki8, &Kernels::mm_ki8};
-  static const QuantKind iq4_xs{256, kKI8GroupBlock, true,
-                                repack_row<repack_ki8<IQ4_XS>, sizeof(BlockIQ4_XS), kKI8GroupBlock>, unrepack_ki8,
-                                &Kernels::mm_ki8};
+  static const QuantKind iq4_xs{256, kIQ4_XSGroupBlock, true,
+                                repack_row<repack_iq4_xs, sizeof(BlockIQ4_XS), kIQ4_XSGroupBlock>, unrepack_iq4_xs,
+                                &Kernels::mm_iq4_xs};
   switch (type) {
     case Q4_1: return &q4_1;
     case Q5_0: return &q5_0;

@@ -211,6 +211,49 @@ struct KI8Tile {
   }
 };
 
+// ---- IQ4_XS: codebook nibbles in Q4_K's arrangement, int8 scales per 32 ----
+
+template <int T>
+struct IQ4_XSTile {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i table = _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                           -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * sparrow::kIQ4_XSGroupBlock;
+      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+      __m256i isum[T];
+      for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; j++) {
+        // (sc, sc) int16 pairs per row lane, from the sign-extended int8 scales
+        const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * j + 8 * h)));
+        const __m256i sc = _mm256_or_si256(_mm256_and_si256(s32, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s32, 16));
+        const uint8_t* qc = blk + 160 + 64 * 8 * (j >> 1) + 32 * h;
+        __m256i ws[8], wa[8];
+        for (int k = 0; k < 8; k++) {
+          __m256i raw = load(qc + 64 * k);
+          ws[k] = _mm256_shuffle_epi8(table, (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4));
+          wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
+        }
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 32 * j;
+          // |v| <= 127: pairs <= 32258, each to int32 with the scale
+          __m256i v = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(bcast(xq), ws[0])), sc);
+          for (int k = 1; k < 8; k++)
+            v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(wa[k], _mm256_sign_epi8(bcast(xq + 4 * k), ws[k])), sc));
+          isum[t] = _mm256_add_epi32(isum[t], v);
+        }
+      }
+      const __m256 d = load_f16x8(blk + 16 * h);
+      for (int t = 0; t < T; t++)
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(ldf(xs + t * xrow)), _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), acc[t]);
+    }
+    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
+  }
+};
+
 }  // namespace
 
 #define SP_QMM_AVX2_EXTRA(name, Tile, block, nbdiv, xbytes)                                              \
@@ -224,3 +267,4 @@ SP_QMM_AVX2_EXTRA(q5_1, Q5_1Tile, sparrow::kQ5_1GroupBlock, 32, sparrow::kQ8AByt
 SP_QMM_AVX2_EXTRA(iq4_nl, IQ4_NLTile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_AVX2_EXTRA(mxfp4, MXFP4Tile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_AVX2_EXTRA(ki8, KI8Tile, sparrow::kKI8GroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX2_EXTRA(iq4_xs, IQ4_XSTile, sparrow::kIQ4_XSGroupBlock, 256, sparrow::kQ8KABytes)

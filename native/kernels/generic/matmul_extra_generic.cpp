@@ -1,5 +1,5 @@
 // Reference twins of the matmul kernels of the later weight types (Q4_1, Q5_0, Q5_1,
-// IQ4_NL, MXFP4, and Q2_K / Q3_K / IQ4_XS through the KI8 layout): plain C++ over the
+// IQ4_NL, MXFP4, IQ4_XS, and Q2_K / Q3_K through the KI8 layout): plain C++ over the
 // repacked layouts of kernels/layout.h, with the integer arithmetic per block and the
 // order of float operations per row that the SIMD kernels use.
 #include <cstdint>
@@ -128,7 +128,32 @@ void ki8_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
   }
 }
 
+// IQ4_XS: per sub-block j of 32, dot_j = sum kIQ4NL[idx] x; isum = sum sc_j dot_j; then
+// dx (d isum).
+void iq4_xs_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
+  const float dx = f32(xb);
+  const int8_t* xs = reinterpret_cast<const int8_t*>(xb + kQ8KAQs);
+  for (int r = 0; r < 16; r++) {
+    int32_t isum = 0;
+    for (int j = 0; j < 8; j++) {
+      const int c = j >> 1, hi = j & 1;
+      int32_t dot = 0;
+      for (int k = 0; k < 8; k++)
+        for (int b = 0; b < 4; b++) {
+          const uint8_t byte = blk[160 + 64 * (8 * c + k) + 4 * r + b];
+          dot += kIQ4NL[hi ? byte >> 4 : byte & 15] * xs[32 * j + 4 * k + b];
+        }
+      isum += int8_t(blk[32 + 16 * j + r]) * dot;
+    }
+    acc[r] += dx * (f16(blk + 2 * r) * float(isum));
+  }
+}
+
 }  // namespace
+
+extern "C" void sp_mm_iq4_xs_generic(SP_QMM_ARGS) {
+  run(w, cols / 256, kIQ4_XSGroupBlock, xq, kQ8KABytes, n, y, ldy, g0, g1, rlimit, iq4_xs_block);
+}
 
 extern "C" void sp_mm_q4_1_generic(SP_QMM_ARGS) {
   run(w, cols / 32, kQ4_1GroupBlock, xq, kQ8ABytes, n, y, ldy, g0, g1, rlimit, legacy_block<true, false>);

@@ -1,6 +1,6 @@
 // NEON (AArch64 + dotprod) matmul kernels of the later weight types over the repacked
-// layouts of kernels/layout.h: Q4_1 / Q5_0 / Q5_1, IQ4_NL / MXFP4 (codebooks, vqtbl1q),
-// and KI8 (Q2_K, Q3_K, IQ4_XS). extern "C" entry points only; helpers have internal
+// layouts of kernels/layout.h: Q4_1 / Q5_0 / Q5_1, IQ4_NL / MXFP4 / IQ4_XS (codebooks,
+// vqtbl1q), and KI8 (Q2_K, Q3_K). extern "C" entry points only; helpers have internal
 // linkage. As matmul_neon.cpp: quarters of 4 rows x T tokens (T <= 4), sdot by lane.
 #include <arm_neon.h>
 #include <stdint.h>
@@ -188,6 +188,40 @@ struct KI8Tile {
   }
 };
 
+template <int T>
+struct IQ4_XSTile {
+  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
+    float32x4_t acc[T];
+    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    const int8x16_t table = vld1q_s8(kIQ4NLTable);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * sparrow::kIQ4_XSGroupBlock;
+      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+      int32x4_t isum[T];
+      for (int t = 0; t < T; t++) isum[t] = vdupq_n_s32(0);
+      for (int j = 0; j < 8; j++) {
+        // the 4 rows' int8 scales (reads 8 bytes from 4 qd: inside the 16 of sub-block j)
+        const int32x4_t sc = vmovl_s16(vget_low_s16(vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 16 * j + 4 * qd)))));
+        const uint8_t* qc = blk + 160 + 512 * (j >> 1) + 16 * qd;
+        int8x16_t w[8];
+        for (int k = 0; k < 8; k++) {
+          uint8x16_t raw = vld1q_u8(qc + 64 * k);
+          w[k] = vqtbl1q_s8(table, (j & 1) ? vshrq_n_u8(raw, 4) : vandq_u8(raw, m4));
+        }
+        for (int t = 0; t < T; t++) {
+          const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 32 * j);
+          int32x4_t d = dot4(dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), w + 4, vld1q_s8(xq + 16));
+          isum[t] = vmlaq_s32(isum[t], d, sc);
+        }
+      }
+      const float32x4_t d = f16x4(blk + 8 * qd);
+      for (int t = 0; t < T; t++) acc[t] = vfmaq_n_f32(acc[t], vmulq_f32(d, vcvtq_f32_s32(isum[t])), ldf(xs + t * xrow));
+    }
+    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
+  }
+};
+
 }  // namespace
 
 #define SP_QMM_NEON_EXTRA(name, Tile, block, nbdiv, xbytes)                                              \
@@ -201,3 +235,4 @@ SP_QMM_NEON_EXTRA(q5_1, Q5_1Tile, sparrow::kQ5_1GroupBlock, 32, sparrow::kQ8AByt
 SP_QMM_NEON_EXTRA(iq4_nl, IQ4_NLTile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_NEON_EXTRA(mxfp4, MXFP4Tile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_NEON_EXTRA(ki8, KI8Tile, sparrow::kKI8GroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_NEON_EXTRA(iq4_xs, IQ4_XSTile, sparrow::kIQ4_XSGroupBlock, 256, sparrow::kQ8KABytes)

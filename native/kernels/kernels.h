@@ -43,8 +43,9 @@
   void sp_mm_q5_1_##isa(SP_QMM_ARGS);                                               \
   void sp_mm_iq4_nl_##isa(SP_QMM_ARGS);                                             \
   void sp_mm_mxfp4_##isa(SP_QMM_ARGS);                                              \
-  void sp_mm_ki8_##isa(SP_QMM_ARGS);                                                \
-  void sp_mm_iq4_xs_##isa(SP_QMM_ARGS);
+  void sp_mm_iq4_xs_##isa(SP_QMM_ARGS);                                             \
+  void sp_mm_q2_k_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q3_k_##isa(SP_QMM_ARGS);
 
 extern "C" {
 SP_DECLARE_ISA(generic)
@@ -79,8 +80,8 @@ struct Kernels {
   void (*f32_to_f16)(const float* x, uint16_t* y, int64_t n);
   void (*f16_to_f32)(const uint16_t* x, float* y, int64_t n);
   void (*round_f16)(const float* x, float* y, int64_t n);
-  // Weight types read later (layouts in kernels/layout.h); mm_ki8 serves Q2_K and Q3_K.
-  QMatMulFn mm_q4_1, mm_q5_0, mm_q5_1, mm_iq4_nl, mm_mxfp4, mm_ki8, mm_iq4_xs;
+  // Weight types read later (layouts in kernels/layout.h).
+  QMatMulFn mm_q4_1, mm_q5_0, mm_q5_1, mm_iq4_nl, mm_mxfp4, mm_iq4_xs, mm_q2_k, mm_q3_k;
 };
 
 const Kernels& kernels_for(Isa isa);  // falls back to generic when not compiled

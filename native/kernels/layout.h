@@ -54,13 +54,20 @@
 //   [160, 2208) 32 chunks; chunk 8c+k (c < 4, k < 8) lane r = 4 bytes whose low nibbles are
 //              the codebook indices of values 64c + 4k .. (sub-block 2c) and high nibbles
 //              those of 64c + 32 + 4k .. (sub-block 2c+1) of row r (as Q4_K's nibbles)
-// Q2_K / Q3_K ("KI8": the values expanded to int8), per super-block (4672 bytes):
-//   [0, 32)    d[16] fp16        [32, 64) dmin[16] fp16 (zero for Q3_K and IQ4_XS)
-//   [64, 320)  sc: byte 64 + 32p + 2r + e = int8 scale of sub-block 2p+e (16 columns) of row r
-//   [320, 576) m: the same for the int8 mins (zero for Q3_K and IQ4_XS)
-//   [576, 4672) 64 chunks; chunk c lane r = values 4c..4c+3 of row r plus 128 (unsigned)
-//   x = d * sc * v - dmin * m per sub-block: Q2_K v = q (0..3), sc, m 4-bit; Q3_K v = q - 4,
-//   sc = s - 32 (and, unused now, IQ4_XS v = kIQ4NL[q], sc = ls - 32 for both halves of a 32-block)
+// Q3_K, per super-block (1824 bytes: the file's 1760 plus the scales as bytes):
+//   [0, 32)    d[16] fp16
+//   [32, 288)  sc: byte 32 + 32p + 2r + e = int8 scale s - 32 of sub-block 2p+e (16 columns) of row r
+//   [288, 1312) 16 chunks; chunk s lane r byte b, bits 2i..2i+1 (i < 4) = the low 2 bits of
+//              value 16s + 4i + b of row r
+//   [1312, 1824) 8 chunks; chunk t lane r byte b, bit i + 4e = the third bit of value
+//              16(2t + e) + 4i + b (e < 2)
+//   (q = low | third << 2 in 0..7; the value is d * sc * (q - 4))
+// Q2_K, per super-block (1344 bytes, as the file):
+//   [0, 32)    d[16] fp16        [32, 64) dmin[16] fp16
+//   [64, 320)  byte 64 + 32p + 2r + e = the file's scale byte of sub-block 2p+e of row r
+//              (low nibble sc, high nibble m)
+//   [320, 1344) 16 chunks of 2-bit values, as Q3_K's low bits
+//   (the value is d * sc * q - dmin * m)
 //
 // Activations are quantized per token (row): BlockQ8A (40 bytes per 32 values) for
 // Q4_0/Q8_0 and BlockQ8KA (308 bytes per 256) for the K-quants, see quant/quant.h.
@@ -79,8 +86,9 @@ constexpr int kQ4_1GroupBlock = 320;
 constexpr int kQ5_0GroupBlock = 352;
 constexpr int kQ5_1GroupBlock = 384;
 constexpr int kCodebookGroupBlock = 288;  // IQ4_NL, MXFP4
-constexpr int kKI8GroupBlock = 4672;      // Q2_K, Q3_K
 constexpr int kIQ4_XSGroupBlock = 2208;
+constexpr int kQ3_KGroupBlock = 1824;
+constexpr int kQ2_KGroupBlock = 1344;
 
 constexpr int kQ8ABytes = 40;    // float d, int32 sum, int8 qs[32]
 constexpr int kQ8KABytes = 308;  // float d, int16 bsums[16], int16 bsums32[8], int8 qs[256]

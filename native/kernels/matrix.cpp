@@ -175,24 +175,6 @@ void repack_mxfp4(const uint8_t* src, uint8_t* dst, int r) {
   for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, src + offsetof(BlockMXFP4, qs) + 4 * k, 4);
 }
 
-// Q2_K / Q3_K / IQ4_XS into KI8: the values as int8 (+128), scales and mins per 16.
-template <uint32_t Type>
-void repack_ki8(const uint8_t* src, uint8_t* dst, int r) {
-  int8_t v[256], sc[16], m[16];
-  float d, dmin;
-  unpack_small_k(Type, src, v, sc, m, &d, &dmin);
-  // d and dmin are fp16 values of the file, so this conversion back is exact
-  put16(dst + 2 * r, fp32_to_fp16(d));
-  put16(dst + 32 + 2 * r, fp32_to_fp16(dmin));
-  for (int s = 0; s < 16; s++) {
-    const int off = 32 * (s >> 1) + 2 * r + (s & 1);
-    dst[64 + off] = uint8_t(sc[s]);
-    dst[320 + off] = uint8_t(m[s]);
-  }
-  for (int c = 0; c < 64; c++)
-    for (int b = 0; b < 4; b++) dst[576 + 64 * c + 4 * r + b] = uint8_t(v[4 * c + b] ^ 0x80);
-}
-
 // IQ4_XS: d as it is, the 6-bit scales as int8 (ls - 32), the indices re-paired as Q4_K's
 // nibbles (the file pairs value 32j + l with 32j + 16 + l; the group block 64c + i with
 // 64c + 32 + i).
@@ -210,6 +192,44 @@ void repack_iq4_xs(const uint8_t* src, uint8_t* dst, int r) {
     for (int k = 0; k < 8; k++)
       for (int e = 0; e < 4; e++)
         dst[160 + 64 * (8 * c + k) + 4 * r + e] = uint8_t(idx[64 * c + 4 * k + e] | idx[64 * c + 32 + 4 * k + e] << 4);
+}
+
+// Q3_K / Q2_K: the 2-bit values 4 to a byte (value 16s + 4i + b at bits 2i of byte b of
+// chunk s), Q3_K's third bits 8 to a byte, the scales (and mins) as bytes.
+void put_2bit_chunks(const int8_t* q, uint8_t* dst, int r) {
+  for (int s = 0; s < 16; s++)
+    for (int b = 0; b < 4; b++) {
+      uint8_t byte = 0;
+      for (int i = 0; i < 4; i++) byte = uint8_t(byte | (q[16 * s + 4 * i + b] & 3) << (2 * i));
+      dst[64 * s + 4 * r + b] = byte;
+    }
+}
+
+void repack_q3_k(const uint8_t* src, uint8_t* dst, int r) {
+  int8_t v[256], sc[16], m[16], q[256];
+  float d, dmin;
+  unpack_small_k(Q3_K, src, v, sc, m, &d, &dmin);
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ3_K, d)));
+  for (int s = 0; s < 16; s++) dst[32 + 32 * (s >> 1) + 2 * r + (s & 1)] = uint8_t(sc[s]);
+  for (int i = 0; i < 256; i++) q[i] = int8_t(v[i] + 4);
+  put_2bit_chunks(q, dst + 288, r);
+  for (int t = 0; t < 8; t++)
+    for (int b = 0; b < 4; b++) {
+      uint8_t byte = 0;
+      for (int e = 0; e < 2; e++)
+        for (int i = 0; i < 4; i++) byte = uint8_t(byte | ((q[16 * (2 * t + e) + 4 * i + b] >> 2) & 1) << (i + 4 * e));
+      dst[1312 + 64 * t + 4 * r + b] = byte;
+    }
+}
+
+void repack_q2_k(const uint8_t* src, uint8_t* dst, int r) {
+  int8_t v[256], sc[16], m[16];
+  float d, dmin;
+  unpack_small_k(Q2_K, src, v, sc, m, &d, &dmin);
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ2_K, d)));
+  put16(dst + 32 + 2 * r, get16(src + offsetof(BlockQ2_K, dmin)));
+  for (int s = 0; s < 16; s++) dst[64 + 32 * (s >> 1) + 2 * r + (s & 1)] = src[offsetof(BlockQ2_K, scales) + s];
+  put_2bit_chunks(v, dst + 320, r);
 }
 
 // --- reading one row back out of a group block (get_row) ---
@@ -280,15 +300,6 @@ void unrepack_codebook(const uint8_t* src, int r, float* out) {
     }
 }
 
-void unrepack_ki8(const uint8_t* src, int r, float* out) {
-  const float d = fp16_to_fp32(get16(src + 2 * r)), dmin = fp16_to_fp32(get16(src + 32 + 2 * r));
-  for (int i = 0; i < 256; i++) {
-    const int s = i / 16, off = 32 * (s >> 1) + 2 * r + (s & 1);
-    const int v = int8_t(src[576 + 64 * (i / 4) + 4 * r + i % 4] ^ 0x80);
-    out[i] = d * float(int8_t(src[64 + off])) * float(v) - dmin * float(int8_t(src[320 + off]));
-  }
-}
-
 void unrepack_iq4_xs(const uint8_t* src, int r, float* out) {
   const float d = fp16_to_fp32(get16(src + 2 * r));
   for (int i = 0; i < 256; i++) {
@@ -296,6 +307,26 @@ void unrepack_iq4_xs(const uint8_t* src, int r, float* out) {
     const uint8_t byte = src[160 + 64 * (8 * c + k) + 4 * r + e];
     const int q = (j & 1) ? byte >> 4 : byte & 15;
     out[i] = d * float(int8_t(src[32 + 16 * j + r])) * float(kIQ4NL[q]);
+  }
+}
+
+void unrepack_q3_k(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int n = 0; n < 256; n++) {
+    const int s = n / 16, i = (n % 16) / 4, b = n % 4;
+    const int lo = (src[288 + 64 * s + 4 * r + b] >> (2 * i)) & 3;
+    const int hi = (src[1312 + 64 * (s >> 1) + 4 * r + b] >> (i + 4 * (s & 1))) & 1;
+    out[n] = d * float(int8_t(src[32 + 32 * (s >> 1) + 2 * r + (s & 1)])) * float((lo | hi << 2) - 4);
+  }
+}
+
+void unrepack_q2_k(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r)), dmin = fp16_to_fp32(get16(src + 32 + 2 * r));
+  for (int n = 0; n < 256; n++) {
+    const int s = n / 16, i = (n % 16) / 4, b = n % 4;
+    const int q = (src[320 + 64 * s + 4 * r + b] >> (2 * i)) & 3;
+    const uint8_t scm = src[64 + 32 * (s >> 1) + 2 * r + (s & 1)];
+    out[n] = d * float(scm & 15) * float(q) - dmin * float(scm >> 4);
   }
 }
 
@@ -342,10 +373,10 @@ const QuantKind* quant_kind(uint32_t type) {
   static const QuantKind mxfp4{32, kCodebookGroupBlock, false,
                                repack_row<repack_mxfp4, sizeof(BlockMXFP4), kCodebookGroupBlock>,
                                unrepack_codebook<true>, &Kernels::mm_mxfp4};
-  static const QuantKind q2_k{256, kKI8GroupBlock, true, repack_row<repack_ki8<Q2_K>, sizeof(BlockQ2_K), kKI8GroupBlock>,
-                              unrepack_ki8, &Kernels::mm_ki8};
-  static const QuantKind q3_k{256, kKI8GroupBlock, true, repack_row<repack_ki8<Q3_K>, sizeof(BlockQ3_K), kKI8GroupBlock>,
-                              unrepack_ki8, &Kernels::mm_ki8};
+  static const QuantKind q2_k{256, kQ2_KGroupBlock, true, repack_row<repack_q2_k, sizeof(BlockQ2_K), kQ2_KGroupBlock>,
+                              unrepack_q2_k, &Kernels::mm_q2_k};
+  static const QuantKind q3_k{256, kQ3_KGroupBlock, true, repack_row<repack_q3_k, sizeof(BlockQ3_K), kQ3_KGroupBlock>,
+                              unrepack_q3_k, &Kernels::mm_q3_k};
   static const QuantKind iq4_xs{256, kIQ4_XSGroupBlock, true,
                                 repack_row<repack_iq4_xs, sizeof(BlockIQ4_XS), kIQ4_XSGroupBlock>, unrepack_iq4_xs,
                                 &Kernels::mm_iq4_xs};

@@ -1,11 +1,11 @@
 // AVX2 + FMA + F16C matmul kernels of the later weight types over the repacked layouts
-// of kernels/layout.h: Q4_1 / Q5_0 / Q5_1, IQ4_NL / MXFP4 (codebooks), and KI8 (Q2_K,
-// Q3_K, IQ4_XS). extern "C" entry points only; helpers have internal linkage.
+// of kernels/layout.h: Q4_1 / Q5_0 / Q5_1, IQ4_NL / MXFP4 / IQ4_XS (codebooks), and
+// Q2_K / Q3_K (2-bit values). extern "C" entry points only; helpers have internal linkage.
 //
 // As matmul_avx2.cpp: a 16-row group is done as two halves of 8 rows (one ymm lane per
 // row), tiles of 8 rows x T tokens (T <= 4). pmaddubsw multiplies unsigned quants with
 // signed activations (int16 pairs, summed in int16 while that cannot overflow); signed
-// values (codebooks, KI8) go through the sign trick |w| * (x sign w).
+// values (the codebooks) go through the sign trick |w| * (x sign w).
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -163,54 +163,6 @@ struct CodebookTileImpl {
 template <int T> struct IQ4_NLTile : CodebookTileImpl<T, false> {};
 template <int T> struct MXFP4Tile : CodebookTileImpl<T, true> {};
 
-// ---- KI8 (Q2_K, Q3_K, IQ4_XS): int8 values, int8 scales and mins per 16 ----
-
-template <int T>
-struct KI8Tile {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
-    __m256 acc[T];
-    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-    const __m256i flip = _mm256_set1_epi8(char(0x80));
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * sparrow::kKI8GroupBlock;
-      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
-      __m256i isum[T];
-      for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
-      for (int s = 0; s < 16; s++) {
-        __m256i ws[4], wa[4];
-        for (int i = 0; i < 4; i++) {
-          ws[i] = _mm256_xor_si256(load(blk + 576 + 64 * (4 * s + i) + 32 * h), flip);
-          wa[i] = _mm256_sign_epi8(ws[i], ws[i]);
-        }
-        const __m256i pair = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 32 * (s >> 1) + 16 * h)));
-        const __m256i sc = (s & 1) ? _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xf5), 0xf5)
-                                   : _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xa0), 0xa0);
-        for (int t = 0; t < T; t++) {
-          const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 16 * s;
-          // |v| <= 128, |x| <= 127: pairs <= 32512, so each goes to int32 with the scale
-          __m256i v = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(bcast(xq), ws[0])), sc);
-          for (int i = 1; i < 4; i++)
-            v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(wa[i], _mm256_sign_epi8(bcast(xq + 4 * i), ws[i])), sc));
-          isum[t] = _mm256_add_epi32(isum[t], v);
-        }
-      }
-      __m256i msum[T];
-      for (int t = 0; t < T; t++) msum[t] = _mm256_setzero_si256();
-      for (int p = 0; p < 8; p++) {
-        const __m256i mp = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 320 + 32 * p + 16 * h)));
-        for (int t = 0; t < T; t++)
-          msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mp, bcast(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
-      }
-      const __m256 d = load_f16x8(blk + 16 * h), dmin = load_f16x8(blk + 32 + 16 * h);
-      for (int t = 0; t < T; t++) {
-        __m256 v = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(msum[t])));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(ldf(xs + t * xrow)), v, acc[t]);
-      }
-    }
-    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
-  }
-};
-
 // ---- IQ4_XS: codebook nibbles in Q4_K's arrangement, int8 scales per 32 ----
 
 template <int T>
@@ -254,6 +206,76 @@ struct IQ4_XSTile {
   }
 };
 
+// ---- Q3_K / Q2_K: 2-bit values 4 to a byte (+ Q3_K's third bits), scales per 16 ----
+
+// (sc, sc) int16 pairs per row lane: the even (e = 0) or odd (e = 1) int16 of each pair
+inline __m256i pick_pair(__m256i pair, int e) {
+  return e ? _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xf5), 0xf5)
+           : _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(pair, 0xa0), 0xa0);
+}
+
+template <int T, bool Q3>
+struct Q23_KTileImpl {
+  static constexpr int kBlock = Q3 ? sparrow::kQ3_KGroupBlock : sparrow::kQ2_KGroupBlock;
+  static constexpr int kLow = Q3 ? 288 : 320;  // the 2-bit chunks
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
+    const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4), low4 = _mm256_set1_epi16(0x0f);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+      __m256i isum[T], csum[T];
+      for (int t = 0; t < T; t++) isum[t] = csum[t] = _mm256_setzero_si256();
+      for (int s = 0; s < 16; s++) {
+        const __m256i lo = load(blk + kLow + 64 * s + 32 * h);
+        const __m256i hb = Q3 ? load(blk + 1312 + 64 * (s >> 1) + 32 * h) : _mm256_setzero_si256();
+        __m256i w[4];
+        for (int i = 0; i < 4; i++) {
+          w[i] = _mm256_and_si256(_mm256_srli_epi16(lo, 2 * i), m3);
+          if (Q3) {  // bit i + 4 (s & 1) of the byte -> bit 2
+            const int k = i + 4 * (s & 1) - 2;
+            const __m256i t3 = k >= 0 ? _mm256_srli_epi16(hb, k) : _mm256_slli_epi16(hb, -k);
+            w[i] = _mm256_or_si256(w[i], _mm256_and_si256(t3, m4));
+          }
+        }
+        __m256i pair = Q3 ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 32 * (s >> 1) + 16 * h)))
+                          : _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 32 * (s >> 1) + 16 * h)));
+        if (!Q3) pair = _mm256_and_si256(pair, low4);
+        const __m256i sc = pick_pair(pair, s & 1);
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 16 * s;
+          // q <= 7: pairs <= 1778, four fit int16
+          __m256i a = _mm256_maddubs_epi16(w[0], bcast(xq));
+          for (int i = 1; i < 4; i++) a = _mm256_add_epi16(a, _mm256_maddubs_epi16(w[i], bcast(xq + 4 * i)));
+          isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(a, sc));
+        }
+      }
+      // Q3_K: sum sc bsum (the -4 offset); Q2_K: sum m bsum (the mins)
+      for (int p = 0; p < 8; p++) {
+        const __m256i sp = Q3 ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 32 * p + 16 * h)))
+                              : _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 32 * p + 16 * h))), 4);
+        for (int t = 0; t < T; t++)
+          csum[t] = _mm256_add_epi32(csum[t], _mm256_madd_epi16(sp, bcast(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
+      }
+      const __m256 d = load_f16x8(blk + 16 * h);
+      for (int t = 0; t < T; t++) {
+        __m256 v;
+        if (Q3) {
+          v = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_sub_epi32(isum[t], _mm256_slli_epi32(csum[t], 2))));
+        } else {
+          const __m256 dmin = load_f16x8(blk + 32 + 16 * h);
+          v = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t])), _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(csum[t])));
+        }
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(ldf(xs + t * xrow)), v, acc[t]);
+      }
+    }
+    for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
+  }
+};
+template <int T> struct Q3_KTile : Q23_KTileImpl<T, true> {};
+template <int T> struct Q2_KTile : Q23_KTileImpl<T, false> {};
+
 }  // namespace
 
 #define SP_QMM_AVX2_EXTRA(name, Tile, block, nbdiv, xbytes)                                              \
@@ -266,5 +288,6 @@ SP_QMM_AVX2_EXTRA(q5_0, Q5_0Tile, sparrow::kQ5_0GroupBlock, 32, sparrow::kQ8AByt
 SP_QMM_AVX2_EXTRA(q5_1, Q5_1Tile, sparrow::kQ5_1GroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_AVX2_EXTRA(iq4_nl, IQ4_NLTile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_AVX2_EXTRA(mxfp4, MXFP4Tile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
-SP_QMM_AVX2_EXTRA(ki8, KI8Tile, sparrow::kKI8GroupBlock, 256, sparrow::kQ8KABytes)
 SP_QMM_AVX2_EXTRA(iq4_xs, IQ4_XSTile, sparrow::kIQ4_XSGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX2_EXTRA(q3_k, Q3_KTile, sparrow::kQ3_KGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_AVX2_EXTRA(q2_k, Q2_KTile, sparrow::kQ2_KGroupBlock, 256, sparrow::kQ8KABytes)

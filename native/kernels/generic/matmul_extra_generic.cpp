@@ -1,5 +1,5 @@
 // Reference twins of the matmul kernels of the later weight types (Q4_1, Q5_0, Q5_1,
-// IQ4_NL, MXFP4, IQ4_XS, and Q2_K / Q3_K through the KI8 layout): plain C++ over the
+// IQ4_NL, MXFP4, IQ4_XS, Q2_K, Q3_K): plain C++ over the
 // repacked layouts of kernels/layout.h, with the integer arithmetic per block and the
 // order of float operations per row that the SIMD kernels use.
 #include <cstdint>
@@ -108,26 +108,6 @@ void codebook_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
   }
 }
 
-// KI8: per sub-block s of 16, dot_s = sum (v + 128) x; isum = sum sc_s (dot_s - 128 bsum_s),
-// msum = sum m_s bsum_s; then dx (d isum - dmin msum).
-void ki8_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
-  const float dx = f32(xb);
-  const int8_t* xs = reinterpret_cast<const int8_t*>(xb + kQ8KAQs);
-  for (int r = 0; r < 16; r++) {
-    int32_t isum = 0, msum = 0;
-    for (int s = 0; s < 16; s++) {
-      int32_t dot = 0;
-      for (int i = 0; i < 4; i++)
-        for (int b = 0; b < 4; b++) dot += blk[576 + 64 * (4 * s + i) + 4 * r + b] * xs[16 * s + 4 * i + b];
-      const int32_t bs = i16(xb + kQ8KABsums + 2 * s);
-      const int off = 32 * (s >> 1) + 2 * r + (s & 1);
-      isum += int8_t(blk[64 + off]) * (dot - 128 * bs);
-      msum += int8_t(blk[320 + off]) * bs;
-    }
-    acc[r] += dx * (f16(blk + 2 * r) * float(isum) - f16(blk + 32 + 2 * r) * float(msum));
-  }
-}
-
 // IQ4_XS: per sub-block j of 32, dot_j = sum kIQ4NL[idx] x; isum = sum sc_j dot_j; then
 // dx (d isum).
 void iq4_xs_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
@@ -149,7 +129,56 @@ void iq4_xs_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
   }
 }
 
+// Q3_K: per sub-block s of 16, dot_s = sum q x with q = low | third << 2 (0..7);
+// isum = sum sc_s dot_s, csum = sum sc_s bsum_s; then dx (d float(isum - 4 csum)).
+void q3_k_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
+  const float dx = f32(xb);
+  const int8_t* xs = reinterpret_cast<const int8_t*>(xb + kQ8KAQs);
+  for (int r = 0; r < 16; r++) {
+    int32_t isum = 0, csum = 0;
+    for (int s = 0; s < 16; s++) {
+      int32_t dot = 0;
+      for (int i = 0; i < 4; i++)
+        for (int b = 0; b < 4; b++) {
+          const int lo = (blk[288 + 64 * s + 4 * r + b] >> (2 * i)) & 3;
+          const int hi = (blk[1312 + 64 * (s >> 1) + 4 * r + b] >> (i + 4 * (s & 1))) & 1;
+          dot += (lo | hi << 2) * xs[16 * s + 4 * i + b];
+        }
+      const int32_t sc = int8_t(blk[32 + 32 * (s >> 1) + 2 * r + (s & 1)]);
+      isum += sc * dot;
+      csum += sc * i16(xb + kQ8KABsums + 2 * s);
+    }
+    acc[r] += dx * (f16(blk + 2 * r) * float(isum - 4 * csum));
+  }
+}
+
+// Q2_K: per sub-block s of 16, dot_s = sum q x (q 0..3); isum = sum sc_s dot_s,
+// msum = sum m_s bsum_s; then dx (d isum - dmin msum).
+void q2_k_block(float* acc, const uint8_t* blk, const uint8_t* xb) {
+  const float dx = f32(xb);
+  const int8_t* xs = reinterpret_cast<const int8_t*>(xb + kQ8KAQs);
+  for (int r = 0; r < 16; r++) {
+    int32_t isum = 0, msum = 0;
+    for (int s = 0; s < 16; s++) {
+      int32_t dot = 0;
+      for (int i = 0; i < 4; i++)
+        for (int b = 0; b < 4; b++) dot += ((blk[320 + 64 * s + 4 * r + b] >> (2 * i)) & 3) * xs[16 * s + 4 * i + b];
+      const uint8_t scm = blk[64 + 32 * (s >> 1) + 2 * r + (s & 1)];
+      isum += (scm & 15) * dot;
+      msum += (scm >> 4) * i16(xb + kQ8KABsums + 2 * s);
+    }
+    acc[r] += dx * (f16(blk + 2 * r) * float(isum) - f16(blk + 32 + 2 * r) * float(msum));
+  }
+}
+
 }  // namespace
+
+extern "C" void sp_mm_q3_k_generic(SP_QMM_ARGS) {
+  run(w, cols / 256, kQ3_KGroupBlock, xq, kQ8KABytes, n, y, ldy, g0, g1, rlimit, q3_k_block);
+}
+extern "C" void sp_mm_q2_k_generic(SP_QMM_ARGS) {
+  run(w, cols / 256, kQ2_KGroupBlock, xq, kQ8KABytes, n, y, ldy, g0, g1, rlimit, q2_k_block);
+}
 
 extern "C" void sp_mm_iq4_xs_generic(SP_QMM_ARGS) {
   run(w, cols / 256, kIQ4_XSGroupBlock, xq, kQ8KABytes, n, y, ldy, g0, g1, rlimit, iq4_xs_block);
@@ -169,7 +198,4 @@ extern "C" void sp_mm_iq4_nl_generic(SP_QMM_ARGS) {
 }
 extern "C" void sp_mm_mxfp4_generic(SP_QMM_ARGS) {
   run(w, cols / 32, kCodebookGroupBlock, xq, kQ8ABytes, n, y, ldy, g0, g1, rlimit, codebook_block<true>);
-}
-extern "C" void sp_mm_ki8_generic(SP_QMM_ARGS) {
-  run(w, cols / 256, kKI8GroupBlock, xq, kQ8KABytes, n, y, ldy, g0, g1, rlimit, ki8_block);
 }

@@ -1,7 +1,7 @@
 // NEON (AArch64 + dotprod) matmul kernels of the later weight types over the repacked
 // layouts of kernels/layout.h: Q4_1 / Q5_0 / Q5_1, IQ4_NL / MXFP4 / IQ4_XS (codebooks,
-// vqtbl1q), and KI8 (Q2_K, Q3_K). extern "C" entry points only; helpers have internal
-// linkage. As matmul_neon.cpp: quarters of 4 rows x T tokens (T <= 4), sdot by lane.
+// vqtbl1q), and Q2_K / Q3_K (2-bit values). extern "C" entry points only; helpers have
+// internal linkage. As matmul_neon.cpp: quarters of 4 rows x T tokens (T <= 4), sdot by lane.
 #include <arm_neon.h>
 #include <stdint.h>
 
@@ -153,42 +153,6 @@ template <int T> struct IQ4_NLTile : CodebookTileImpl<T, false> {};
 template <int T> struct MXFP4Tile : CodebookTileImpl<T, true> {};
 
 template <int T>
-struct KI8Tile {
-  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
-    float32x4_t acc[T];
-    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
-    const uint8x16_t flip = vdupq_n_u8(0x80);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * sparrow::kKI8GroupBlock;
-      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
-      int32x4_t isum[T], msum[T];
-      for (int t = 0; t < T; t++) isum[t] = msum[t] = vdupq_n_s32(0);
-      for (int s = 0; s < 16; s++) {
-        int8x16_t w[4];  // signed values: sum v x is the twin's sum (v + 128) x - 128 bsum
-        for (int i = 0; i < 4; i++) w[i] = s8(veorq_u8(vld1q_u8(blk + 576 + 64 * (4 * s + i) + 16 * qd), flip));
-        const int16x8_t pair = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 64 + 32 * (s >> 1) + 8 * qd)));
-        const int16x8_t one = (s & 1) ? vuzp2q_s16(pair, pair) : vuzp1q_s16(pair, pair);
-        const int32x4_t sc = vmovl_s16(vget_low_s16(one));
-        for (int t = 0; t < T; t++) {
-          const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 16 * s);
-          isum[t] = vmlaq_s32(isum[t], dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), sc);
-        }
-      }
-      for (int p = 0; p < 8; p++) {
-        const int16x8_t mp = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 320 + 32 * p + 8 * qd)));
-        for (int t = 0; t < T; t++) msum[t] = vaddq_s32(msum[t], pair_dot(mp, ld32(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
-      }
-      const float32x4_t d = f16x4(blk + 8 * qd), dmin = f16x4(blk + 32 + 8 * qd);
-      for (int t = 0; t < T; t++) {
-        float32x4_t v = vsubq_f32(vmulq_f32(d, vcvtq_f32_s32(isum[t])), vmulq_f32(dmin, vcvtq_f32_s32(msum[t])));
-        acc[t] = vfmaq_n_f32(acc[t], v, ldf(xs + t * xrow));
-      }
-    }
-    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
-  }
-};
-
-template <int T>
 struct IQ4_XSTile {
   static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
     float32x4_t acc[T];
@@ -222,6 +186,62 @@ struct IQ4_XSTile {
   }
 };
 
+template <int T, bool Q3>
+struct Q23_KTileImpl {
+  static constexpr int kBlock = Q3 ? sparrow::kQ3_KGroupBlock : sparrow::kQ2_KGroupBlock;
+  static constexpr int kLow = Q3 ? 288 : 320;
+  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
+    float32x4_t acc[T];
+    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
+    const uint8x16_t m3 = vdupq_n_u8(3), m4 = vdupq_n_u8(4);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+      int32x4_t isum[T], csum[T];
+      for (int t = 0; t < T; t++) isum[t] = csum[t] = vdupq_n_s32(0);
+      for (int s = 0; s < 16; s++) {
+        const uint8x16_t lo = vld1q_u8(blk + kLow + 64 * s + 16 * qd);
+        const uint8x16_t hb = Q3 ? vld1q_u8(blk + 1312 + 64 * (s >> 1) + 16 * qd) : vdupq_n_u8(0);
+        int8x16_t w[4];
+        for (int i = 0; i < 4; i++) {
+          uint8x16_t q = vandq_u8(vshlq_u8(lo, vdupq_n_s8(int8_t(-2 * i))), m3);
+          if (Q3) q = vorrq_u8(q, vandq_u8(vshlq_u8(hb, vdupq_n_s8(int8_t(2 - i - 4 * (s & 1)))), m4));
+          w[i] = s8(q);
+        }
+        int16x8_t pair;
+        if (Q3) pair = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 32 * (s >> 1) + 8 * qd)));
+        else pair = vreinterpretq_s16_u16(vandq_u16(vmovl_u8(vld1_u8(blk + 64 + 32 * (s >> 1) + 8 * qd)), vdupq_n_u16(0x0f)));
+        const int16x8_t one = (s & 1) ? vuzp2q_s16(pair, pair) : vuzp1q_s16(pair, pair);
+        const int32x4_t sc = vmovl_s16(vget_low_s16(one));
+        for (int t = 0; t < T; t++) {
+          const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 16 * s);
+          isum[t] = vmlaq_s32(isum[t], dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), sc);
+        }
+      }
+      for (int p = 0; p < 8; p++) {
+        int16x8_t sp;
+        if (Q3) sp = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 32 * p + 8 * qd)));
+        else sp = vreinterpretq_s16_u16(vshrq_n_u16(vmovl_u8(vld1_u8(blk + 64 + 32 * p + 8 * qd)), 4));
+        for (int t = 0; t < T; t++) csum[t] = vaddq_s32(csum[t], pair_dot(sp, ld32(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
+      }
+      const float32x4_t d = f16x4(blk + 8 * qd);
+      for (int t = 0; t < T; t++) {
+        float32x4_t v;
+        if (Q3) {
+          v = vmulq_f32(d, vcvtq_f32_s32(vsubq_s32(isum[t], vshlq_n_s32(csum[t], 2))));
+        } else {
+          const float32x4_t dmin = f16x4(blk + 32 + 8 * qd);
+          v = vsubq_f32(vmulq_f32(d, vcvtq_f32_s32(isum[t])), vmulq_f32(dmin, vcvtq_f32_s32(csum[t])));
+        }
+        acc[t] = vfmaq_n_f32(acc[t], v, ldf(xs + t * xrow));
+      }
+    }
+    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
+  }
+};
+template <int T> struct Q3_KTile : Q23_KTileImpl<T, true> {};
+template <int T> struct Q2_KTile : Q23_KTileImpl<T, false> {};
+
 }  // namespace
 
 #define SP_QMM_NEON_EXTRA(name, Tile, block, nbdiv, xbytes)                                              \
@@ -234,5 +254,6 @@ SP_QMM_NEON_EXTRA(q5_0, Q5_0Tile, sparrow::kQ5_0GroupBlock, 32, sparrow::kQ8AByt
 SP_QMM_NEON_EXTRA(q5_1, Q5_1Tile, sparrow::kQ5_1GroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_NEON_EXTRA(iq4_nl, IQ4_NLTile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_NEON_EXTRA(mxfp4, MXFP4Tile, sparrow::kCodebookGroupBlock, 32, sparrow::kQ8ABytes)
-SP_QMM_NEON_EXTRA(ki8, KI8Tile, sparrow::kKI8GroupBlock, 256, sparrow::kQ8KABytes)
 SP_QMM_NEON_EXTRA(iq4_xs, IQ4_XSTile, sparrow::kIQ4_XSGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_NEON_EXTRA(q3_k, Q3_KTile, sparrow::kQ3_KGroupBlock, 256, sparrow::kQ8KABytes)
+SP_QMM_NEON_EXTRA(q2_k, Q2_KTile, sparrow::kQ2_KGroupBlock, 256, sparrow::kQ8KABytes)

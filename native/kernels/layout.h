@@ -71,6 +71,8 @@
 //
 // Activations are quantized per token (row): BlockQ8A (40 bytes per 32 values) for
 // Q4_0/Q8_0 and BlockQ8KA (308 bytes per 256) for the K-quants, see quant/quant.h.
+// The later 32-column types take BlockQ8A too (Q4_1 / Q5_1 with the float s = fp16(d sum)
+// in place of the sum: ggml's Q8_1, see InputFormat::Q8A1), the 256-column ones BlockQ8KA.
 #pragma once
 
 namespace sparrow {

@@ -126,29 +126,34 @@ struct CodebookTileImpl {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    const __m256i table = Mx ? _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
-                                                0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12)
+    // MXFP4: the values plus 12 (0..24, unsigned: no sign trick; 12 sum x comes off after)
+    const __m256i table = Mx ? _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+                                                12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0)
                              : _mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
                                                 -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kCodebookGroupBlock;
-      __m256i ws[8], wa[8];  // signed values, and their magnitudes
+      __m256i ws[8], wa[8];  // values (IQ4_NL: signed; MXFP4: plus 12), and magnitudes (IQ4_NL)
       for (int k = 0; k < 4; k++) {
         __m256i raw = load(blk + 32 + 64 * k + 32 * h);
         ws[k] = _mm256_shuffle_epi8(table, _mm256_and_si256(raw, m4));
         ws[k + 4] = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
       }
-      for (int k = 0; k < 8; k++) wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
+      if (!Mx)
+        for (int k = 0; k < 8; k++) wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
       const __m256 dw = Mx ? e8m0_half_x8(blk + 8 * h) : load_f16x8(blk + 16 * h);
       for (int t = 0; t < T; t++) {
         const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
         // value k covers activations 4k.. (k < 4) and 16 + 4(k-4).. (k >= 4)
         auto xk = [&](int k) { return bcast(xb + 8 + (k < 4 ? 4 * k : 16 + 4 * (k - 4))); };
         __m256i s;
-        if (Mx) {  // |v| <= 12: pairs <= 3048, eight fit int16
-          __m256i a = _mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(xk(0), ws[0]));
-          for (int k = 1; k < 8; k++) a = _mm256_add_epi16(a, _mm256_maddubs_epi16(wa[k], _mm256_sign_epi8(xk(k), ws[k])));
-          s = _mm256_madd_epi16(a, ones);
+        if (Mx) {  // v + 12 <= 24: pairs <= 6096, four fit int16
+          __m256i a = _mm256_maddubs_epi16(ws[0], xk(0)), c = _mm256_maddubs_epi16(ws[4], xk(4));
+          for (int k = 1; k < 4; k++) {
+            a = _mm256_add_epi16(a, _mm256_maddubs_epi16(ws[k], xk(k)));
+            c = _mm256_add_epi16(c, _mm256_maddubs_epi16(ws[k + 4], xk(k + 4)));
+          }
+          s = _mm256_sub_epi32(_mm256_add_epi32(_mm256_madd_epi16(a, ones), _mm256_madd_epi16(c, ones)), _mm256_set1_epi32(12 * ld32(xb + 4)));
         } else {  // |v| <= 127: pairs <= 32258, one at a time
           s = _mm256_setzero_si256();
           for (int k = 0; k < 8; k++)
@@ -178,24 +183,28 @@ struct IQ4_XSTile {
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m256i isum[T];
       for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
-      for (int j = 0; j < 8; j++) {
-        // (sc, sc) int16 pairs per row lane, from the sign-extended int8 scales
-        const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * j + 8 * h)));
-        const __m256i sc = _mm256_or_si256(_mm256_and_si256(s32, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s32, 16));
-        const uint8_t* qc = blk + 160 + 64 * 8 * (j >> 1) + 32 * h;
-        __m256i ws[8], wa[8];
-        for (int k = 0; k < 8; k++) {
-          __m256i raw = load(qc + 64 * k);
-          ws[k] = _mm256_shuffle_epi8(table, (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4));
-          wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
-        }
-        for (int t = 0; t < T; t++) {
-          const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 32 * j;
-          // |v| <= 127: pairs <= 32258, each to int32 with the scale
-          __m256i v = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(bcast(xq), ws[0])), sc);
-          for (int k = 1; k < 8; k++)
-            v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(wa[k], _mm256_sign_epi8(bcast(xq + 4 * k), ws[k])), sc));
-          isum[t] = _mm256_add_epi32(isum[t], v);
+      // sub-blocks in pairs (j = 2c + hi) sharing their chunks: the nibble pick is a constant
+      for (int c = 0; c < 4; c++) {
+        __m256i raw[8];
+        for (int k = 0; k < 8; k++) raw[k] = load(blk + 160 + 64 * (8 * c + k) + 32 * h);
+        for (int hi = 0; hi < 2; hi++) {
+          const int j = 2 * c + hi;
+          // (sc, sc) int16 pairs per row lane, from the sign-extended int8 scales
+          const __m256i s32 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 32 + 16 * j + 8 * h)));
+          const __m256i sc = _mm256_or_si256(_mm256_and_si256(s32, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s32, 16));
+          __m256i ws[8], wa[8];
+          for (int k = 0; k < 8; k++) {
+            ws[k] = _mm256_shuffle_epi8(table, hi ? _mm256_and_si256(_mm256_srli_epi16(raw[k], 4), m4) : _mm256_and_si256(raw[k], m4));
+            wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
+          }
+          for (int t = 0; t < T; t++) {
+            const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 32 * j;
+            // |v| <= 127: pairs <= 32258, each to int32 with the scale
+            __m256i v = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[0], _mm256_sign_epi8(bcast(xq), ws[0])), sc);
+            for (int k = 1; k < 8; k++)
+              v = _mm256_add_epi32(v, _mm256_madd_epi16(_mm256_maddubs_epi16(wa[k], _mm256_sign_epi8(bcast(xq + 4 * k), ws[k])), sc));
+            isum[t] = _mm256_add_epi32(isum[t], v);
+          }
         }
       }
       const __m256 d = load_f16x8(blk + 16 * h);
@@ -227,22 +236,25 @@ struct Q23_KTileImpl {
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m256i isum[T], csum[T];
       for (int t = 0; t < T; t++) isum[t] = csum[t] = _mm256_setzero_si256();
-      for (int s = 0; s < 16; s++) {
+      // sub-blocks in pairs (s = 2p + e), so that every shift count and pair pick is a constant
+      for (int p = 0; p < 8; p++) {
+        const __m256i hb = Q3 ? load(blk + 1312 + 64 * p + 32 * h) : _mm256_setzero_si256();
+        __m256i pair = Q3 ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 32 * p + 16 * h)))
+                          : _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 32 * p + 16 * h)));
+        if (!Q3) pair = _mm256_and_si256(pair, low4);
+      for (int e = 0; e < 2; e++) {
+        const int s = 2 * p + e;
         const __m256i lo = load(blk + kLow + 64 * s + 32 * h);
-        const __m256i hb = Q3 ? load(blk + 1312 + 64 * (s >> 1) + 32 * h) : _mm256_setzero_si256();
         __m256i w[4];
         for (int i = 0; i < 4; i++) {
           w[i] = _mm256_and_si256(_mm256_srli_epi16(lo, 2 * i), m3);
-          if (Q3) {  // bit i + 4 (s & 1) of the byte -> bit 2
-            const int k = i + 4 * (s & 1) - 2;
+          if (Q3) {  // bit i + 4e of the byte -> bit 2
+            const int k = i + 4 * e - 2;
             const __m256i t3 = k >= 0 ? _mm256_srli_epi16(hb, k) : _mm256_slli_epi16(hb, -k);
             w[i] = _mm256_or_si256(w[i], _mm256_and_si256(t3, m4));
           }
         }
-        __m256i pair = Q3 ? _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 32 * (s >> 1) + 16 * h)))
-                          : _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 32 * (s >> 1) + 16 * h)));
-        if (!Q3) pair = _mm256_and_si256(pair, low4);
-        const __m256i sc = pick_pair(pair, s & 1);
+        const __m256i sc = pick_pair(pair, e);
         for (int t = 0; t < T; t++) {
           const uint8_t* xq = xs + t * xrow + sparrow::kQ8KAQs + 16 * s;
           // q <= 7: pairs <= 1778, four fit int16
@@ -250,6 +262,7 @@ struct Q23_KTileImpl {
           for (int i = 1; i < 4; i++) a = _mm256_add_epi16(a, _mm256_maddubs_epi16(w[i], bcast(xq + 4 * i)));
           isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(a, sc));
         }
+      }
       }
       // Q3_K: sum sc bsum (the -4 offset); Q2_K: sum m bsum (the mins)
       for (int p = 0; p < 8; p++) {

@@ -43,7 +43,7 @@ export interface SyntheticModelRequest {
   seed?: number;
   /** llama-quantize --pure: every 2-D weight in the mix's base type. */
   pure?: boolean;
-  /** Fallback for rows a 256-block type cannot take; default 'supported'. */
+  /** Fallback for rows a 256-block type cannot take; default 'llama.cpp' (what users' files have). */
   fallback?: FallbackPolicy;
   /** Progress while writing (bytes written, total bytes). Called once with (size, size) on a cache hit. */
   onProgress?: (written: number, total: number) => void;
@@ -69,11 +69,11 @@ export function syntheticModelFileName(model: ModelRef, mix: MixName, request: S
     mix,
     seed,
     pure: request.pure ?? false,
-    fallback: request.fallback ?? 'supported',
+    fallback: request.fallback ?? 'llama.cpp',
     v: WRITER_VERSION,
   });
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 10);
-  const variant = (request.pure ? '-pure' : '') + (request.fallback === 'llama.cpp' ? '-lcppfb' : '');
+  const variant = (request.pure ? '-pure' : '') + (request.fallback === 'supported' ? '-supfb' : '');
   return `${name}-${mix}${variant}-s${seed}-w${WRITER_VERSION}-${hash}.gguf`;
 }
 

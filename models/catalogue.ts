@@ -88,6 +88,21 @@ const entries: CatalogueEntry[] = [
     rmsEps: 1e-5,
     tiedEmbeddings: true,
   }),
+  // Rows of 960 (not a multiple of 256): llama.cpp's Q4_K_M of it is mostly Q5_0 and Q8_0.
+  real('smollm2-360m', 'SmolLM2 360M (llama, 32 layers, GQA 3, tied, dim 960)', 'HuggingFaceTB/SmolLM2-360M', {
+    arch: 'llama',
+    nLayers: 32,
+    nEmbd: 960,
+    nFF: 2560,
+    nHead: 15,
+    nHeadKv: 5,
+    nVocab: 49152,
+    contextLength: 8192,
+    ropeFreqBase: 100000,
+    rmsEps: 1e-5,
+    tiedEmbeddings: true,
+    tokenizer: 'gpt2',
+  }),
   real('llama-110m', 'A 110M llama (llama2.c stories110M: 12 layers, MHA)', 'karpathy/tinyllamas (stories110M)', {
     arch: 'llama',
     nLayers: 12,

@@ -12,6 +12,7 @@ const invalid = (message: string): SparrowError => new SparrowError(message, 'ER
 export type GGMLTypeName =
   | 'F32' | 'F16' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q8_0' | 'Q8_1'
   | 'Q2_K' | 'Q3_K' | 'Q4_K' | 'Q5_K' | 'Q6_K' | 'Q8_K'
+  | 'IQ4_NL' | 'IQ4_XS' | 'MXFP4'
   | 'I8' | 'I16' | 'I32' | 'I64' | 'F64' | 'BF16';
 
 export interface GGMLTypeInfo {
@@ -39,6 +40,9 @@ const table: [GGMLTypeName, number, number, number][] = [
   ['Q5_K', 13, 256, 176], // as Q4_K + 32 bytes of high bits (before the nibbles)
   ['Q6_K', 14, 256, 210], // 128 ql, 64 qh, 16 int8 scales, f16 d
   ['Q8_K', 15, 256, 292],
+  ['IQ4_NL', 20, 32, 18], // f16 d + 16 bytes of codebook indices (nibbles as Q4_0)
+  ['IQ4_XS', 23, 256, 136], // f16 d, u16 scales_h, 4 bytes scales_l, 128 bytes of indices
+  ['MXFP4', 39, 32, 17], // E8M0 exponent byte + 16 bytes of E2M1 codes
   ['I8', 24, 1, 1],
   ['I16', 25, 1, 2],
   ['I32', 26, 1, 4],
@@ -143,6 +147,14 @@ function scaleMinK4(j: number, q: Uint8Array, o: number): [number, number] {
   return [(q[o + j + 4] & 0xf) | ((q[o + j - 4] >> 6) << 4), (q[o + j + 4] >> 4) | ((q[o + j] >> 6) << 4)];
 }
 
+/** The IQ4_NL / IQ4_XS codebook (ggml's kvalues_iq4nl). */
+export const IQ4NL_VALUES: readonly number[] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+/** MXFP4's E2M1 values times 2 (ggml's kvalues_mxfp4); the scale 2^(e-128) takes the 2 back. */
+export const MXFP4_VALUES: readonly number[] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/** The 4-bit value of element i (0..31) of a 32-block whose nibbles start at byte o. */
+const nib32 = (b: Uint8Array, o: number, i: number): number => (b[o + (i & 15)] >> (i < 16 ? 0 : 4)) & 15;
+
 /** Dequantizes `n` elements of type `type` from `src` (which starts at a block boundary). */
 export function dequantize(type: GGMLTypeName, src: Uint8Array, n: number): Float32Array {
   const t = GGML_TYPES[type];
@@ -231,6 +243,80 @@ export function dequantize(type: GGMLTypeName, src: Uint8Array, n: number): Floa
             out[y + l + 64] = d * dv.getInt8(sc + is + 4) * q3;
             out[y + l + 96] = d * dv.getInt8(sc + is + 6) * q4;
           }
+        }
+      }
+      break;
+    case 'Q4_1':
+    case 'Q5_0':
+    case 'Q5_1': {
+      // Q4_1: d, m, qs | Q5_0: d, qh, qs | Q5_1: d, m, qh, qs; the fifth bit of value i is bit i of qh
+      const hasMin = type !== 'Q5_0';
+      const five = type !== 'Q4_1';
+      const qhOff = hasMin ? 4 : 2;
+      const qsOff = (hasMin ? 4 : 2) + (five ? 4 : 0);
+      for (let b = 0; b < nb; b++) {
+        const o = b * t.typeSize;
+        const d = halfAt(src, o);
+        const m = hasMin ? halfAt(src, o + 2) : 0;
+        const qh = five ? dv.getUint32(o + qhOff, true) : 0;
+        for (let i = 0; i < 32; i++) {
+          const q = nib32(src, o + qsOff, i) | (five ? ((qh >>> i) & 1) << 4 : 0);
+          out[b * 32 + i] = hasMin ? d * q + m : d * (q - 16);
+        }
+      }
+      break;
+    }
+    case 'IQ4_NL':
+      for (let b = 0; b < nb; b++) {
+        const d = halfAt(src, b * 18);
+        for (let i = 0; i < 32; i++) out[b * 32 + i] = d * IQ4NL_VALUES[nib32(src, b * 18 + 2, i)];
+      }
+      break;
+    case 'MXFP4':
+      for (let b = 0; b < nb; b++) {
+        const d = 2 ** (src[b * 17] - 128);
+        for (let i = 0; i < 32; i++) out[b * 32 + i] = d * MXFP4_VALUES[nib32(src, b * 17 + 1, i)];
+      }
+      break;
+    case 'Q2_K':
+      // scales[16] (low nibble scale, high nibble min), qs[64], d, dmin; value i: 2 bits at
+      // 2((i/32)%4) of qs[32(i/128) + i%32], sub-block i/16
+      for (let b = 0; b < nb; b++) {
+        const o = b * 84;
+        const d = halfAt(src, o + 80);
+        const dmin = halfAt(src, o + 82);
+        for (let i = 0; i < 256; i++) {
+          const sc = src[o + (i >> 4)];
+          const q = (src[o + 16 + 32 * (i >> 7) + (i & 31)] >> (2 * ((i >> 5) & 3))) & 3;
+          out[b * 256 + i] = d * (sc & 15) * q - dmin * (sc >> 4);
+        }
+      }
+      break;
+    case 'Q3_K':
+      // hmask[32], qs[64], scales[12], d; value i = 2 bits as Q2_K | bit (i/32) of hmask[i%32] << 2,
+      // minus 4; 6-bit scale j: low nibble j/8 of scales[j%8], high 2 bits 2(j/4) of scales[8 + j%4]
+      for (let b = 0; b < nb; b++) {
+        const o = b * 110;
+        const d = halfAt(src, o + 108);
+        for (let i = 0; i < 256; i++) {
+          const j = i >> 4;
+          const s6 = ((src[o + 96 + (j & 7)] >> (4 * (j >> 3))) & 15) | (((src[o + 104 + (j & 3)] >> (2 * (j >> 2))) & 3) << 4);
+          const lo = (src[o + 32 + 32 * (i >> 7) + (i & 31)] >> (2 * ((i >> 5) & 3))) & 3;
+          const hi = (src[o + (i & 31)] >> (i >> 5)) & 1;
+          out[b * 256 + i] = d * (s6 - 32) * ((lo | (hi << 2)) - 4);
+        }
+      }
+      break;
+    case 'IQ4_XS':
+      // d, scales_h (u16), scales_l[4], qs[128]; sub-block j of 32: ls = nibble j%2 of
+      // scales_l[j/2] | 2 bits 2j of scales_h << 4; qs[16j + l] holds values 32j + l and 32j + 16 + l
+      for (let b = 0; b < nb; b++) {
+        const o = b * 136;
+        const d = halfAt(src, o);
+        const sh = dv.getUint16(o + 2, true);
+        for (let j = 0; j < 8; j++) {
+          const ls = ((src[o + 4 + (j >> 1)] >> (4 * (j & 1))) & 15) | (((sh >> (2 * j)) & 3) << 4);
+          for (let i = 0; i < 32; i++) out[b * 256 + 32 * j + i] = d * (ls - 32) * IQ4NL_VALUES[nib32(src, o + 8 + 16 * j, i)];
         }
       }
       break;

@@ -16,14 +16,30 @@
  *   Q5_K (176 B / 256): as Q4_K, then 32 B high bits before the 128 B of nibbles
  *   Q6_K (210 B / 256): 128 B low nibbles, 64 B high 2-bit pairs, 16 int8 scales, f16 d
  *                                                        w = d * sc_j * (q - 32)
+ *   Q2_K  (84 B / 256):  16 B scales (low nibble sc, high nibble m), 64 B 2-bit values, f16 d, f16 dmin
+ *                                                        w = d * sc_j * q - dmin * m_j (j = i / 16)
+ *   Q3_K (110 B / 256):  32 B high bits, 64 B 2-bit values, 12 B packed 6-bit scales, f16 d
+ *                                                        w = d * (s_j - 32) * (q - 4)
+ *   IQ4_NL (18 B / 32):  f16 d, 16 B codebook indices    w = d * kIQ4NL[q]
+ *   IQ4_XS (136 B / 256): f16 d, u16 + 4 B of 6-bit scales, 128 B indices   w = d * (ls_j - 32) * kIQ4NL[q]
+ *   MXFP4  (17 B / 32):  E8M0 exponent e, 16 B E2M1 codes   w = 2^(e - 128) * kMXFP4[q]
  *   F16 / BF16 / F32: plain values (BF16 = the upper 16 bits of the f32, rounded to nearest even).
  *
  * Zero mean: Q4_0, Q5_0, Q8_0 have one more negative than positive level, so each block's
  * d gets a random sign; Q4_1/Q5_1/K-quants get a min that centres the levels; Q6_K's int8
- * sub-block scales get random signs.
+ * sub-block scales get random signs, as do Q3_K's and IQ4_XS's; Q2_K gets mins that
+ * centre its levels; IQ4_NL's d and MXFP4's codes are symmetric in sign.
  */
 import { SparrowError } from '../src/errors.js';
-import { GGML_TYPES, f16BitsToF32, f32ToBF16Bits, f32ToF16Bits, type GGMLTypeName } from './ggml-types.js';
+import {
+  GGML_TYPES,
+  IQ4NL_VALUES,
+  MXFP4_VALUES,
+  f16BitsToF32,
+  f32ToBF16Bits,
+  f32ToF16Bits,
+  type GGMLTypeName,
+} from './ggml-types.js';
 
 // ---------------------------------------------------------------------------------------
 // PRNG: Marsaglia's xorshift128, seeded through splitmix32 from (seed, stream name).
@@ -202,10 +218,10 @@ function halfFiller(convert: (x: number) => number): Filler<Uint16Array> {
   };
 }
 
-/** Q4_0 / Q5_0 / Q8_0: one signed f16 scale at the block start. */
-function symmetricFiller(typeSize: number, levels: number): Filler<Uint16Array> {
+/** Q4_0 / Q5_0 / Q8_0 (and IQ4_NL, whose values have RMS `valueRms`): one signed f16 scale at the block start. */
+function symmetricFiller(typeSize: number, levels: number, valueRms = levelStd(levels)): Filler<Uint16Array> {
   return {
-    init: (std) => scaleTable(std / levelStd(levels), true),
+    init: (std) => scaleTable(std / valueRms, true),
     patch(buf, n, rng, table) {
       for (let b = 0; b < n; b += 2) {
         const r = rng.next();
@@ -300,6 +316,92 @@ const Q6K: Filler<Uint16Array> = {
   },
 };
 
+/** Root mean square of a codebook (its values taken with equal probability). */
+const rms = (values: readonly number[]): number => Math.sqrt(values.reduce((a, v) => a + v * v, 0) / values.length);
+
+/** IQ4_NL: a signed f16 d (the codebook is not symmetric, a random sign centres it). */
+const IQ4NL = symmetricFiller(18, 0, rms(IQ4NL_VALUES));
+
+/**
+ * Q2_K: 4-bit scales sc in [8, 15] and mins m = round(0.75 sc) with dmin = 2 d, so that
+ * d*sc*q - dmin*m = d*sc*(q - 1.5) (to within rounding).
+ */
+const Q2K: Filler<Uint16Array> = {
+  init: (std) => scaleTable(std / (11.5 * levelStd(4)), false),
+  patch(buf, n, rng, table) {
+    for (let b = 0; b < n; b++) {
+      const o = b * 84;
+      for (let j = 0; j < 16; j += 8) {
+        const r = rng.next();
+        for (let i = 0; i < 8; i++) {
+          const sc = 8 + ((r >>> (4 * i)) & 7);
+          buf[o + j + i] = sc | (Math.round(0.75 * sc) << 4);
+        }
+      }
+      const d = table[rng.next() & 0xff]!;
+      put16(buf, o + 80, d);
+      put16(buf, o + 82, f32ToF16Bits(2 * f16BitsToF32(d)));
+    }
+  },
+};
+
+/** Q3_K / IQ4_XS: signed 6-bit sub-block scales s - 32 with |s - 32| in [8, 31]. */
+function signedScale6(bits: number): number {
+  const mag = 8 + ((bits & 0x1f) % 24);
+  return 32 + (bits & 0x20 ? -mag : mag);
+}
+
+const Q3K: Filler<Uint16Array> = {
+  init: (std) => scaleTable(std / (19.5 * rms([-4, -3, -2, -1, 0, 1, 2, 3])), false),
+  patch(buf, n, rng, table) {
+    for (let b = 0; b < n; b++) {
+      const o = b * 110;
+      buf.fill(0, o + 96, o + 108);
+      for (let j = 0; j < 16; j++) {
+        const s = signedScale6(rng.next());
+        buf[o + 96 + (j & 7)] |= (s & 15) << (4 * (j >> 3));
+        buf[o + 104 + (j & 3)] |= (s >> 4) << (2 * (j >> 2));
+      }
+      put16(buf, o + 108, table[rng.next() & 0xff]!);
+    }
+  },
+};
+
+const IQ4XS: Filler<Uint16Array> = {
+  init: (std) => scaleTable(std / (19.5 * rms(IQ4NL_VALUES)), false),
+  patch(buf, n, rng, table) {
+    for (let b = 0; b < n; b++) {
+      const o = b * 136;
+      put16(buf, o, table[rng.next() & 0xff]!);
+      let h = 0;
+      buf.fill(0, o + 4, o + 8);
+      for (let j = 0; j < 8; j++) {
+        const s = signedScale6(rng.next());
+        buf[o + 4 + (j >> 1)] |= (s & 15) << (4 * (j & 1));
+        h |= (s >> 4) << (2 * j);
+      }
+      put16(buf, o + 2, h);
+    }
+  },
+};
+
+/**
+ * MXFP4: the scale 2^(e-128) is a power of two, so each block takes e0 or e0 + 1 (the
+ * exponents around the wanted scale) with the probabilities that give the wanted mean square.
+ */
+const MXFP4: Filler<{ e0: number; p: number }> = {
+  init: (std) => {
+    if (!(std > 0)) return { e0: 0, p: 0 };
+    const r = std / rms(MXFP4_VALUES);
+    const e0 = Math.floor(Math.log2(r));
+    const x = (r / 2 ** e0) ** 2; // in [1, 4)
+    return { e0: Math.max(1, Math.min(253, e0 + 128)), p: (x - 1) / 3 };
+  },
+  patch(buf, n, rng, { e0, p }) {
+    for (let b = 0; b < n; b++) buf[b * 17] = e0 === 0 ? 0 : e0 + (rng.float() < p ? 1 : 0);
+  },
+};
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const FILLERS: Partial<Record<GGMLTypeName, Filler<any>>> = {
   F32,
@@ -313,6 +415,11 @@ const FILLERS: Partial<Record<GGMLTypeName, Filler<any>>> = {
   Q4_K: kFiller(144, 16),
   Q5_K: kFiller(176, 32),
   Q6_K: Q6K,
+  Q2_K: Q2K,
+  Q3_K: Q3K,
+  IQ4_NL: IQ4NL,
+  IQ4_XS: IQ4XS,
+  MXFP4,
 };
 
 /** The types `randomTensorChunks` can generate. */

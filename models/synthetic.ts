@@ -48,7 +48,10 @@ export interface ModelShape {
 }
 
 /** The usual file mixes, as llama-quantize names them. */
-export const MIXES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k_m', 'q5_k_m', 'q6_k'] as const;
+export const MIXES = [
+  'f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k_m', 'q5_k_m', 'q6_k',
+  'q4_1', 'q5_0', 'q5_1', 'q2_k', 'q3_k_m', 'iq4_nl', 'iq4_xs', 'mxfp4',
+] as const;
 export type MixName = (typeof MIXES)[number];
 
 /** Per mix: the base type of 2-D weights and llama.cpp's general.file_type (llama_ftype). */
@@ -61,6 +64,17 @@ const MIX_INFO: Record<MixName, { base: GGMLTypeName; fileType: number; quantize
   q4_k_m: { base: 'Q4_K', fileType: 15, quantized: true },
   q5_k_m: { base: 'Q5_K', fileType: 17, quantized: true },
   q6_k: { base: 'Q6_K', fileType: 18, quantized: true },
+  q4_1: { base: 'Q4_1', fileType: 3, quantized: true },
+  q5_0: { base: 'Q5_0', fileType: 8, quantized: true },
+  q5_1: { base: 'Q5_1', fileType: 9, quantized: true },
+  q2_k: { base: 'Q2_K', fileType: 10, quantized: true },
+  q3_k_m: { base: 'Q3_K', fileType: 12, quantized: true },
+  iq4_nl: { base: 'IQ4_NL', fileType: 25, quantized: true },
+  iq4_xs: { base: 'IQ4_XS', fileType: 30, quantized: true },
+  // llama.cpp's MXFP4_MOE: MXFP4 for expert tensors, Q8_0 for the rest. A dense model has
+  // no experts, so this mix puts MXFP4 where the experts' weights would be (every 2-D weight
+  // but the output, which stays Q8_0 as llama.cpp has it): the type is what it tests.
+  mxfp4: { base: 'MXFP4', fileType: 38, quantized: true },
 };
 
 export function isMixName(m: unknown): m is MixName {
@@ -69,14 +83,15 @@ export function isMixName(m: unknown): m is MixName {
 
 /**
  * Where a tensor's row length does not fit a 256-block type, llama.cpp falls back to a
- * 32-block type (Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0). 'supported' (the default) uses the
- * types sparrow's kernels cover instead (Q4_K->Q4_0, Q5_K->Q8_0, Q6_K->Q8_0).
+ * 32-block type (Q4_K->Q5_0, Q5_K->Q5_1, Q6_K->Q8_0, Q2_K/Q3_K/IQ4_XS->IQ4_NL): 'llama.cpp',
+ * the default, since that is what users' files contain. 'supported' keeps the fallbacks of
+ * the first sparrow kernels (Q4_K->Q4_0, Q5_K->Q8_0, Q6_K->Q8_0, the others as llama.cpp).
  */
 export type FallbackPolicy = 'supported' | 'llama.cpp';
 
 const FALLBACK: Record<FallbackPolicy, Partial<Record<GGMLTypeName, GGMLTypeName>>> = {
-  supported: { Q4_K: 'Q4_0', Q5_K: 'Q8_0', Q6_K: 'Q8_0' },
-  'llama.cpp': { Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0' },
+  supported: { Q4_K: 'Q4_0', Q5_K: 'Q8_0', Q6_K: 'Q8_0', Q2_K: 'IQ4_NL', Q3_K: 'IQ4_NL', IQ4_XS: 'IQ4_NL' },
+  'llama.cpp': { Q4_K: 'Q5_0', Q5_K: 'Q5_1', Q6_K: 'Q8_0', Q2_K: 'IQ4_NL', Q3_K: 'IQ4_NL', IQ4_XS: 'IQ4_NL' },
 };
 
 export type TensorRole =
@@ -159,12 +174,17 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
  *   q8_0 (Q8_0 when its rows are not a multiple of the base type's block);
  * - q4_k_m / q5_k_m: attn_v and ffn_down get Q6_K in the layers `use_more_bits` picks
  *   (the first and last eighth, and every third layer between);
+ * - q2_k: attn_v Q4_K (GQA >= 4) or Q3_K, ffn_down and attn_output Q3_K;
+ * - q3_k_m: attn_v Q5_K in layers 0-1 then Q4_K, ffn_down Q5_K in the first sixteenth of
+ *   the layers then Q4_K, attn_output Q4_K;
+ * - iq4_nl / iq4_xs: attn_v Q5_K when GQA >= 4, ffn_down Q5_K in the first eighth (no imatrix);
+ * - mxfp4: see MIX_INFO (output Q8_0, everything else MXFP4);
  * - a row length that the chosen type's block does not divide falls back (see FallbackPolicy).
  */
 export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptions = {}): PlannedTensor[] {
   const s = resolveShape(shapeIn);
   if (!isMixName(mix)) throw new SparrowError(`mix must be one of ${MIXES.join(', ')}; got ${String(mix)}`, 'ERR_INVALID_ARG');
-  const fallback = options.fallback ?? 'supported';
+  const fallback = options.fallback ?? 'llama.cpp';
   if (!(fallback in FALLBACK)) throw new SparrowError(`fallback must be 'supported' or 'llama.cpp', got ${String(fallback)}`, 'ERR_INVALID_ARG');
   const { base, quantized } = MIX_INFO[mix];
   const pure = options.pure ?? false;
@@ -173,15 +193,26 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
   const useMoreBits = (i: number, n: number): boolean =>
     i < Math.trunc(n / 8) || i >= Math.trunc((7 * n) / 8) || (i - Math.trunc(n / 8)) % 3 === 2;
 
+  const gqa = s.nHead / s.nHeadKv;
   const pick = (role: TensorRole, layer: number, rowLen: number): GGMLTypeName => {
     let t = base;
     if (quantized && !pure) {
       const isOutput = role === 'output' || (role === 'token_embd' && s.tiedEmbeddings);
       if (isOutput) {
-        if (rowLen % GGML_TYPES[base].blockSize !== 0) t = 'Q8_0';
+        if (mix === 'mxfp4' || rowLen % GGML_TYPES[base].blockSize !== 0) t = 'Q8_0';
         else if (base !== 'Q8_0') t = 'Q6_K';
       } else if ((mix === 'q4_k_m' || mix === 'q5_k_m') && (role === 'attn_v' || role === 'ffn_down')) {
         if (useMoreBits(layer, s.nLayers)) t = 'Q6_K';
+      } else if (mix === 'q2_k') {
+        if (role === 'attn_v') t = gqa >= 4 ? 'Q4_K' : 'Q3_K';
+        else if (role === 'ffn_down' || role === 'attn_output') t = 'Q3_K';
+      } else if (mix === 'q3_k_m') {
+        if (role === 'attn_v') t = layer < 2 ? 'Q5_K' : 'Q4_K';
+        else if (role === 'ffn_down') t = layer < Math.trunc(s.nLayers / 16) ? 'Q5_K' : 'Q4_K';
+        else if (role === 'attn_output') t = 'Q4_K';
+      } else if (mix === 'iq4_nl' || mix === 'iq4_xs') {
+        if (role === 'attn_v' && gqa >= 4) t = 'Q5_K';
+        else if (role === 'ffn_down' && layer < Math.trunc(s.nLayers / 8)) t = 'Q5_K';
       }
     }
     const block = GGML_TYPES[t].blockSize;

@@ -11,6 +11,10 @@ export interface SystemInfo {
   compiledIsas: Isa[];
   supportedIsas: Isa[];
   cpuFeatures: Record<string, boolean>;
+  /** The weight types this build computes with (ggml names: 'Q4_K', 'F16', ...). */
+  weightTypes: string[];
+  /** The architectures it runs (`general.architecture` values). */
+  architectures: string[];
 }
 
 interface SystemAddon {

@@ -12,6 +12,8 @@
 //   _convertF16(isa, 'to' | 'round', x: Float32Array) -> Uint16Array | Float32Array
 //   _convertF16(isa, 'from', x: Uint16Array) -> Float32Array
 //   _matrixInfo(type, rows, cols) -> { rowAlign, inputBytesPerToken }
+//        the ggml type names make_matrix computes with, and the architectures the model
+//        loader knows (for `sparrow inspect`)
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -24,7 +26,9 @@
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "kernels/layout.h"
+#include "core/ggml_types.h"
 #include "kernels/matmul.h"
+#include "model/model.h"
 #include "quant/quant.h"
 
 namespace {

@@ -2,6 +2,9 @@
 #include "addon.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
+#include "core/ggml_types.h"
+#include "model/arch.h"
+#include "quant/quant.h"
 
 namespace {
 
@@ -32,6 +35,20 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   feat.Set("neon", f.neon);
   feat.Set("dotprod", f.dotprod);
   o.Set("cpuFeatures", feat);
+  // What this build computes with: the weight types (ggml names) and the architectures.
+  Napi::Array types = Napi::Array::New(env);
+  for (uint32_t id = 0; id < 64; id++)
+    if (sparrow::type_info(id) && sparrow::quant_supported(id)) types.Set(types.Length(), sparrow::type_name(id));
+  o.Set("weightTypes", types);
+  Napi::Array archs = Napi::Array::New(env);
+  const std::string list = sparrow::supported_archs();  // "llama, qwen2"
+  for (size_t pos = 0; pos < list.size();) {
+    size_t end = list.find(", ", pos);
+    if (end == std::string::npos) end = list.size();
+    archs.Set(archs.Length(), list.substr(pos, end - pos));
+    pos = end + 2;
+  }
+  o.Set("architectures", archs);
   return o;
 }
 

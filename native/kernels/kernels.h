@@ -13,7 +13,7 @@
 // Quantized matmul over repacked weights (kernels/layout.h), for the 16-row groups
 // [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and 16*g0 <= r < min(16*g1, rlimit).
 // xq holds n tokens of quantized activations, one after the other (BlockQ8A rows for
-// Q4_0/Q8_0, BlockQ8KA rows for the K-quants).
+// the 32-column types, BlockQ8KA rows for the 256-column ones).
 #define SP_QMM_ARGS const uint8_t *w, int64_t cols, const void *xq, int64_t n, float *y, int64_t ldy, \
                     int64_t g0, int64_t g1, int64_t rlimit
 // Float-weight matmul, weights row-major as in the file (F32, F16 or BF16), rows [r0, r1):
@@ -37,9 +37,17 @@
   void sp_quantize_q8ka_##isa(const float* x, void* y, int64_t n);                \
   void sp_f32_to_f16_##isa(const float* x, uint16_t* y, int64_t n);               \
   void sp_f16_to_f32_##isa(const uint16_t* x, float* y, int64_t n);               \
-  void sp_round_f16_##isa(const float* x, float* y, int64_t n);                    \
+  void sp_round_f16_##isa(const float* x, float* y, int64_t n);                   \
   void sp_pv_f16_##isa(const float* w, int64_t ldw, const uint16_t* v, int64_t ldv, int64_t np, \
-                       float* out, int64_t ldo, int64_t rows, int64_t hd);
+                       float* out, int64_t ldo, int64_t rows, int64_t hd);                \
+  void sp_mm_q4_1_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q5_0_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q5_1_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_iq4_nl_##isa(SP_QMM_ARGS);                                             \
+  void sp_mm_mxfp4_##isa(SP_QMM_ARGS);                                              \
+  void sp_mm_iq4_xs_##isa(SP_QMM_ARGS);                                             \
+  void sp_mm_q2_k_##isa(SP_QMM_ARGS);                                               \
+  void sp_mm_q3_k_##isa(SP_QMM_ARGS);
 
 extern "C" {
 SP_DECLARE_ISA(generic)
@@ -81,6 +89,8 @@ struct Kernels {
   // how its rows are tiled.
   void (*pv_f16)(const float* w, int64_t ldw, const uint16_t* v, int64_t ldv, int64_t np, float* out, int64_t ldo,
                  int64_t rows, int64_t hd);
+  // Weight types read later (layouts in kernels/layout.h).
+  QMatMulFn mm_q4_1, mm_q5_0, mm_q5_1, mm_iq4_nl, mm_mxfp4, mm_iq4_xs, mm_q2_k, mm_q3_k;
 };
 
 const Kernels& kernels_for(Isa isa);  // falls back to generic when not compiled

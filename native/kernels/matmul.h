@@ -29,6 +29,8 @@ enum class InputFormat : int {
   Q8KA = 2,   // BlockQ8KA per 256 values (Q4_K / Q5_K / Q6_K weights; ggml: Q8_K)
   F16R = 3,   // floats rounded to the nearest f16 value (F16 weights; ggml: F16)
   BF16R = 4,  // floats rounded to the nearest bf16 value (BF16 weights; ggml: BF16)
+  Q8A1 = 5,   // BlockQ8A whose sum field holds, as a float, s = fp16(sum * amax / 127)
+              // (Q4_1 / Q5_1 weights; ggml: Q8_1, whose s is that rounded product)
 };
 
 class Matrix {

@@ -3,6 +3,7 @@
 // read again); float weights (F32/F16/BF16) are used in place. mul() calls the kernel
 // of the current ISA (kernels()).
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstring>
 #include <new>
@@ -22,7 +23,10 @@ namespace sparrow {
 
 namespace {
 
-enum : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14, BF16 = 30 };
+enum : uint32_t {
+  F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q2_K = 10, Q3_K = 11, Q4_K = 12,
+  Q5_K = 13, Q6_K = 14, IQ4_NL = 20, IQ4_XS = 23, BF16 = 30, MXFP4 = 39
+};
 
 // Repacked weights live in their own pages (page-aligned, zero-filled: padding rows of
 // the last group stay zero, scale 0), returned to the OS when the matrix goes.
@@ -138,6 +142,96 @@ void repack_q6_k(const uint8_t* src, uint8_t* dst, int r) {
   }
 }
 
+// Q4_1 / Q5_0 / Q5_1: scales (and mins) as they are, the nibbles as Q4_0, and the
+// fifth bits regrouped so that bit 8b + k (b, k < 4) of the row's lane is that of value
+// 4k + b and bit 8b + 4 + k that of value 16 + 4k + b.
+template <uint32_t Type>
+void repack_legacy(const uint8_t* src, uint8_t* dst, int r) {
+  constexpr bool has_min = Type != Q5_0, five = Type != Q4_1;
+  constexpr size_t qs = Type == Q4_1 ? offsetof(BlockQ4_1, qs) : Type == Q5_0 ? offsetof(BlockQ5_0, qs) : offsetof(BlockQ5_1, qs);
+  constexpr int qoff = has_min ? 64 : 32;
+  put16(dst + 2 * r, get16(src));
+  if (has_min) put16(dst + 32 + 2 * r, get16(src + 2));
+  for (int k = 0; k < 4; k++) std::memcpy(dst + qoff + 64 * k + 4 * r, src + qs + 4 * k, 4);
+  if (five) {
+    uint32_t qh = get32(src + (Type == Q5_0 ? offsetof(BlockQ5_0, qh) : offsetof(BlockQ5_1, qh))), h = 0;
+    for (int k = 0; k < 4; k++)
+      for (int b = 0; b < 4; b++) {
+        h |= ((qh >> (4 * k + b)) & 1u) << (8 * b + k);
+        h |= ((qh >> (16 + 4 * k + b)) & 1u) << (8 * b + 4 + k);
+      }
+    uint8_t bytes[4] = {uint8_t(h), uint8_t(h >> 8), uint8_t(h >> 16), uint8_t(h >> 24)};
+    std::memcpy(dst + qoff + 256 + 4 * r, bytes, 4);
+  }
+}
+
+// IQ4_NL / MXFP4: the scale (fp16 d, or the E8M0 byte), the nibbles as Q4_0.
+void repack_iq4_nl(const uint8_t* src, uint8_t* dst, int r) {
+  put16(dst + 2 * r, get16(src + offsetof(BlockIQ4_NL, d)));
+  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, src + offsetof(BlockIQ4_NL, qs) + 4 * k, 4);
+}
+void repack_mxfp4(const uint8_t* src, uint8_t* dst, int r) {
+  dst[r] = src[offsetof(BlockMXFP4, e)];
+  for (int k = 0; k < 4; k++) std::memcpy(dst + 32 + 64 * k + 4 * r, src + offsetof(BlockMXFP4, qs) + 4 * k, 4);
+}
+
+// IQ4_XS: d as it is, the 6-bit scales as int8 (ls - 32), the indices re-paired as Q4_K's
+// nibbles (the file pairs value 32j + l with 32j + 16 + l; the group block 64c + i with
+// 64c + 32 + i).
+void repack_iq4_xs(const uint8_t* src, uint8_t* dst, int r) {
+  BlockIQ4_XS b;
+  std::memcpy(&b, src, sizeof(b));
+  put16(dst + 2 * r, b.d);
+  for (int j = 0; j < 8; j++) {
+    const int ls = ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | ((b.scales_h >> (2 * j)) & 3) << 4;
+    dst[32 + 16 * j + r] = uint8_t(int8_t(ls - 32));
+  }
+  uint8_t idx[256];
+  for (int i = 0; i < 256; i++) idx[i] = (b.qs[16 * (i / 32) + i % 16] >> (4 * ((i % 32) / 16))) & 15;
+  for (int c = 0; c < 4; c++)
+    for (int k = 0; k < 8; k++)
+      for (int e = 0; e < 4; e++)
+        dst[160 + 64 * (8 * c + k) + 4 * r + e] = uint8_t(idx[64 * c + 4 * k + e] | idx[64 * c + 32 + 4 * k + e] << 4);
+}
+
+// Q3_K / Q2_K: the 2-bit values 4 to a byte (value 16s + 4i + b at bits 2i of byte b of
+// chunk s), Q3_K's third bits 8 to a byte, the scales (and mins) as bytes.
+void put_2bit_chunks(const int8_t* q, uint8_t* dst, int r) {
+  for (int s = 0; s < 16; s++)
+    for (int b = 0; b < 4; b++) {
+      uint8_t byte = 0;
+      for (int i = 0; i < 4; i++) byte = uint8_t(byte | (q[16 * s + 4 * i + b] & 3) << (2 * i));
+      dst[64 * s + 4 * r + b] = byte;
+    }
+}
+
+void repack_q3_k(const uint8_t* src, uint8_t* dst, int r) {
+  int8_t v[256], sc[16], m[16], q[256];
+  float d, dmin;
+  unpack_small_k(Q3_K, src, v, sc, m, &d, &dmin);
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ3_K, d)));
+  for (int s = 0; s < 16; s++) dst[32 + 32 * (s >> 1) + 2 * r + (s & 1)] = uint8_t(sc[s]);
+  for (int i = 0; i < 256; i++) q[i] = int8_t(v[i] + 4);
+  put_2bit_chunks(q, dst + 288, r);
+  for (int t = 0; t < 8; t++)
+    for (int b = 0; b < 4; b++) {
+      uint8_t byte = 0;
+      for (int e = 0; e < 2; e++)
+        for (int i = 0; i < 4; i++) byte = uint8_t(byte | ((q[16 * (2 * t + e) + 4 * i + b] >> 2) & 1) << (i + 4 * e));
+      dst[1312 + 64 * t + 4 * r + b] = byte;
+    }
+}
+
+void repack_q2_k(const uint8_t* src, uint8_t* dst, int r) {
+  int8_t v[256], sc[16], m[16];
+  float d, dmin;
+  unpack_small_k(Q2_K, src, v, sc, m, &d, &dmin);
+  put16(dst + 2 * r, get16(src + offsetof(BlockQ2_K, d)));
+  put16(dst + 32 + 2 * r, get16(src + offsetof(BlockQ2_K, dmin)));
+  for (int s = 0; s < 16; s++) dst[64 + 32 * (s >> 1) + 2 * r + (s & 1)] = src[offsetof(BlockQ2_K, scales) + s];
+  put_2bit_chunks(v, dst + 320, r);
+}
+
 // --- reading one row back out of a group block (get_row) ---
 
 void unrepack_q4_0(const uint8_t* src, int r, float* out) {
@@ -181,6 +275,61 @@ void unrepack_q6_k(const uint8_t* src, int r, float* out) {
   }
 }
 
+template <bool HasMin, bool Five>
+void unrepack_legacy(const uint8_t* src, int r, float* out) {
+  constexpr int qoff = HasMin ? 64 : 32;
+  const float d = fp16_to_fp32(get16(src + 2 * r)), m = HasMin ? fp16_to_fp32(get16(src + 32 + 2 * r)) : 0.0f;
+  for (int k = 0; k < 4; k++)
+    for (int b = 0; b < 4; b++) {
+      const uint8_t q = src[qoff + 64 * k + 4 * r + b], h = Five ? src[qoff + 256 + 4 * r + b] : 0;
+      const int lo = (q & 15) | ((h >> k) & 1) << 4, hi = (q >> 4) | ((h >> (4 + k)) & 1) << 4;
+      out[4 * k + b] = HasMin ? d * float(lo) + m : d * float(lo - 16);
+      out[16 + 4 * k + b] = HasMin ? d * float(hi) + m : d * float(hi - 16);
+    }
+}
+
+template <bool Mx>
+void unrepack_codebook(const uint8_t* src, int r, float* out) {
+  const float d = Mx ? e8m0_half(src[r]) : fp16_to_fp32(get16(src + 2 * r));
+  const int8_t* table = Mx ? kMXFP4 : kIQ4NL;
+  for (int k = 0; k < 4; k++)
+    for (int b = 0; b < 4; b++) {
+      const uint8_t q = src[32 + 64 * k + 4 * r + b];
+      out[4 * k + b] = d * float(table[q & 15]);
+      out[16 + 4 * k + b] = d * float(table[q >> 4]);
+    }
+}
+
+void unrepack_iq4_xs(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int i = 0; i < 256; i++) {
+    const int j = i / 32, c = j / 2, k = (i % 32) / 4, e = i % 4;
+    const uint8_t byte = src[160 + 64 * (8 * c + k) + 4 * r + e];
+    const int q = (j & 1) ? byte >> 4 : byte & 15;
+    out[i] = d * float(int8_t(src[32 + 16 * j + r])) * float(kIQ4NL[q]);
+  }
+}
+
+void unrepack_q3_k(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r));
+  for (int n = 0; n < 256; n++) {
+    const int s = n / 16, i = (n % 16) / 4, b = n % 4;
+    const int lo = (src[288 + 64 * s + 4 * r + b] >> (2 * i)) & 3;
+    const int hi = (src[1312 + 64 * (s >> 1) + 4 * r + b] >> (i + 4 * (s & 1))) & 1;
+    out[n] = d * float(int8_t(src[32 + 32 * (s >> 1) + 2 * r + (s & 1)])) * float((lo | hi << 2) - 4);
+  }
+}
+
+void unrepack_q2_k(const uint8_t* src, int r, float* out) {
+  const float d = fp16_to_fp32(get16(src + 2 * r)), dmin = fp16_to_fp32(get16(src + 32 + 2 * r));
+  for (int n = 0; n < 256; n++) {
+    const int s = n / 16, i = (n % 16) / 4, b = n % 4;
+    const int q = (src[320 + 64 * s + 4 * r + b] >> (2 * i)) & 3;
+    const uint8_t scm = src[64 + 32 * (s >> 1) + 2 * r + (s & 1)];
+    out[n] = d * float(scm & 15) * float(q) - dmin * float(scm >> 4);
+  }
+}
+
 // One row of `nb` original blocks into its place (row r % 16) in the group blocks: the
 // per-block repack inlined into a loop, one indirect call per row.
 template <void (*Repack)(const uint8_t*, uint8_t*, int), size_t SrcBlock, int GroupBlock>
@@ -195,6 +344,7 @@ struct QuantKind {
   void (*repack)(const uint8_t* src, uint8_t* dst, int64_t nb, int r);
   void (*unrepack)(const uint8_t* src, int r, float* out);
   QMatMulFn Kernels::*fn;
+  bool q8_1 = false;  // BlockQ8A with s = fp16(sum * d) in place of the sum (ggml's Q8_1)
 };
 
 const QuantKind* quant_kind(uint32_t type) {
@@ -208,7 +358,37 @@ const QuantKind* quant_kind(uint32_t type) {
                               unrepack_q5_k, &Kernels::mm_q5_k};
   static const QuantKind q6_k{256, kQ6_KGroupBlock, true, repack_row<repack_q6_k, sizeof(BlockQ6_K), kQ6_KGroupBlock>,
                               unrepack_q6_k, &Kernels::mm_q6_k};
+  static const QuantKind q4_1{32, kQ4_1GroupBlock, false,
+                              repack_row<repack_legacy<Q4_1>, sizeof(BlockQ4_1), kQ4_1GroupBlock>,
+                              unrepack_legacy<true, false>, &Kernels::mm_q4_1, true};
+  static const QuantKind q5_0{32, kQ5_0GroupBlock, false,
+                              repack_row<repack_legacy<Q5_0>, sizeof(BlockQ5_0), kQ5_0GroupBlock>,
+                              unrepack_legacy<false, true>, &Kernels::mm_q5_0};
+  static const QuantKind q5_1{32, kQ5_1GroupBlock, false,
+                              repack_row<repack_legacy<Q5_1>, sizeof(BlockQ5_1), kQ5_1GroupBlock>,
+                              unrepack_legacy<true, true>, &Kernels::mm_q5_1, true};
+  static const QuantKind iq4_nl{32, kCodebookGroupBlock, false,
+                                repack_row<repack_iq4_nl, sizeof(BlockIQ4_NL), kCodebookGroupBlock>,
+                                unrepack_codebook<false>, &Kernels::mm_iq4_nl};
+  static const QuantKind mxfp4{32, kCodebookGroupBlock, false,
+                               repack_row<repack_mxfp4, sizeof(BlockMXFP4), kCodebookGroupBlock>,
+                               unrepack_codebook<true>, &Kernels::mm_mxfp4};
+  static const QuantKind q2_k{256, kQ2_KGroupBlock, true, repack_row<repack_q2_k, sizeof(BlockQ2_K), kQ2_KGroupBlock>,
+                              unrepack_q2_k, &Kernels::mm_q2_k};
+  static const QuantKind q3_k{256, kQ3_KGroupBlock, true, repack_row<repack_q3_k, sizeof(BlockQ3_K), kQ3_KGroupBlock>,
+                              unrepack_q3_k, &Kernels::mm_q3_k};
+  static const QuantKind iq4_xs{256, kIQ4_XSGroupBlock, true,
+                                repack_row<repack_iq4_xs, sizeof(BlockIQ4_XS), kIQ4_XSGroupBlock>, unrepack_iq4_xs,
+                                &Kernels::mm_iq4_xs};
   switch (type) {
+    case Q4_1: return &q4_1;
+    case Q5_0: return &q5_0;
+    case Q5_1: return &q5_1;
+    case IQ4_NL: return &iq4_nl;
+    case MXFP4: return &mxfp4;
+    case Q2_K: return &q2_k;
+    case Q3_K: return &q3_k;
+    case IQ4_XS: return &iq4_xs;
     case Q4_0: return &q4_0;
     case Q8_0: return &q8_0;
     case Q4_K: return &q4_k;
@@ -246,12 +426,15 @@ class QuantMatrix final : public Matrix {
     else for (int64_t t = 0; t < tasks; t++) repack_task(t);
   }
 
-  InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
+  InputFormat input_format() const override {
+    return k_.kquant ? InputFormat::Q8KA : k_.q8_1 ? InputFormat::Q8A1 : InputFormat::Q8A;
+  }
   size_t input_bytes(int64_t n) const override { return size_t(n * row_bytes()); }
   void quantize_input(const float* x, int64_t n, void* xq) const override {
     const Kernels& k = kernels();
     auto quantize = k_.kquant ? k.quantize_q8ka : k.quantize_q8a;
     for (int64_t t = 0; t < n; t++) quantize(x + t * cols_, static_cast<uint8_t*>(xq) + t * row_bytes(), cols_);
+    if (k_.q8_1) to_q8_1(x, n, static_cast<uint8_t*>(xq));
   }
 
   void mul(const void* xq, int64_t n, float* y, int64_t ldy, int64_t r0, int64_t r1) const override {
@@ -271,6 +454,22 @@ class QuantMatrix final : public Matrix {
   }
 
   int64_t row_align() const override { return kGroupRows; }
+
+  // ggml's Q8_1: the same quants and d as Q8_0, plus s = d * sum rounded to fp16, where
+  // d = amax / 127 unrounded; s goes into the sum field as a float.
+  void to_q8_1(const float* x, int64_t n, uint8_t* xq) const {
+    for (int64_t t = 0; t < n; t++)
+      for (int64_t b = 0; b < nb_; b++) {
+        const float* v = x + t * cols_ + 32 * b;
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(v[i]));
+        uint8_t* blk = xq + t * row_bytes() + b * kQ8ABytes;
+        int32_t sum;
+        std::memcpy(&sum, blk + 4, 4);
+        const float s = fp16_to_fp32(fp32_to_fp16(amax / 127 * float(sum)));
+        std::memcpy(blk + 4, &s, 4);
+      }
+  }
 
   void get_row(int64_t r, float* out) const override {
     const uint8_t* g = w_.get() + (r / kGroupRows) * nb_ * k_.group_block;
@@ -328,7 +527,8 @@ std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t row
   if (!quant_supported(type))
     throw sparrow_error("ERR_UNSUPPORTED_TYPE", std::string("tensor '") + name + "' has type " + type_name(type) +
                                                     ", which sparrow-llm cannot compute with (supported: F32, F16, "
-                                                    "BF16, Q4_0, Q8_0, Q4_K, Q5_K, Q6_K)");
+                                                    "BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, "
+                                                    "Q6_K, IQ4_NL, IQ4_XS, MXFP4)");
   if (rows <= 0 || cols <= 0 || cols % quant_block_size(type) != 0)
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", std::string("tensor '") + name + "' of type " + type_name(type) +
                                                     " has " + std::to_string(cols) +

@@ -18,11 +18,17 @@ export interface KernelsAddon {
 }
 export const k = (): KernelsAddon => internal<KernelsAddon>();
 
-export const T = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, Q4_K: 12, Q5_K: 13, Q6_K: 14, BF16: 30 } as const;
+export const T = {
+  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14,
+  IQ4_NL: 20, IQ4_XS: 23, BF16: 30, MXFP4: 39,
+} as const;
 export type TypeName = keyof typeof T;
-export const BLOCK: Record<TypeName, number> = { F32: 1, F16: 1, BF16: 1, Q4_0: 32, Q8_0: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256 };
-/** Values per activation block for the int8 route (0: float activations). */
-export const ACT_BLOCK: Record<TypeName, number> = { F32: 0, F16: 0, BF16: 0, Q4_0: 32, Q8_0: 32, Q4_K: 256, Q5_K: 256, Q6_K: 256 };
+export const BLOCK: Record<TypeName, number> = {
+  F32: 1, F16: 1, BF16: 1, Q4_0: 32, Q4_1: 32, Q5_0: 32, Q5_1: 32, Q8_0: 32, IQ4_NL: 32, MXFP4: 32,
+  Q2_K: 256, Q3_K: 256, Q4_K: 256, Q5_K: 256, Q6_K: 256, IQ4_XS: 256,
+};
+/** Values per activation block for the int8 route (0: float activations): ggml's vec_dot_type (Q8_0 / Q8_1: 32, Q8_K: 256). */
+export const ACT_BLOCK: Record<TypeName, number> = { ...BLOCK, F32: 0, F16: 0, BF16: 0 };
 
 export function rng(seed: number) {
   let s = seed >>> 0;

@@ -7,7 +7,10 @@ import { systemInfo } from '../../src/index.js';
 import { ACT_BLOCK, BLOCK, activationsAsSeen, k, rng, T, type TypeName } from './helpers.js';
 
 const isas = systemInfo().supportedIsas;
-const TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const TYPES: TypeName[] = [
+  'F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K',
+  'Q4_1', 'Q5_0', 'Q5_1', 'IQ4_NL', 'MXFP4', 'Q2_K', 'Q3_K', 'IQ4_XS',
+];
 
 /** Random weights with rows of very different magnitudes, some all-zero blocks, quantized. */
 function makeWeights(type: TypeName, rows: number, cols: number, seed: number) {
@@ -82,8 +85,18 @@ function check(type: TypeName, isa: string, rows: number, cols: number, n: numbe
         }
       else if (relRound)
         for (let c = 0; c < cols; c++) actBound += relRound * Math.abs(deq[r * cols + c] * x[t * cols + c]);
+      // Q4_1 / Q5_1 take ggml's Q8_1 activations, whose s = fp16(sum q * amax / 127) stands
+      // for d * sum q: both round amax / 127 (s once more, to fp16), so the min term m * s
+      // moves by at most 2^-10 |d sum q| <= 2^-10 sum |xq| per block, |m| <= max |w| there.
+      let q81 = 0;
+      if (type === 'Q4_1' || type === 'Q5_1')
+        for (let b = 0; b < cols; b += 32) {
+          let mw = 0, sx = 0;
+          for (let c = b; c < b + 32; c++) (mw = Math.max(mw, Math.abs(deq[r * cols + c]))), (sx += Math.abs(xq[t * cols + c]));
+          q81 += 1.01 * 2 ** -10 * mw * sx;
+        }
       // float weights: float32 accumulation over cols terms, at most cols * 2^-24 relative
-      const tol = ab ? 1e-4 * absWX + 1e-5 * maxW * sumX + 1e-30 : (cols + 4) * 2 ** -24 * absWX + 1e-30;
+      const tol = (ab ? 1e-4 * absWX + 1e-5 * maxW * sumX + 1e-30 : (cols + 4) * 2 ** -24 * absWX + 1e-30) + q81;
       const e1 = Math.abs(got - refQ[t * rows + r]);
       if (!(e1 <= tol))
         throw new Error(`${type}/${isa} ${rows}x${cols} n=${n}: y[${t}][${r}] = ${got}, reference ${refQ[t * rows + r]} (tol ${tol})`);
@@ -139,7 +152,7 @@ describe('make_matrix', () => {
   });
 
   it('names the tensor and the type it cannot compute with', () => {
-    for (const [id, name] of [[3, 'Q4_1'], [10, 'Q2_K'], [11, 'Q3_K'], [20, 'IQ4_NL']] as const) {
+    for (const [id, name] of [[16, 'IQ2_XXS'], [21, 'IQ3_S'], [29, 'IQ1_M'], [35, 'TQ2_0']] as const) {
       let err: unknown;
       try {
         k()._makeMatrix(id, 4, 256, 'blk.3.ffn_down.weight');

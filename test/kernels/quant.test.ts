@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectGGUF } from '../../src/index.js';
+import { dequantize } from '../../models/ggml-types.js';
+import { randomTensorChunks } from '../../models/random-tensors.js';
 import { k, rng, T } from './helpers.js';
 
 const models = path.resolve(__dirname, '../../../shared/models');
@@ -152,6 +154,100 @@ describe('reference dequantizers decode hand-built blocks', () => {
     expect(Array.from(k()._dequantize(T.Q6_K, b, 256))).toEqual(expected);
   });
 
+  // 32-value legacy blocks: the nibble of value i is the low one of qs[i] for i < 16,
+  // the high one of qs[i - 16] otherwise; the fifth bit of value i is bit i of qh.
+  const nibbles = (q: number[]) => Array.from({ length: 16 }, (_, i) => (q[i] & 15) | ((q[i + 16] & 15) << 4));
+  const fifth = (q: number[]) => {
+    let h = 0;
+    q.forEach((v, i) => (h |= ((v >> 4) & 1) << i));
+    return [h & 255, (h >>> 8) & 255, (h >>> 16) & 255, (h >>> 24) & 255];
+  };
+
+  it('Q4_1, Q5_0 and Q5_1', () => {
+    const q4 = Array.from({ length: 32 }, (_, i) => (i * 7 + 3) % 16);
+    const q5 = Array.from({ length: 32 }, (_, i) => (i * 13 + 5) % 32);
+    const b41 = new Uint8Array(20); // d, m, qs[16]
+    le16(b41, 0, F16[0.5]);
+    le16(b41, 2, 0xc000); // m = -2
+    b41.set(nibbles(q4), 4);
+    expect(Array.from(k()._dequantize(T.Q4_1, b41, 32))).toEqual(q4.map((q) => 0.5 * q - 2));
+    const b50 = new Uint8Array(22); // d, qh[4], qs[16]
+    le16(b50, 0, F16[0.25]);
+    b50.set(fifth(q5), 2);
+    b50.set(nibbles(q5), 6);
+    expect(Array.from(k()._dequantize(T.Q5_0, b50, 32))).toEqual(q5.map((q) => 0.25 * (q - 16)));
+    const b51 = new Uint8Array(24); // d, m, qh[4], qs[16]
+    le16(b51, 0, F16[2]);
+    le16(b51, 2, F16[1]);
+    b51.set(fifth(q5), 4);
+    b51.set(nibbles(q5), 8);
+    expect(Array.from(k()._dequantize(T.Q5_1, b51, 32))).toEqual(q5.map((q) => 2 * q + 1));
+  });
+
+  const IQ4NL = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+  it('IQ4_NL and MXFP4', () => {
+    const q = Array.from({ length: 32 }, (_, i) => (i * 5 + 1) % 16);
+    const nl = new Uint8Array(18);
+    le16(nl, 0, F16[0.5]);
+    nl.set(nibbles(q), 2);
+    expect(Array.from(k()._dequantize(T.IQ4_NL, nl, 32))).toEqual(q.map((v) => 0.5 * IQ4NL[v]));
+    // MXFP4: e (E8M0) then qs[16]; E2M1 codes 0..7 = 0, .5, 1, 1.5, 2, 3, 4, 6, bit 3 the sign
+    const e2m1 = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+    for (const e of [127, 130, 100, 1]) {
+      const mx = new Uint8Array(17);
+      mx[0] = e;
+      mx.set(nibbles(q), 1);
+      const expected = q.map((v) => (v & 8 ? -1 : 1) * e2m1[v & 7] * 2 ** (e - 127));
+      expect(Array.from(k()._dequantize(T.MXFP4, mx, 32))).toEqual(expected.map((v) => (v === 0 ? 0 : v)));
+    }
+  });
+
+  it('Q2_K', () => {
+    const b = new Uint8Array(84); // scales[16] (low nibble scale, high nibble min), qs[64], d, dmin
+    const sc = Array.from({ length: 16 }, (_, j) => (j * 3 + 1) % 16);
+    const mn = Array.from({ length: 16 }, (_, j) => (j * 5 + 2) % 16);
+    sc.forEach((s, j) => (b[j] = s | (mn[j] << 4)));
+    const q = Array.from({ length: 256 }, (_, i) => (i * 3 + (i >> 5)) % 4);
+    // value i: bits 2((i/32)%4) of qs[32(i/128) + i%32]
+    q.forEach((v, i) => (b[16 + 32 * (i >> 7) + (i % 32)] |= v << (2 * ((i >> 5) % 4))));
+    le16(b, 80, F16[0.5]);
+    le16(b, 82, F16[0.25]);
+    expect(Array.from(k()._dequantize(T.Q2_K, b, 256))).toEqual(q.map((v, i) => 0.5 * sc[i >> 4] * v - 0.25 * mn[i >> 4]));
+  });
+
+  it('Q3_K', () => {
+    const b = new Uint8Array(110); // hmask[32], qs[64], scales[12], d
+    const s6 = Array.from({ length: 16 }, (_, j) => (j * 11 + 7) % 64);
+    // 6-bit scale j: low 4 bits in nibble j/8 of byte j%8, high 2 bits at bit 2(j/4) of byte 8 + j%4
+    s6.forEach((s, j) => {
+      b[96 + (j % 8)] |= (s & 15) << (4 * (j >> 3));
+      b[96 + 8 + (j % 4)] |= (s >> 4) << (2 * (j >> 2));
+    });
+    const q = Array.from({ length: 256 }, (_, i) => (i * 5 + (i >> 4)) % 8);
+    q.forEach((v, i) => {
+      b[32 + 32 * (i >> 7) + (i % 32)] |= (v & 3) << (2 * ((i >> 5) % 4));
+      b[i % 32] |= (v >> 2) << (i >> 5);
+    });
+    le16(b, 108, F16[0.25]);
+    expect(Array.from(k()._dequantize(T.Q3_K, b, 256))).toEqual(q.map((v, i) => 0.25 * (s6[i >> 4] - 32) * (v - 4)));
+  });
+
+  it('IQ4_XS', () => {
+    const b = new Uint8Array(136); // d, scales_h (u16), scales_l[4], qs[128]
+    const ls = [0, 5, 17, 31, 32, 40, 63, 50];
+    le16(b, 0, F16[0.5]);
+    let h = 0;
+    ls.forEach((l, j) => {
+      b[4 + (j >> 1)] |= (l & 15) << (4 * (j & 1));
+      h |= (l >> 4) << (2 * j);
+    });
+    le16(b, 2, h);
+    const q = Array.from({ length: 256 }, (_, i) => (i * 7 + (i >> 6)) % 16);
+    // sub-block j of 32: qs[16j + l] holds value 32j + l (low nibble) and 32j + 16 + l (high)
+    q.forEach((v, i) => (b[8 + 16 * (i >> 5) + (i % 16)] |= v << (4 * ((i % 32) >> 4))));
+    expect(Array.from(k()._dequantize(T.IQ4_XS, b, 256))).toEqual(q.map((v, i) => 0.5 * (ls[i >> 5] - 32) * IQ4NL[v]));
+  });
+
   it('F16 and BF16', () => {
     const h = new Uint8Array(new Uint16Array([0x3c00, 0xc000, 0x3555, 0x0001, 0x7bff]).buffer);
     expect(Array.from(k()._dequantize(T.F16, h, 5))).toEqual([1, -2, 0.333251953125, 2 ** -24, 65504]);
@@ -168,11 +264,34 @@ describe('reference quantizers round-trip', () => {
   const x = Float32Array.from({ length: 4096 }, () => (r() * 2 - 1) * (r() < 0.05 ? 8 : 1));
   const rms = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
   const xr = Math.sqrt(x.reduce((s, v) => s + v * v, 0) / x.length);
-  for (const [name, maxRel] of [['Q8_0', 0.01], ['Q4_0', 0.15], ['Q4_K', 0.15], ['Q5_K', 0.08], ['Q6_K', 0.04], ['F16', 0.001], ['BF16', 0.005]] as const)
+  for (const [name, maxRel] of [
+    ['Q8_0', 0.01], ['Q4_0', 0.15], ['Q4_K', 0.15], ['Q5_K', 0.08], ['Q6_K', 0.04], ['F16', 0.001], ['BF16', 0.005],
+    ['Q4_1', 0.12], ['Q5_0', 0.08], ['Q5_1', 0.06], ['IQ4_NL', 0.15], ['MXFP4', 0.25], ['Q2_K', 0.4], ['Q3_K', 0.3],
+    ['IQ4_XS', 0.15],
+  ] as const)
     it(`${name}: relative RMS error below ${maxRel}`, () => {
       const type = T[name];
       const y = k()._dequantize(type, k()._quantize(type, x), x.length);
       expect(rms(x, y) / xr).toBeLessThan(maxRel);
       expect(rms(x, y) / xr).toBeGreaterThan(0); // not a copy
+    });
+});
+
+describe('the two reference dequantizers agree: native (quant/quant.cpp) and TypeScript (models/ggml-types.ts)', () => {
+  // Written separately from the format description; random blocks from the synthetic
+  // writer exercise every bit of every field.
+  for (const type of ['Q4_0', 'Q8_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS', 'MXFP4'] as const)
+    it(type, () => {
+      const count = 256 * 40;
+      const bytes = [...randomTensorChunks({ type, count, std: 0.7, seed: 3, stream: type })][0]!;
+      const native = k()._dequantize(T[type], bytes, count);
+      const ts = dequantize(type, bytes, count);
+      expect(native.length).toBe(count);
+      let nonzero = 0;
+      for (let i = 0; i < count; i++) {
+        if (native[i] !== ts[i]) throw new Error(`${type}[${i}]: native ${native[i]}, TypeScript ${ts[i]}`);
+        if (native[i] !== 0) nonzero++;
+      }
+      expect(nonzero).toBeGreaterThan(count / 2);
     });
 });

@@ -101,6 +101,14 @@ describe('writeSyntheticModel', () => {
     ['q4_k_m', 'Q4_K'],
     ['q5_k_m', 'Q5_K'],
     ['q6_k', 'Q6_K'],
+    ['q4_1', 'Q4_1'],
+    ['q5_0', 'Q5_0'],
+    ['q5_1', 'Q5_1'],
+    ['q2_k', 'Q2_K'],
+    ['q3_k_m', 'Q3_K'],
+    ['iq4_nl', 'IQ4_NL'],
+    ['iq4_xs', 'IQ4_XS'],
+    ['mxfp4', 'MXFP4'],
   ];
   it.each(types)('%s weights have sane statistics', async (mix, type) => {
     const file = path.join(dir, `stats-${mix}.gguf`);
@@ -172,22 +180,55 @@ describe('tensorTypes (llama-quantize rules)', () => {
 
   it('rows that a 256-block type cannot take fall back (896 = Qwen2.5-0.5B)', () => {
     const qwen = catalogueEntry('qwen2.5-0.5b').shape;
+    // the default is llama.cpp's policy: what a Q4_K_M file of Qwen2.5-0.5B holds
     const plan = tensorTypes(qwen, 'q4_k_m');
     const type = (n: string) => plan.find((t) => t.name === n)!.type;
     expect(type('token_embd.weight')).toBe('Q8_0'); // tied output with 896-long rows
-    expect(type('blk.5.attn_q.weight')).toBe('Q4_0');
+    expect(type('blk.5.attn_q.weight')).toBe('Q5_0');
+    expect(type('blk.0.attn_v.weight')).toBe('Q8_0'); // Q6_K falls back to Q8_0
     // rows of 4864 = 19 * 256 take K-quants; use_more_bits(i, 24) picks layer 5 but not 4
     expect(type('blk.4.ffn_down.weight')).toBe('Q4_K');
     expect(type('blk.5.ffn_down.weight')).toBe('Q6_K');
-    const lcpp = tensorTypes(qwen, 'q4_k_m', { fallback: 'llama.cpp' });
-    expect(lcpp.find((t) => t.name === 'blk.5.attn_q.weight')!.type).toBe('Q5_0');
-    expect(lcpp.find((t) => t.name === 'blk.0.attn_v.weight')!.type).toBe('Q8_0'); // Q6_K falls back to Q8_0
+    const sup = tensorTypes(qwen, 'q4_k_m', { fallback: 'supported' });
+    expect(sup.find((t) => t.name === 'blk.5.attn_q.weight')!.type).toBe('Q4_0');
+    const q5 = tensorTypes(qwen, 'q5_k_m');
+    expect(q5.find((t) => t.name === 'blk.5.attn_q.weight')!.type).toBe('Q5_1');
+    // 256-block types of the low-bit mixes fall back to IQ4_NL
+    for (const mix of ['q2_k', 'q3_k_m', 'iq4_xs'] as const)
+      expect(tensorTypes(qwen, mix).find((t) => t.name === 'blk.3.ffn_gate.weight')!.type, mix).toBe('IQ4_NL');
+  });
+
+  it('the low-bit and legacy mixes follow llama-quantize (tinyllama: 22 layers, GQA 8)', () => {
+    const type = (mix: Parameters<typeof tensorTypes>[1], n: string) => tensorTypes(tiny, mix).find((t) => t.name === n)!.type;
+    for (const [mix, base] of [['q4_1', 'Q4_1'], ['q5_0', 'Q5_0'], ['q5_1', 'Q5_1']] as const) {
+      expect(type(mix, 'blk.3.attn_v.weight')).toBe(base);
+      expect(type(mix, 'blk.0.ffn_down.weight')).toBe(base);
+      expect(type(mix, 'output.weight')).toBe('Q6_K');
+    }
+    expect(type('q2_k', 'blk.3.attn_q.weight')).toBe('Q2_K');
+    expect(type('q2_k', 'blk.3.attn_v.weight')).toBe('Q4_K'); // GQA 8 >= 4
+    expect(type('q2_k', 'blk.3.ffn_down.weight')).toBe('Q3_K');
+    expect(type('q2_k', 'blk.3.attn_output.weight')).toBe('Q3_K');
+    expect(type('q3_k_m', 'blk.1.attn_v.weight')).toBe('Q5_K');
+    expect(type('q3_k_m', 'blk.2.attn_v.weight')).toBe('Q4_K');
+    expect(type('q3_k_m', 'blk.0.ffn_down.weight')).toBe('Q5_K'); // layer < 22 / 16
+    expect(type('q3_k_m', 'blk.1.ffn_down.weight')).toBe('Q4_K');
+    expect(type('q3_k_m', 'blk.1.attn_output.weight')).toBe('Q4_K');
+    expect(type('q3_k_m', 'blk.1.ffn_up.weight')).toBe('Q3_K');
+    for (const mix of ['iq4_nl', 'iq4_xs'] as const) {
+      expect(type(mix, 'blk.9.attn_v.weight')).toBe('Q5_K');
+      expect(type(mix, 'blk.1.ffn_down.weight')).toBe('Q5_K'); // layer < 22 / 8
+      expect(type(mix, 'blk.3.ffn_down.weight')).toBe(mix.toUpperCase());
+    }
+    expect(type('mxfp4', 'output.weight')).toBe('Q8_0');
+    expect(type('mxfp4', 'blk.3.ffn_down.weight')).toBe('MXFP4');
   });
 
   it('rejects bad shapes and mixes with a clear message', () => {
     expect(() => tensorTypes({ ...tiny, nHeadKv: 5 }, 'f16')).toThrow(/nHeadKv/);
     expect(() => tensorTypes({ ...tiny, nEmbd: 2050 }, 'f16')).toThrow(/headDim|nEmbd/);
     expect(() => tensorTypes(tiny, 'q3_k' as never)).toThrow(/mix/);
+    expect(() => tensorTypes(tiny, 'q4_k_m', { fallback: 'nearest' as never })).toThrow(/fallback/);
     expect(() => tensorTypes({ ...tiny, arch: 'gpt2' as never }, 'f16')).toThrow(/arch/);
   });
 });
@@ -226,12 +267,19 @@ describe('vocabularies', () => {
 
 describe('catalogue', () => {
   it('holds the published shapes of the real models', () => {
-    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'smollm-135m', 'llama-110m']);
+    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'smollm-135m', 'smollm2-360m', 'llama-110m']);
     const s = (n: string) => CATALOGUE[n]!.shape;
     expect(s('tinyllama-1.1b')).toMatchObject({ nLayers: 22, nEmbd: 2048, nFF: 5632, nHead: 32, nHeadKv: 4, nVocab: 32000 });
     expect(s('llama-3.2-1b')).toMatchObject({ nLayers: 16, nEmbd: 2048, nFF: 8192, nHead: 32, nHeadKv: 8, nVocab: 128256, ropeFreqBase: 500000, tiedEmbeddings: true });
     expect(s('qwen2.5-0.5b')).toMatchObject({ arch: 'qwen2', nLayers: 24, nEmbd: 896, nFF: 4864, nHead: 14, nHeadKv: 2, nVocab: 151936, ropeFreqBase: 1e6, tiedEmbeddings: true });
     expect(s('smollm-135m')).toMatchObject({ nLayers: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKv: 3, nVocab: 49152, tiedEmbeddings: true });
+    expect(s('smollm2-360m')).toMatchObject({ nLayers: 32, nEmbd: 960, nFF: 2560, nHead: 15, nHeadKv: 5, nVocab: 49152, ropeFreqBase: 1e5, tiedEmbeddings: true });
+    // its Q4_K_M as llama.cpp writes it: 960-long rows fall back to Q5_0, the 2560-long
+    // rows of ffn_down (10 x 256) stay K-quants
+    const plan = tensorTypes(s('smollm2-360m'), 'q4_k_m');
+    expect(plan.find((t) => t.name === 'blk.3.ffn_gate.weight')!.type).toBe('Q5_0');
+    expect(plan.find((t) => t.name === 'blk.5.ffn_down.weight')!.type).toBe('Q4_K'); // use_more_bits(5, 32) is false
+    expect(plan.find((t) => t.name === 'token_embd.weight')!.type).toBe('Q8_0');
     expect(s('llama-110m')).toMatchObject({ nLayers: 12, nEmbd: 768, nFF: 2048, nHead: 12, nHeadKv: 12, nVocab: 32000 });
     expect(() => catalogueEntry('nope')).toThrow(/tinyllama-1.1b/);
   });

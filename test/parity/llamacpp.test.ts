@@ -67,6 +67,14 @@ const BOUND: Record<MixName, number> = {
   q4_k_m: 4e-2, // measured <= 2.5e-2
   q5_k_m: 4e-2, // measured <= 2.8e-2
   q6_k: 4e-2, // measured <= 2.5e-2
+  q4_1: 4e-2, // measured <= 2.1e-2 (activations as ggml's Q8_1)
+  q5_0: 4e-2, // measured <= 1.9e-2
+  q5_1: 4e-2, // measured <= 2.8e-2
+  q2_k: 4e-2, // measured <= 2.6e-2
+  q3_k_m: 5e-2, // measured <= 3.6e-2 (3.3e-2 with the Q3_K layout of kernels/layout.h)
+  iq4_nl: 4e-2, // measured <= 2.6e-2
+  iq4_xs: 4e-2, // measured <= 2.5e-2
+  mxfp4: 4e-2, // measured <= 2.6e-2
 };
 
 function logSoftmax(x: Float32Array | Float64Array): Float64Array {

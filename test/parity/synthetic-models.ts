@@ -32,8 +32,9 @@ export async function parityModel(shape: string, mix: MixName): Promise<string> 
   const s = PARITY_SHAPES[shape];
   if (!s) throw new Error(`unknown parity shape ${shape}`);
   mkdirSync(cacheDir, { recursive: true });
-  // The name carries a hash of the shape, so a changed shape never reuses an old file.
-  const tag = createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 8);
+  // The name carries a hash of the shape (and of the writer's fallback policy, whose
+  // default changed), so a changed shape never reuses an old file.
+  const tag = createHash('sha256').update(JSON.stringify({ ...s, fallback: 'llama.cpp' })).digest('hex').slice(0, 8);
   const file = path.join(cacheDir, `${shape}-${mix}-${tag}.gguf`);
   if (!existsSync(file)) await writeSyntheticModel(file, { shape: s, mix, seed: 7, name: `${shape}-${mix}` });
   return file;

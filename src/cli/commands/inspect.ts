@@ -1,6 +1,11 @@
-/** `sparrow inspect FILE`: a readable summary of a GGUF file, its tensors, or JSON. */
+/**
+ * `sparrow inspect FILE`: a readable summary of a GGUF file, its tensors, or JSON, and
+ * whether sparrow can run it (if not, exactly what is missing: the architecture, a tensor
+ * type, a tensor).
+ */
 import { inspectGGUF, type GGUFInfo, type GGUFMetadataValue } from '../../gguf.js';
 import { flagHelp, parseFlags, UsageError } from '../flags.js';
+import { systemInfo } from '../../system.js';
 
 export const summary = 'describe a GGUF file (architecture, size, quant mix, tokenizer)';
 const FLAGS = {
@@ -66,12 +71,95 @@ export function summarize(g: GGUFInfo) {
   };
 }
 
+/** What this build of sparrow computes with: ggml type names and architectures. */
+export interface Support {
+  types: string[];
+  architectures: string[];
+}
+
+/** The build's own answer, from the addon (the Matrix factory and the model loader). */
+export function nativeSupport(): Support {
+  const info = systemInfo();
+  return { types: info.weightTypes, architectures: info.architectures };
+}
+
+/** One reason a file cannot run: the missing architecture, tensor type, or tensor. */
+export interface Missing {
+  kind: 'architecture' | 'type' | 'tensor';
+  /** The architecture name, the type name, or the tensor name. */
+  name: string;
+  /** One line for people. */
+  detail: string;
+}
+
+/** Vectors (norms, biases) are read as floats: these are the types the loader converts. */
+const VECTOR_TYPES = new Set(['F32', 'F16', 'BF16']);
+
+/**
+ * The tensors the loader requires, per architecture it knows the tensor names of (the
+ * llama family as the native loader reads it: embedding, output norm, and per layer the
+ * attention and feed-forward weights; qwen2 adds the Q/K/V biases). For an architecture
+ * the build runs but this table does not list, names are not checked.
+ */
+function requiredTensors(arch: string, nLayers: number): string[] | undefined {
+  if (arch !== 'llama' && arch !== 'qwen2') return undefined;
+  const out = ['token_embd.weight', 'output_norm.weight'];
+  const perLayer = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map(
+    (n) => `${n}.weight`,
+  );
+  if (arch === 'qwen2') perLayer.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias');
+  for (let i = 0; i < nLayers; i++) for (const n of perLayer) out.push(`blk.${i}.${n}`);
+  return out;
+}
+
+/**
+ * Whether sparrow can run the file whose header is `g`, and if not, what is missing:
+ * an architecture the loader has no row for, tensor types the kernels cannot compute with
+ * (one entry per type, naming its first tensor), and required tensors absent from the file.
+ */
+export function checkSupport(g: GGUFInfo, support: Support = nativeSupport()): { runnable: boolean; missing: Missing[] } {
+  const missing: Missing[] = [];
+  const arch = typeof g.metadata['general.architecture'] === 'string' ? (g.metadata['general.architecture'] as string) : undefined;
+  if (!arch)
+    missing.push({ kind: 'architecture', name: '', detail: `no general.architecture key (sparrow runs: ${support.architectures.join(', ')})` });
+  else if (!support.architectures.includes(arch))
+    missing.push({ kind: 'architecture', name: arch, detail: `architecture '${arch}' (sparrow runs: ${support.architectures.join(', ')})` });
+  const types = new Set(support.types);
+  const badTypes = new Map<string, { count: number; first: string; vector: boolean }>();
+  for (const t of g.tensors) {
+    const vector = t.shape.length === 1;
+    if (vector ? VECTOR_TYPES.has(t.type) : types.has(t.type)) continue;
+    const key = `${t.type}${vector ? ' (vector)' : ''}`;
+    const e = badTypes.get(key) ?? { count: 0, first: t.name, vector };
+    e.count++;
+    badTypes.set(key, e);
+  }
+  for (const [key, e] of badTypes) {
+    const type = key.replace(' (vector)', '');
+    const what = e.vector ? `tensor type ${type} for a vector (vectors must be F32, F16 or BF16)` : `tensor type ${type}`;
+    missing.push({
+      kind: 'type',
+      name: type,
+      detail: `${what}: ${e.count} tensor${e.count === 1 ? '' : 's'}, first '${e.first}' (sparrow computes with: ${support.types.join(', ')})`,
+    });
+  }
+  const nLayers = arch ? Number(g.metadata[`${arch}.block_count`] ?? 0) : 0;
+  const required = arch && support.architectures.includes(arch) ? requiredTensors(arch, Number.isSafeInteger(nLayers) ? nLayers : 0) : undefined;
+  if (required) {
+    const have = new Set(g.tensors.map((t) => t.name));
+    for (const name of required)
+      if (!have.has(name)) missing.push({ kind: 'tensor', name, detail: `tensor '${name}' (required by ${arch})` });
+  }
+  return { runnable: missing.length === 0, missing };
+}
+
 export async function run(args: string[]): Promise<number> {
   const { flags, positional } = parseFlags(args, FLAGS);
   if (positional.length !== 1) throw new UsageError(`expected one FILE (got ${positional.length} arguments); see sparrow inspect --help`);
   const g = inspectGGUF(positional[0]);
+  const check = checkSupport(g);
   if (flags.json) {
-    console.log(JSON.stringify(g, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
+    console.log(JSON.stringify({ ...g, sparrow: check }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
     return 0;
   }
   const s = summarize(g);
@@ -87,7 +175,14 @@ export async function run(args: string[]): Promise<number> {
     ['context length', s.contextLength ?? '(not set)'],
     ['tokenizer', s.tokenizer ? `${s.tokenizer}${s.preTokenizer ? ` (pre: ${s.preTokenizer})` : ''}, ${s.vocabSize ?? '?'} tokens` : '(none)'],
     ['chat template', s.chatTemplate ? 'yes' : 'no'],
+    ['runs in sparrow', check.runnable ? 'yes' : 'no, missing:'],
+    // at most 20 missing tensors by name, then a count (a file for another family lacks many)
+    ...check.missing
+      .filter((m, i, all) => m.kind !== 'tensor' || all.slice(0, i).filter((x) => x.kind === 'tensor').length < 20)
+      .map((m): [string, string] => ['', `- ${m.detail}`]),
   ];
+  const moreTensors = check.missing.filter((m) => m.kind === 'tensor').length - 20;
+  if (moreTensors > 0) rows.push(['', `- and ${moreTensors} more missing tensors`]);
   for (const [k, v] of rows) console.log(`${k.padEnd(15)} ${v}`);
   if (flags.tensors) {
     console.log('');

@@ -69,7 +69,9 @@ int main() {
   std::mt19937 gen(1234);
   struct T { uint32_t id; const char* name; int block; } types[] = {
       {0, "F32", 1}, {1, "F16", 1}, {30, "BF16", 1}, {8, "Q8_0", 32}, {2, "Q4_0", 32},
-      {12, "Q4_K", 256}, {13, "Q5_K", 256}, {14, "Q6_K", 256}};
+      {12, "Q4_K", 256}, {13, "Q5_K", 256}, {14, "Q6_K", 256}, {3, "Q4_1", 32}, {6, "Q5_0", 32},
+      {7, "Q5_1", 32}, {20, "IQ4_NL", 32}, {39, "MXFP4", 32}, {10, "Q2_K", 256}, {11, "Q3_K", 256},
+      {23, "IQ4_XS", 256}};
   int checks = 0;
   for (const T& t : types) {
     int64_t colsList[3] = {t.block == 1 ? 37 : t.block, t.block == 1 ? 257 : 3 * t.block, t.block == 1 ? 1 : 5 * t.block};

@@ -54,28 +54,36 @@ void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t 
     }
 }
 
+// The tiles loop over the 4-byte column chunks outside and the tokens inside, so that
+// only one chunk's unpacked quants and one int16/int32 sum per token are live: all in
+// registers (sixteen ymm), nothing spilled in the inner loop.
 template <int T>
 struct Q4_0Tile {
   static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kQ4_0GroupBlock;
-      __m256i w[8];
+      const uint8_t* xb = x + b * sparrow::kQ8ABytes;
+      // nibble (<= 15) x |x| (<= 127): each pair <= 3810, eight of them fit int16
+      __m256i s16[T];
+      for (int t = 0; t < T; t++) s16[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
       for (int k = 0; k < 4; k++) {
-        __m256i raw = load(blk + 32 + 64 * k + 32 * h);
-        w[k] = _mm256_and_si256(raw, m4);
-        w[k + 4] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+        const __m256i raw = load(blk + 32 + 64 * k + 32 * h);
+        const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xt = xb + t * xrow;
+          s16[t] = _mm256_add_epi16(s16[t], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast(xt + 8 + 4 * k)),
+                                                             _mm256_maddubs_epi16(hi, bcast(xt + 24 + 4 * k))));
+        }
       }
       const __m256 dw = load_f16x8(blk + 16 * h);
       for (int t = 0; t < T; t++) {
-        const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
-        // nibble (<= 15) x |x| (<= 127): each pair <= 3810, eight of them fit int16
-        __m256i s16 = _mm256_maddubs_epi16(w[0], bcast(xb + 8));
-        for (int k = 1; k < 8; k++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[k], bcast(xb + 8 + 4 * k)));
-        __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(8 * ld32(xb + 4)));
-        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), dw), _mm256_set1_ps(ldf(xb)), acc[t]);
+        const uint8_t* xt = xb + t * xrow;
+        __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * ld32(xt + 4)));
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), dw), _mm256_set1_ps(ldf(xt)), acc[t]);
       }
     }
     for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
@@ -87,24 +95,25 @@ struct Q8_0Tile {
   static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
-    const __m256i flip = _mm256_set1_epi8(char(0x80)), ones = _mm256_set1_epi16(1);
+    const __m256i flip = _mm256_set1_epi8(char(0x80));
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kQ8_0GroupBlock;
-      __m256i ws[8], wa[8];  // signed quants, and their magnitudes
+      const uint8_t* xb = x + b * sparrow::kQ8ABytes;
+      __m256i s[T];
+      for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
+#pragma GCC unroll 2
       for (int k = 0; k < 8; k++) {
-        ws[k] = _mm256_xor_si256(load(blk + 32 + 64 * k + 32 * h), flip);
-        wa[k] = _mm256_sign_epi8(ws[k], ws[k]);
-      }
-      const __m256 dw = load_f16x8(blk + 16 * h);
-      for (int t = 0; t < T; t++) {
-        const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
         // |q| * (x * sign q): each pair <= 2 * 128 * 127, fits int16; the result is
         // sum q*x exactly, the same integer as the twin's sum (q+128)x - 128 sum x
-        __m256i s = _mm256_setzero_si256();
-        for (int k = 0; k < 8; k++)
-          s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(wa[k], _mm256_sign_epi8(bcast(xb + 8 + 4 * k), ws[k])), ones));
-        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), dw), _mm256_set1_ps(ldf(xb)), acc[t]);
+        const __m256i ws = _mm256_xor_si256(load(blk + 32 + 64 * k + 32 * h), flip);
+        const __m256i wa = _mm256_sign_epi8(ws, ws);
+        for (int t = 0; t < T; t++)
+          s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(wa, _mm256_sign_epi8(bcast(xb + t * xrow + 8 + 4 * k), ws)),
+                                                          _mm256_set1_epi16(1)));
       }
+      const __m256 dw = load_f16x8(blk + 16 * h);
+      for (int t = 0; t < T; t++)
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s[t]), dw), _mm256_set1_ps(ldf(xb + t * xrow)), acc[t]);
     }
     for (int t = 0; t < T; t++) _mm256_maskstore_ps(y + t * ldy, mask, acc[t]);
   }
@@ -225,7 +234,9 @@ struct Q6_KTile {
 // the float operations per block are the tiles' in the same order, so y[t][r] has the
 // same bits whatever n (test/kernels/determinism.test.ts).
 
-constexpr int kAhead = 1536;  // bytes of weights prefetched ahead of the block in use
+// Bytes of weights prefetched ahead of the block in use (tuned on Zen 3: Q6_K, the
+// type with the most work per byte, wants its next block well ahead).
+constexpr int kAhead = 1536, kAheadQ6_K = 3072;
 inline void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 inline __m256i load_u8x8_epi32(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 
@@ -361,7 +372,7 @@ void gemv_q6_k(const uint8_t* wg, int64_t group_bytes, const uint8_t* x, float* 
     const uint8_t* xs = x + b * sparrow::kQ8KABytes;
     __m256i isum[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int s = 0; s < 16; s++) {
-      for (int l = 0; l < 4; l++) prefetch(blk + kAhead + 210 * s + 64 * l);
+      for (int l = 0; l < 4; l++) prefetch(blk + kAheadQ6_K + 210 * s + 64 * l);
       const uint8_t* xq = xs + sparrow::kQ8KAQs + 16 * s;
       const __m256i x0 = bcast(xq), x1 = bcast(xq + 4), x2 = bcast(xq + 8), x3 = bcast(xq + 12);
       for (int h = 0; h < 2; h++) {

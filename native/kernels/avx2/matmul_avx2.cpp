@@ -320,6 +320,7 @@ void gemv_q45_k(const uint8_t* wg, int64_t group_bytes, const uint8_t* x, float*
       constexpr int K = Q5 ? 4 : 8;
       for (int k0 = 0; k0 < 8; k0 += K) {
         __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0;
+#pragma GCC unroll 2
         for (int k = k0; k < k0 + K; k++) {
           const __m256i r0 = load(qc + 64 * k), r1 = load(qc + 64 * k + 32);
           __m256i lo0 = _mm256_and_si256(r0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(r0, 4), m4);

@@ -34,6 +34,14 @@ inline __m256i mask_rows(int64_t left) {  // lanes r < left
 // (v, v) int16 pairs from int32 lanes holding values that fit int16
 inline __m256i dup16(__m256i v) { return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16)); }
 
+// Bytes of weights prefetched ahead of the block in use (tuned on Zen 3: Q6_K, the
+// type with the most work per byte, wants its next block well ahead).
+constexpr int kAhead = 1536, kAheadQ6_K = 3072;
+inline void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+inline void prefetch_block(const uint8_t* p, int bytes) {
+  for (int l = 0; l < bytes; l += 64) prefetch(p + l);
+}
+
 // Tiles of 8 rows x 6 tokens (then the remainder): six tokens share each unpacked chunk of
 // weights, and their sums still fit in registers (measured best of 4, 6 and 8 on Zen 3).
 constexpr int kTileTokens = 6;
@@ -48,14 +56,18 @@ void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t 
       const uint8_t* wg = w + g * group_bytes;
       __m256i mask = mask_rows(left);
       float* yg = y + g * 16 + 8 * h;
+      // A few tokens (a batch of decode steps) are bound by the weight stream: prefetch
+      // this half's blocks ahead, and during the second half (whose lines the first half
+      // brought in) the next group's, so that the stream does not pause.
+      const uint8_t* pf = n >= kTileTokens ? nullptr : h == 0 ? wg + kAhead : wg + group_bytes;
       int64_t t = 0;
-      for (; t + kTileTokens <= n; t += kTileTokens) Tile<kTileTokens>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask);
+      for (; t + kTileTokens <= n; t += kTileTokens) Tile<kTileTokens>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, nullptr);
       switch (n - t) {
-        case 1: Tile<1>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        case 2: Tile<2>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        case 3: Tile<3>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        case 4: Tile<4>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        case 5: Tile<5>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
+        case 1: Tile<1>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
+        case 2: Tile<2>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
+        case 3: Tile<3>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
+        case 4: Tile<4>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
+        case 5: Tile<5>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
         default: break;
       }
     }
@@ -63,12 +75,14 @@ void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t 
 
 template <int T>
 struct Q4_0Tile {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kQ4_0GroupBlock;
+      if (pf) prefetch_block(pf + b * sparrow::kQ4_0GroupBlock, sparrow::kQ4_0GroupBlock);
       const uint8_t* xb = x + b * sparrow::kQ8ABytes;
       // nibble (<= 15) x |x| (<= 127): each pair <= 3810, eight of them fit int16
       __m256i s16[T];
@@ -96,12 +110,14 @@ struct Q4_0Tile {
 
 template <int T>
 struct Q8_0Tile {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i flip = _mm256_set1_epi8(char(0x80));
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kQ8_0GroupBlock;
+      if (pf) prefetch_block(pf + b * sparrow::kQ8_0GroupBlock, sparrow::kQ8_0GroupBlock);
       const uint8_t* xb = x + b * sparrow::kQ8ABytes;
       __m256i s[T];
       for (int t = 0; t < T; t++) s[t] = _mm256_setzero_si256();
@@ -125,13 +141,15 @@ struct Q8_0Tile {
 
 template <int T, bool Q5>
 struct Q45_KTileImpl {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     constexpr int kBlock = Q5 ? sparrow::kQ5_KGroupBlock : sparrow::kQ4_KGroupBlock;
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
+      if (pf) prefetch_block(pf + b * kBlock, kBlock);
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m256i isum[T];
       for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
@@ -185,12 +203,14 @@ template <int T> struct Q5_KTile : Q45_KTileImpl<T, true> {};
 
 template <int T>
 struct Q6_KTile {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kQ6_KGroupBlock;
+      if (pf) prefetch_block(pf + b * sparrow::kQ6_KGroupBlock, sparrow::kQ6_KGroupBlock);
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m256i isum[T];
       for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
@@ -238,10 +258,7 @@ struct Q6_KTile {
 // the float operations per block are the tiles' in the same order, so y[t][r] has the
 // same bits whatever n (test/kernels/determinism.test.ts).
 
-// Bytes of weights prefetched ahead of the block in use (tuned on Zen 3: Q6_K, the
-// type with the most work per byte, wants its next block well ahead).
-constexpr int kAhead = 1536, kAheadQ6_K = 3072;
-inline void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+
 inline __m256i load_u8x8_epi32(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 
 template <void (*Gemv)(const uint8_t*, int64_t, const uint8_t*, float*, __m256i, __m256i)>

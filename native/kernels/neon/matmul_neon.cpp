@@ -52,17 +52,21 @@ inline void store_rows(float* y, int64_t left, float32x4_t v) {
 }
 
 // Tile<Q, T> does quarters [q0, q0 + Q) of a group for T tokens, the quarters inside the
-// block loop. n = 1 (the GEMV of decoding) takes all four quarters in one pass over the
-// group's bytes, so the memory stream never waits on a second pass over lines already
-// read; larger n takes one quarter at a time, T = 4 tokens then the remainder. Each
+// block loop. n <= 3 (the GEMV of decoding, small batches of decode steps) takes all four
+// quarters in one pass over the group's bytes, so the memory stream never waits on a
+// second pass over lines already read; larger n takes one quarter at a time, T = 4 tokens
+// then the remainder. Each
 // row's operations are the same code whatever Q and T: the bits do not depend on n.
 template <template <int, int> class Tile>
 void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t xrow, int64_t nb, int64_t n,
                float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
   for (int64_t g = g0; g < g1; g++) {
     const uint8_t* wg = w + g * group_bytes;
-    if (n == 1) {
-      Tile<4, 1>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, rlimit - g * 16);
+    if (n <= 3) {  // bound by the weight stream: one pass over the group
+      const int64_t left = rlimit - g * 16;
+      if (n == 1) Tile<4, 1>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, left);
+      if (n == 2) Tile<4, 2>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, left);
+      if (n == 3) Tile<4, 3>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, left);
       continue;
     }
     for (int qd = 0; qd < 4; qd++) {

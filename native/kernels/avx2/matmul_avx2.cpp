@@ -325,7 +325,6 @@ void gemv_q8_0(const uint8_t* wg, int64_t group_bytes, const uint8_t* x, float* 
 template <bool Q5>
 void gemv_q45_k(const uint8_t* wg, int64_t group_bytes, const uint8_t* x, float* y, __m256i mask0, __m256i mask1) {
   constexpr int kBlock = Q5 ? sparrow::kQ5_KGroupBlock : sparrow::kQ4_KGroupBlock;
-  constexpr int kLines = (kBlock + 255) / 256;  // lines prefetched per pair of sub-blocks (4 pairs per block)
   const int64_t nb = group_bytes / kBlock;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
@@ -335,7 +334,6 @@ void gemv_q45_k(const uint8_t* wg, int64_t group_bytes, const uint8_t* x, float*
     const uint8_t* xq = xs + sparrow::kQ8KAQs;
     __m256i isum0 = _mm256_setzero_si256(), isum1 = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
-      for (int l = 0; l < kLines; l++) prefetch(blk + kAhead + (kBlock / 4) * c + 64 * l);
       const uint8_t* qc = blk + 320 + 512 * c;
       // K: chunks per int16 sum (Q4: 8 fit, Q5: 4 fit)
       constexpr int K = Q5 ? 4 : 8;
@@ -343,6 +341,9 @@ void gemv_q45_k(const uint8_t* wg, int64_t group_bytes, const uint8_t* x, float*
         __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0;
 #pragma GCC unroll 2
         for (int k = k0; k < k0 + K; k++) {
+          // two blocks ahead, spread over the 32 chunk steps (1/32 of a block each)
+          prefetch(blk + 2 * kBlock + (kBlock / 32) * (8 * c + k));
+          prefetch(blk + 2 * kBlock + (kBlock / 32) * (8 * c + k) + 64);
           const __m256i r0 = load(qc + 64 * k), r1 = load(qc + 64 * k + 32);
           __m256i lo0 = _mm256_and_si256(r0, m4), hi0 = _mm256_and_si256(_mm256_srli_epi16(r0, 4), m4);
           __m256i lo1 = _mm256_and_si256(r1, m4), hi1 = _mm256_and_si256(_mm256_srli_epi16(r1, 4), m4);

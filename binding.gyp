@@ -37,16 +37,16 @@
           "target_name": "sparrow_avx2",
           "type": "static_library",
           "sources": ["<!@(node native/sources.cjs avx2)"],
-          "cflags": ["-mavx2", "-mfma", "-mf16c"],
-          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] },
+          "cflags": ["-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"] },
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX2"] } }
         },
         {
           "target_name": "sparrow_avx512",
           "type": "static_library",
           "sources": ["<!@(node native/sources.cjs avx512)"],
-          "cflags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c", "-Wno-uninitialized", "-Wno-maybe-uninitialized"],
-          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c"] },
+          "cflags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-Wno-uninitialized", "-Wno-maybe-uninitialized"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512vnni", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off"] },
           "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["/arch:AVX512"] } }
         }
       ]
@@ -57,8 +57,8 @@
           "target_name": "sparrow_neon",
           "type": "static_library",
           "sources": ["<!@(node native/sources.cjs neon)"],
-          "cflags": ["-march=armv8.2-a+dotprod+fp16"],
-          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-march=armv8.2-a+dotprod+fp16"] }
+          "cflags": ["-march=armv8.2-a+dotprod+fp16", "-ffp-contract=off"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-march=armv8.2-a+dotprod+fp16", "-ffp-contract=off"] }
         }
       ]
     }]

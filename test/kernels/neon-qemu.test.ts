@@ -32,7 +32,7 @@ describe.skipIf(missing.length > 0)('NEON kernels under qemu-aarch64', () => {
       ...inDir('kernels/generic'),
       ...inDir('kernels/neon'),
     ];
-    execFileSync(CXX, ['-O2', '-std=c++17', '-static', '-march=armv8.2-a+dotprod', '-DSPARROW_HAVE_NEON_KERNELS', `-I${native}`, '-o', exe, ...sources], {
+    execFileSync(CXX, ['-O2', '-std=c++17', '-static', '-march=armv8.2-a+dotprod', '-ffp-contract=off', '-DSPARROW_HAVE_NEON_KERNELS', `-I${native}`, '-o', exe, ...sources], {
       stdio: 'pipe',
     });
     const run = spawnSync(QEMU, [exe], { encoding: 'utf8', timeout: 120_000 });

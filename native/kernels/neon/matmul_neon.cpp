@@ -3,7 +3,8 @@
 //
 // A 16-row group is done as four quarters of 4 rows (one 128-bit register, 4 bytes per
 // row). sdot by lane (vdotq_laneq_s32) multiplies the quants of 4 rows with a 4-byte
-// group of activations and adds into each row's lane. Tiles of 4 rows x T tokens (T <= 4).
+// group of activations and adds into each row's lane. Tiles of 4 rows x T tokens (T <= 4),
+// or of all 16 rows x 1 token for the GEMV (run_tiles).
 #include <arm_neon.h>
 #include <stdint.h>
 
@@ -50,161 +51,191 @@ inline void store_rows(float* y, int64_t left, float32x4_t v) {
   }
 }
 
-template <template <int> class Tile>
+// Tile<Q, T> does quarters [q0, q0 + Q) of a group for T tokens, the quarters inside the
+// block loop. n <= 3 (the GEMV of decoding, small batches of decode steps) takes all four
+// quarters in one pass over the group's bytes, so the memory stream never waits on a
+// second pass over lines already read; larger n takes one quarter at a time, T = 4 tokens
+// then the remainder. Each
+// row's operations are the same code whatever Q and T: the bits do not depend on n.
+template <template <int, int> class Tile>
 void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t xrow, int64_t nb, int64_t n,
                float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
-  for (int64_t g = g0; g < g1; g++)
+  for (int64_t g = g0; g < g1; g++) {
+    const uint8_t* wg = w + g * group_bytes;
+    if (n <= 3) {  // bound by the weight stream: one pass over the group
+      const int64_t left = rlimit - g * 16;
+      if (n == 1) Tile<4, 1>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, left);
+      if (n == 2) Tile<4, 2>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, left);
+      if (n == 3) Tile<4, 3>::run(wg, 0, nb, x, xrow, y + g * 16, ldy, left);
+      continue;
+    }
     for (int qd = 0; qd < 4; qd++) {
       int64_t left = rlimit - g * 16 - 4 * qd;
       if (left <= 0) break;
-      const uint8_t* wg = w + g * group_bytes;
       float* yg = y + g * 16 + 4 * qd;
       int64_t t = 0;
-      for (; t + 4 <= n; t += 4) Tile<4>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left);
+      for (; t + 4 <= n; t += 4) Tile<1, 4>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left);
       switch (n - t) {
-        case 1: Tile<1>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left); break;
-        case 2: Tile<2>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left); break;
-        case 3: Tile<3>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left); break;
+        case 1: Tile<1, 1>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left); break;
+        case 2: Tile<1, 2>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left); break;
+        case 3: Tile<1, 3>::run(wg, qd, nb, x + t * xrow, xrow, yg + t * ldy, ldy, left); break;
         default: break;
       }
     }
+  }
 }
 
-template <int T>
+template <int Q, int T>
 struct Q4_0Tile {
-  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
-    float32x4_t acc[T];
-    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
+  static void run(const uint8_t* wg, int q0, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
+    float32x4_t acc[Q][T];
+    for (int qq = 0; qq < Q; qq++)
+      for (int t = 0; t < T; t++) acc[qq][t] = vdupq_n_f32(0);
     const uint8x16_t m4 = vdupq_n_u8(0x0f);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * sparrow::kQ4_0GroupBlock;
-      int8x16_t lo[4], hi[4];
-      for (int k = 0; k < 4; k++) {
-        uint8x16_t raw = vld1q_u8(blk + 32 + 64 * k + 16 * qd);
-        lo[k] = s8(vandq_u8(raw, m4));
-        hi[k] = s8(vshrq_n_u8(raw, 4));
+    for (int64_t b = 0; b < nb; b++)
+      for (int qq = 0; qq < Q; qq++) {
+        const int qd = q0 + qq;
+        const uint8_t* blk = wg + b * sparrow::kQ4_0GroupBlock;
+        int8x16_t lo[4], hi[4];
+        for (int k = 0; k < 4; k++) {
+          uint8x16_t raw = vld1q_u8(blk + 32 + 64 * k + 16 * qd);
+          lo[k] = s8(vandq_u8(raw, m4));
+          hi[k] = s8(vshrq_n_u8(raw, 4));
+        }
+        const float32x4_t dw = f16x4(blk + 8 * qd);
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
+          int32x4_t s = dot4(vdupq_n_s32(0), lo, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 8)));
+          s = dot4(s, hi, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 24)));
+          s = vsubq_s32(s, vdupq_n_s32(8 * ld32(xb + 4)));
+          acc[qq][t] = vfmaq_n_f32(acc[qq][t], vmulq_f32(vcvtq_f32_s32(s), dw), ldf(xb));
+        }
       }
-      const float32x4_t dw = f16x4(blk + 8 * qd);
-      for (int t = 0; t < T; t++) {
-        const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
-        int32x4_t s = dot4(vdupq_n_s32(0), lo, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 8)));
-        s = dot4(s, hi, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 24)));
-        s = vsubq_s32(s, vdupq_n_s32(8 * ld32(xb + 4)));
-        acc[t] = vfmaq_n_f32(acc[t], vmulq_f32(vcvtq_f32_s32(s), dw), ldf(xb));
-      }
-    }
-    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
+    for (int qq = 0; qq < Q && 4 * qq < left; qq++)
+      for (int t = 0; t < T; t++) store_rows(y + 4 * qq + t * ldy, left - 4 * qq, acc[qq][t]);
   }
 };
 
-template <int T>
+template <int Q, int T>
 struct Q8_0Tile {
-  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
-    float32x4_t acc[T];
-    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
+  static void run(const uint8_t* wg, int q0, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
+    float32x4_t acc[Q][T];
+    for (int qq = 0; qq < Q; qq++)
+      for (int t = 0; t < T; t++) acc[qq][t] = vdupq_n_f32(0);
     const uint8x16_t flip = vdupq_n_u8(0x80);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * sparrow::kQ8_0GroupBlock;
-      int8x16_t w[8];  // signed quants: sum q*x equals the twin's sum (q+128)x - 128 sum x
-      for (int k = 0; k < 8; k++) w[k] = s8(veorq_u8(vld1q_u8(blk + 32 + 64 * k + 16 * qd), flip));
-      const float32x4_t dw = f16x4(blk + 8 * qd);
-      for (int t = 0; t < T; t++) {
-        const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
-        int32x4_t s = dot4(vdupq_n_s32(0), w, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 8)));
-        s = dot4(s, w + 4, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 24)));
-        acc[t] = vfmaq_n_f32(acc[t], vmulq_f32(vcvtq_f32_s32(s), dw), ldf(xb));
+    for (int64_t b = 0; b < nb; b++)
+      for (int qq = 0; qq < Q; qq++) {
+        const int qd = q0 + qq;
+        const uint8_t* blk = wg + b * sparrow::kQ8_0GroupBlock;
+        int8x16_t w[8];  // signed quants: sum q*x equals the twin's sum (q+128)x - 128 sum x
+        for (int k = 0; k < 8; k++) w[k] = s8(veorq_u8(vld1q_u8(blk + 32 + 64 * k + 16 * qd), flip));
+        const float32x4_t dw = f16x4(blk + 8 * qd);
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xb = x + t * xrow + b * sparrow::kQ8ABytes;
+          int32x4_t s = dot4(vdupq_n_s32(0), w, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 8)));
+          s = dot4(s, w + 4, vld1q_s8(reinterpret_cast<const int8_t*>(xb + 24)));
+          acc[qq][t] = vfmaq_n_f32(acc[qq][t], vmulq_f32(vcvtq_f32_s32(s), dw), ldf(xb));
+        }
       }
-    }
-    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
+    for (int qq = 0; qq < Q && 4 * qq < left; qq++)
+      for (int t = 0; t < T; t++) store_rows(y + 4 * qq + t * ldy, left - 4 * qq, acc[qq][t]);
   }
 };
 
-template <int T, bool Q5>
+template <int Q, int T, bool Q5>
 struct Q45_KTileImpl {
-  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
+  static void run(const uint8_t* wg, int q0, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
     constexpr int kBlock = Q5 ? sparrow::kQ5_KGroupBlock : sparrow::kQ4_KGroupBlock;
-    float32x4_t acc[T];
-    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
+    float32x4_t acc[Q][T];
+    for (int qq = 0; qq < Q; qq++)
+      for (int t = 0; t < T; t++) acc[qq][t] = vdupq_n_f32(0);
     const uint8x16_t m4 = vdupq_n_u8(0x0f), m10 = vdupq_n_u8(0x10);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * kBlock;
-      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
-      int32x4_t isum[T], msum[T];
-      for (int t = 0; t < T; t++) isum[t] = msum[t] = vdupq_n_s32(0);
-      for (int j = 0; j < 8; j++) {
-        const int32x4_t sc = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vld1_u8(blk + 64 + 16 * j + 4 * qd)))));
-        const uint8_t* qc = blk + 320 + 512 * (j >> 1) + 16 * qd;
-        int8x16_t w[8];
-        for (int k = 0; k < 8; k++) {
-          uint8x16_t raw = vld1q_u8(qc + 64 * k);
-          uint8x16_t q = (j & 1) ? vshrq_n_u8(raw, 4) : vandq_u8(raw, m4);
-          if (Q5) {  // bit j of the high-bit byte -> bit 4
-            uint8x16_t hb = vshlq_u8(vld1q_u8(blk + 2368 + 64 * k + 16 * qd), vdupq_n_s8(int8_t(4 - j)));
-            q = vorrq_u8(q, vandq_u8(hb, m10));
+    for (int64_t b = 0; b < nb; b++)
+      for (int qq = 0; qq < Q; qq++) {
+        const int qd = q0 + qq;
+        const uint8_t* blk = wg + b * kBlock;
+        const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+        int32x4_t isum[T], msum[T];
+        for (int t = 0; t < T; t++) isum[t] = msum[t] = vdupq_n_s32(0);
+        for (int j = 0; j < 8; j++) {
+          const int32x4_t sc = vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(vld1_u8(blk + 64 + 16 * j + 4 * qd)))));
+          const uint8_t* qc = blk + 320 + 512 * (j >> 1) + 16 * qd;
+          int8x16_t w[8];
+          for (int k = 0; k < 8; k++) {
+            uint8x16_t raw = vld1q_u8(qc + 64 * k);
+            uint8x16_t q = (j & 1) ? vshrq_n_u8(raw, 4) : vandq_u8(raw, m4);
+            if (Q5) {  // bit j of the high-bit byte -> bit 4
+              uint8x16_t hb = vshlq_u8(vld1q_u8(blk + 2368 + 64 * k + 16 * qd), vdupq_n_s8(int8_t(4 - j)));
+              q = vorrq_u8(q, vandq_u8(hb, m10));
+            }
+            w[k] = s8(q);
           }
-          w[k] = s8(q);
+          for (int t = 0; t < T; t++) {
+            const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 32 * j);
+            int32x4_t d = dot4(dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), w + 4, vld1q_s8(xq + 16));
+            isum[t] = vmlaq_s32(isum[t], d, sc);
+          }
         }
+        for (int p = 0; p < 4; p++) {
+          const int16x8_t mp = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + 192 + 32 * p + 8 * qd)));
+          for (int t = 0; t < T; t++)
+            msum[t] = vaddq_s32(msum[t], pair_dot(mp, ld32(xs + t * xrow + sparrow::kQ8KABsums32 + 4 * p)));
+        }
+        const float32x4_t d = f16x4(blk + 8 * qd), dmin = f16x4(blk + 32 + 8 * qd);
         for (int t = 0; t < T; t++) {
-          const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 32 * j);
-          int32x4_t d = dot4(dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), w + 4, vld1q_s8(xq + 16));
-          isum[t] = vmlaq_s32(isum[t], d, sc);
+          float32x4_t v = vsubq_f32(vmulq_f32(d, vcvtq_f32_s32(isum[t])), vmulq_f32(dmin, vcvtq_f32_s32(msum[t])));
+          acc[qq][t] = vfmaq_n_f32(acc[qq][t], v, ldf(xs + t * xrow));
         }
       }
-      for (int p = 0; p < 4; p++) {
-        const int16x8_t mp = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(blk + 192 + 32 * p + 8 * qd)));
-        for (int t = 0; t < T; t++)
-          msum[t] = vaddq_s32(msum[t], pair_dot(mp, ld32(xs + t * xrow + sparrow::kQ8KABsums32 + 4 * p)));
-      }
-      const float32x4_t d = f16x4(blk + 8 * qd), dmin = f16x4(blk + 32 + 8 * qd);
-      for (int t = 0; t < T; t++) {
-        float32x4_t v = vsubq_f32(vmulq_f32(d, vcvtq_f32_s32(isum[t])), vmulq_f32(dmin, vcvtq_f32_s32(msum[t])));
-        acc[t] = vfmaq_n_f32(acc[t], v, ldf(xs + t * xrow));
-      }
-    }
-    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
+    for (int qq = 0; qq < Q && 4 * qq < left; qq++)
+      for (int t = 0; t < T; t++) store_rows(y + 4 * qq + t * ldy, left - 4 * qq, acc[qq][t]);
   }
 };
-template <int T> struct Q4_KTile : Q45_KTileImpl<T, false> {};
-template <int T> struct Q5_KTile : Q45_KTileImpl<T, true> {};
+template <int Q, int T> struct Q4_KTile : Q45_KTileImpl<Q, T, false> {};
+template <int Q, int T> struct Q5_KTile : Q45_KTileImpl<Q, T, true> {};
 
-template <int T>
+template <int Q, int T>
 struct Q6_KTile {
-  static void run(const uint8_t* wg, int qd, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
-    float32x4_t acc[T];
-    for (int t = 0; t < T; t++) acc[t] = vdupq_n_f32(0);
+  static void run(const uint8_t* wg, int q0, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, int64_t left) {
+    float32x4_t acc[Q][T];
+    for (int qq = 0; qq < Q; qq++)
+      for (int t = 0; t < T; t++) acc[qq][t] = vdupq_n_f32(0);
     const uint8x16_t m4 = vdupq_n_u8(0x0f), m30 = vdupq_n_u8(0x30);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * sparrow::kQ6_KGroupBlock;
-      const uint8_t* xs = x + b * sparrow::kQ8KABytes;
-      int32x4_t isum[T], csum[T];
-      for (int t = 0; t < T; t++) isum[t] = csum[t] = vdupq_n_s32(0);
-      for (int s = 0; s < 16; s++) {
-        const uint8x16_t qh = vld1q_u8(blk + 2336 + 64 * s + 16 * qd);
-        const uint8x16_t ql0 = vld1q_u8(blk + 288 + 128 * s + 16 * qd), ql1 = vld1q_u8(blk + 288 + 128 * s + 64 + 16 * qd);
-        int8x16_t w[4];
-        w[0] = s8(vorrq_u8(vandq_u8(ql0, m4), vandq_u8(vshlq_n_u8(qh, 4), m30)));
-        w[1] = s8(vorrq_u8(vshrq_n_u8(ql0, 4), vandq_u8(vshlq_n_u8(qh, 2), m30)));
-        w[2] = s8(vorrq_u8(vandq_u8(ql1, m4), vandq_u8(qh, m30)));
-        w[3] = s8(vorrq_u8(vshrq_n_u8(ql1, 4), vandq_u8(vshrq_n_u8(qh, 2), m30)));
-        const int16x8_t pair = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 32 * (s >> 1) + 8 * qd)));
-        const int16x8_t one = (s & 1) ? vuzp2q_s16(pair, pair) : vuzp1q_s16(pair, pair);
-        const int32x4_t sc = vmovl_s16(vget_low_s16(one));
+    for (int64_t b = 0; b < nb; b++)
+      for (int qq = 0; qq < Q; qq++) {
+        const int qd = q0 + qq;
+        const uint8_t* blk = wg + b * sparrow::kQ6_KGroupBlock;
+        const uint8_t* xs = x + b * sparrow::kQ8KABytes;
+        int32x4_t isum[T], csum[T];
+        for (int t = 0; t < T; t++) isum[t] = csum[t] = vdupq_n_s32(0);
+        for (int s = 0; s < 16; s++) {
+          const uint8x16_t qh = vld1q_u8(blk + 2336 + 64 * s + 16 * qd);
+          const uint8x16_t ql0 = vld1q_u8(blk + 288 + 128 * s + 16 * qd), ql1 = vld1q_u8(blk + 288 + 128 * s + 64 + 16 * qd);
+          int8x16_t w[4];
+          w[0] = s8(vorrq_u8(vandq_u8(ql0, m4), vandq_u8(vshlq_n_u8(qh, 4), m30)));
+          w[1] = s8(vorrq_u8(vshrq_n_u8(ql0, 4), vandq_u8(vshlq_n_u8(qh, 2), m30)));
+          w[2] = s8(vorrq_u8(vandq_u8(ql1, m4), vandq_u8(qh, m30)));
+          w[3] = s8(vorrq_u8(vshrq_n_u8(ql1, 4), vandq_u8(vshrq_n_u8(qh, 2), m30)));
+          const int16x8_t pair = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 32 * (s >> 1) + 8 * qd)));
+          const int16x8_t one = (s & 1) ? vuzp2q_s16(pair, pair) : vuzp1q_s16(pair, pair);
+          const int32x4_t sc = vmovl_s16(vget_low_s16(one));
+          for (int t = 0; t < T; t++) {
+            const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 16 * s);
+            isum[t] = vmlaq_s32(isum[t], dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), sc);
+          }
+        }
+        for (int p = 0; p < 8; p++) {
+          const int16x8_t sp = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 32 * p + 8 * qd)));
+          for (int t = 0; t < T; t++) csum[t] = vaddq_s32(csum[t], pair_dot(sp, ld32(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
+        }
+        const float32x4_t d = f16x4(blk + 8 * qd);
         for (int t = 0; t < T; t++) {
-          const int8_t* xq = reinterpret_cast<const int8_t*>(xs + t * xrow + sparrow::kQ8KAQs + 16 * s);
-          isum[t] = vmlaq_s32(isum[t], dot4(vdupq_n_s32(0), w, vld1q_s8(xq)), sc);
+          int32x4_t v = vsubq_s32(isum[t], vshlq_n_s32(csum[t], 5));
+          acc[qq][t] = vfmaq_n_f32(acc[qq][t], vmulq_f32(d, vcvtq_f32_s32(v)), ldf(xs + t * xrow));
         }
       }
-      for (int p = 0; p < 8; p++) {
-        const int16x8_t sp = vmovl_s8(vld1_s8(reinterpret_cast<const int8_t*>(blk + 32 + 32 * p + 8 * qd)));
-        for (int t = 0; t < T; t++) csum[t] = vaddq_s32(csum[t], pair_dot(sp, ld32(xs + t * xrow + sparrow::kQ8KABsums + 4 * p)));
-      }
-      const float32x4_t d = f16x4(blk + 8 * qd);
-      for (int t = 0; t < T; t++) {
-        int32x4_t v = vsubq_s32(isum[t], vshlq_n_s32(csum[t], 5));
-        acc[t] = vfmaq_n_f32(acc[t], vmulq_f32(d, vcvtq_f32_s32(v)), ldf(xs + t * xrow));
-      }
-    }
-    for (int t = 0; t < T; t++) store_rows(y + t * ldy, left, acc[t]);
+    for (int qq = 0; qq < Q && 4 * qq < left; qq++)
+      for (int t = 0; t < T; t++) store_rows(y + 4 * qq + t * ldy, left - 4 * qq, acc[qq][t]);
   }
 };
 

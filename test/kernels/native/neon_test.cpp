@@ -65,6 +65,41 @@ static void check_matmul(uint32_t type, const char* name, int64_t rows, int64_t 
   }
 }
 
+// Determinism: the bits of y[t][r] on the NEON path are those of a call with token t
+// alone (n = 1), whatever n (GEMV, GEMM tiles, remainders) and whatever the row slice.
+static void check_determinism(uint32_t type, const char* name, int64_t cols, std::mt19937& gen) {
+  const int64_t rows = 53, nmax = 33;
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  std::vector<float> wf(size_t(rows * cols)), x(size_t(nmax * cols));
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) wf[size_t(r * cols + c)] = dist(gen) * (r % 3 == 0 ? 0.02f : r % 3 == 1 ? 1.f : 40.f);
+  for (size_t i = 0; i < x.size(); i++) x[i] = dist(gen) * (i % 5 == 0 ? 1000.f * std::fabs(dist(gen)) : 1.f);
+  size_t rb = quant_row_bytes(type, cols);
+  std::vector<uint8_t> w(size_t(rows) * rb);
+  for (int64_t r = 0; r < rows; r++) quantize_row(type, wf.data() + r * cols, w.data() + r * rb, cols);
+  auto m = make_matrix(type, w.data(), rows, cols, name);
+  const size_t xb = m->input_bytes(1);
+  std::vector<uint8_t> xq(m->input_bytes(nmax));
+  m->quantize_input(x.data(), nmax, xq.data());
+  set_isa(Isa::NEON);
+  std::vector<float> single(size_t(nmax * rows));
+  for (int64_t t = 0; t < nmax; t++) m->mul(xq.data() + t * xb, 1, single.data() + t * rows, rows, 0, rows);
+  const int64_t slices[][2] = {{0, rows}, {0, 16}, {16, 48}, {48, rows}};
+  for (int64_t n : {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33})
+    for (const auto& s : slices) {
+      std::vector<float> y(size_t(n * rows), 0.f);
+      m->mul(xq.data(), n, y.data(), rows, s[0], s[1]);
+      for (int64_t t = 0; t < n; t++)
+        for (int64_t r = s[0]; r < s[1]; r++)
+          if (std::memcmp(&y[size_t(t * rows + r)], &single[size_t(t * rows + r)], 4) != 0) {
+            std::printf("MISMATCH determinism %s n=%lld rows [%lld, %lld): y[%lld][%lld] differs from n=1\n", name,
+                        (long long)n, (long long)s[0], (long long)s[1], (long long)t, (long long)r);
+            if (++failures > 10) std::exit(1);
+            return;
+          }
+    }
+}
+
 int main() {
   std::mt19937 gen(1234);
   struct T { uint32_t id; const char* name; int block; } types[] = {
@@ -81,6 +116,10 @@ int main() {
           check_matmul(t.id, t.name, rows, cols, n, gen);
           checks++;
         }
+  }
+  for (const T& t : types) {
+    check_determinism(t.id, t.name, t.block == 1 ? 77 : t.block == 32 ? 320 : 768, gen);
+    checks++;
   }
   // the dot / axpy helpers
   std::uniform_real_distribution<float> dist(-1.f, 1.f);

@@ -8,7 +8,7 @@ import { systemInfo } from '../../src/index.js';
 import { BLOCK, k, rng, T, type TypeName } from './helpers.js';
 
 const isas = systemInfo().supportedIsas;
-const TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+const TYPES: TypeName[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'IQ4_NL', 'IQ4_XS', 'MXFP4'];
 const NS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 33, 64];
 // Row slices (starts on the 16-row alignment of the quantized layouts; the last ends at rows).
 const SLICES: Array<[number, number]> = [[0, 16], [16, 48], [32, 53], [48, 53], [0, 53]];

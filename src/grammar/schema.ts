@@ -126,9 +126,14 @@ class SchemaCompiler {
   }
 
   private rule(hint: string, body: string): string {
-    const name = `${hint.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-+/g, '-').slice(0, 40)}-${this.counter++}`;
+    const name = this.name(hint);
     this.rules.set(name, body);
     return name;
+  }
+
+  /** A fresh rule name from a hint (property names may hold any character: GBNF names take letters, digits and '-'). */
+  private name(hint: string): string {
+    return `${hint.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-+/g, '-').slice(0, 40)}-${this.counter++}`;
   }
 
   private resolveRef(ref: string, path: string): { schema: unknown; key: string } {
@@ -363,8 +368,8 @@ class SchemaCompiler {
     const A: string[] = [];
     const B: string[] = [];
     for (let i = 0; i <= n; i++) {
-      A.push(`${hint}-a${i}-${this.counter++}`);
-      B.push(`${hint}-b${i}-${this.counter++}`);
+      A.push(this.name(`${hint}-a${i}`));
+      B.push(this.name(`${hint}-b${i}`));
     }
     for (let i = 0; i < n; i++) {
       const kvi = this.rule(`${hint}-kv`, kv[i]!);

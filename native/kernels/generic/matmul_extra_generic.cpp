@@ -7,32 +7,13 @@
 
 #include "kernels/kernels.h"
 #include "kernels/layout.h"
+#include "kernels/generic/common_generic.h"
 #include "quant/fp16.h"
 
 using namespace sparrow;
 
 namespace {
 
-float f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_fp32(h);
-}
-float f32(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-int32_t i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-int16_t i16(const uint8_t* p) {
-  int16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
 // 2^(e-128), as quant/quant.cpp's e8m0_half
 float e8m0_half(uint8_t e) {
   uint32_t bits = e < 2 ? uint32_t(0x00200000) << e : uint32_t(e - 1) << 23;

@@ -7,32 +7,13 @@
 
 #include "kernels/kernels.h"
 #include "kernels/layout.h"
+#include "kernels/generic/common_generic.h"
 #include "quant/fp16.h"
 
 using namespace sparrow;
 
 namespace {
 
-float f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return fp16_to_fp32(h);
-}
-float f32(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-int32_t i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-int16_t i16(const uint8_t* p) {
-  int16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
 
 // The shared outer loops: for each group and token, `block(acc, wblock, xblock)` adds the
 // contribution of one (group block, activation block) pair to the 16 row sums.

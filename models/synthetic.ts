@@ -16,7 +16,9 @@ import { GGML_TYPES, gguf, writeGGUF, type GGMLTypeName, type GGUFValue, type Te
 import { randomTensorChunks } from './random-tensors.js';
 import { CHATML_TEMPLATE, LLAMA_CHAT_TEMPLATE, gpt2Vocab, llamaVocab, vocabMetadata } from './vocab.js';
 
-export type Architecture = 'llama' | 'qwen2';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3';
+/** The architectures the writer knows. */
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3'];
 
 /** A model's hyper-parameters (the names follow the GGUF keys). */
 export interface ModelShape {
@@ -91,6 +93,8 @@ export type TensorRole =
   | 'attn_q_bias'
   | 'attn_k_bias'
   | 'attn_v_bias'
+  | 'attn_q_norm'
+  | 'attn_k_norm'
   | 'ffn_norm'
   | 'ffn_gate'
   | 'ffn_up'
@@ -120,7 +124,7 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     throw new SparrowError(`model shape: ${field} ${why}`, 'ERR_INVALID_ARG');
   };
   if (!shape || typeof shape !== 'object') bad('', 'must be an object');
-  if (shape.arch !== 'llama' && shape.arch !== 'qwen2') bad('arch', `must be 'llama' or 'qwen2', got ${String(shape.arch)}`);
+  if (!ARCHITECTURES.includes(shape.arch)) bad('arch', `must be one of ${ARCHITECTURES.join(', ')}, got ${String(shape.arch)}`);
   for (const f of ['nLayers', 'nEmbd', 'nFF', 'nHead', 'nHeadKv', 'nVocab'] as const)
     if (!Number.isSafeInteger(shape[f]) || shape[f] <= 0) bad(f, `must be a positive integer, got ${String(shape[f])}`);
   const headDim = shape.headDim ?? shape.nEmbd / shape.nHead;
@@ -212,6 +216,11 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
     if (s.arch === 'qwen2') vector(p + 'attn_k.bias', 'attn_k_bias', i, kvDim, 0, 0.1);
     weight(p + 'attn_v.weight', 'attn_v', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_v.bias', 'attn_v_bias', i, kvDim, 0, 0.1);
+    if (s.arch === 'qwen3') {
+      // Per-head RMSNorm weights of Q and K (head_dim each), as llama.cpp's converter names them.
+      vector(p + 'attn_k_norm.weight', 'attn_k_norm', i, s.headDim, 1, 0.1);
+      vector(p + 'attn_q_norm.weight', 'attn_q_norm', i, s.headDim, 1, 0.1);
+    }
     weight(p + 'attn_output.weight', 'attn_output', i, [qDim, s.nEmbd], 1 / Math.sqrt(qDim));
     vector(p + 'ffn_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
     weight(p + 'ffn_gate.weight', 'ffn_gate', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));

@@ -10,6 +10,7 @@
 // Per op (arrays are row-major, one row per token):
 //   embed       { type, w: Uint8Array, rows, cols, tokens: Int32Array }
 //   rmsnorm     { x, width, w, eps }
+//   rmsnormHeads { x, width, headDim, w (headDim floats), eps }   in place, per head
 //   matmul      { inputs: Float32Array[], mats: [{ type, w, rows, cols, input }] } -> one y per mat
 //   addBias     { y, width, b }
 //   rope        { x, width, nHeads, headDim, ropeDim, base, freqScale, style, factors? }
@@ -163,6 +164,16 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     Act a = input(*be, x, width), out = be->alloc(width);
     be->rmsnorm(a, w, float(s.num("eps")), out);
     return output(env, *be, out);
+  }
+  if (op == "rmsnormHeads") {
+    const int width = s.integer("width"), hd = s.integer("headDim");
+    auto x = s.f32("x"), w = s.f32("w");
+    if (hd < 1 || width % hd != 0) bad("headDim must divide width");
+    if (w.size() != size_t(hd)) bad("w must hold headDim floats");
+    one_seq(x.size(), width);
+    Act a = input(*be, x, width);
+    be->rmsnorm_heads(a, hd, w, float(s.num("eps")));
+    return output(env, *be, a);
   }
   if (op == "matmul") {
     if (!s.o.Get("inputs").IsArray() || !s.o.Get("mats").IsArray()) bad("inputs and mats must be arrays");

@@ -85,6 +85,9 @@ class Backend {
   virtual void embed(const Matrix& table, const int32_t* tokens, Act out) = 0;
   // out[t] = x[t] / rms(x[t]) * w.
   virtual void rmsnorm(Act x, const std::vector<float>& w, float eps, Act out) = 0;
+  // In place, per head: every head_dim-wide slice h of a row (x.width a multiple of
+  // head_dim) becomes h / rms(h) * w, w holding head_dim weights (Qwen3's Q/K norms).
+  virtual void rmsnorm_heads(Act x, int head_dim, const std::vector<float>& w, float eps) = 0;
   // y_j = W_j x_j for every product of the list, all in one go; products that read the
   // same input share its conversion to the weights' input format. Any number of products.
   virtual void matmul(const std::vector<MatMul>& group) = 0;

@@ -266,6 +266,20 @@ void CpuBackend::rmsnorm(Act x, const std::vector<float>& w, float eps, Act out)
   });
 }
 
+void CpuBackend::rmsnorm_heads(Act x, int head_dim, const std::vector<float>& w, float eps) {
+  if (head_dim <= 0 || x.width % head_dim != 0 || w.size() != size_t(head_dim))
+    throw sparrow_error("ERR_INTERNAL", "backend: rmsnorm_heads needs head_dim weights and a width that it divides");
+  float* xp = ptr(x);
+  const int heads = x.width / head_dim;
+  // One head at a time; rmsnorm_row reads all of a head before it writes (in place is fine).
+  parallel_ranges(*pool_, x.rows * heads, 32, [&](int i0, int i1) {
+    for (int i = i0; i < i1; i++) {
+      float* h = xp + size_t(i) * size_t(head_dim);
+      rmsnorm_row(h, w.data(), h, head_dim, eps);
+    }
+  });
+}
+
 void CpuBackend::add_bias(Act y, const std::vector<float>& b) {
   if (b.empty()) return;
   float* yp = ptr(y);

@@ -26,6 +26,7 @@ class CpuBackend final : public Backend {
 
   void embed(const Matrix& table, const int32_t* tokens, Act out) override;
   void rmsnorm(Act x, const std::vector<float>& w, float eps, Act out) override;
+  void rmsnorm_heads(Act x, int head_dim, const std::vector<float>& w, float eps) override;
   void matmul(const std::vector<MatMul>& group) override;
   void add_bias(Act y, const std::vector<float>& b) override;
   void rope(Act x, int n_heads, const RopeParams& p) override;

@@ -26,9 +26,10 @@ struct ArchSpec {
   Need out_bias;      // blk.N.attn_output.bias
   Need output;        // output.weight (absent: tied to token_embd.weight)
   Need rope_freqs;    // rope_freqs.weight (frequency factors)
+  Need qk_norm;       // blk.N.attn_{q,k}_norm.weight: RMSNorm of each Q and K head (head_dim weights)
 };
 
 const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown
-std::string supported_archs();                       // "llama, qwen2"
+std::string supported_archs();                       // "llama, qwen2, qwen3"
 
 }  // namespace sparrow

@@ -87,12 +87,15 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
       throw sparrow_error("ERR_CANCELLED", "evaluation was cancelled (the session was disposed)");
     const LayerWeights& w = model.layers()[size_t(l)];
 
-    // Attention block: x += Wo attention(rope(Wq n), rope(Wk n), Wv n), n = norm(x).
+    // Attention block: x += Wo attention(rope(Wq n), rope(Wk n), Wv n), n = norm(x)
+    // (with the qk_norm architectures, Q and K normed per head before the rotation).
     be.rmsnorm(x, w.attn_norm, hp.rms_eps, xb);
     be.matmul({{w.wq.get(), xb, q}, {w.wk.get(), xb, k}, {w.wv.get(), xb, v}});
     be.add_bias(q, w.bq);
     be.add_bias(k, w.bk);
     be.add_bias(v, w.bv);
+    if (!w.q_norm.empty()) be.rmsnorm_heads(q, hp.head_dim, w.q_norm, hp.rms_eps);
+    if (!w.k_norm.empty()) be.rmsnorm_heads(k, hp.head_dim, w.k_norm, hp.rms_eps);
     be.rope(q, hp.n_head, rope);
     be.rope(k, hp.n_head_kv, rope);
     be.kv_store(l, k, v);

@@ -241,6 +241,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.bk = L.vec(b + "attn_k.bias", KV, A.qkv_bias);
     w.bv = L.vec(b + "attn_v.bias", KV, A.qkv_bias);
     w.bo = L.vec(b + "attn_output.bias", D, A.out_bias);
+    w.q_norm = L.vec(b + "attn_q_norm.weight", hp.head_dim, A.qk_norm);
+    w.k_norm = L.vec(b + "attn_k_norm.weight", hp.head_dim, A.qk_norm);
     w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
     w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
     w.w_up = L.matrix(b + "ffn_up.weight", D, FF);

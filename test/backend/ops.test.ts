@@ -234,6 +234,21 @@ for (const backend of internal().backends()) {
         }
       });
 
+      it('rmsnormHeads: each head of each row normed alone (Qwen3 Q/K norms), head dims 64/80/128', () => {
+        for (const [hd, heads, n] of [[64, 3, 5], [80, 1, 9], [128, 6, 2]]) {
+          const d = hd * heads;
+          const x = random(n * d, hd + n, 4);
+          const w = random(hd, 9, 1.5);
+          const got = op('rmsnormHeads', { ...base, x, width: d, headDim: hd, w, eps: 1e-6, threads: 3 });
+          // A head is a row of width hd for the plain reference.
+          const want = refRmsnorm(x, w, hd, 1e-6);
+          expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-7, `rmsnormHeads hd=${hd} heads=${heads} n=${n}`);
+        }
+        expect(() => op('rmsnormHeads', { ...base, x: new Float32Array(12), width: 12, headDim: 5, w: new Float32Array(5), eps: 0 })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+        );
+      });
+
       it('matmul: a group of four products (shared and separate inputs, mixed types) equals each product alone and the reference', () => {
         const n = 5,
           cols = 256;

@@ -16,9 +16,9 @@ import { GGML_TYPES, gguf, writeGGUF, type GGMLTypeName, type GGUFValue, type Te
 import { randomTensorChunks } from './random-tensors.js';
 import { CHATML_TEMPLATE, LLAMA_CHAT_TEMPLATE, gpt2Vocab, llamaVocab, vocabMetadata } from './vocab.js';
 
-export type Architecture = 'llama' | 'qwen2' | 'qwen3';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
 /** The architectures the writer knows. */
-export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3'];
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3'];
 
 /** A model's hyper-parameters (the names follow the GGUF keys). */
 export interface ModelShape {
@@ -47,6 +47,12 @@ export interface ModelShape {
   tiedEmbeddings?: boolean;
   /** Tokenizer kind; default 'llama' (SentencePiece). */
   tokenizer?: 'llama' | 'gpt2';
+  /** gemma2/gemma3: attention.sliding_window of the local layers; default 4096 (gemma2), 512 (gemma3). */
+  slidingWindow?: number;
+  /** gemma2: attn_logit_softcapping; default 50. */
+  attnSoftcap?: number;
+  /** gemma2: final_logit_softcapping, default 30; gemma3: written only when set. */
+  finalSoftcap?: number;
 }
 
 /** The usual file mixes, as llama-quantize names them. */
@@ -95,6 +101,8 @@ export type TensorRole =
   | 'attn_v_bias'
   | 'attn_q_norm'
   | 'attn_k_norm'
+  | 'attn_post_norm'
+  | 'ffn_post_norm'
   | 'ffn_norm'
   | 'ffn_gate'
   | 'ffn_up'
@@ -145,7 +153,15 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     rmsEps: shape.rmsEps ?? 1e-5,
     tiedEmbeddings: shape.tiedEmbeddings ?? false,
     tokenizer: shape.tokenizer ?? 'llama',
+    slidingWindow: shape.slidingWindow ?? (shape.arch === 'gemma2' ? 4096 : 512),
+    attnSoftcap: shape.attnSoftcap ?? 50,
+    finalSoftcap: shape.finalSoftcap ?? (shape.arch === 'gemma2' ? 30 : 0),
   };
+  // llama.cpp's gemma2 always ties the output matrix to the embedding.
+  if (r.arch === 'gemma2') r.tiedEmbeddings = true;
+  if (!Number.isSafeInteger(r.slidingWindow) || r.slidingWindow <= 0) bad('slidingWindow', 'must be a positive integer');
+  if (!(r.attnSoftcap > 0)) bad('attnSoftcap', 'must be positive');
+  if (!(r.finalSoftcap >= 0)) bad('finalSoftcap', 'must not be negative');
   if (!Number.isSafeInteger(r.contextLength) || r.contextLength <= 0) bad('contextLength', 'must be a positive integer');
   if (!(r.ropeFreqBase > 0)) bad('ropeFreqBase', 'must be positive');
   if (!(r.rmsEps > 0)) bad('rmsEps', 'must be positive');
@@ -216,17 +232,21 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
     if (s.arch === 'qwen2') vector(p + 'attn_k.bias', 'attn_k_bias', i, kvDim, 0, 0.1);
     weight(p + 'attn_v.weight', 'attn_v', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_v.bias', 'attn_v_bias', i, kvDim, 0, 0.1);
-    if (s.arch === 'qwen3') {
+    if (s.arch === 'qwen3' || s.arch === 'gemma3') {
       // Per-head RMSNorm weights of Q and K (head_dim each), as llama.cpp's converter names them.
       vector(p + 'attn_k_norm.weight', 'attn_k_norm', i, s.headDim, 1, 0.1);
       vector(p + 'attn_q_norm.weight', 'attn_q_norm', i, s.headDim, 1, 0.1);
     }
     weight(p + 'attn_output.weight', 'attn_output', i, [qDim, s.nEmbd], 1 / Math.sqrt(qDim));
+    const gemma = s.arch === 'gemma2' || s.arch === 'gemma3';
+    // Gemma's norms of the blocks' outputs (llama.cpp's names; stored as the final 1 + w).
+    if (gemma) vector(p + 'post_attention_norm.weight', 'attn_post_norm', i, s.nEmbd, 1, 0.05);
     vector(p + 'ffn_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
     weight(p + 'ffn_gate.weight', 'ffn_gate', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));
     weight(p + 'ffn_up.weight', 'ffn_up', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));
     // silu(gate) * up has std ~0.6 on unit inputs; scale down to keep the residual growth tame.
     weight(p + 'ffn_down.weight', 'ffn_down', i, [s.nFF, s.nEmbd], 1 / Math.sqrt(s.nFF));
+    if (gemma) vector(p + 'post_ffw_norm.weight', 'ffn_post_norm', i, s.nEmbd, 1, 0.05);
   }
   vector('output_norm.weight', 'output_norm', -1, s.nEmbd, 1, 0.05);
   if (!s.tiedEmbeddings) weight('output.weight', 'output', -1, [s.nEmbd, s.nVocab], outStd);
@@ -268,6 +288,16 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(s.rmsEps)],
     [`${a}.vocab_size`, gguf.u32(s.nVocab)],
   );
+  if (a === 'gemma2')
+    md.push(
+      [`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)],
+      [`${a}.attn_logit_softcapping`, gguf.f32(s.attnSoftcap)],
+      [`${a}.final_logit_softcapping`, gguf.f32(s.finalSoftcap)],
+    );
+  if (a === 'gemma3') {
+    md.push([`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)]);
+    if (s.finalSoftcap > 0) md.push([`${a}.final_logit_softcapping`, gguf.f32(s.finalSoftcap)]);
+  }
   if (s.headDim * s.nHead !== s.nEmbd)
     md.push([`${a}.attention.key_length`, gguf.u32(s.headDim)], [`${a}.attention.value_length`, gguf.u32(s.headDim)]);
   const vocab = s.tokenizer === 'gpt2' ? gpt2Vocab(s.nVocab) : llamaVocab(s.nVocab);

@@ -14,11 +14,12 @@
 //   matmul      { inputs: Float32Array[], mats: [{ type, w, rows, cols, input }] } -> one y per mat
 //   addBias     { y, width, b }
 //   rope        { x, width, nHeads, headDim, ropeDim, base, freqScale, style, factors? }
-//   glu         { kind: 'swiglu', gate, up, width }
+//   glu         { kind: 'swiglu' | 'geglu', gate, up, width }
 //   add         { x, y, width }
-//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, kvType, ctx, q,
+//   scale       { x, width, s }
+//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
 //                 k, v: per sequence its positions [0, pos0 + n) (history, then its tokens) }
-//   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter? }
+//   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
 //   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style,
 //                 kvType, ctx, p0, p1, delta } -> the cached keys afterwards, [layer][head][len][headDim]
 #include <cstring>
@@ -241,12 +242,21 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
   }
   if (op == "glu") {
     const int width = s.integer("width");
-    if (s.str("kind", "swiglu") != "swiglu") bad("kind must be 'swiglu'");
+    const std::string kind = s.str("kind", "swiglu");
+    if (kind != "swiglu" && kind != "geglu") bad("kind must be 'swiglu' or 'geglu'");
     auto g = s.f32("gate"), u = s.f32("up");
     one_seq(g.size(), width);
     Act a = input(*be, g, width), b = input(*be, u, width), out = be->alloc(width);
-    be->glu(sparrow::GluKind::SwiGLU, a, b, out);
+    be->glu(kind == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU, a, b, out);
     return output(env, *be, out);
+  }
+  if (op == "scale") {
+    const int width = s.integer("width");
+    auto x = s.f32("x");
+    one_seq(x.size(), width);
+    Act a = input(*be, x, width);
+    be->scale(a, float(s.num("s")));
+    return output(env, *be, a);
   }
   if (op == "add") {
     const int width = s.integer("width");
@@ -262,6 +272,9 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.n_head_kv = s.integer("nHeadKv");
     p.head_dim = s.integer("headDim");
     p.scale = float(s.num("scale"));
+    p.softcap = float(s.num("softcap", 0.0));
+    p.window = s.integer("window", 0);
+    if (p.softcap < 0 || p.window < 0) bad("softcap and window must not be negative");
     if (p.n_head < 1 || p.n_head_kv < 1 || p.n_head % p.n_head_kv || p.head_dim < 1) bad("bad head counts");
     const int QD = p.n_head * p.head_dim, KVD = p.n_head_kv * p.head_dim, ctx = s.integer("ctx");
     const bool flash = s.str("route", "default") == "flash";
@@ -323,7 +336,8 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     // write-out through scratch (destinations that do not follow each other) is tested too.
     const bool scatter = s.has("scatter") && s.o.Get("scatter").ToBoolean();
     for (size_t i = 0; i < sel.size(); i++) dest.push_back(out.Data() + (scatter ? sel.size() - 1 - i : i) * vocab);
-    be->read_logits(a, norm, float(s.num("eps")), *m, std::vector<int>(sel.begin(), sel.end()), dest.data());
+    be->read_logits(a, norm, float(s.num("eps")), *m, std::vector<int>(sel.begin(), sel.end()), dest.data(),
+                    float(s.num("softcap", 0.0)));
     return out;
   }
   if (op == "ropeCache") {

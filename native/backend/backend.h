@@ -37,6 +37,8 @@ enum class RopeStyle { Normal, NeoX };  // pairs (2i, 2i+1) / pairs (i, i + rope
 // The gated activation of the feed-forward block: out = act(gate) * up.
 enum class GluKind {
   SwiGLU,  // silu(g) = g / (1 + exp(-g))
+  GeGLU,   // gelu(g), tanh approximation, as ggml's CPU computes it: g rounded to f16, the
+           // f16 value of 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) (0 below -10, g above 10)
 };
 
 struct RopeParams {
@@ -50,7 +52,9 @@ struct RopeParams {
 
 struct AttnParams {
   int n_head = 0, n_head_kv = 0, head_dim = 0;
-  float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim) for the families we run)
+  float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim), or 1 where Q comes pre-scaled)
+  float softcap = 0.0f;  // > 0: each logit s becomes softcap * tanh(s / softcap) (Gemma 2)
+  int window = 0;        // > 0: a token at position p sees only positions (p - window, p] (sliding window)
 };
 
 // One sequence of a batch: n consecutive tokens at positions [pos0, pos0 + n) of `kv`.
@@ -109,10 +113,13 @@ class Backend {
   virtual void glu(GluKind kind, Act gate, Act up, Act out) = 0;
   // x += y.
   virtual void add(Act x, Act y) = 0;
+  // x *= s, in place.
+  virtual void scale(Act x, float s) = 0;
   // Final norm and output projection of the rows `rows` of x; the logits of row i go to
-  // dest[i] (vocab floats each, host memory): the one read-back of a pass.
+  // dest[i] (vocab floats each, host memory): the one read-back of a pass. softcap > 0:
+  // each logit l becomes softcap * tanh(l / softcap) (Gemma 2's final soft-capping).
   virtual void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output,
-                           const std::vector<int>& rows, float* const* dest) = 0;
+                           const std::vector<int>& rows, float* const* dest, float softcap = 0.0f) = 0;
   // Final norm of the rows `rows` of x; row i goes to dest[i] (x.width floats each, host
   // memory): the read-back of a pass whose sequences output embeddings, not logits.
   virtual void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,

@@ -17,6 +17,7 @@
 #include "core/ggml_types.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
+#include "quant/fp16.h"
 #include "runtime/kv_cache.h"
 
 namespace sparrow {
@@ -80,6 +81,31 @@ void softmax_row(float* s, int vis, int len, float scale) {
   for (int q = 0; q < vis; q++) s[q] = round_prob_f16(s[q] * inv);
   for (int q = vis; q < len; q++) s[q] = 0.0f;
 }
+
+// ggml's GELU (tanh approximation) as its CPU backend computes it: a table over every f16
+// input of the f16-rounded value of the float formula; the input is rounded to f16 to index
+// it; outside (-10, 10) gelu(x) is taken as 0 or x.
+const uint16_t* gelu_f16_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+      const float x = fp16_to_fp32(uint16_t(i));
+      const float y = 0.5f * x * (1.0f + std::tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+      t[i] = fp32_to_fp16(y);
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+inline float gelu_ggml(float x, const uint16_t* table) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return fp16_to_fp32(table[fp32_to_fp16(x)]);
+}
+
+// Soft-capping as ggml computes it: scale by 1/cap, tanh, scale by cap.
+inline float softcap_value(float s, float inv_cap, float cap) { return std::tanh(s * inv_cap) * cap; }
 
 template <class V>
 void grow(V& v, size_t n) {
@@ -340,8 +366,23 @@ void CpuBackend::glu(GluKind kind, Act gate, Act up, Act out) {
         }
       });
       return;
+    case GluKind::GeGLU: {
+      const uint16_t* table = gelu_f16_table();
+      parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) {
+        for (int i = i0; i < i1; i++) o[i] = gelu_ggml(g[i], table) * u[i];
+      });
+      return;
+    }
   }
   throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+}
+
+void CpuBackend::scale(Act x, float s) {
+  float* xp = ptr(x);
+  const size_t W = size_t(x.width);
+  parallel_ranges(*pool_, x.rows, 8, [&](int t0, int t1) {
+    for (size_t i = size_t(t0) * W; i < size_t(t1) * W; i++) xp[i] *= s;
+  });
 }
 
 void CpuBackend::add(Act x, Act y) {
@@ -425,7 +466,7 @@ void CpuBackend::matmul_host(int n, const std::vector<HostMatMul>& jobs) {
 }
 
 void CpuBackend::read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output,
-                             const std::vector<int>& rows, float* const* dest) {
+                             const std::vector<int>& rows, float* const* dest, float softcap) {
   const float* xp = ptr(x);
   const int D = x.width, m = int(rows.size());
   if (m == 0) return;
@@ -439,13 +480,23 @@ void CpuBackend::read_logits(Act x, const std::vector<float>& norm, float eps, c
   const size_t vocab = size_t(output.rows());
   bool contiguous = true;
   for (int i = 1; i < m; i++) contiguous = contiguous && dest[i] == dest[0] + size_t(i) * vocab;
+  auto cap = [&] {
+    if (softcap <= 0.0f) return;
+    const float inv = 1.0f / softcap;
+    parallel_ranges(*pool_, m, 1, [&](int r0, int r1) {
+      for (int r = r0; r < r1; r++)
+        for (size_t i = 0; i < vocab; i++) dest[r][i] = softcap_value(dest[r][i], inv, softcap);
+    });
+  };
   if (contiguous) {
     matmul_host(m, {{&output, xb, dest[0]}});
+    cap();
     return;
   }
   grow(logits_, size_t(m) * vocab);
   matmul_host(m, {{&output, xb, logits_.data()}});
   for (int i = 0; i < m; i++) std::memcpy(dest[i], logits_.data() + size_t(i) * vocab, sizeof(float) * vocab);
+  cap();
 }
 
 void CpuBackend::read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
@@ -499,6 +550,10 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
   ThreadPool& pool = *pool_;
   const int HD = hp.head_dim, QD = hp.n_head * hp.head_dim, G = hp.n_head / hp.n_head_kv;
   const float scale = hp.scale;
+  const float cap = hp.softcap, inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
+  const int window = hp.window;
+  // The first position a token at position pos sees.
+  auto first_seen = [window](int pos) { return window > 0 ? std::max(0, pos + 1 - window) : 0; };
   const auto pv_f16 = kernels().pv_f16;
   const auto round_f16 = kernels().round_f16;
 
@@ -563,17 +618,18 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
             float* s = scores;
             float M = -INFINITY;
-            for (int p = 0; p < vis; p++) {
+            const int lo = first_seen(pos0 + t);
+            for (int p = lo; p < vis; p++) {
               const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
               float dot = 0;
               for (int i = 0; i < HD; i++) dot += f16_to_f32_fast(kp[i]) * qr[i];
-              s[p] = dot * scale;
+              s[p] = cap > 0.0f ? cap * std::tanh(dot * (scale / cap)) : dot * scale;
               M = std::max(M, s[p]);
             }
             float* acc = og;
             std::fill(acc, acc + HD, 0.0f);
             float S = 0;
-            for (int p = 0; p < vis; p++) {
+            for (int p = lo; p < vis; p++) {
               const float w = std::exp(s[p] - M);
               S += w;
               const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
@@ -592,12 +648,14 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
           float* acc = og;
           std::fill(acc, acc + HD, 0.0f);
           float M = -INFINITY, S = 0.0f;
-          for (int p = 0; p < vis; p++) {
+          // ggml: with soft-capping, scale/cap multiplies the dot product, then cap * tanh.
+          const float fa_scale = cap > 0.0f ? scale / cap : scale;
+          for (int p = first_seen(pos0 + t); p < vis; p++) {
             const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
             const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
             double dot = 0;
             for (int i = 0; i < HD; i++) dot += double(f16_to_f32_fast(kp[i]) * qr[i]);
-            const float s = float(dot) * scale;
+            const float s = cap > 0.0f ? cap * std::tanh(float(dot) * fa_scale) : float(dot) * fa_scale;
             float ms = 1.0f, vs = 1.0f;
             if (s > M) {
               const float m_old = M;
@@ -638,6 +696,15 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
 
     // 2. Softmax of scale * scores over the visible positions; probabilities rounded to
     //    f16 (as ggml's f16 PV matmul does); masked positions are 0.
+    if (cap > 0.0f || window > 0)
+      for (int t = t0; t < t1; t++)
+        for (int h = h0; h < h1; h++) {
+          float* s = scores + ri(t, h) * len;
+          const int lo = first_seen(pos0 + t), vis = pos0 + t + 1;
+          for (int p = 0; p < lo; p++) s[p] = -INFINITY;  // outside the window: probability 0
+          if (cap > 0.0f)
+            for (int p = lo; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
+        }
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
 

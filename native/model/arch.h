@@ -27,6 +27,23 @@ struct ArchSpec {
   Need output;        // output.weight (absent: tied to token_embd.weight)
   Need rope_freqs;    // rope_freqs.weight (frequency factors)
   Need qk_norm;       // blk.N.attn_{q,k}_norm.weight: RMSNorm of each Q and K head (head_dim weights)
+  // Gemma: blk.N.post_attention_norm / post_ffw_norm, an RMSNorm of each block's output
+  // before it joins the residual stream.
+  Need post_norms;
+  // Gemma: token embeddings times sqrt(n_embd); Q multiplied by HParams::attn_scale
+  // before attention (which then scales its logits by 1).
+  bool gemma_scaling;
+  // Attention logit soft-capping (<arch>.attn_logit_softcapping, default 50) on every layer.
+  bool attn_softcap;
+  // Final-logit soft-capping when <arch>.final_logit_softcapping is absent (0: none).
+  float final_softcap_default;
+  // Sliding-window layers: layer l is local when l % pattern < pattern - 1 (llama.cpp's
+  // set_swa_pattern; 0: none). Its window is <arch>.attention.sliding_window
+  // (swa_default when the key is absent; 0 there: no sliding window without the key).
+  int swa_pattern;
+  int swa_default;
+  // RoPE base of the local layers when <arch>.rope.freq_base_swa is absent (0: the global base).
+  float swa_rope_base;
 };
 
 const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "arch.h"
 #include "core/error.h"
 #include "core/gguf.h"
 
@@ -36,7 +37,8 @@ int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
 
 }  // namespace
 
-HParams read_hparams(const GGUFFile& f, const std::string& arch) {
+HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
+  const std::string arch = spec.name;
   const Meta M(f, arch);
   HParams hp;
   const std::string p = arch + ".";
@@ -77,6 +79,30 @@ HParams read_hparams(const GGUFFile& f, const std::string& arch) {
   if (linear != 0.0) {
     if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
     hp.rope_freq_scale = float(1.0 / linear);
+  }
+
+  // Gemma: Q pre-scaled by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 27B models
+  // (46 layers for Gemma 2, 62 for Gemma 3), as llama.cpp decides it.
+  if (spec.gemma_scaling) {
+    const bool is27b = (arch == "gemma2" && hp.n_layer == 46) || (arch == "gemma3" && hp.n_layer == 62);
+    hp.attn_scale = 1.0f / std::sqrt(float(is27b ? hp.n_embd / hp.n_head : hp.head_dim));
+  }
+  auto positive = [&](const char* key, double v) {
+    if (!(v >= 0) || !std::isfinite(v)) throw sparrow_error("ERR_BAD_MODEL", p + key + " must be a finite non-negative number");
+    return float(v);
+  };
+  if (spec.attn_softcap) hp.attn_softcap = positive("attn_logit_softcapping", M.opt_f64("attn_logit_softcapping", 50.0));
+  hp.final_softcap = positive("final_logit_softcapping", M.opt_f64("final_logit_softcapping", spec.final_softcap_default));
+  const uint64_t window = spec.swa_pattern > 0 ? M.opt_u64("attention.sliding_window", uint64_t(spec.swa_default)) : 0;
+  if (window > 0) {
+    hp.n_swa = to_int(window, p + "attention.sliding_window");
+    hp.swa_pattern = spec.swa_pattern;
+    const std::string pk = M.key("attention.sliding_window_pattern");
+    if (const GGUFValue* v = f.find(pk); v && v->is_integer())
+      hp.swa_pattern = to_int(f.get_u64(pk, 0), pk, 4096);
+    hp.rope_base_swa = spec.swa_rope_base > 0 ? spec.swa_rope_base : hp.rope_base;
+    hp.rope_base_swa = positive("rope.freq_base_swa", M.opt_f64("rope.freq_base_swa", hp.rope_base_swa));
+    if (!(hp.rope_base_swa > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope.freq_base_swa must be positive");
   }
   return hp;
 }

@@ -209,7 +209,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   // Hyper-parameters (hparams.cpp).
   Loader L(f, arch, &tracker, par);
   HParams& hp = m->hp_;
-  hp = read_hparams(f, arch);
+  hp = read_hparams(f, *m->arch_);
 
   // Weights. The vocabulary size is the embedding's row count.
   const GGUFTensor* embd = L.tensor("token_embd.weight", true);
@@ -243,10 +243,12 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.bo = L.vec(b + "attn_output.bias", D, A.out_bias);
     w.q_norm = L.vec(b + "attn_q_norm.weight", hp.head_dim, A.qk_norm);
     w.k_norm = L.vec(b + "attn_k_norm.weight", hp.head_dim, A.qk_norm);
+    w.attn_post_norm = L.vec(b + "post_attention_norm.weight", D, A.post_norms);
     w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
     w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
     w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
     w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
+    w.ffn_post_norm = L.vec(b + "post_ffw_norm.weight", D, A.post_norms);
   }
 
   // Pages of what was read (repacked matrices, copied vectors) went as each was done.

@@ -25,6 +25,7 @@ struct LayerWeights {
   std::unique_ptr<Matrix> wq, wk, wv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv, bo;  // empty when the model has none
   std::vector<float> q_norm, k_norm;  // per-head RMSNorm weights (head_dim), empty when none
+  std::vector<float> attn_post_norm, ffn_post_norm;  // norms of the blocks' outputs, empty when none
 };
 
 struct ModelOptions {

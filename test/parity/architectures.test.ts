@@ -10,6 +10,12 @@
  *
  * qwen3: per-head RMSNorm of Q and K (attn_q_norm / attn_k_norm), NeoX RoPE, no biases,
  * key_length != n_embd / n_head in one shape, tied and separate output matrices.
+ * gemma2: embedding scale, GeGLU (ggml's f16-table GELU), post-norms, Q pre-scaling,
+ * attention and final soft-capping (small caps here, so that they bend the values), even
+ * layers local with a 16-position window (so that 64 tokens cross it); also with flash
+ * attention on both sides (one batch of 64: llama.cpp's tiled route, soft-capped too).
+ * gemma3: as gemma2 with Q/K norms, no attention soft-capping, five local layers (RoPE base
+ * 10000) to one global (base 1e6), head dim 256.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -34,6 +40,18 @@ const SHAPES: Record<string, ModelShape> = {
   },
   // Multi-head attention, head dim 64, width 192 (32-block rows), separate output.
   'qwen3-mha-hd64': { arch: 'qwen3', nLayers: 2, nEmbd: 192, nFF: 320, nHead: 3, nHeadKv: 3, nVocab: 512, tokenizer: 'gpt2' },
+  // Gemma-2-2B's proportions, small: n_head * head_dim (512) != n_embd (384), GQA 2,
+  // 3 layers (0 and 2 local), window 16, soft caps 3 (attention) and 4 (logits).
+  'gemma2-gqa2-hd128': {
+    arch: 'gemma2', nLayers: 3, nEmbd: 384, nFF: 768, nHead: 4, nHeadKv: 2, headDim: 128, nVocab: 640,
+    rmsEps: 1e-6, slidingWindow: 16, attnSoftcap: 3, finalSoftcap: 4,
+  },
+  // Gemma-3-1B's proportions, small: head dim 256, one KV head, 6 layers (5 local + 1
+  // global), window 16, global RoPE base 1e6 (local 10000), separate output matrix.
+  'gemma3-mqa-hd256': {
+    arch: 'gemma3', nLayers: 6, nEmbd: 320, nFF: 640, nHead: 2, nHeadKv: 1, headDim: 256, nVocab: 520,
+    rmsEps: 1e-6, slidingWindow: 16, ropeFreqBase: 1000000,
+  },
 };
 
 async function modelFile(shape: string, mix: MixName): Promise<string> {
@@ -68,10 +86,10 @@ afterAll(async () => {
   await Promise.race([llama?.dispose(), new Promise((r) => setTimeout(r, 10_000))]);
 });
 
-async function reference(file: string, tokens: number[], vocab: number): Promise<Float64Array[]> {
+async function reference(file: string, tokens: number[], vocab: number, flashAttention: boolean): Promise<Float64Array[]> {
   const model = await llama.loadModel({ modelPath: file });
   try {
-    const ctx = await model.createContext({ contextSize: 128, flashAttention: false, threads: 2, batchSize: 128 });
+    const ctx = await model.createContext({ contextSize: 128, flashAttention, threads: 2, batchSize: 128 });
     try {
       const out = await ctx.getSequence().controlledEvaluate(
         tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const) as never,
@@ -91,15 +109,16 @@ async function reference(file: string, tokens: number[], vocab: number): Promise
   }
 }
 
-async function compare(shape: string, mix: MixName) {
+async function compare(shape: string, mix: MixName, flashAttention = false) {
   const file = await modelFile(shape, mix);
   const vocab = SHAPES[shape]!.nVocab;
   const bound = BOUND[mix]!;
   const tokens = tokenSequence(vocab, shape.length * 31 + mix.length, SEQ_LEN);
-  const ref = await reference(file, tokens, vocab);
-  const model = await loadModel(file, { threads: 2, batchSize: 24 });
+  const ref = await reference(file, tokens, vocab, flashAttention);
+  // With flash attention llama.cpp's numerics depend on the batch: one batch, as it runs.
+  const model = await loadModel(file, { threads: 2, batchSize: flashAttention ? 64 : 24 });
   expect(model.info.architecture).toBe(SHAPES[shape]!.arch);
-  const all = await model.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });
+  const all = await model.createSession({ contextSize: 128, flashAttention }).evaluate(tokens, { allLogits: true });
   model.dispose();
   let maxErr = 0, agree = 0, decisive = 0, decisiveAgree = 0;
   for (let p = 0; p < SEQ_LEN; p++) {
@@ -124,7 +143,7 @@ async function compare(shape: string, mix: MixName) {
     }
   }
   console.log(
-    `${shape} ${mix}: max normalized error ${maxErr.toExponential(2)}, argmax ${agree}/${SEQ_LEN}` +
+    `${flashAttention ? 'flash ' : ''}${shape} ${mix}: max normalized error ${maxErr.toExponential(2)}, argmax ${agree}/${SEQ_LEN}` +
       ` (decisive positions ${decisiveAgree}/${decisive})`,
   );
   expect(maxErr).toBeLessThan(bound);
@@ -136,4 +155,48 @@ async function compare(shape: string, mix: MixName) {
 describe('new architectures agree with llama.cpp on synthetic models', () => {
   for (const shape of Object.keys(SHAPES))
     for (const mix of Object.keys(BOUND) as MixName[]) test(`${shape} ${mix}`, () => compare(shape, mix));
+});
+
+describe('the Gemma 2 features are live (the parity above could not pass with them ignored)', () => {
+  // Each variant of the gemma2 file differs from it in one feature; our logits for it must
+  // move far beyond the parity bound (so a missing window or cap would have failed above).
+  test('sliding window, attention soft-cap and final soft-cap each change the logits', async () => {
+    const baseShape = SHAPES['gemma2-gqa2-hd128']!;
+    const vocab = baseShape.nVocab;
+    const tokens = tokenSequence(vocab, 4242, SEQ_LEN);
+    const run = async (shape: ModelShape, name: string) => {
+      mkdirSync(cacheDir, { recursive: true });
+      const file = path.join(cacheDir, `gemma2-variant-${name}.gguf`);
+      await writeSyntheticModel(file, { shape, mix: 'f32', seed: 7, name });
+      const m = await loadModel(file, { threads: 2 });
+      const out = await m.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });
+      m.dispose();
+      return out;
+    };
+    const base = await run(baseShape, 'base');
+    for (const [name, change] of [
+      ['no-window', { slidingWindow: 4096 }],
+      ['no-attn-cap', { attnSoftcap: 1e6 }],
+      ['no-final-cap', { finalSoftcap: 1e6 }],
+    ] as [string, Partial<ModelShape>][]) {
+      const other = await run({ ...baseShape, ...change }, name);
+      let worst = 0;
+      for (let p = 0; p < SEQ_LEN; p++) {
+        const a = logSoftmax(base.subarray(p * vocab, (p + 1) * vocab));
+        const b = logSoftmax(other.subarray(p * vocab, (p + 1) * vocab));
+        let mean = 0;
+        for (const v of a) mean += v / vocab;
+        let sq = 0, vr = 0;
+        for (let i = 0; i < vocab; i++) (sq += (a[i]! - b[i]!) ** 2), (vr += (a[i]! - mean) ** 2);
+        worst = Math.max(worst, Math.sqrt(sq / vr));
+      }
+      console.log(`gemma2 ${name}: max normalized change ${worst.toExponential(2)}`);
+      expect(worst).toBeGreaterThan(20 * BOUND.f32!);
+    }
+  });
+});
+
+describe("flashAttention: true agrees with llama.cpp's flash attention", () => {
+  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256'])
+    test(`${shape} f32`, () => compare(shape, 'f32', true));
 });

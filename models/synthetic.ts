@@ -16,9 +16,9 @@ import { GGML_TYPES, gguf, writeGGUF, type GGMLTypeName, type GGUFValue, type Te
 import { randomTensorChunks } from './random-tensors.js';
 import { CHATML_TEMPLATE, LLAMA_CHAT_TEMPLATE, gpt2Vocab, llamaVocab, vocabMetadata } from './vocab.js';
 
-export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
 /** The architectures the writer knows. */
-export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3'];
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3'];
 
 /** A model's hyper-parameters (the names follow the GGUF keys). */
 export interface ModelShape {
@@ -53,6 +53,12 @@ export interface ModelShape {
   attnSoftcap?: number;
   /** gemma2: final_logit_softcapping, default 30; gemma3: written only when set. */
   finalSoftcap?: number;
+  /** phi3: write LongRoPE factors (rope_factors_short / rope_factors_long.weight); default false. */
+  ropeFactors?: boolean;
+  /** rope.scaling.original_context_length (written when set; LongRoPE: long factors beyond it). */
+  originalContextLength?: number;
+  /** rope.scaling.attn_factor (written when set): multiplies RoPE's cos and sin. */
+  ropeAttnFactor?: number;
 }
 
 /** The usual file mixes, as llama-quantize names them. */
@@ -103,6 +109,9 @@ export type TensorRole =
   | 'attn_k_norm'
   | 'attn_post_norm'
   | 'ffn_post_norm'
+  | 'attn_qkv'
+  | 'rope_factors_long'
+  | 'rope_factors_short'
   | 'ffn_norm'
   | 'ffn_gate'
   | 'ffn_up'
@@ -156,7 +165,12 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     slidingWindow: shape.slidingWindow ?? (shape.arch === 'gemma2' ? 4096 : 512),
     attnSoftcap: shape.attnSoftcap ?? 50,
     finalSoftcap: shape.finalSoftcap ?? (shape.arch === 'gemma2' ? 30 : 0),
+    ropeFactors: shape.ropeFactors ?? false,
+    originalContextLength: shape.originalContextLength ?? 0,
+    ropeAttnFactor: shape.ropeAttnFactor ?? 0,
   };
+  if (!Number.isSafeInteger(r.originalContextLength) || r.originalContextLength < 0) bad('originalContextLength', 'must be a positive integer');
+  if (!(r.ropeAttnFactor >= 0)) bad('ropeAttnFactor', 'must be positive');
   // llama.cpp's gemma2 always ties the output matrix to the embedding.
   if (r.arch === 'gemma2') r.tiedEmbeddings = true;
   if (!Number.isSafeInteger(r.slidingWindow) || r.slidingWindow <= 0) bad('slidingWindow', 'must be a positive integer');
@@ -202,6 +216,9 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
         else if (base !== 'Q8_0') t = 'Q6_K';
       } else if ((mix === 'q4_k_m' || mix === 'q5_k_m') && (role === 'attn_v' || role === 'ffn_down')) {
         if (useMoreBits(layer, s.nLayers)) t = 'Q6_K';
+      } else if (role === 'attn_qkv') {
+        if (mix === 'q4_k_m') t = 'Q5_K';
+        else if (mix === 'q5_k_m') t = 'Q6_K';
       }
     }
     const block = GGML_TYPES[t].blockSize;
@@ -223,9 +240,23 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
   // Logit std ~2: logits = norm(x) . w_out with |norm(x)|^2 ~ nEmbd.
   const outStd = 2 / Math.sqrt(s.nEmbd);
   weight('token_embd.weight', 'token_embd', -1, [s.nEmbd, s.nVocab], outStd);
+  if (s.arch === 'phi3' && s.ropeFactors) {
+    // LongRoPE frequency divisors: near 1 for short contexts, larger for long ones.
+    vector('rope_factors_long.weight', 'rope_factors_long', -1, s.headDim / 2, 5, 1);
+    vector('rope_factors_short.weight', 'rope_factors_short', -1, s.headDim / 2, 1.2, 0.1);
+  }
   for (let i = 0; i < s.nLayers; i++) {
     const p = `blk.${i}.`;
     vector(p + 'attn_norm.weight', 'attn_norm', i, s.nEmbd, 1, 0.05);
+    if (s.arch === 'phi3') {
+      // Phi-3: Q, K and V stacked in one matrix; gate and up stacked in ffn_up (below).
+      weight(p + 'attn_qkv.weight', 'attn_qkv', i, [s.nEmbd, qDim + 2 * kvDim], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'attn_output.weight', 'attn_output', i, [qDim, s.nEmbd], 1 / Math.sqrt(qDim));
+      vector(p + 'ffn_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
+      weight(p + 'ffn_up.weight', 'ffn_up', i, [s.nEmbd, 2 * s.nFF], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_down.weight', 'ffn_down', i, [s.nFF, s.nEmbd], 1 / Math.sqrt(s.nFF));
+      continue;
+    }
     weight(p + 'attn_q.weight', 'attn_q', i, [s.nEmbd, qDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_q.bias', 'attn_q_bias', i, qDim, 0, 0.1);
     weight(p + 'attn_k.weight', 'attn_k', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
@@ -271,7 +302,9 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
   const a = s.arch;
   const md: [string, GGUFValue][] = [
     ['general.architecture', gguf.str(a)],
-    ['general.name', gguf.str(options.name ?? 'synthetic')],
+    // llama.cpp treats a model whose name contains "phi-3" / "phi3" as Phi-3 and looks up
+    // Phi-3's special tokens, which the synthetic vocabularies lack: keep such names apart.
+    ['general.name', gguf.str((options.name ?? 'synthetic').replace(/phi-?3/gi, (m) => m.replace(/3$/, ' 3')))],
     ['general.file_type', gguf.u32(MIX_INFO[options.mix].fileType)],
   ];
   if (MIX_INFO[options.mix].quantized) md.push(['general.quantization_version', gguf.u32(2)]);
@@ -288,6 +321,8 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(s.rmsEps)],
     [`${a}.vocab_size`, gguf.u32(s.nVocab)],
   );
+  if (s.originalContextLength > 0) md.push([`${a}.rope.scaling.original_context_length`, gguf.u32(s.originalContextLength)]);
+  if (s.ropeAttnFactor > 0) md.push([`${a}.rope.scaling.attn_factor`, gguf.f32(s.ropeAttnFactor)]);
   if (a === 'gemma2')
     md.push(
       [`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)],

@@ -13,14 +13,15 @@
 //   rmsnormHeads { x, width, headDim, w (headDim floats), eps }   in place, per head
 //   matmul      { inputs: Float32Array[], mats: [{ type, w, rows, cols, input }] } -> one y per mat
 //   addBias     { y, width, b }
-//   rope        { x, width, nHeads, headDim, ropeDim, base, freqScale, style, factors? }
+//   rope        { x, width, nHeads, headDim, ropeDim, base, freqScale, style, factors?, attnFactor? }
 //   glu         { kind: 'swiglu' | 'geglu', gate, up, width }
 //   add         { x, y, width }
 //   scale       { x, width, s }
 //   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
 //                 k, v: per sequence its positions [0, pos0 + n) (history, then its tokens) }
 //   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
-//   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style,
+//   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style, factors?,
+//                 factorsLong?, longAbove? (the long factors when ctx > longAbove), attnFactor?,
 //                 kvType, ctx, p0, p1, delta } -> the cached keys afterwards, [layer][head][len][headDim]
 #include <cstring>
 #include <memory>
@@ -232,6 +233,7 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.freq_scale = float(s.num("freqScale", 1.0));
     p.style = rope_style(s.str("style", "normal"));
     p.factors = &factors;
+    p.attn_factor = float(s.num("attnFactor", 1.0));
     const int heads = s.integer("nHeads");
     if (p.rope_dim % 2 || p.rope_dim > p.head_dim || heads * p.head_dim > width) bad("bad rope shape");
     if (!factors.empty() && factors.size() != size_t(p.rope_dim / 2)) bad("factors must hold ropeDim/2 floats");
@@ -347,6 +349,15 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.base = float(s.num("base"));
     p.freq_scale = float(s.num("freqScale", 1.0));
     p.style = rope_style(s.str("style", "normal"));
+    std::vector<float> factors, factors_long;
+    if (s.has("factors")) factors = s.f32("factors");
+    if (s.has("factorsLong")) factors_long = s.f32("factorsLong");
+    for (const auto* f : {&factors, &factors_long})
+      if (!f->empty() && f->size() != size_t(p.rope_dim / 2)) bad("factors must hold ropeDim/2 floats");
+    p.factors = &factors;
+    p.factors_long = &factors_long;
+    p.long_above = s.integer("longAbove", 0);
+    p.attn_factor = float(s.num("attnFactor", 1.0));
     const int n_layer = s.integer("nLayer", 1), n_head_kv = s.integer("nHeadKv"), ctx = s.integer("ctx");
     const int KVD = n_head_kv * p.head_dim;
     auto k = s.f32("k");

@@ -48,6 +48,11 @@ struct RopeParams {
   float freq_scale = 1.0f;       // positions are multiplied by this (linear scaling)
   RopeStyle style = RopeStyle::Normal;
   const std::vector<float>* factors = nullptr;  // empty/null or rope_dim/2 divisors of the frequencies
+  // LongRoPE (Phi-3): a sequence whose cache holds more than long_above positions rotates
+  // with factors_long instead of factors (llama.cpp chooses by the context size).
+  const std::vector<float>* factors_long = nullptr;
+  int long_above = 0;
+  float attn_factor = 1.0f;  // multiplies cos and sin (rope.scaling.attn_factor)
 };
 
 struct AttnParams {

@@ -135,15 +135,21 @@ void rmsnorm_row(const float* x, const float* w, float* out, int d, float eps) {
 }
 
 // cos/sin of every rotated pair at position `pos` (rope_dim/2 entries each).
-void rope_angles(const RopeParams& p, int pos, float* cs, float* sn) {
+// The frequency factors of a sequence whose cache holds n_ctx positions.
+const std::vector<float>* rope_factors_for(const RopeParams& p, int n_ctx) {
+  if (p.factors_long && !p.factors_long->empty() && n_ctx > p.long_above) return p.factors_long;
+  return p.factors;
+}
+
+void rope_angles(const RopeParams& p, int pos, float* cs, float* sn, const std::vector<float>* factors) {
   const float theta_scale = std::pow(p.base, -2.0f / float(p.rope_dim));
-  const bool has_factors = p.factors && !p.factors->empty();
+  const bool has_factors = factors && !factors->empty();
   float theta = float(pos);
   for (int i = 0; i < p.rope_dim / 2; i++) {
-    float ff = has_factors ? (*p.factors)[size_t(i)] : 1.0f;
+    float ff = has_factors ? (*factors)[size_t(i)] : 1.0f;
     float th = p.freq_scale * (theta / ff);
-    cs[i] = std::cos(th);
-    sn[i] = std::sin(th);
+    cs[i] = std::cos(th) * p.attn_factor;
+    sn[i] = std::sin(th) * p.attn_factor;
     theta *= theta_scale;
   }
 }
@@ -163,7 +169,8 @@ void rope_apply(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle sty
 }
 
 bool same_rope(const RopeParams& a, const RopeParams& b) {
-  return a.rope_dim == b.rope_dim && a.base == b.base && a.freq_scale == b.freq_scale && a.factors == b.factors;
+  return a.rope_dim == b.rope_dim && a.base == b.base && a.freq_scale == b.freq_scale && a.factors == b.factors &&
+         a.factors_long == b.factors_long && a.long_above == b.long_above && a.attn_factor == b.attn_factor;
 }
 
 // ---------------------------------------------------------------------------------
@@ -321,7 +328,11 @@ void CpuBackend::rope_table(const RopeParams& p) {
   const int half = p.rope_dim / 2;
   grow(cos_, size_t(n_) * half);
   grow(sin_, size_t(n_) * half);
-  for (int t = 0; t < n_; t++) rope_angles(p, pos_of_[size_t(t)], &cos_[size_t(t) * half], &sin_[size_t(t) * half]);
+  for (int t = 0; t < n_; t++) {
+    const KVCache* kv = seqs_[size_t(seq_of_[size_t(t)])].kv;
+    rope_angles(p, pos_of_[size_t(t)], &cos_[size_t(t) * half], &sin_[size_t(t) * half],
+                rope_factors_for(p, kv ? kv->n_ctx() : 0));
+  }
   rope_key_ = p;
   rope_valid_ = true;
 }
@@ -512,7 +523,7 @@ void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const RopePa
   if (p1 <= p0 || delta == 0 || p.rope_dim == 0) return;
   const int half = p.rope_dim / 2, HD = p.head_dim;
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
-  rope_angles(p, delta, cs.data(), sn.data());
+  rope_angles(p, delta, cs.data(), sn.data(), rope_factors_for(p, kv.n_ctx()));
   const int n_head_kv = kv.n_head_kv();
   // One task per (layer, KV head): read its keys, rotate each, write them back.
   parallel_ranges(*pool_, kv.n_layer() * n_head_kv, 1, [&](int i0, int i1) {

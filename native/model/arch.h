@@ -44,6 +44,17 @@ struct ArchSpec {
   int swa_default;
   // RoPE base of the local layers when <arch>.rope.freq_base_swa is absent (0: the global base).
   float swa_rope_base;
+  // Phi-3: Q multiplied by 1/sqrt(head_dim) before attention (which then scales by 1).
+  bool q_prescale;
+  // Phi-3: blk.N.attn_qkv.weight, Q, K and V stacked in one matrix (used when present,
+  // else attn_q/k/v); split into its row ranges at load (each output row is its own
+  // product, so the split changes no value).
+  Need attn_qkv;
+  // Phi-3: blk.N.ffn_up.weight holds the gate rows then the up rows (2 n_ff rows), no
+  // ffn_gate; split at load likewise.
+  bool ffn_up_gate;
+  // Phi-3 LongRoPE: rope_factors_short / rope_factors_long.weight (rope_dim/2 each).
+  Need longrope;
 };
 
 const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown

@@ -23,6 +23,9 @@ RopeParams rope_params(const Model& model, int layer = -1) {
   r.freq_scale = hp.rope_freq_scale;
   r.style = model.arch().rope;
   r.factors = &model.rope_freq_factors();
+  r.factors_long = &model.rope_factors_long();
+  r.long_above = hp.n_ctx_orig;
+  r.attn_factor = hp.rope_attn_factor;
   return r;
 }
 

@@ -73,9 +73,16 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
   hp.rope_scaling = M.opt_str("rope.scaling.type", "");
   double linear = M.opt_f64("rope.scale_linear", 0.0);  // older key
   if (hp.rope_scaling == "linear") linear = M.opt_f64("rope.scaling.factor", 1.0);
-  else if (!hp.rope_scaling.empty() && hp.rope_scaling != "none" && hp.rope_scaling != "llama3")
+  else if (!hp.rope_scaling.empty() && hp.rope_scaling != "none" && hp.rope_scaling != "llama3" &&
+           !(hp.rope_scaling == "longrope" && spec.longrope != Need::Absent))
     throw sparrow_error("ERR_UNSUPPORTED_ROPE", p + "rope.scaling.type '" + hp.rope_scaling +
-                                                    "' is not supported (supported: none, linear, llama3)");
+                                                    "' is not supported (supported: none, linear, llama3" +
+                                                    std::string(spec.longrope != Need::Absent ? ", longrope" : "") + ")");
+  hp.rope_attn_factor = float(M.opt_f64("rope.scaling.attn_factor", 1.0));
+  if (!(hp.rope_attn_factor > 0) || !std::isfinite(hp.rope_attn_factor))
+    throw sparrow_error("ERR_BAD_MODEL", p + "rope.scaling.attn_factor must be positive");
+  hp.n_ctx_orig = to_int(M.opt_u64("rope.scaling.original_context_length", uint64_t(hp.n_ctx_train)),
+                         p + "rope.scaling.original_context_length");
   if (linear != 0.0) {
     if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
     hp.rope_freq_scale = float(1.0 / linear);
@@ -86,6 +93,8 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
   if (spec.gemma_scaling) {
     const bool is27b = (arch == "gemma2" && hp.n_layer == 46) || (arch == "gemma3" && hp.n_layer == 62);
     hp.attn_scale = 1.0f / std::sqrt(float(is27b ? hp.n_embd / hp.n_head : hp.head_dim));
+  } else if (spec.q_prescale) {
+    hp.attn_scale = 1.0f / std::sqrt(float(hp.head_dim));
   }
   auto positive = [&](const char* key, double v) {
     if (!(v >= 0) || !std::isfinite(v)) throw sparrow_error("ERR_BAD_MODEL", p + key + " must be a finite non-negative number");

@@ -141,6 +141,38 @@ class Loader {
     return m;
   }
 
+  // The Matrices of consecutive row ranges of a weight of ne = [cols, sum(rows)] (a fused
+  // QKV or gate/up tensor): each a view of its rows of the tensor, prepared as a matrix of
+  // its own (rows of a GGUF matrix are stored one after the other, whole blocks each).
+  std::vector<std::unique_ptr<Matrix>> split_rows(const GGUFTensor& t, int64_t cols, const std::vector<int64_t>& rows) const {
+    int64_t total = 0;
+    for (int64_t r : rows) total += r;
+    if (t.ne[0] != cols || t.ne[1] != total || t.ne[2] != 1 || t.ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' has shape " + shape_str(t) + ", expected [" +
+                                                      std::to_string(cols) + ", " + std::to_string(total) + "]");
+    const TypeInfo* ti = type_info(t.type);
+    if (!ti || cols % ti->block_size != 0)
+      throw sparrow_error("ERR_UNSUPPORTED_TYPE", "tensor '" + t.name + "' has type " + type_name(t.type) +
+                                                      ", whose blocks do not divide its rows");
+    const uint64_t row_bytes = uint64_t(cols / ti->block_size) * ti->type_size;
+    if (tracker_) tracker_->check();
+    std::vector<std::unique_ptr<Matrix>> out;
+    int64_t r0 = 0;
+    for (int64_t r : rows) {
+      GGUFTensor part = t;
+      part.name = t.name + " rows [" + std::to_string(r0) + ", " + std::to_string(r0 + r) + ")";
+      part.ne[1] = r;
+      part.offset = t.offset + uint64_t(r0) * row_bytes;
+      part.data = t.data + uint64_t(r0) * row_bytes;
+      part.bytes = uint64_t(r) * row_bytes;
+      out.push_back(make_matrix(part, par_));
+      r0 += r;
+    }
+    if (repacked_at_load(t.type)) release_pages(t);
+    if (tracker_) tracker_->done(t);
+    return out;
+  }
+
   // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
   std::vector<float> vec(const std::string& name, int64_t n, Need need = Need::Required) const {
     if (need == Need::Absent) return {};
@@ -226,6 +258,11 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   m->output_norm_ = L.vec("output_norm.weight", hp.n_embd);
   m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, A.rope_freqs);
   if (m->rope_freqs_.empty() && hp.rope_scaling == "llama3") m->rope_freqs_ = llama3_rope_factors(f, arch, hp);
+  if (A.longrope != Need::Absent) {
+    // LongRoPE: the short factors in place of rope_freqs, the long ones beside them.
+    m->rope_freqs_ = L.vec("rope_factors_short.weight", hp.rope_dim / 2, A.longrope);
+    m->rope_long_ = L.vec("rope_factors_long.weight", hp.rope_dim / 2, A.longrope);
+  }
 
   const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), FF = hp.n_ff;
   m->layers_.resize(size_t(hp.n_layer));
@@ -233,9 +270,16 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     LayerWeights& w = m->layers_[size_t(l)];
     std::string b = "blk." + std::to_string(l) + ".";
     w.attn_norm = L.vec(b + "attn_norm.weight", D);
-    w.wq = L.matrix(b + "attn_q.weight", D, Q);
-    w.wk = L.matrix(b + "attn_k.weight", D, KV);
-    w.wv = L.matrix(b + "attn_v.weight", D, KV);
+    if (const GGUFTensor* qkv = A.attn_qkv != Need::Absent ? L.tensor(b + "attn_qkv.weight", false) : nullptr) {
+      if (L.tensor(b + "attn_qkv.bias", false))
+        throw sparrow_error("ERR_BAD_MODEL", "tensor '" + b + "attn_qkv.bias' is not supported (architecture '" + arch + "')");
+      auto parts = L.split_rows(*qkv, D, {Q, KV, KV});
+      w.wq = std::move(parts[0]), w.wk = std::move(parts[1]), w.wv = std::move(parts[2]);
+    } else {
+      w.wq = L.matrix(b + "attn_q.weight", D, Q);
+      w.wk = L.matrix(b + "attn_k.weight", D, KV);
+      w.wv = L.matrix(b + "attn_v.weight", D, KV);
+    }
     w.wo = L.matrix(b + "attn_output.weight", Q, D);
     w.bq = L.vec(b + "attn_q.bias", Q, A.qkv_bias);
     w.bk = L.vec(b + "attn_k.bias", KV, A.qkv_bias);
@@ -245,8 +289,13 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.k_norm = L.vec(b + "attn_k_norm.weight", hp.head_dim, A.qk_norm);
     w.attn_post_norm = L.vec(b + "post_attention_norm.weight", D, A.post_norms);
     w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
-    w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
-    w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
+    if (A.ffn_up_gate) {  // ffn_up: the gate rows, then the up rows
+      auto parts = L.split_rows(*L.tensor(b + "ffn_up.weight", true), D, {FF, FF});
+      w.w_gate = std::move(parts[0]), w.w_up = std::move(parts[1]);
+    } else {
+      w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
+      w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
+    }
     w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
     w.ffn_post_norm = L.vec(b + "post_ffw_norm.weight", D, A.post_norms);
   }

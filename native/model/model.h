@@ -66,6 +66,7 @@ class Model {
   const Matrix& output() const { return output_ ? *output_ : *tok_embd_; }
   const std::vector<float>& output_norm() const { return output_norm_; }
   const std::vector<float>& rope_freq_factors() const { return rope_freqs_; }  // empty or rope_dim/2
+  const std::vector<float>& rope_factors_long() const { return rope_long_; }   // LongRoPE: empty or rope_dim/2
   const std::vector<LayerWeights>& layers() const { return layers_; }
 
   // One forward pass runs at a time per model (its backend, with its threads and
@@ -84,7 +85,7 @@ class Model {
   int batch_size_ = 512;
   uint64_t fingerprint_ = 0;
   std::unique_ptr<Matrix> tok_embd_, output_;
-  std::vector<float> output_norm_, rope_freqs_;
+  std::vector<float> output_norm_, rope_freqs_, rope_long_;
   std::vector<LayerWeights> layers_;
   std::unique_ptr<CpuBackend> backend_;
   mutable std::mutex run_mutex_;

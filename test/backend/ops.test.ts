@@ -405,6 +405,36 @@ for (const backend of internal().backends()) {
         }
       });
 
+      it('rope: attn_factor scales cos and sin (rope.scaling.attn_factor)', () => {
+        const c: RopeSpec = { headDim: 96, ropeDim: 96, base: 10000, freqScale: 1, style: 'neox' };
+        const n = 5, width = 2 * 96;
+        const x = random(n * width, 77, 1);
+        const seqs = [{ pos0: 40, n }];
+        const got = op('rope', { ...base, ...c, nHeads: 2, x, width, seqs, attnFactor: 1.19, threads: 2 });
+        const want = Float64Array.from(x);
+        for (let t = 0; t < n; t++) ropeToken(want, t * width, 2, c, 40 + t);
+        expectClose(got, Float64Array.from(want, (v) => v * 1.19), () => 5e-4, 'rope with attn_factor');
+      });
+
+      it('rope_cache: LongRoPE picks the long factors for a cache longer than longAbove, else the short ones', () => {
+        const half = 24;
+        const short = Float32Array.from({ length: half }, (_, i) => 1 + i / 40);
+        const long = Float32Array.from({ length: half }, (_, i) => 1 + i / 2);
+        const p: RopeSpec = { headDim: 48, ropeDim: 48, base: 10000, freqScale: 1, style: 'neox' };
+        const kIn = random(9 * 48, 78, 2);
+        for (const [longAbove, factors] of [[16, long], [32, short]] as [number, Float32Array][]) {
+          const got = op('ropeCache', {
+            ...base, ...p, k: kIn, nLayer: 1, nHeadKv: 1, kvType: 'f16', ctx: 32, p0: 0, p1: 9, delta: 7,
+            factors: short, factorsLong: long, longAbove, threads: 1,
+          });
+          for (let q = 0; q < 9; q++) {
+            const want = Float64Array.from(asCached(kIn.subarray(q * 48, (q + 1) * 48), 'f16'));
+            ropeToken(want, 0, 1, { ...p, factors }, 7);
+            expectClose(got.subarray(q * 48, (q + 1) * 48), want, () => 2e-3, `rope_cache longAbove=${longAbove} pos ${q}`);
+          }
+        }
+      });
+
       it('rope_cache (context shift): the keys of [p0, p1) are rotated by delta in every layer and head, the others stay', () => {
         for (const kvType of ['f16', 'q8_0'] as const) {
           const p: RopeSpec = { headDim: 64, ropeDim: 64, base: 10000, freqScale: 1, style: 'neox' };

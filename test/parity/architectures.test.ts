@@ -16,6 +16,9 @@
  * attention on both sides (one batch of 64: llama.cpp's tiled route, soft-capped too).
  * gemma3: as gemma2 with Q/K norms, no attention soft-capping, five local layers (RoPE base
  * 10000) to one global (base 1e6), head dim 256.
+ * phi3: fused attn_qkv and gate/up (ffn_up) tensors, Q pre-scaled, head dim 96; LongRoPE
+ * factors with the long ones in force (original context 64 < the sessions' 128, with
+ * rope.scaling.attn_factor) and the short ones (original context 4096).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -52,6 +55,16 @@ const SHAPES: Record<string, ModelShape> = {
     arch: 'gemma3', nLayers: 6, nEmbd: 320, nFF: 640, nHead: 2, nHeadKv: 1, headDim: 256, nVocab: 520,
     rmsEps: 1e-6, slidingWindow: 16, ropeFreqBase: 1000000,
   },
+  // Phi-3.5-mini's proportions, small: head dim 96, MHA, LongRoPE with the long factors.
+  'phi3-longrope-hd96': {
+    arch: 'phi3', nLayers: 2, nEmbd: 288, nFF: 512, nHead: 3, nHeadKv: 3, headDim: 96, nVocab: 560,
+    ropeFactors: true, originalContextLength: 64, ropeAttnFactor: 1.19, contextLength: 4096,
+  },
+  // GQA 2 and the short factors (original context 4096 > 128).
+  'phi3-gqa2-short': {
+    arch: 'phi3', nLayers: 2, nEmbd: 256, nFF: 384, nHead: 4, nHeadKv: 2, nVocab: 500,
+    ropeFactors: true, originalContextLength: 4096, contextLength: 4096,
+  },
 };
 
 async function modelFile(shape: string, mix: MixName): Promise<string> {
@@ -59,7 +72,9 @@ async function modelFile(shape: string, mix: MixName): Promise<string> {
   mkdirSync(cacheDir, { recursive: true });
   const tag = createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 8);
   const file = path.join(cacheDir, `${shape}-${mix}-${tag}.gguf`);
-  if (!existsSync(file)) await writeSyntheticModel(file, { shape: s, mix, seed: 7, name: `${shape}-${mix}` });
+  // (Not the shape's name: llama.cpp gives a model named "phi3..." special handling that
+  // needs Phi-3's own special tokens in the vocabulary.)
+  if (!existsSync(file)) await writeSyntheticModel(file, { shape: s, mix, seed: 7, name: `parity ${mix}` });
   return file;
 }
 
@@ -196,7 +211,43 @@ describe('the Gemma 2 features are live (the parity above could not pass with th
   });
 });
 
+describe('the LongRoPE factors and attention factor are live', () => {
+  test('short instead of long factors, or no rope.scaling.attn_factor, change the logits', async () => {
+    const baseShape = SHAPES['phi3-longrope-hd96']!;
+    const vocab = baseShape.nVocab;
+    const tokens = tokenSequence(vocab, 4243, SEQ_LEN);
+    const run = async (shape: ModelShape, name: string) => {
+      mkdirSync(cacheDir, { recursive: true });
+      const file = path.join(cacheDir, `phi3-variant-${name}.gguf`);
+      await writeSyntheticModel(file, { shape, mix: 'f32', seed: 7, name });
+      const m = await loadModel(file, { threads: 2 });
+      const out = await m.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });
+      m.dispose();
+      return out;
+    };
+    const base = await run(baseShape, 'base');
+    for (const [name, change] of [
+      ['short-factors', { originalContextLength: 4096 }],
+      ['no-attn-factor', { ropeAttnFactor: undefined }],
+    ] as [string, Partial<ModelShape>][]) {
+      const other = await run({ ...baseShape, ...change }, name);
+      let worst = 0;
+      for (let p = 0; p < SEQ_LEN; p++) {
+        const a = logSoftmax(base.subarray(p * vocab, (p + 1) * vocab));
+        const b = logSoftmax(other.subarray(p * vocab, (p + 1) * vocab));
+        let mean = 0;
+        for (const v of a) mean += v / vocab;
+        let sq = 0, vr = 0;
+        for (let i = 0; i < vocab; i++) (sq += (a[i]! - b[i]!) ** 2), (vr += (a[i]! - mean) ** 2);
+        worst = Math.max(worst, Math.sqrt(sq / vr));
+      }
+      console.log(`phi3 ${name}: max normalized change ${worst.toExponential(2)}`);
+      expect(worst).toBeGreaterThan(20 * BOUND.f32!);
+    }
+  });
+});
+
 describe("flashAttention: true agrees with llama.cpp's flash attention", () => {
-  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256'])
+  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256', 'phi3-longrope-hd96'])
     test(`${shape} f32`, () => compare(shape, 'f32', true));
 });

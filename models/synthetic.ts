@@ -16,9 +16,9 @@ import { GGML_TYPES, gguf, writeGGUF, type GGMLTypeName, type GGUFValue, type Te
 import { randomTensorChunks } from './random-tensors.js';
 import { CHATML_TEMPLATE, LLAMA_CHAT_TEMPLATE, gpt2Vocab, llamaVocab, vocabMetadata } from './vocab.js';
 
-export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen3moe';
 /** The architectures the writer knows. */
-export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3'];
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'qwen3moe'];
 
 /** A model's hyper-parameters (the names follow the GGUF keys). */
 export interface ModelShape {
@@ -59,6 +59,12 @@ export interface ModelShape {
   originalContextLength?: number;
   /** rope.scaling.attn_factor (written when set): multiplies RoPE's cos and sin. */
   ropeAttnFactor?: number;
+  /** Mixture of experts (llama: Mixtral-style; qwen3moe: required): expert_count; default 0. */
+  nExpert?: number;
+  /** expert_used_count (experts per token). */
+  nExpertUsed?: number;
+  /** qwen3moe: expert_feed_forward_length (llama's experts are nFF wide). */
+  nFFExp?: number;
 }
 
 /** The usual file mixes, as llama-quantize names them. */
@@ -110,6 +116,10 @@ export type TensorRole =
   | 'attn_post_norm'
   | 'ffn_post_norm'
   | 'attn_qkv'
+  | 'ffn_gate_inp'
+  | 'ffn_gate_exps'
+  | 'ffn_up_exps'
+  | 'ffn_down_exps'
   | 'rope_factors_long'
   | 'rope_factors_short'
   | 'ffn_norm'
@@ -168,7 +178,15 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     ropeFactors: shape.ropeFactors ?? false,
     originalContextLength: shape.originalContextLength ?? 0,
     ropeAttnFactor: shape.ropeAttnFactor ?? 0,
+    nExpert: shape.nExpert ?? 0,
+    nExpertUsed: shape.nExpertUsed ?? 0,
+    nFFExp: shape.nFFExp ?? (shape.arch === 'qwen3moe' ? shape.nFF : 0),
   };
+  if (r.arch === 'qwen3moe' && !(r.nExpert > 0)) bad('nExpert', 'must be positive for qwen3moe');
+  if (r.nExpert > 0 && r.arch !== 'llama' && r.arch !== 'qwen3moe') bad('nExpert', 'experts are written for llama and qwen3moe only');
+  if (r.nExpert > 0 && !(Number.isSafeInteger(r.nExpertUsed) && r.nExpertUsed > 0 && r.nExpertUsed <= r.nExpert))
+    bad('nExpertUsed', `must be an integer in 1..nExpert, got ${String(r.nExpertUsed)}`);
+  if (r.nExpert > 0 && r.arch === 'qwen3moe' && (r.nFFExp <= 0 || r.nFFExp % 32 !== 0)) bad('nFFExp', 'must be a positive multiple of 32');
   if (!Number.isSafeInteger(r.originalContextLength) || r.originalContextLength < 0) bad('originalContextLength', 'must be a positive integer');
   if (!(r.ropeAttnFactor >= 0)) bad('ropeAttnFactor', 'must be positive');
   // llama.cpp's gemma2 always ties the output matrix to the embedding.
@@ -214,13 +232,14 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
       if (isOutput) {
         if (rowLen % GGML_TYPES[base].blockSize !== 0) t = 'Q8_0';
         else if (base !== 'Q8_0') t = 'Q6_K';
-      } else if ((mix === 'q4_k_m' || mix === 'q5_k_m') && (role === 'attn_v' || role === 'ffn_down')) {
+      } else if ((mix === 'q4_k_m' || mix === 'q5_k_m') && (role === 'attn_v' || role === 'ffn_down' || role === 'ffn_down_exps')) {
         if (useMoreBits(layer, s.nLayers)) t = 'Q6_K';
       } else if (role === 'attn_qkv') {
         if (mix === 'q4_k_m') t = 'Q5_K';
         else if (mix === 'q5_k_m') t = 'Q6_K';
       }
     }
+    if (role === 'ffn_gate_inp') return 'F32'; // llama-quantize leaves the router unquantized
     const block = GGML_TYPES[t].blockSize;
     if (rowLen % block !== 0) {
       const fb = FALLBACK[fallback][t];
@@ -263,7 +282,7 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
     if (s.arch === 'qwen2') vector(p + 'attn_k.bias', 'attn_k_bias', i, kvDim, 0, 0.1);
     weight(p + 'attn_v.weight', 'attn_v', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_v.bias', 'attn_v_bias', i, kvDim, 0, 0.1);
-    if (s.arch === 'qwen3' || s.arch === 'gemma3') {
+    if (s.arch === 'qwen3' || s.arch === 'gemma3' || s.arch === 'qwen3moe') {
       // Per-head RMSNorm weights of Q and K (head_dim each), as llama.cpp's converter names them.
       vector(p + 'attn_k_norm.weight', 'attn_k_norm', i, s.headDim, 1, 0.1);
       vector(p + 'attn_q_norm.weight', 'attn_q_norm', i, s.headDim, 1, 0.1);
@@ -273,6 +292,15 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
     // Gemma's norms of the blocks' outputs (llama.cpp's names; stored as the final 1 + w).
     if (gemma) vector(p + 'post_attention_norm.weight', 'attn_post_norm', i, s.nEmbd, 1, 0.05);
     vector(p + 'ffn_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
+    if (s.nExpert > 0) {
+      // Mixture of experts: the router (logits of std ~3: decisive choices) and one [in, out] slice per expert.
+      const fe = s.arch === 'qwen3moe' ? s.nFFExp : s.nFF;
+      weight(p + 'ffn_gate_inp.weight', 'ffn_gate_inp', i, [s.nEmbd, s.nExpert], 3 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_gate_exps.weight', 'ffn_gate_exps', i, [s.nEmbd, fe, s.nExpert], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_up_exps.weight', 'ffn_up_exps', i, [s.nEmbd, fe, s.nExpert], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_down_exps.weight', 'ffn_down_exps', i, [fe, s.nEmbd, s.nExpert], 1 / Math.sqrt(fe));
+      continue;
+    }
     weight(p + 'ffn_gate.weight', 'ffn_gate', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));
     weight(p + 'ffn_up.weight', 'ffn_up', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));
     // silu(gate) * up has std ~0.6 on unit inputs; scale down to keep the residual growth tame.
@@ -321,6 +349,10 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(s.rmsEps)],
     [`${a}.vocab_size`, gguf.u32(s.nVocab)],
   );
+  if (s.nExpert > 0) {
+    md.push([`${a}.expert_count`, gguf.u32(s.nExpert)], [`${a}.expert_used_count`, gguf.u32(s.nExpertUsed)]);
+    if (a === 'qwen3moe') md.push([`${a}.expert_feed_forward_length`, gguf.u32(s.nFFExp)]);
+  }
   if (s.originalContextLength > 0) md.push([`${a}.rope.scaling.original_context_length`, gguf.u32(s.originalContextLength)]);
   if (s.ropeAttnFactor > 0) md.push([`${a}.rope.scaling.attn_factor`, gguf.f32(s.ropeAttnFactor)]);
   if (a === 'gemma2')

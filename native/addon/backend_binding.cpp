@@ -17,6 +17,8 @@
 //   glu         { kind: 'swiglu' | 'geglu', gate, up, width }
 //   add         { x, y, width }
 //   scale       { x, width, s }
+//   moe         { x, width, nExpert, nUsed, ff, norm?, act?, router: Float32Array (nExpert x width),
+//                 type, gate, up (Uint8Array: nExpert matrices ff x width), down (nExpert x width x ff) }
 //   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
 //                 k, v: per sequence its positions [0, pos0 + n) (history, then its tokens) }
 //   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
@@ -259,6 +261,39 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     Act a = input(*be, x, width);
     be->scale(a, float(s.num("s")));
     return output(env, *be, a);
+  }
+  if (op == "moe") {
+    const int width = s.integer("width"), E = s.integer("nExpert"), K = s.integer("nUsed"), F = s.integer("ff");
+    if (E < 1 || K < 1 || K > E || F < 1) bad("bad expert counts");
+    const uint32_t type = uint32_t(s.integer("type"));
+    auto x = s.f32("x"), router = s.f32("router");
+    if (router.size() != size_t(E) * size_t(width)) bad("router must hold nExpert x width floats");
+    std::vector<uint8_t> rb(router.size() * 4);
+    std::memcpy(rb.data(), router.data(), rb.size());
+    auto r = matrix(0, rb, E, width);
+    const auto g = s.u8("gate"), u = s.u8("up"), d = s.u8("down");
+    std::vector<std::vector<uint8_t>> parts;
+    std::vector<std::unique_ptr<sparrow::Matrix>> mats;
+    sparrow::MoeFfn m;
+    m.router = r.get();
+    m.n_used = K;
+    m.norm = s.has("norm") ? s.o.Get("norm").ToBoolean().Value() : true;
+    m.act = s.str("act", "swiglu") == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU;
+    parts.reserve(size_t(3 * E));
+    for (const auto* all : {&g, &u, &d}) {
+      if (all->size() % size_t(E)) bad("expert bytes must split into nExpert matrices");
+      const size_t per = all->size() / size_t(E);
+      for (int e = 0; e < E; e++) {
+        parts.emplace_back(all->begin() + ptrdiff_t(per * size_t(e)), all->begin() + ptrdiff_t(per * size_t(e + 1)));
+        const bool is_down = all == &d;
+        mats.push_back(matrix(type, parts.back(), is_down ? width : F, is_down ? F : width));
+        (all == &g ? m.gate : all == &u ? m.up : m.down).push_back(mats.back().get());
+      }
+    }
+    one_seq(x.size(), width);
+    Act a = input(*be, x, width), out = be->alloc(width);
+    be->moe(a, m, out);
+    return output(env, *be, out);
   }
   if (op == "add") {
     const int width = s.integer("width");

@@ -77,6 +77,21 @@ struct MatMul {
   Act x, y;
 };
 
+// A mixture-of-experts feed-forward block (Mixtral-style llama, Qwen3-MoE), as llama.cpp's
+// build_moe_ffn computes it with softmax gating: per token, the softmax of the router's
+// logits over the experts, the n_used most probable experts (in decreasing probability),
+// their probabilities divided by their sum when `norm`, and
+//   out = sum_i w_i down_i(act(gate_i x) * up_i x)
+// added in that order. Only the chosen experts' matrices are read; the tokens routed to an
+// expert go through it together (one matrix product per expert and batch).
+struct MoeFfn {
+  const Matrix* router = nullptr;             // n_expert x n_embd
+  std::vector<const Matrix*> gate, up, down;  // one each per expert
+  int n_used = 0;
+  bool norm = true;
+  GluKind act = GluKind::SwiGLU;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -120,6 +135,8 @@ class Backend {
   virtual void add(Act x, Act y) = 0;
   // x *= s, in place.
   virtual void scale(Act x, float s) = 0;
+  // out = the mixture-of-experts block of x (see MoeFfn); out must not be x.
+  virtual void moe(Act x, const MoeFfn& m, Act out) = 0;
   // Final norm and output projection of the rows `rows` of x; the logits of row i go to
   // dest[i] (vocab floats each, host memory): the one read-back of a pass. softcap > 0:
   // each logit l becomes softcap * tanh(l / softcap) (Gemma 2's final soft-capping).

@@ -363,29 +363,115 @@ void CpuBackend::kv_store(int layer, Act k, Act v) {
   });
 }
 
+// o[i] = act(g[i]) * u[i] for i in [i0, i1).
+void glu_range(GluKind kind, const float* g, const float* u, float* o, int64_t i0, int64_t i1) {
+  switch (kind) {
+    case GluKind::SwiGLU:
+      for (int64_t i = i0; i < i1; i++) {
+        float x = g[i];
+        o[i] = x / (1.0f + std::exp(-x)) * u[i];
+      }
+      return;
+    case GluKind::GeGLU: {
+      const uint16_t* table = gelu_f16_table();
+      for (int64_t i = i0; i < i1; i++) o[i] = gelu_ggml(g[i], table) * u[i];
+      return;
+    }
+  }
+  throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+}
+
 void CpuBackend::glu(GluKind kind, Act gate, Act up, Act out) {
   const float* g = ptr(gate);
   const float* u = ptr(up);
   float* o = ptr(out);
   const int64_t total = int64_t(gate.rows) * gate.width;
-  switch (kind) {
-    case GluKind::SwiGLU:
-      parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) {
-        for (int i = i0; i < i1; i++) {
-          float x = g[i];
-          o[i] = x / (1.0f + std::exp(-x)) * u[i];
-        }
-      });
-      return;
-    case GluKind::GeGLU: {
-      const uint16_t* table = gelu_f16_table();
-      parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) {
-        for (int i = i0; i < i1; i++) o[i] = gelu_ggml(g[i], table) * u[i];
-      });
-      return;
+  if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU) throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+  parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(kind, g, u, o, i0, i1); });
+}
+
+void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
+  const int n = x.rows, D = x.width, E = int(m.gate.size()), K = m.n_used;
+  if (!m.router || E < 1 || K < 1 || K > E || m.up.size() != size_t(E) || m.down.size() != size_t(E) ||
+      m.router->rows() != E || m.router->cols() != D || out.width != D || out.id == x.id)
+    throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
+  const float* xp = ptr(x);
+  float* op = ptr(out);
+  if (n == 0) return;
+
+  // 1. Routing: softmax of the router logits (ggml: exp in float, the sum in double, then
+  //    times 1/sum), the K largest in decreasing order, renormalized by their sum.
+  grow(moe_logits_, size_t(n) * E);
+  matmul_host(n, {{m.router, xp, moe_logits_.data()}});
+  std::vector<int> sel(size_t(n) * K);
+  std::vector<float> wts(size_t(n) * K);
+  parallel_ranges(*pool_, n, 16, [&](int t0, int t1) {
+    std::vector<int> idx(static_cast<size_t>(E));
+    for (int t = t0; t < t1; t++) {
+      float* p = moe_logits_.data() + size_t(t) * E;
+      float mx = -INFINITY;
+      for (int e = 0; e < E; e++) mx = std::max(mx, p[e]);
+      double sum = 0;
+      for (int e = 0; e < E; e++) {
+        p[e] = std::exp(p[e] - mx);
+        sum += double(p[e]);
+      }
+      const float inv = float(1.0 / sum);
+      for (int e = 0; e < E; e++) p[e] *= inv;
+      for (int e = 0; e < E; e++) idx[size_t(e)] = e;
+      std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+      double wsum = 0;
+      for (int i = 0; i < K; i++) {
+        sel[size_t(t) * K + i] = idx[size_t(i)];
+        wts[size_t(t) * K + i] = p[idx[size_t(i)]];
+        wsum += double(p[idx[size_t(i)]]);
+      }
+      if (m.norm) {
+        const float s = std::max(float(wsum), 6.103515625e-5f);
+        for (int i = 0; i < K; i++) wts[size_t(t) * K + i] /= s;
+      }
     }
+  });
+
+  // 2. Experts: the tokens routed to each go through it together; only those experts'
+  //    matrices are read. Their outputs land at (token, choice).
+  std::vector<std::vector<int>> slots(static_cast<size_t>(E));  // token * K + choice
+  for (int t = 0; t < n; t++)
+    for (int i = 0; i < K; i++) slots[size_t(sel[size_t(t) * K + i])].push_back(t * K + i);
+  grow(moe_r_, size_t(n) * K * D);
+  for (int e = 0; e < E; e++) {
+    const std::vector<int>& s = slots[size_t(e)];
+    const int c = int(s.size());
+    if (c == 0) continue;
+    const int F = int(m.gate[size_t(e)]->rows());
+    grow(moe_x_, size_t(c) * D);
+    grow(moe_g_, size_t(c) * F);
+    grow(moe_u_, size_t(c) * F);
+    grow(moe_y_, size_t(c) * D);
+    for (int j = 0; j < c; j++)
+      std::memcpy(moe_x_.data() + size_t(j) * D, xp + size_t(s[size_t(j)] / K) * D, sizeof(float) * size_t(D));
+    matmul_host(c, {{m.gate[size_t(e)], moe_x_.data(), moe_g_.data()}, {m.up[size_t(e)], moe_x_.data(), moe_u_.data()}});
+    const int64_t total = int64_t(c) * F;
+    parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(m.act, moe_g_.data(), moe_u_.data(), moe_g_.data(), i0, i1); });
+    matmul_host(c, {{m.down[size_t(e)], moe_g_.data(), moe_y_.data()}});
+    for (int j = 0; j < c; j++)
+      std::memcpy(moe_r_.data() + size_t(s[size_t(j)]) * D, moe_y_.data() + size_t(j) * D, sizeof(float) * size_t(D));
   }
-  throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+
+  // 3. out = w_0 y_0 + w_1 y_1 + ..., added left to right (as ggml's chain of adds).
+  parallel_ranges(*pool_, n, 8, [&](int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+      float* o = op + size_t(t) * D;
+      for (int i = 0; i < K; i++) {
+        const float w = wts[size_t(t) * K + i];
+        const float* y = moe_r_.data() + (size_t(t) * K + i) * D;
+        if (i == 0)
+          for (int d = 0; d < D; d++) o[d] = y[d] * w;
+        else
+          for (int d = 0; d < D; d++) o[d] = o[d] + y[d] * w;
+      }
+    }
+  });
 }
 
 void CpuBackend::scale(Act x, float s) {

@@ -55,6 +55,10 @@ struct ArchSpec {
   bool ffn_up_gate;
   // Phi-3 LongRoPE: rope_factors_short / rope_factors_long.weight (rope_dim/2 each).
   Need longrope;
+  // Mixture of experts: blk.N.ffn_gate_inp (router) and ffn_{gate,up,down}_exps (3-D, one
+  // matrix per expert) in place of the dense FFN, when <arch>.expert_count > 0 (Optional)
+  // or always (Required); softmax gating, the chosen experts' weights renormalized.
+  Need moe;
 };
 
 const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown

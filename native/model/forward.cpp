@@ -90,6 +90,7 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   Act x = be.alloc(hp.n_embd), xb = be.alloc(hp.n_embd);
   Act q = be.alloc(hp.q_dim()), k = be.alloc(hp.kv_dim()), v = be.alloc(hp.kv_dim()), att = be.alloc(hp.q_dim());
   Act gate = be.alloc(hp.n_ff), up = be.alloc(hp.n_ff);
+  Act moe_out = hp.n_expert > 0 ? be.alloc(hp.n_embd) : Act{};
 
   be.embed(model.tok_embd(), tokens, x);
   if (arch.gemma_scaling) be.scale(x, std::sqrt(float(hp.n_embd)));
@@ -122,7 +123,13 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
     be.add(x, xb);
 
     // Feed-forward block: x += W_down act(W_gate n, W_up n), n = norm(x).
+    // (Mixture of experts: the routed experts' FFNs, weighted.)
     be.rmsnorm(x, w.ffn_norm, hp.rms_eps, xb);
+    if (w.moe) {
+      be.moe(xb, w.moe->ffn, moe_out);
+      be.add(x, moe_out);
+      continue;
+    }
     be.matmul({{w.w_gate.get(), xb, gate}, {w.w_up.get(), xb, up}});
     be.glu(arch.ffn_act, gate, up, gate);
     be.matmul({{w.w_down.get(), gate, xb}});

@@ -88,6 +88,21 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
     hp.rope_freq_scale = float(1.0 / linear);
   }
 
+  // Mixture of experts.
+  if (spec.moe != Need::Absent) {
+    const uint64_t ne = M.opt_u64("expert_count", 0);
+    if (ne == 0 && spec.moe == Need::Required)
+      throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing '" + p + "expert_count'");
+    if (ne > 0) {
+      hp.n_expert = to_int(ne, p + "expert_count", 4096);
+      hp.n_expert_used = to_int(M.req_u64("expert_used_count"), p + "expert_used_count", uint64_t(hp.n_expert));
+      // llama.cpp: experts as wide as feed_forward_length (llama), or expert_feed_forward_length,
+      // else feed_forward_length / expert_used_count (qwen3moe).
+      const uint64_t dflt = arch == "qwen3moe" ? uint64_t(hp.n_ff / hp.n_expert_used) : uint64_t(hp.n_ff);
+      hp.n_ff_exp = to_int(M.opt_u64("expert_feed_forward_length", dflt), p + "expert_feed_forward_length");
+    }
+  }
+
   // Gemma: Q pre-scaled by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 27B models
   // (46 layers for Gemma 2, 62 for Gemma 3), as llama.cpp decides it.
   if (spec.gemma_scaling) {

@@ -25,7 +25,8 @@ struct HParams {
   int swa_pattern = 0;         // layer l is local when l % swa_pattern < swa_pattern - 1
   float rope_base_swa = 10000.0f;  // RoPE base of the local layers
   float rope_attn_factor = 1.0f;   // rope.scaling.attn_factor: multiplies RoPE's cos and sin
-  int n_ctx_orig = 0;              // rope.scaling.original_context_length (LongRoPE: long factors beyond it)
+  int n_ctx_orig = 0;
+  int n_expert = 0, n_expert_used = 0, n_ff_exp = 0;  // mixture of experts (0: a dense FFN)              // rope.scaling.original_context_length (LongRoPE: long factors beyond it)
   bool is_swa(int layer) const { return n_swa > 0 && swa_pattern > 0 && layer % swa_pattern < swa_pattern - 1; }
   int q_dim() const { return n_head * head_dim; }
   int kv_dim() const { return n_head_kv * head_dim; }

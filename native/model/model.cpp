@@ -173,6 +173,35 @@ class Loader {
     return out;
   }
 
+  // The n_expert matrices of a 3-D expert tensor of ne = [cols, rows, n_expert]: each a
+  // view of its slice (the experts are stored one after the other).
+  std::vector<std::unique_ptr<Matrix>> split_experts(const GGUFTensor& t, int64_t cols, int64_t rows, int64_t n_expert) const {
+    if (t.ne[0] != cols || t.ne[1] != rows || t.ne[2] != n_expert || t.ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' has shape " + shape_str(t) + ", expected [" +
+                                                      std::to_string(cols) + ", " + std::to_string(rows) + ", " +
+                                                      std::to_string(n_expert) + "]");
+    const TypeInfo* ti = type_info(t.type);
+    if (!ti || cols % ti->block_size != 0)
+      throw sparrow_error("ERR_UNSUPPORTED_TYPE", "tensor '" + t.name + "' has type " + type_name(t.type) +
+                                                      ", whose blocks do not divide its rows");
+    const uint64_t bytes = uint64_t(cols / ti->block_size) * ti->type_size * uint64_t(rows);
+    if (tracker_) tracker_->check();
+    std::vector<std::unique_ptr<Matrix>> out;
+    for (int64_t e = 0; e < n_expert; e++) {
+      GGUFTensor part = t;
+      part.name = t.name + " expert " + std::to_string(e);
+      part.ne[2] = 1;
+      part.n_dims = 2;
+      part.offset = t.offset + uint64_t(e) * bytes;
+      part.data = t.data + uint64_t(e) * bytes;
+      part.bytes = bytes;
+      out.push_back(make_matrix(part, par_));
+    }
+    if (repacked_at_load(t.type)) release_pages(t);
+    if (tracker_) tracker_->done(t);
+    return out;
+  }
+
   // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
   std::vector<float> vec(const std::string& name, int64_t n, Need need = Need::Required) const {
     if (need == Need::Absent) return {};
@@ -289,14 +318,31 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.k_norm = L.vec(b + "attn_k_norm.weight", hp.head_dim, A.qk_norm);
     w.attn_post_norm = L.vec(b + "post_attention_norm.weight", D, A.post_norms);
     w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
-    if (A.ffn_up_gate) {  // ffn_up: the gate rows, then the up rows
+    if (hp.n_expert > 0) {
+      auto moe = std::make_unique<MoeWeights>();
+      const int64_t E = hp.n_expert, FE = hp.n_ff_exp;
+      moe->router = L.matrix(b + "ffn_gate_inp.weight", D, E);
+      moe->gate = L.split_experts(*L.tensor(b + "ffn_gate_exps.weight", true), D, FE, E);
+      moe->up = L.split_experts(*L.tensor(b + "ffn_up_exps.weight", true), D, FE, E);
+      moe->down = L.split_experts(*L.tensor(b + "ffn_down_exps.weight", true), FE, D, E);
+      moe->ffn.router = moe->router.get();
+      for (int64_t e = 0; e < E; e++) {
+        moe->ffn.gate.push_back(moe->gate[size_t(e)].get());
+        moe->ffn.up.push_back(moe->up[size_t(e)].get());
+        moe->ffn.down.push_back(moe->down[size_t(e)].get());
+      }
+      moe->ffn.n_used = hp.n_expert_used;
+      moe->ffn.norm = true;
+      moe->ffn.act = A.ffn_act;
+      w.moe = std::move(moe);
+    } else if (A.ffn_up_gate) {  // ffn_up: the gate rows, then the up rows
       auto parts = L.split_rows(*L.tensor(b + "ffn_up.weight", true), D, {FF, FF});
       w.w_gate = std::move(parts[0]), w.w_up = std::move(parts[1]);
     } else {
       w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
       w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
     }
-    w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
+    if (!w.moe) w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
     w.ffn_post_norm = L.vec(b + "post_ffw_norm.weight", D, A.post_norms);
   }
 

@@ -20,12 +20,21 @@
 
 namespace sparrow {
 
+// The experts of a mixture-of-experts layer: the router and one matrix per expert (views
+// of the 3-D tensors' slices), and the backend's description of the block.
+struct MoeWeights {
+  std::unique_ptr<Matrix> router;
+  std::vector<std::unique_ptr<Matrix>> gate, up, down;
+  MoeFfn ffn;
+};
+
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
   std::unique_ptr<Matrix> wq, wk, wv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv, bo;  // empty when the model has none
   std::vector<float> q_norm, k_norm;  // per-head RMSNorm weights (head_dim), empty when none
   std::vector<float> attn_post_norm, ffn_post_norm;  // norms of the blocks' outputs, empty when none
+  std::unique_ptr<MoeWeights> moe;  // set: a mixture-of-experts FFN (w_gate/up/down empty)
 };
 
 struct ModelOptions {

@@ -368,6 +368,55 @@ for (const backend of internal().backends()) {
         expectBits(got, Float32Array.from(x, (v) => f(v * f(47.98))), 'scale');
       });
 
+      it('moe: softmax routing, top-k, renormalized weights, the experts of each token summed in decreasing probability', () => {
+        const D = 64, E = 6, K = 2, F = 96, n = 11;
+        const x = random(n * D, 81, 2);
+        const router = random(E * D, 82, 0.5);
+        for (const type of ['F32', 'Q8_0'] as TypeName[]) {
+          const g = weights(type, E * F, D, 83), u = weights(type, E * F, D, 84), dn = weights(type, E * D, F, 85);
+          const spec = { ...base, x, width: D, nExpert: E, nUsed: K, ff: F, router, type: T[type], gate: g.w, up: u.w, down: dn.w };
+          const got = op('moe', { ...spec, threads: 3 });
+          if (type === 'F32') {
+            const want = new Float64Array(n * D);
+            for (let t = 0; t < n; t++) {
+              const xt = x.subarray(t * D, (t + 1) * D);
+              const logits = Array.from({ length: E }, (_, e) => xt.reduce((a, v, i) => a + v * router[e * D + i], 0));
+              const mx = Math.max(...logits);
+              const ex = logits.map((l) => Math.exp(l - mx));
+              const sum = ex.reduce((a, b) => a + b, 0);
+              const probs = ex.map((v) => v / sum);
+              const order = probs.map((p, e) => [p, e]).sort((a, b) => b[0] - a[0]).slice(0, K);
+              const wsum = order.reduce((a, [p]) => a + p, 0);
+              for (const [p, e] of order) {
+                const act = new Float64Array(F);
+                for (let j = 0; j < F; j++) {
+                  let gg = 0, uu = 0;
+                  for (let i = 0; i < D; i++) (gg += g.deq[(e * F + j) * D + i] * xt[i]), (uu += u.deq[(e * F + j) * D + i] * xt[i]);
+                  act[j] = (gg / (1 + Math.exp(-gg))) * uu;
+                }
+                for (let o = 0; o < D; o++) {
+                  let y = 0;
+                  for (let j = 0; j < F; j++) y += dn.deq[(e * D + o) * F + j] * act[j];
+                  want[t * D + o] += (p / wsum) * y;
+                }
+              }
+            }
+            const mag = Math.max(...Array.from(want, Math.abs));
+            expectClose(got, want, () => 2e-5 * mag + 1e-6, 'moe (F32 experts)');
+          }
+          // The tokens are grouped per expert: any batch gives each token the same bits.
+          for (const t of [0, 7, 10]) {
+            const one = op('moe', { ...spec, x: x.slice(t * D, (t + 1) * D), threads: 1 });
+            expectBits(one, got.subarray(t * D, (t + 1) * D), `moe ${type}: token ${t} alone vs in a batch of ${n}`);
+          }
+          // Without renormalization the weights are the raw probabilities (smaller outputs).
+          const raw = op('moe', { ...spec, norm: false, threads: 2 });
+          let ratioMax = 0;
+          for (let i = 0; i < raw.length; i++) if (Math.abs(got[i]) > 1e-3) ratioMax = Math.max(ratioMax, Math.abs(raw[i] / got[i]));
+          expect(ratioMax).toBeLessThan(1 + 1e-5);
+        }
+      });
+
       it('read_logits with soft-capping: cap * tanh(logit / cap)', () => {
         const d = 64,
           n = 3,

@@ -226,7 +226,7 @@ describe('vocabularies', () => {
 
 describe('catalogue', () => {
   it('holds the published shapes of the real models', () => {
-    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'qwen3-0.6b', 'qwen3-1.7b', 'gemma-2-2b', 'gemma-3-1b', 'phi-3.5-mini', 'smollm-135m', 'llama-110m']);
+    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'qwen3-0.6b', 'qwen3-1.7b', 'gemma-2-2b', 'gemma-3-1b', 'phi-3.5-mini', 'qwen3-moe-mini', 'smollm-135m', 'llama-110m']);
     const s = (n: string) => CATALOGUE[n]!.shape;
     expect(s('tinyllama-1.1b')).toMatchObject({ nLayers: 22, nEmbd: 2048, nFF: 5632, nHead: 32, nHeadKv: 4, nVocab: 32000 });
     expect(s('llama-3.2-1b')).toMatchObject({ nLayers: 16, nEmbd: 2048, nFF: 8192, nHead: 32, nHeadKv: 8, nVocab: 128256, ropeFreqBase: 500000, tiedEmbeddings: true });
@@ -236,6 +236,7 @@ describe('catalogue', () => {
     expect(s('gemma-2-2b')).toMatchObject({ arch: 'gemma2', nLayers: 26, nEmbd: 2304, nFF: 9216, nHead: 8, nHeadKv: 4, headDim: 256, nVocab: 256000, slidingWindow: 4096 });
     expect(s('gemma-3-1b')).toMatchObject({ arch: 'gemma3', nLayers: 26, nEmbd: 1152, nFF: 6912, nHead: 4, nHeadKv: 1, headDim: 256, nVocab: 262144, slidingWindow: 512 });
     expect(s('phi-3.5-mini')).toMatchObject({ arch: 'phi3', nLayers: 32, nEmbd: 3072, nFF: 8192, nHead: 32, nHeadKv: 32, nVocab: 32064, originalContextLength: 4096 });
+    expect(s('qwen3-moe-mini')).toMatchObject({ arch: 'qwen3moe', nEmbd: 2048, nHead: 32, nHeadKv: 4, headDim: 128, nExpert: 32, nExpertUsed: 8, nFFExp: 768 });
     expect(s('smollm-135m')).toMatchObject({ nLayers: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKv: 3, nVocab: 49152, tiedEmbeddings: true });
     expect(s('llama-110m')).toMatchObject({ nLayers: 12, nEmbd: 768, nFF: 2048, nHead: 12, nHeadKv: 12, nVocab: 32000 });
     expect(() => catalogueEntry('nope')).toThrow(/tinyllama-1.1b/);

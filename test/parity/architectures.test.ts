@@ -19,6 +19,14 @@
  * phi3: fused attn_qkv and gate/up (ffn_up) tensors, Q pre-scaled, head dim 96; LongRoPE
  * factors with the long ones in force (original context 64 < the sessions' 128, with
  * rope.scaling.attn_factor) and the short ones (original context 4096).
+ * qwen3moe and Mixtral-style llama: softmax routing, top-k, renormalized weights, the
+ * experts of a batch grouped (our side runs the prompt in 3 batches, llama.cpp in one).
+ * Top-k routing is discontinuous: after an 8-bit rounding event (see llamacpp.test.ts) has
+ * moved the hidden state by one quantization step, a near-tie in a router can send one
+ * token to another expert in one engine only, and that token's distribution then moves far
+ * (measured: 0.36 at one position of qwen3moe Q4_K_M, every other position <= 2.3e-2). So
+ * for quantized MoE files up to 2 of the 64 positions may exceed the bound (F32 files, with
+ * no events, none); every decisive argmax must still agree.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -60,6 +68,13 @@ const SHAPES: Record<string, ModelShape> = {
     arch: 'phi3', nLayers: 2, nEmbd: 288, nFF: 512, nHead: 3, nHeadKv: 3, headDim: 96, nVocab: 560,
     ropeFactors: true, originalContextLength: 64, ropeAttnFactor: 1.19, contextLength: 4096,
   },
+  // Qwen3-MoE: 8 experts of width 128, 2 per token, Q/K norms, GPT-2 vocabulary.
+  'qwen3moe-e8k2': {
+    arch: 'qwen3moe', nLayers: 2, nEmbd: 256, nFF: 512, nHead: 4, nHeadKv: 2, nVocab: 500, tokenizer: 'gpt2',
+    nExpert: 8, nExpertUsed: 2, nFFExp: 128, rmsEps: 1e-6,
+  },
+  // Mixtral-style llama: 4 experts of width n_ff (320), 2 per token, GQA 3.
+  'llama-moe-e4k2': { arch: 'llama', nLayers: 2, nEmbd: 192, nFF: 320, nHead: 3, nHeadKv: 1, nVocab: 480, nExpert: 4, nExpertUsed: 2 },
   // GQA 2 and the short factors (original context 4096 > 128).
   'phi3-gqa2-short': {
     arch: 'phi3', nLayers: 2, nEmbd: 256, nFF: 384, nHead: 4, nHeadKv: 2, nVocab: 500,
@@ -136,6 +151,7 @@ async function compare(shape: string, mix: MixName, flashAttention = false) {
   const all = await model.createSession({ contextSize: 128, flashAttention }).evaluate(tokens, { allLogits: true });
   model.dispose();
   let maxErr = 0, agree = 0, decisive = 0, decisiveAgree = 0;
+  const errs: number[] = [];
   for (let p = 0; p < SEQ_LEN; p++) {
     const ours = logSoftmax(all.subarray(p * vocab, (p + 1) * vocab));
     const theirs = ref[p]!;
@@ -149,6 +165,8 @@ async function compare(shape: string, mix: MixName, flashAttention = false) {
       sq += (ours[i]! - theirs[i]!) ** 2;
     }
     maxErr = Math.max(maxErr, Math.sqrt(sq / varRef));
+    errs.push(Math.sqrt(sq / varRef));
+    if (process.env.PARITY_DEBUG) console.log(shape, mix, p, Math.sqrt(sq / varRef).toExponential(2), argmax(ours), argmax(theirs));
     const same = argmax(ours) === argmax(theirs);
     if (same) agree++;
     const sorted = Float64Array.from(theirs).sort().reverse();
@@ -161,7 +179,10 @@ async function compare(shape: string, mix: MixName, flashAttention = false) {
     `${flashAttention ? 'flash ' : ''}${shape} ${mix}: max normalized error ${maxErr.toExponential(2)}, argmax ${agree}/${SEQ_LEN}` +
       ` (decisive positions ${decisiveAgree}/${decisive})`,
   );
-  expect(maxErr).toBeLessThan(bound);
+  const routingJumps = (SHAPES[shape]!.nExpert ?? 0) > 0 && mix !== 'f32' ? 2 : 0;
+  const over = errs.filter((e) => e >= bound).length;
+  if (routingJumps) console.log(`${shape} ${mix}: ${over} position(s) over the bound (routing jumps allowed: ${routingJumps})`);
+  expect(over).toBeLessThanOrEqual(routingJumps);
   expect(decisiveAgree).toBe(decisive);
   expect(decisive / SEQ_LEN).toBeGreaterThanOrEqual(0.6);
   expect(agree / SEQ_LEN).toBeGreaterThanOrEqual(mix === 'f32' ? 0.99 : 0.9);

@@ -34,7 +34,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { getLlama, type Llama } from 'node-llama-cpp';
 import { loadModel } from '../../src/index.js';
-import { writeSyntheticModel, type MixName, type ModelShape } from '../../models/synthetic.js';
+import { gguf, writeGGUF } from '../../models/gguf-writer.js';
+import { syntheticMetadata, syntheticTensors, writeSyntheticModel, type MixName, type ModelShape } from '../../models/synthetic.js';
 import { cacheDir, tokenSequence } from './synthetic-models.js';
 
 const SEQ_LEN = 64;
@@ -271,4 +272,43 @@ describe('the LongRoPE factors and attention factor are live', () => {
 describe("flashAttention: true agrees with llama.cpp's flash attention", () => {
   for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256', 'phi3-longrope-hd96'])
     test(`${shape} f32`, () => compare(shape, 'f32', true));
+});
+
+describe('files these rows cannot run fail clearly', () => {
+  const write = async (name: string, shape: ModelShape, edit: (md: ReturnType<typeof syntheticMetadata>, t: ReturnType<typeof syntheticTensors>) => void) => {
+    mkdirSync(cacheDir, { recursive: true });
+    const options = { shape, mix: 'f32' as const, seed: 3 };
+    const md = syntheticMetadata(options);
+    const tensors = syntheticTensors(options);
+    edit(md, tensors);
+    const file = path.join(cacheDir, `bad-${name}.gguf`);
+    await writeGGUF(file, { metadata: md, tensors });
+    return file;
+  };
+  const rejects = async (file: string, code: string, message: RegExp) => {
+    const err = await loadModel(file, { threads: 1 }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(err?.code).toBe(code);
+    expect(err?.message).toMatch(message);
+  };
+
+  test('an architecture still missing (gpt-oss) is named, with the supported list', async () => {
+    const file = await write('gpt-oss', SHAPES['qwen3-mha-hd64']!, (md) => {
+      md[0] = ['general.architecture', gguf.str('gpt-oss')];
+    });
+    await rejects(file, 'ERR_UNSUPPORTED_ARCH', /'gpt-oss'.*llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe/);
+  });
+
+  test('qwen3 without its Q/K norms, qwen3moe without expert_count', async () => {
+    const noNorm = await write('qwen3-no-qnorm', SHAPES['qwen3-mha-hd64']!, (_md, t) => {
+      t.splice(t.findIndex((x) => x.name === 'blk.1.attn_q_norm.weight'), 1);
+    });
+    await rejects(noNorm, 'ERR_MISSING_TENSOR', /blk\.1\.attn_q_norm\.weight/);
+    const noCount = await write('qwen3moe-no-count', SHAPES['qwen3moe-e8k2']!, (md) => {
+      md.splice(md.findIndex(([k]) => k === 'qwen3moe.expert_count'), 1);
+    });
+    await rejects(noCount, 'ERR_BAD_MODEL', /qwen3moe\.expert_count/);
+  });
 });

@@ -16,7 +16,9 @@ import { GGML_TYPES, gguf, writeGGUF, type GGMLTypeName, type GGUFValue, type Te
 import { randomTensorChunks } from './random-tensors.js';
 import { CHATML_TEMPLATE, LLAMA_CHAT_TEMPLATE, gpt2Vocab, llamaVocab, vocabMetadata } from './vocab.js';
 
-export type Architecture = 'llama' | 'qwen2';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen3moe';
+/** The architectures the writer knows. */
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'qwen3moe'];
 
 /** A model's hyper-parameters (the names follow the GGUF keys). */
 export interface ModelShape {
@@ -45,6 +47,24 @@ export interface ModelShape {
   tiedEmbeddings?: boolean;
   /** Tokenizer kind; default 'llama' (SentencePiece). */
   tokenizer?: 'llama' | 'gpt2';
+  /** gemma2/gemma3: attention.sliding_window of the local layers; default 4096 (gemma2), 512 (gemma3). */
+  slidingWindow?: number;
+  /** gemma2: attn_logit_softcapping; default 50. */
+  attnSoftcap?: number;
+  /** gemma2: final_logit_softcapping, default 30; gemma3: written only when set. */
+  finalSoftcap?: number;
+  /** phi3: write LongRoPE factors (rope_factors_short / rope_factors_long.weight); default false. */
+  ropeFactors?: boolean;
+  /** rope.scaling.original_context_length (written when set; LongRoPE: long factors beyond it). */
+  originalContextLength?: number;
+  /** rope.scaling.attn_factor (written when set): multiplies RoPE's cos and sin. */
+  ropeAttnFactor?: number;
+  /** Mixture of experts (llama: Mixtral-style; qwen3moe: required): expert_count; default 0. */
+  nExpert?: number;
+  /** expert_used_count (experts per token). */
+  nExpertUsed?: number;
+  /** qwen3moe: expert_feed_forward_length (llama's experts are nFF wide). */
+  nFFExp?: number;
 }
 
 /** The usual file mixes, as llama-quantize names them. */
@@ -106,6 +126,17 @@ export type TensorRole =
   | 'attn_q_bias'
   | 'attn_k_bias'
   | 'attn_v_bias'
+  | 'attn_q_norm'
+  | 'attn_k_norm'
+  | 'attn_post_norm'
+  | 'ffn_post_norm'
+  | 'attn_qkv'
+  | 'ffn_gate_inp'
+  | 'ffn_gate_exps'
+  | 'ffn_up_exps'
+  | 'ffn_down_exps'
+  | 'rope_factors_long'
+  | 'rope_factors_short'
   | 'ffn_norm'
   | 'ffn_gate'
   | 'ffn_up'
@@ -135,7 +166,7 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     throw new SparrowError(`model shape: ${field} ${why}`, 'ERR_INVALID_ARG');
   };
   if (!shape || typeof shape !== 'object') bad('', 'must be an object');
-  if (shape.arch !== 'llama' && shape.arch !== 'qwen2') bad('arch', `must be 'llama' or 'qwen2', got ${String(shape.arch)}`);
+  if (!ARCHITECTURES.includes(shape.arch)) bad('arch', `must be one of ${ARCHITECTURES.join(', ')}, got ${String(shape.arch)}`);
   for (const f of ['nLayers', 'nEmbd', 'nFF', 'nHead', 'nHeadKv', 'nVocab'] as const)
     if (!Number.isSafeInteger(shape[f]) || shape[f] <= 0) bad(f, `must be a positive integer, got ${String(shape[f])}`);
   const headDim = shape.headDim ?? shape.nEmbd / shape.nHead;
@@ -156,7 +187,28 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     rmsEps: shape.rmsEps ?? 1e-5,
     tiedEmbeddings: shape.tiedEmbeddings ?? false,
     tokenizer: shape.tokenizer ?? 'llama',
+    slidingWindow: shape.slidingWindow ?? (shape.arch === 'gemma2' ? 4096 : 512),
+    attnSoftcap: shape.attnSoftcap ?? 50,
+    finalSoftcap: shape.finalSoftcap ?? (shape.arch === 'gemma2' ? 30 : 0),
+    ropeFactors: shape.ropeFactors ?? false,
+    originalContextLength: shape.originalContextLength ?? 0,
+    ropeAttnFactor: shape.ropeAttnFactor ?? 0,
+    nExpert: shape.nExpert ?? 0,
+    nExpertUsed: shape.nExpertUsed ?? 0,
+    nFFExp: shape.nFFExp ?? (shape.arch === 'qwen3moe' ? shape.nFF : 0),
   };
+  if (r.arch === 'qwen3moe' && !(r.nExpert > 0)) bad('nExpert', 'must be positive for qwen3moe');
+  if (r.nExpert > 0 && r.arch !== 'llama' && r.arch !== 'qwen3moe') bad('nExpert', 'experts are written for llama and qwen3moe only');
+  if (r.nExpert > 0 && !(Number.isSafeInteger(r.nExpertUsed) && r.nExpertUsed > 0 && r.nExpertUsed <= r.nExpert))
+    bad('nExpertUsed', `must be an integer in 1..nExpert, got ${String(r.nExpertUsed)}`);
+  if (r.nExpert > 0 && r.arch === 'qwen3moe' && (r.nFFExp <= 0 || r.nFFExp % 32 !== 0)) bad('nFFExp', 'must be a positive multiple of 32');
+  if (!Number.isSafeInteger(r.originalContextLength) || r.originalContextLength < 0) bad('originalContextLength', 'must be a positive integer');
+  if (!(r.ropeAttnFactor >= 0)) bad('ropeAttnFactor', 'must be positive');
+  // llama.cpp's gemma2 always ties the output matrix to the embedding.
+  if (r.arch === 'gemma2') r.tiedEmbeddings = true;
+  if (!Number.isSafeInteger(r.slidingWindow) || r.slidingWindow <= 0) bad('slidingWindow', 'must be a positive integer');
+  if (!(r.attnSoftcap > 0)) bad('attnSoftcap', 'must be positive');
+  if (!(r.finalSoftcap >= 0)) bad('finalSoftcap', 'must not be negative');
   if (!Number.isSafeInteger(r.contextLength) || r.contextLength <= 0) bad('contextLength', 'must be a positive integer');
   if (!(r.ropeFreqBase > 0)) bad('ropeFreqBase', 'must be positive');
   if (!(r.rmsEps > 0)) bad('rmsEps', 'must be positive');
@@ -201,8 +253,11 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
       if (isOutput) {
         if (mix === 'mxfp4' || rowLen % GGML_TYPES[base].blockSize !== 0) t = 'Q8_0';
         else if (base !== 'Q8_0') t = 'Q6_K';
-      } else if ((mix === 'q4_k_m' || mix === 'q5_k_m') && (role === 'attn_v' || role === 'ffn_down')) {
+      } else if ((mix === 'q4_k_m' || mix === 'q5_k_m') && (role === 'attn_v' || role === 'ffn_down' || role === 'ffn_down_exps')) {
         if (useMoreBits(layer, s.nLayers)) t = 'Q6_K';
+      } else if (role === 'attn_qkv' && (mix === 'q4_k_m' || mix === 'q5_k_m')) {
+        if (mix === 'q4_k_m') t = 'Q5_K';
+        else if (mix === 'q5_k_m') t = 'Q6_K';
       } else if (mix === 'q2_k') {
         if (role === 'attn_v') t = gqa >= 4 ? 'Q4_K' : 'Q3_K';
         else if (role === 'ffn_down' || role === 'attn_output') t = 'Q3_K';
@@ -215,6 +270,7 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
         else if (role === 'ffn_down' && layer < Math.trunc(s.nLayers / 8)) t = 'Q5_K';
       }
     }
+    if (role === 'ffn_gate_inp') return 'F32'; // llama-quantize leaves the router unquantized
     const block = GGML_TYPES[t].blockSize;
     if (rowLen % block !== 0) {
       const fb = FALLBACK[fallback][t];
@@ -234,21 +290,53 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
   // Logit std ~2: logits = norm(x) . w_out with |norm(x)|^2 ~ nEmbd.
   const outStd = 2 / Math.sqrt(s.nEmbd);
   weight('token_embd.weight', 'token_embd', -1, [s.nEmbd, s.nVocab], outStd);
+  if (s.arch === 'phi3' && s.ropeFactors) {
+    // LongRoPE frequency divisors: near 1 for short contexts, larger for long ones.
+    vector('rope_factors_long.weight', 'rope_factors_long', -1, s.headDim / 2, 5, 1);
+    vector('rope_factors_short.weight', 'rope_factors_short', -1, s.headDim / 2, 1.2, 0.1);
+  }
   for (let i = 0; i < s.nLayers; i++) {
     const p = `blk.${i}.`;
     vector(p + 'attn_norm.weight', 'attn_norm', i, s.nEmbd, 1, 0.05);
+    if (s.arch === 'phi3') {
+      // Phi-3: Q, K and V stacked in one matrix; gate and up stacked in ffn_up (below).
+      weight(p + 'attn_qkv.weight', 'attn_qkv', i, [s.nEmbd, qDim + 2 * kvDim], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'attn_output.weight', 'attn_output', i, [qDim, s.nEmbd], 1 / Math.sqrt(qDim));
+      vector(p + 'ffn_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
+      weight(p + 'ffn_up.weight', 'ffn_up', i, [s.nEmbd, 2 * s.nFF], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_down.weight', 'ffn_down', i, [s.nFF, s.nEmbd], 1 / Math.sqrt(s.nFF));
+      continue;
+    }
     weight(p + 'attn_q.weight', 'attn_q', i, [s.nEmbd, qDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_q.bias', 'attn_q_bias', i, qDim, 0, 0.1);
     weight(p + 'attn_k.weight', 'attn_k', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_k.bias', 'attn_k_bias', i, kvDim, 0, 0.1);
     weight(p + 'attn_v.weight', 'attn_v', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
     if (s.arch === 'qwen2') vector(p + 'attn_v.bias', 'attn_v_bias', i, kvDim, 0, 0.1);
+    if (s.arch === 'qwen3' || s.arch === 'gemma3' || s.arch === 'qwen3moe') {
+      // Per-head RMSNorm weights of Q and K (head_dim each), as llama.cpp's converter names them.
+      vector(p + 'attn_k_norm.weight', 'attn_k_norm', i, s.headDim, 1, 0.1);
+      vector(p + 'attn_q_norm.weight', 'attn_q_norm', i, s.headDim, 1, 0.1);
+    }
     weight(p + 'attn_output.weight', 'attn_output', i, [qDim, s.nEmbd], 1 / Math.sqrt(qDim));
+    const gemma = s.arch === 'gemma2' || s.arch === 'gemma3';
+    // Gemma's norms of the blocks' outputs (llama.cpp's names; stored as the final 1 + w).
+    if (gemma) vector(p + 'post_attention_norm.weight', 'attn_post_norm', i, s.nEmbd, 1, 0.05);
     vector(p + 'ffn_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
+    if (s.nExpert > 0) {
+      // Mixture of experts: the router (logits of std ~3: decisive choices) and one [in, out] slice per expert.
+      const fe = s.arch === 'qwen3moe' ? s.nFFExp : s.nFF;
+      weight(p + 'ffn_gate_inp.weight', 'ffn_gate_inp', i, [s.nEmbd, s.nExpert], 3 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_gate_exps.weight', 'ffn_gate_exps', i, [s.nEmbd, fe, s.nExpert], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_up_exps.weight', 'ffn_up_exps', i, [s.nEmbd, fe, s.nExpert], 1 / Math.sqrt(s.nEmbd));
+      weight(p + 'ffn_down_exps.weight', 'ffn_down_exps', i, [fe, s.nEmbd, s.nExpert], 1 / Math.sqrt(fe));
+      continue;
+    }
     weight(p + 'ffn_gate.weight', 'ffn_gate', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));
     weight(p + 'ffn_up.weight', 'ffn_up', i, [s.nEmbd, s.nFF], 1 / Math.sqrt(s.nEmbd));
     // silu(gate) * up has std ~0.6 on unit inputs; scale down to keep the residual growth tame.
     weight(p + 'ffn_down.weight', 'ffn_down', i, [s.nFF, s.nEmbd], 1 / Math.sqrt(s.nFF));
+    if (gemma) vector(p + 'post_ffw_norm.weight', 'ffn_post_norm', i, s.nEmbd, 1, 0.05);
   }
   vector('output_norm.weight', 'output_norm', -1, s.nEmbd, 1, 0.05);
   if (!s.tiedEmbeddings) weight('output.weight', 'output', -1, [s.nEmbd, s.nVocab], outStd);
@@ -273,7 +361,9 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
   const a = s.arch;
   const md: [string, GGUFValue][] = [
     ['general.architecture', gguf.str(a)],
-    ['general.name', gguf.str(options.name ?? 'synthetic')],
+    // llama.cpp treats a model whose name contains "phi-3" / "phi3" as Phi-3 and looks up
+    // Phi-3's special tokens, which the synthetic vocabularies lack: keep such names apart.
+    ['general.name', gguf.str((options.name ?? 'synthetic').replace(/phi-?3/gi, (m) => m.replace(/3$/, ' 3')))],
     ['general.file_type', gguf.u32(MIX_INFO[options.mix].fileType)],
   ];
   if (MIX_INFO[options.mix].quantized) md.push(['general.quantization_version', gguf.u32(2)]);
@@ -290,6 +380,22 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
     [`${a}.attention.layer_norm_rms_epsilon`, gguf.f32(s.rmsEps)],
     [`${a}.vocab_size`, gguf.u32(s.nVocab)],
   );
+  if (s.nExpert > 0) {
+    md.push([`${a}.expert_count`, gguf.u32(s.nExpert)], [`${a}.expert_used_count`, gguf.u32(s.nExpertUsed)]);
+    if (a === 'qwen3moe') md.push([`${a}.expert_feed_forward_length`, gguf.u32(s.nFFExp)]);
+  }
+  if (s.originalContextLength > 0) md.push([`${a}.rope.scaling.original_context_length`, gguf.u32(s.originalContextLength)]);
+  if (s.ropeAttnFactor > 0) md.push([`${a}.rope.scaling.attn_factor`, gguf.f32(s.ropeAttnFactor)]);
+  if (a === 'gemma2')
+    md.push(
+      [`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)],
+      [`${a}.attn_logit_softcapping`, gguf.f32(s.attnSoftcap)],
+      [`${a}.final_logit_softcapping`, gguf.f32(s.finalSoftcap)],
+    );
+  if (a === 'gemma3') {
+    md.push([`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)]);
+    if (s.finalSoftcap > 0) md.push([`${a}.final_logit_softcapping`, gguf.f32(s.finalSoftcap)]);
+  }
   if (s.headDim * s.nHead !== s.nEmbd)
     md.push([`${a}.attention.key_length`, gguf.u32(s.headDim)], [`${a}.attention.value_length`, gguf.u32(s.headDim)]);
   const vocab = s.tokenizer === 'gpt2' ? gpt2Vocab(s.nVocab) : llamaVocab(s.nVocab);

@@ -47,7 +47,7 @@ export interface CreateChatOptions extends ChatOptions {
 }
 
 export interface ModelInfo {
-  /** `general.architecture`: 'llama' or 'qwen2'. */
+  /** `general.architecture`: one of the supported architectures ('llama', 'qwen2', 'qwen3', ...). */
   architecture: string;
   /** `general.name` ('' when absent). */
   name: string;

@@ -10,15 +10,20 @@
 // Per op (arrays are row-major, one row per token):
 //   embed       { type, w: Uint8Array, rows, cols, tokens: Int32Array }
 //   rmsnorm     { x, width, w, eps }
+//   rmsnormHeads { x, width, headDim, w (headDim floats), eps }   in place, per head
 //   matmul      { inputs: Float32Array[], mats: [{ type, w, rows, cols, input }] } -> one y per mat
 //   addBias     { y, width, b }
-//   rope        { x, width, nHeads, headDim, ropeDim, base, freqScale, style, factors? }
-//   glu         { kind: 'swiglu', gate, up, width }
+//   rope        { x, width, nHeads, headDim, ropeDim, base, freqScale, style, factors?, attnFactor? }
+//   glu         { kind: 'swiglu' | 'geglu', gate, up, width }
 //   add         { x, y, width }
-//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, kvType, ctx, q,
+//   scale       { x, width, s }
+//   moe         { x, width, nExpert, nUsed, ff, norm?, act?, router: Float32Array (nExpert x width),
+//                 type, gate, up (Uint8Array: nExpert matrices ff x width), down (nExpert x width x ff) }
+//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
 //                 k, v: per sequence its positions [0, pos0 + n) (history, then its tokens) }
-//   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter? }
-//   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style,
+//   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
+//   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style, factors?,
+//                 factorsLong?, longAbove? (the long factors when ctx > longAbove), attnFactor?,
 //                 kvType, ctx, p0, p1, delta } -> the cached keys afterwards, [layer][head][len][headDim]
 #include <cstring>
 #include <memory>
@@ -164,6 +169,16 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     be->rmsnorm(a, w, float(s.num("eps")), out);
     return output(env, *be, out);
   }
+  if (op == "rmsnormHeads") {
+    const int width = s.integer("width"), hd = s.integer("headDim");
+    auto x = s.f32("x"), w = s.f32("w");
+    if (hd < 1 || width % hd != 0) bad("headDim must divide width");
+    if (w.size() != size_t(hd)) bad("w must hold headDim floats");
+    one_seq(x.size(), width);
+    Act a = input(*be, x, width);
+    be->rmsnorm_heads(a, hd, w, float(s.num("eps")));
+    return output(env, *be, a);
+  }
   if (op == "matmul") {
     if (!s.o.Get("inputs").IsArray() || !s.o.Get("mats").IsArray()) bad("inputs and mats must be arrays");
     auto ins = s.o.Get("inputs").As<Napi::Array>();
@@ -220,6 +235,7 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.freq_scale = float(s.num("freqScale", 1.0));
     p.style = rope_style(s.str("style", "normal"));
     p.factors = &factors;
+    p.attn_factor = float(s.num("attnFactor", 1.0));
     const int heads = s.integer("nHeads");
     if (p.rope_dim % 2 || p.rope_dim > p.head_dim || heads * p.head_dim > width) bad("bad rope shape");
     if (!factors.empty() && factors.size() != size_t(p.rope_dim / 2)) bad("factors must hold ropeDim/2 floats");
@@ -230,11 +246,53 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
   }
   if (op == "glu") {
     const int width = s.integer("width");
-    if (s.str("kind", "swiglu") != "swiglu") bad("kind must be 'swiglu'");
+    const std::string kind = s.str("kind", "swiglu");
+    if (kind != "swiglu" && kind != "geglu") bad("kind must be 'swiglu' or 'geglu'");
     auto g = s.f32("gate"), u = s.f32("up");
     one_seq(g.size(), width);
     Act a = input(*be, g, width), b = input(*be, u, width), out = be->alloc(width);
-    be->glu(sparrow::GluKind::SwiGLU, a, b, out);
+    be->glu(kind == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU, a, b, out);
+    return output(env, *be, out);
+  }
+  if (op == "scale") {
+    const int width = s.integer("width");
+    auto x = s.f32("x");
+    one_seq(x.size(), width);
+    Act a = input(*be, x, width);
+    be->scale(a, float(s.num("s")));
+    return output(env, *be, a);
+  }
+  if (op == "moe") {
+    const int width = s.integer("width"), E = s.integer("nExpert"), K = s.integer("nUsed"), F = s.integer("ff");
+    if (E < 1 || K < 1 || K > E || F < 1) bad("bad expert counts");
+    const uint32_t type = uint32_t(s.integer("type"));
+    auto x = s.f32("x"), router = s.f32("router");
+    if (router.size() != size_t(E) * size_t(width)) bad("router must hold nExpert x width floats");
+    std::vector<uint8_t> rb(router.size() * 4);
+    std::memcpy(rb.data(), router.data(), rb.size());
+    auto r = matrix(0, rb, E, width);
+    const auto g = s.u8("gate"), u = s.u8("up"), d = s.u8("down");
+    std::vector<std::vector<uint8_t>> parts;
+    std::vector<std::unique_ptr<sparrow::Matrix>> mats;
+    sparrow::MoeFfn m;
+    m.router = r.get();
+    m.n_used = K;
+    m.norm = s.has("norm") ? s.o.Get("norm").ToBoolean().Value() : true;
+    m.act = s.str("act", "swiglu") == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU;
+    parts.reserve(size_t(3 * E));
+    for (const auto* all : {&g, &u, &d}) {
+      if (all->size() % size_t(E)) bad("expert bytes must split into nExpert matrices");
+      const size_t per = all->size() / size_t(E);
+      for (int e = 0; e < E; e++) {
+        parts.emplace_back(all->begin() + ptrdiff_t(per * size_t(e)), all->begin() + ptrdiff_t(per * size_t(e + 1)));
+        const bool is_down = all == &d;
+        mats.push_back(matrix(type, parts.back(), is_down ? width : F, is_down ? F : width));
+        (all == &g ? m.gate : all == &u ? m.up : m.down).push_back(mats.back().get());
+      }
+    }
+    one_seq(x.size(), width);
+    Act a = input(*be, x, width), out = be->alloc(width);
+    be->moe(a, m, out);
     return output(env, *be, out);
   }
   if (op == "add") {
@@ -251,6 +309,9 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.n_head_kv = s.integer("nHeadKv");
     p.head_dim = s.integer("headDim");
     p.scale = float(s.num("scale"));
+    p.softcap = float(s.num("softcap", 0.0));
+    p.window = s.integer("window", 0);
+    if (p.softcap < 0 || p.window < 0) bad("softcap and window must not be negative");
     if (p.n_head < 1 || p.n_head_kv < 1 || p.n_head % p.n_head_kv || p.head_dim < 1) bad("bad head counts");
     const int QD = p.n_head * p.head_dim, KVD = p.n_head_kv * p.head_dim, ctx = s.integer("ctx");
     const bool flash = s.str("route", "default") == "flash";
@@ -312,7 +373,8 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     // write-out through scratch (destinations that do not follow each other) is tested too.
     const bool scatter = s.has("scatter") && s.o.Get("scatter").ToBoolean();
     for (size_t i = 0; i < sel.size(); i++) dest.push_back(out.Data() + (scatter ? sel.size() - 1 - i : i) * vocab);
-    be->read_logits(a, norm, float(s.num("eps")), *m, std::vector<int>(sel.begin(), sel.end()), dest.data());
+    be->read_logits(a, norm, float(s.num("eps")), *m, std::vector<int>(sel.begin(), sel.end()), dest.data(),
+                    float(s.num("softcap", 0.0)));
     return out;
   }
   if (op == "ropeCache") {
@@ -322,6 +384,15 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.base = float(s.num("base"));
     p.freq_scale = float(s.num("freqScale", 1.0));
     p.style = rope_style(s.str("style", "normal"));
+    std::vector<float> factors, factors_long;
+    if (s.has("factors")) factors = s.f32("factors");
+    if (s.has("factorsLong")) factors_long = s.f32("factorsLong");
+    for (const auto* f : {&factors, &factors_long})
+      if (!f->empty() && f->size() != size_t(p.rope_dim / 2)) bad("factors must hold ropeDim/2 floats");
+    p.factors = &factors;
+    p.factors_long = &factors_long;
+    p.long_above = s.integer("longAbove", 0);
+    p.attn_factor = float(s.num("attnFactor", 1.0));
     const int n_layer = s.integer("nLayer", 1), n_head_kv = s.integer("nHeadKv"), ctx = s.integer("ctx");
     const int KVD = n_head_kv * p.head_dim;
     auto k = s.f32("k");

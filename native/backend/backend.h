@@ -37,6 +37,8 @@ enum class RopeStyle { Normal, NeoX };  // pairs (2i, 2i+1) / pairs (i, i + rope
 // The gated activation of the feed-forward block: out = act(gate) * up.
 enum class GluKind {
   SwiGLU,  // silu(g) = g / (1 + exp(-g))
+  GeGLU,   // gelu(g), tanh approximation, as ggml's CPU computes it: g rounded to f16, the
+           // f16 value of 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) (0 below -10, g above 10)
 };
 
 struct RopeParams {
@@ -46,11 +48,18 @@ struct RopeParams {
   float freq_scale = 1.0f;       // positions are multiplied by this (linear scaling)
   RopeStyle style = RopeStyle::Normal;
   const std::vector<float>* factors = nullptr;  // empty/null or rope_dim/2 divisors of the frequencies
+  // LongRoPE (Phi-3): a sequence whose cache holds more than long_above positions rotates
+  // with factors_long instead of factors (llama.cpp chooses by the context size).
+  const std::vector<float>* factors_long = nullptr;
+  int long_above = 0;
+  float attn_factor = 1.0f;  // multiplies cos and sin (rope.scaling.attn_factor)
 };
 
 struct AttnParams {
   int n_head = 0, n_head_kv = 0, head_dim = 0;
-  float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim) for the families we run)
+  float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim), or 1 where Q comes pre-scaled)
+  float softcap = 0.0f;  // > 0: each logit s becomes softcap * tanh(s / softcap) (Gemma 2)
+  int window = 0;        // > 0: a token at position p sees only positions (p - window, p] (sliding window)
 };
 
 // One sequence of a batch: n consecutive tokens at positions [pos0, pos0 + n) of `kv`.
@@ -66,6 +75,21 @@ struct SeqSpan {
 struct MatMul {
   const Matrix* w;
   Act x, y;
+};
+
+// A mixture-of-experts feed-forward block (Mixtral-style llama, Qwen3-MoE), as llama.cpp's
+// build_moe_ffn computes it with softmax gating: per token, the softmax of the router's
+// logits over the experts, the n_used most probable experts (in decreasing probability),
+// their probabilities divided by their sum when `norm`, and
+//   out = sum_i w_i down_i(act(gate_i x) * up_i x)
+// added in that order. Only the chosen experts' matrices are read; the tokens routed to an
+// expert go through it together (one matrix product per expert and batch).
+struct MoeFfn {
+  const Matrix* router = nullptr;             // n_expert x n_embd
+  std::vector<const Matrix*> gate, up, down;  // one each per expert
+  int n_used = 0;
+  bool norm = true;
+  GluKind act = GluKind::SwiGLU;
 };
 
 class Backend {
@@ -85,6 +109,9 @@ class Backend {
   virtual void embed(const Matrix& table, const int32_t* tokens, Act out) = 0;
   // out[t] = x[t] / rms(x[t]) * w.
   virtual void rmsnorm(Act x, const std::vector<float>& w, float eps, Act out) = 0;
+  // In place, per head: every head_dim-wide slice h of a row (x.width a multiple of
+  // head_dim) becomes h / rms(h) * w, w holding head_dim weights (Qwen3's Q/K norms).
+  virtual void rmsnorm_heads(Act x, int head_dim, const std::vector<float>& w, float eps) = 0;
   // y_j = W_j x_j for every product of the list, all in one go; products that read the
   // same input share its conversion to the weights' input format. Any number of products.
   virtual void matmul(const std::vector<MatMul>& group) = 0;
@@ -106,10 +133,15 @@ class Backend {
   virtual void glu(GluKind kind, Act gate, Act up, Act out) = 0;
   // x += y.
   virtual void add(Act x, Act y) = 0;
+  // x *= s, in place.
+  virtual void scale(Act x, float s) = 0;
+  // out = the mixture-of-experts block of x (see MoeFfn); out must not be x.
+  virtual void moe(Act x, const MoeFfn& m, Act out) = 0;
   // Final norm and output projection of the rows `rows` of x; the logits of row i go to
-  // dest[i] (vocab floats each, host memory): the one read-back of a pass.
+  // dest[i] (vocab floats each, host memory): the one read-back of a pass. softcap > 0:
+  // each logit l becomes softcap * tanh(l / softcap) (Gemma 2's final soft-capping).
   virtual void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output,
-                           const std::vector<int>& rows, float* const* dest) = 0;
+                           const std::vector<int>& rows, float* const* dest, float softcap = 0.0f) = 0;
   // Final norm of the rows `rows` of x; row i goes to dest[i] (x.width floats each, host
   // memory): the read-back of a pass whose sequences output embeddings, not logits.
   virtual void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,

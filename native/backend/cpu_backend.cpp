@@ -17,6 +17,7 @@
 #include "core/ggml_types.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
+#include "quant/fp16.h"
 #include "runtime/kv_cache.h"
 
 namespace sparrow {
@@ -81,6 +82,31 @@ void softmax_row(float* s, int vis, int len, float scale) {
   for (int q = vis; q < len; q++) s[q] = 0.0f;
 }
 
+// ggml's GELU (tanh approximation) as its CPU backend computes it: a table over every f16
+// input of the f16-rounded value of the float formula; the input is rounded to f16 to index
+// it; outside (-10, 10) gelu(x) is taken as 0 or x.
+const uint16_t* gelu_f16_table() {
+  static const std::vector<uint16_t> table = [] {
+    std::vector<uint16_t> t(65536);
+    for (uint32_t i = 0; i < 65536; i++) {
+      const float x = fp16_to_fp32(uint16_t(i));
+      const float y = 0.5f * x * (1.0f + std::tanh(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+      t[i] = fp32_to_fp16(y);
+    }
+    return t;
+  }();
+  return table.data();
+}
+
+inline float gelu_ggml(float x, const uint16_t* table) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return fp16_to_fp32(table[fp32_to_fp16(x)]);
+}
+
+// Soft-capping as ggml computes it: scale by 1/cap, tanh, scale by cap.
+inline float softcap_value(float s, float inv_cap, float cap) { return std::tanh(s * inv_cap) * cap; }
+
 template <class V>
 void grow(V& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -109,15 +135,21 @@ void rmsnorm_row(const float* x, const float* w, float* out, int d, float eps) {
 }
 
 // cos/sin of every rotated pair at position `pos` (rope_dim/2 entries each).
-void rope_angles(const RopeParams& p, int pos, float* cs, float* sn) {
+// The frequency factors of a sequence whose cache holds n_ctx positions.
+const std::vector<float>* rope_factors_for(const RopeParams& p, int n_ctx) {
+  if (p.factors_long && !p.factors_long->empty() && n_ctx > p.long_above) return p.factors_long;
+  return p.factors;
+}
+
+void rope_angles(const RopeParams& p, int pos, float* cs, float* sn, const std::vector<float>* factors) {
   const float theta_scale = std::pow(p.base, -2.0f / float(p.rope_dim));
-  const bool has_factors = p.factors && !p.factors->empty();
+  const bool has_factors = factors && !factors->empty();
   float theta = float(pos);
   for (int i = 0; i < p.rope_dim / 2; i++) {
-    float ff = has_factors ? (*p.factors)[size_t(i)] : 1.0f;
+    float ff = has_factors ? (*factors)[size_t(i)] : 1.0f;
     float th = p.freq_scale * (theta / ff);
-    cs[i] = std::cos(th);
-    sn[i] = std::sin(th);
+    cs[i] = std::cos(th) * p.attn_factor;
+    sn[i] = std::sin(th) * p.attn_factor;
     theta *= theta_scale;
   }
 }
@@ -137,7 +169,8 @@ void rope_apply(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle sty
 }
 
 bool same_rope(const RopeParams& a, const RopeParams& b) {
-  return a.rope_dim == b.rope_dim && a.base == b.base && a.freq_scale == b.freq_scale && a.factors == b.factors;
+  return a.rope_dim == b.rope_dim && a.base == b.base && a.freq_scale == b.freq_scale && a.factors == b.factors &&
+         a.factors_long == b.factors_long && a.long_above == b.long_above && a.attn_factor == b.attn_factor;
 }
 
 // ---------------------------------------------------------------------------------
@@ -266,6 +299,20 @@ void CpuBackend::rmsnorm(Act x, const std::vector<float>& w, float eps, Act out)
   });
 }
 
+void CpuBackend::rmsnorm_heads(Act x, int head_dim, const std::vector<float>& w, float eps) {
+  if (head_dim <= 0 || x.width % head_dim != 0 || w.size() != size_t(head_dim))
+    throw sparrow_error("ERR_INTERNAL", "backend: rmsnorm_heads needs head_dim weights and a width that it divides");
+  float* xp = ptr(x);
+  const int heads = x.width / head_dim;
+  // One head at a time; rmsnorm_row reads all of a head before it writes (in place is fine).
+  parallel_ranges(*pool_, x.rows * heads, 32, [&](int i0, int i1) {
+    for (int i = i0; i < i1; i++) {
+      float* h = xp + size_t(i) * size_t(head_dim);
+      rmsnorm_row(h, w.data(), h, head_dim, eps);
+    }
+  });
+}
+
 void CpuBackend::add_bias(Act y, const std::vector<float>& b) {
   if (b.empty()) return;
   float* yp = ptr(y);
@@ -281,7 +328,11 @@ void CpuBackend::rope_table(const RopeParams& p) {
   const int half = p.rope_dim / 2;
   grow(cos_, size_t(n_) * half);
   grow(sin_, size_t(n_) * half);
-  for (int t = 0; t < n_; t++) rope_angles(p, pos_of_[size_t(t)], &cos_[size_t(t) * half], &sin_[size_t(t) * half]);
+  for (int t = 0; t < n_; t++) {
+    const KVCache* kv = seqs_[size_t(seq_of_[size_t(t)])].kv;
+    rope_angles(p, pos_of_[size_t(t)], &cos_[size_t(t) * half], &sin_[size_t(t) * half],
+                rope_factors_for(p, kv ? kv->n_ctx() : 0));
+  }
   rope_key_ = p;
   rope_valid_ = true;
 }
@@ -312,22 +363,123 @@ void CpuBackend::kv_store(int layer, Act k, Act v) {
   });
 }
 
+// o[i] = act(g[i]) * u[i] for i in [i0, i1).
+void glu_range(GluKind kind, const float* g, const float* u, float* o, int64_t i0, int64_t i1) {
+  switch (kind) {
+    case GluKind::SwiGLU:
+      for (int64_t i = i0; i < i1; i++) {
+        float x = g[i];
+        o[i] = x / (1.0f + std::exp(-x)) * u[i];
+      }
+      return;
+    case GluKind::GeGLU: {
+      const uint16_t* table = gelu_f16_table();
+      for (int64_t i = i0; i < i1; i++) o[i] = gelu_ggml(g[i], table) * u[i];
+      return;
+    }
+  }
+  throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+}
+
 void CpuBackend::glu(GluKind kind, Act gate, Act up, Act out) {
   const float* g = ptr(gate);
   const float* u = ptr(up);
   float* o = ptr(out);
   const int64_t total = int64_t(gate.rows) * gate.width;
-  switch (kind) {
-    case GluKind::SwiGLU:
-      parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) {
-        for (int i = i0; i < i1; i++) {
-          float x = g[i];
-          o[i] = x / (1.0f + std::exp(-x)) * u[i];
-        }
-      });
-      return;
+  if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU) throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+  parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(kind, g, u, o, i0, i1); });
+}
+
+void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
+  const int n = x.rows, D = x.width, E = int(m.gate.size()), K = m.n_used;
+  if (!m.router || E < 1 || K < 1 || K > E || m.up.size() != size_t(E) || m.down.size() != size_t(E) ||
+      m.router->rows() != E || m.router->cols() != D || out.width != D || out.id == x.id)
+    throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
+  const float* xp = ptr(x);
+  float* op = ptr(out);
+  if (n == 0) return;
+
+  // 1. Routing: softmax of the router logits (ggml: exp in float, the sum in double, then
+  //    times 1/sum), the K largest in decreasing order, renormalized by their sum.
+  grow(moe_logits_, size_t(n) * E);
+  matmul_host(n, {{m.router, xp, moe_logits_.data()}});
+  std::vector<int> sel(size_t(n) * K);
+  std::vector<float> wts(size_t(n) * K);
+  parallel_ranges(*pool_, n, 16, [&](int t0, int t1) {
+    std::vector<int> idx(static_cast<size_t>(E));
+    for (int t = t0; t < t1; t++) {
+      float* p = moe_logits_.data() + size_t(t) * E;
+      float mx = -INFINITY;
+      for (int e = 0; e < E; e++) mx = std::max(mx, p[e]);
+      double sum = 0;
+      for (int e = 0; e < E; e++) {
+        p[e] = std::exp(p[e] - mx);
+        sum += double(p[e]);
+      }
+      const float inv = float(1.0 / sum);
+      for (int e = 0; e < E; e++) p[e] *= inv;
+      for (int e = 0; e < E; e++) idx[size_t(e)] = e;
+      std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+      double wsum = 0;
+      for (int i = 0; i < K; i++) {
+        sel[size_t(t) * K + i] = idx[size_t(i)];
+        wts[size_t(t) * K + i] = p[idx[size_t(i)]];
+        wsum += double(p[idx[size_t(i)]]);
+      }
+      if (m.norm) {
+        const float s = std::max(float(wsum), 6.103515625e-5f);
+        for (int i = 0; i < K; i++) wts[size_t(t) * K + i] /= s;
+      }
+    }
+  });
+
+  // 2. Experts: the tokens routed to each go through it together; only those experts'
+  //    matrices are read. Their outputs land at (token, choice).
+  std::vector<std::vector<int>> slots(static_cast<size_t>(E));  // token * K + choice
+  for (int t = 0; t < n; t++)
+    for (int i = 0; i < K; i++) slots[size_t(sel[size_t(t) * K + i])].push_back(t * K + i);
+  grow(moe_r_, size_t(n) * K * D);
+  for (int e = 0; e < E; e++) {
+    const std::vector<int>& s = slots[size_t(e)];
+    const int c = int(s.size());
+    if (c == 0) continue;
+    const int F = int(m.gate[size_t(e)]->rows());
+    grow(moe_x_, size_t(c) * D);
+    grow(moe_g_, size_t(c) * F);
+    grow(moe_u_, size_t(c) * F);
+    grow(moe_y_, size_t(c) * D);
+    for (int j = 0; j < c; j++)
+      std::memcpy(moe_x_.data() + size_t(j) * D, xp + size_t(s[size_t(j)] / K) * D, sizeof(float) * size_t(D));
+    matmul_host(c, {{m.gate[size_t(e)], moe_x_.data(), moe_g_.data()}, {m.up[size_t(e)], moe_x_.data(), moe_u_.data()}});
+    const int64_t total = int64_t(c) * F;
+    parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(m.act, moe_g_.data(), moe_u_.data(), moe_g_.data(), i0, i1); });
+    matmul_host(c, {{m.down[size_t(e)], moe_g_.data(), moe_y_.data()}});
+    for (int j = 0; j < c; j++)
+      std::memcpy(moe_r_.data() + size_t(s[size_t(j)]) * D, moe_y_.data() + size_t(j) * D, sizeof(float) * size_t(D));
   }
-  throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+
+  // 3. out = w_0 y_0 + w_1 y_1 + ..., added left to right (as ggml's chain of adds).
+  parallel_ranges(*pool_, n, 8, [&](int t0, int t1) {
+    for (int t = t0; t < t1; t++) {
+      float* o = op + size_t(t) * D;
+      for (int i = 0; i < K; i++) {
+        const float w = wts[size_t(t) * K + i];
+        const float* y = moe_r_.data() + (size_t(t) * K + i) * D;
+        if (i == 0)
+          for (int d = 0; d < D; d++) o[d] = y[d] * w;
+        else
+          for (int d = 0; d < D; d++) o[d] = o[d] + y[d] * w;
+      }
+    }
+  });
+}
+
+void CpuBackend::scale(Act x, float s) {
+  float* xp = ptr(x);
+  const size_t W = size_t(x.width);
+  parallel_ranges(*pool_, x.rows, 8, [&](int t0, int t1) {
+    for (size_t i = size_t(t0) * W; i < size_t(t1) * W; i++) xp[i] *= s;
+  });
 }
 
 void CpuBackend::add(Act x, Act y) {
@@ -411,7 +563,7 @@ void CpuBackend::matmul_host(int n, const std::vector<HostMatMul>& jobs) {
 }
 
 void CpuBackend::read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output,
-                             const std::vector<int>& rows, float* const* dest) {
+                             const std::vector<int>& rows, float* const* dest, float softcap) {
   const float* xp = ptr(x);
   const int D = x.width, m = int(rows.size());
   if (m == 0) return;
@@ -425,13 +577,23 @@ void CpuBackend::read_logits(Act x, const std::vector<float>& norm, float eps, c
   const size_t vocab = size_t(output.rows());
   bool contiguous = true;
   for (int i = 1; i < m; i++) contiguous = contiguous && dest[i] == dest[0] + size_t(i) * vocab;
+  auto cap = [&] {
+    if (softcap <= 0.0f) return;
+    const float inv = 1.0f / softcap;
+    parallel_ranges(*pool_, m, 1, [&](int r0, int r1) {
+      for (int r = r0; r < r1; r++)
+        for (size_t i = 0; i < vocab; i++) dest[r][i] = softcap_value(dest[r][i], inv, softcap);
+    });
+  };
   if (contiguous) {
     matmul_host(m, {{&output, xb, dest[0]}});
+    cap();
     return;
   }
   grow(logits_, size_t(m) * vocab);
   matmul_host(m, {{&output, xb, logits_.data()}});
   for (int i = 0; i < m; i++) std::memcpy(dest[i], logits_.data() + size_t(i) * vocab, sizeof(float) * vocab);
+  cap();
 }
 
 void CpuBackend::read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
@@ -447,7 +609,7 @@ void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const RopePa
   if (p1 <= p0 || delta == 0 || p.rope_dim == 0) return;
   const int half = p.rope_dim / 2, HD = p.head_dim;
   std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
-  rope_angles(p, delta, cs.data(), sn.data());
+  rope_angles(p, delta, cs.data(), sn.data(), rope_factors_for(p, kv.n_ctx()));
   const int n_head_kv = kv.n_head_kv();
   // One task per (layer, KV head): read its keys, rotate each, write them back.
   parallel_ranges(*pool_, kv.n_layer() * n_head_kv, 1, [&](int i0, int i1) {
@@ -485,6 +647,10 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
   ThreadPool& pool = *pool_;
   const int HD = hp.head_dim, QD = hp.n_head * hp.head_dim, G = hp.n_head / hp.n_head_kv;
   const float scale = hp.scale;
+  const float cap = hp.softcap, inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
+  const int window = hp.window;
+  // The first position a token at position pos sees.
+  auto first_seen = [window](int pos) { return window > 0 ? std::max(0, pos + 1 - window) : 0; };
   const auto pv_f16 = kernels().pv_f16;
   const auto round_f16 = kernels().round_f16;
 
@@ -549,17 +715,18 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
             float* s = scores;
             float M = -INFINITY;
-            for (int p = 0; p < vis; p++) {
+            const int lo = first_seen(pos0 + t);
+            for (int p = lo; p < vis; p++) {
               const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
               float dot = 0;
               for (int i = 0; i < HD; i++) dot += f16_to_f32_fast(kp[i]) * qr[i];
-              s[p] = dot * scale;
+              s[p] = cap > 0.0f ? cap * std::tanh(dot * (scale / cap)) : dot * scale;
               M = std::max(M, s[p]);
             }
             float* acc = og;
             std::fill(acc, acc + HD, 0.0f);
             float S = 0;
-            for (int p = 0; p < vis; p++) {
+            for (int p = lo; p < vis; p++) {
               const float w = std::exp(s[p] - M);
               S += w;
               const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
@@ -578,12 +745,14 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
           float* acc = og;
           std::fill(acc, acc + HD, 0.0f);
           float M = -INFINITY, S = 0.0f;
-          for (int p = 0; p < vis; p++) {
+          // ggml: with soft-capping, scale/cap multiplies the dot product, then cap * tanh.
+          const float fa_scale = cap > 0.0f ? scale / cap : scale;
+          for (int p = first_seen(pos0 + t); p < vis; p++) {
             const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
             const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
             double dot = 0;
             for (int i = 0; i < HD; i++) dot += double(f16_to_f32_fast(kp[i]) * qr[i]);
-            const float s = float(dot) * scale;
+            const float s = cap > 0.0f ? cap * std::tanh(float(dot) * fa_scale) : float(dot) * fa_scale;
             float ms = 1.0f, vs = 1.0f;
             if (s > M) {
               const float m_old = M;
@@ -624,6 +793,15 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
 
     // 2. Softmax of scale * scores over the visible positions; probabilities rounded to
     //    f16 (as ggml's f16 PV matmul does); masked positions are 0.
+    if (cap > 0.0f || window > 0)
+      for (int t = t0; t < t1; t++)
+        for (int h = h0; h < h1; h++) {
+          float* s = scores + ri(t, h) * len;
+          const int lo = first_seen(pos0 + t), vis = pos0 + t + 1;
+          for (int p = 0; p < lo; p++) s[p] = -INFINITY;  // outside the window: probability 0
+          if (cap > 0.0f)
+            for (int p = lo; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
+        }
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
 

@@ -26,6 +26,7 @@ class CpuBackend final : public Backend {
 
   void embed(const Matrix& table, const int32_t* tokens, Act out) override;
   void rmsnorm(Act x, const std::vector<float>& w, float eps, Act out) override;
+  void rmsnorm_heads(Act x, int head_dim, const std::vector<float>& w, float eps) override;
   void matmul(const std::vector<MatMul>& group) override;
   void add_bias(Act y, const std::vector<float>& b) override;
   void rope(Act x, int n_heads, const RopeParams& p) override;
@@ -34,10 +35,12 @@ class CpuBackend final : public Backend {
   void attention_flash(int layer, Act q, Act out, const AttnParams& p, const std::vector<int>& seqs) override;
   void glu(GluKind kind, Act gate, Act up, Act out) override;
   void add(Act x, Act y) override;
+  void scale(Act x, float s) override;
+  void moe(Act x, const MoeFfn& m, Act out) override;
   void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
                    float* const* dest) override;
   void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output, const std::vector<int>& rows,
-                   float* const* dest) override;
+                   float* const* dest, float softcap = 0.0f) override;
   void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) override;
 
   void write(Act a, const float* src) override;
@@ -70,6 +73,9 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<uint8_t>> xq_;
   std::vector<std::vector<float>> per_thread_;
   std::vector<float> out_rows_, logits_;
+  // Mixture of experts: router logits, gathered inputs and outputs of one expert, the
+  // expert outputs of every (token, choice).
+  std::vector<float> moe_logits_, moe_x_, moe_g_, moe_u_, moe_y_, moe_r_;
   // RoPE angles of the current batch and the parameters they were computed for.
   std::vector<float> cos_, sin_;
   bool rope_valid_ = false;

@@ -26,9 +26,42 @@ struct ArchSpec {
   Need out_bias;      // blk.N.attn_output.bias
   Need output;        // output.weight (absent: tied to token_embd.weight)
   Need rope_freqs;    // rope_freqs.weight (frequency factors)
+  Need qk_norm;       // blk.N.attn_{q,k}_norm.weight: RMSNorm of each Q and K head (head_dim weights)
+  // Gemma: blk.N.post_attention_norm / post_ffw_norm, an RMSNorm of each block's output
+  // before it joins the residual stream.
+  Need post_norms;
+  // Gemma: token embeddings times sqrt(n_embd); Q multiplied by HParams::attn_scale
+  // before attention (which then scales its logits by 1).
+  bool gemma_scaling;
+  // Attention logit soft-capping (<arch>.attn_logit_softcapping, default 50) on every layer.
+  bool attn_softcap;
+  // Final-logit soft-capping when <arch>.final_logit_softcapping is absent (0: none).
+  float final_softcap_default;
+  // Sliding-window layers: layer l is local when l % pattern < pattern - 1 (llama.cpp's
+  // set_swa_pattern; 0: none). Its window is <arch>.attention.sliding_window
+  // (swa_default when the key is absent; 0 there: no sliding window without the key).
+  int swa_pattern;
+  int swa_default;
+  // RoPE base of the local layers when <arch>.rope.freq_base_swa is absent (0: the global base).
+  float swa_rope_base;
+  // Phi-3: Q multiplied by 1/sqrt(head_dim) before attention (which then scales by 1).
+  bool q_prescale;
+  // Phi-3: blk.N.attn_qkv.weight, Q, K and V stacked in one matrix (used when present,
+  // else attn_q/k/v); split into its row ranges at load (each output row is its own
+  // product, so the split changes no value).
+  Need attn_qkv;
+  // Phi-3: blk.N.ffn_up.weight holds the gate rows then the up rows (2 n_ff rows), no
+  // ffn_gate; split at load likewise.
+  bool ffn_up_gate;
+  // Phi-3 LongRoPE: rope_factors_short / rope_factors_long.weight (rope_dim/2 each).
+  Need longrope;
+  // Mixture of experts: blk.N.ffn_gate_inp (router) and ffn_{gate,up,down}_exps (3-D, one
+  // matrix per expert) in place of the dense FFN, when <arch>.expert_count > 0 (Optional)
+  // or always (Required); softmax gating, the chosen experts' weights renormalized.
+  Need moe;
 };
 
 const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown
-std::string supported_archs();                       // "llama, qwen2"
+std::string supported_archs();                       // "llama, qwen2, qwen3"
 
 }  // namespace sparrow

@@ -12,24 +12,32 @@ namespace sparrow {
 
 namespace {
 
-RopeParams rope_params(const Model& model) {
+// The RoPE of layer `layer` (local sliding-window layers may have their own base; -1: the
+// global layers').
+RopeParams rope_params(const Model& model, int layer = -1) {
   const HParams& hp = model.hp();
   RopeParams r;
   r.head_dim = hp.head_dim;
   r.rope_dim = hp.rope_dim;
-  r.base = hp.rope_base;
+  r.base = layer >= 0 && hp.is_swa(layer) ? hp.rope_base_swa : hp.rope_base;
   r.freq_scale = hp.rope_freq_scale;
   r.style = model.arch().rope;
   r.factors = &model.rope_freq_factors();
+  r.factors_long = &model.rope_factors_long();
+  r.long_above = hp.n_ctx_orig;
+  r.attn_factor = hp.rope_attn_factor;
   return r;
 }
 
-AttnParams attn_params(const HParams& hp) {
+AttnParams attn_params(const HParams& hp, int layer) {
   AttnParams a;
   a.n_head = hp.n_head;
   a.n_head_kv = hp.n_head_kv;
   a.head_dim = hp.head_dim;
-  a.scale = 1.0f / std::sqrt(float(hp.head_dim));
+  // With a pre-scaled Q (Gemma) the logits are used as they come.
+  a.scale = hp.attn_scale > 0 ? 1.0f : 1.0f / std::sqrt(float(hp.head_dim));
+  a.softcap = hp.attn_softcap;
+  a.window = hp.is_swa(layer) ? hp.n_swa : 0;
   return a;
 }
 
@@ -51,6 +59,10 @@ void output_rows(const BatchSeq* seqs, int n_seq, bool embeddings, size_t width,
 }  // namespace
 
 void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
+  const HParams& hp = model.hp();
+  if (hp.n_swa > 0 && hp.rope_base_swa != hp.rope_base)
+    throw sparrow_error("ERR_UNSUPPORTED_ROPE", "a context shift is not supported for models whose local layers have their own "
+                                           "RoPE base (" + std::string(model.arch().name) + ")");
   model.backend().rope_cache(kv, p0, p1, delta, rope_params(model));
 }
 
@@ -65,8 +77,6 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   const HParams& hp = model.hp();
   const ArchSpec& arch = model.arch();
   Backend& be = model.backend();
-  const RopeParams rope = rope_params(model);
-  const AttnParams attn = attn_params(hp);
 
   // The batch, and which sequences take which attention route.
   std::vector<SeqSpan> spans;
@@ -80,33 +90,50 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   Act x = be.alloc(hp.n_embd), xb = be.alloc(hp.n_embd);
   Act q = be.alloc(hp.q_dim()), k = be.alloc(hp.kv_dim()), v = be.alloc(hp.kv_dim()), att = be.alloc(hp.q_dim());
   Act gate = be.alloc(hp.n_ff), up = be.alloc(hp.n_ff);
+  Act moe_out = hp.n_expert > 0 ? be.alloc(hp.n_embd) : Act{};
 
   be.embed(model.tok_embd(), tokens, x);
+  if (arch.gemma_scaling) be.scale(x, std::sqrt(float(hp.n_embd)));
   for (int l = 0; l < hp.n_layer; l++) {
     if (cancel && cancel->load(std::memory_order_relaxed))
       throw sparrow_error("ERR_CANCELLED", "evaluation was cancelled (the session was disposed)");
     const LayerWeights& w = model.layers()[size_t(l)];
+    const RopeParams rope = rope_params(model, l);
+    const AttnParams attn = attn_params(hp, l);
 
-    // Attention block: x += Wo attention(rope(Wq n), rope(Wk n), Wv n), n = norm(x).
+    // Attention block: x += Wo attention(rope(Wq n), rope(Wk n), Wv n), n = norm(x)
+    // (with the qk_norm architectures, Q and K normed per head before the rotation; with
+    // post-norms, the block's output normed before it is added).
     be.rmsnorm(x, w.attn_norm, hp.rms_eps, xb);
     be.matmul({{w.wq.get(), xb, q}, {w.wk.get(), xb, k}, {w.wv.get(), xb, v}});
     be.add_bias(q, w.bq);
     be.add_bias(k, w.bk);
     be.add_bias(v, w.bv);
+    if (!w.q_norm.empty()) be.rmsnorm_heads(q, hp.head_dim, w.q_norm, hp.rms_eps);
+    if (!w.k_norm.empty()) be.rmsnorm_heads(k, hp.head_dim, w.k_norm, hp.rms_eps);
     be.rope(q, hp.n_head, rope);
     be.rope(k, hp.n_head_kv, rope);
+    if (hp.attn_scale > 0) be.scale(q, hp.attn_scale);
     be.kv_store(l, k, v);
     be.attention(l, q, att, attn, by_default);
     be.attention_flash(l, q, att, attn, by_flash);
     be.matmul({{w.wo.get(), att, xb}});
     be.add_bias(xb, w.bo);
+    if (!w.attn_post_norm.empty()) be.rmsnorm(xb, w.attn_post_norm, hp.rms_eps, xb);
     be.add(x, xb);
 
     // Feed-forward block: x += W_down act(W_gate n, W_up n), n = norm(x).
+    // (Mixture of experts: the routed experts' FFNs, weighted.)
     be.rmsnorm(x, w.ffn_norm, hp.rms_eps, xb);
+    if (w.moe) {
+      be.moe(xb, w.moe->ffn, moe_out);
+      be.add(x, moe_out);
+      continue;
+    }
     be.matmul({{w.w_gate.get(), xb, gate}, {w.w_up.get(), xb, up}});
     be.glu(arch.ffn_act, gate, up, gate);
     be.matmul({{w.w_down.get(), gate, xb}});
+    if (!w.ffn_post_norm.empty()) be.rmsnorm(xb, w.ffn_post_norm, hp.rms_eps, xb);
     be.add(x, xb);
   }
 
@@ -115,7 +142,7 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   std::vector<int> rows;
   std::vector<float*> dest;
   output_rows(seqs, n_seq, false, size_t(hp.n_vocab), rows, dest);
-  if (!rows.empty()) be.read_logits(x, model.output_norm(), hp.rms_eps, model.output(), rows, dest.data());
+  if (!rows.empty()) be.read_logits(x, model.output_norm(), hp.rms_eps, model.output(), rows, dest.data(), hp.final_softcap);
   rows.clear();
   dest.clear();
   output_rows(seqs, n_seq, true, size_t(hp.n_embd), rows, dest);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "arch.h"
 #include "core/error.h"
 #include "core/gguf.h"
 
@@ -36,7 +37,8 @@ int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
 
 }  // namespace
 
-HParams read_hparams(const GGUFFile& f, const std::string& arch) {
+HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
+  const std::string arch = spec.name;
   const Meta M(f, arch);
   HParams hp;
   const std::string p = arch + ".";
@@ -71,12 +73,60 @@ HParams read_hparams(const GGUFFile& f, const std::string& arch) {
   hp.rope_scaling = M.opt_str("rope.scaling.type", "");
   double linear = M.opt_f64("rope.scale_linear", 0.0);  // older key
   if (hp.rope_scaling == "linear") linear = M.opt_f64("rope.scaling.factor", 1.0);
-  else if (!hp.rope_scaling.empty() && hp.rope_scaling != "none" && hp.rope_scaling != "llama3")
+  else if (!hp.rope_scaling.empty() && hp.rope_scaling != "none" && hp.rope_scaling != "llama3" &&
+           !(hp.rope_scaling == "longrope" && spec.longrope != Need::Absent))
     throw sparrow_error("ERR_UNSUPPORTED_ROPE", p + "rope.scaling.type '" + hp.rope_scaling +
-                                                    "' is not supported (supported: none, linear, llama3)");
+                                                    "' is not supported (supported: none, linear, llama3" +
+                                                    std::string(spec.longrope != Need::Absent ? ", longrope" : "") + ")");
+  hp.rope_attn_factor = float(M.opt_f64("rope.scaling.attn_factor", 1.0));
+  if (!(hp.rope_attn_factor > 0) || !std::isfinite(hp.rope_attn_factor))
+    throw sparrow_error("ERR_BAD_MODEL", p + "rope.scaling.attn_factor must be positive");
+  hp.n_ctx_orig = to_int(M.opt_u64("rope.scaling.original_context_length", uint64_t(hp.n_ctx_train)),
+                         p + "rope.scaling.original_context_length");
   if (linear != 0.0) {
     if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
     hp.rope_freq_scale = float(1.0 / linear);
+  }
+
+  // Mixture of experts.
+  if (spec.moe != Need::Absent) {
+    const uint64_t ne = M.opt_u64("expert_count", 0);
+    if (ne == 0 && spec.moe == Need::Required)
+      throw sparrow_error("ERR_BAD_MODEL", "model metadata is missing '" + p + "expert_count'");
+    if (ne > 0) {
+      hp.n_expert = to_int(ne, p + "expert_count", 4096);
+      hp.n_expert_used = to_int(M.req_u64("expert_used_count"), p + "expert_used_count", uint64_t(hp.n_expert));
+      // llama.cpp: experts as wide as feed_forward_length (llama), or expert_feed_forward_length,
+      // else feed_forward_length / expert_used_count (qwen3moe).
+      const uint64_t dflt = arch == "qwen3moe" ? uint64_t(hp.n_ff / hp.n_expert_used) : uint64_t(hp.n_ff);
+      hp.n_ff_exp = to_int(M.opt_u64("expert_feed_forward_length", dflt), p + "expert_feed_forward_length");
+    }
+  }
+
+  // Gemma: Q pre-scaled by 1/sqrt(head_dim), or 1/sqrt(n_embd / n_head) for the 27B models
+  // (46 layers for Gemma 2, 62 for Gemma 3), as llama.cpp decides it.
+  if (spec.gemma_scaling) {
+    const bool is27b = (arch == "gemma2" && hp.n_layer == 46) || (arch == "gemma3" && hp.n_layer == 62);
+    hp.attn_scale = 1.0f / std::sqrt(float(is27b ? hp.n_embd / hp.n_head : hp.head_dim));
+  } else if (spec.q_prescale) {
+    hp.attn_scale = 1.0f / std::sqrt(float(hp.head_dim));
+  }
+  auto positive = [&](const char* key, double v) {
+    if (!(v >= 0) || !std::isfinite(v)) throw sparrow_error("ERR_BAD_MODEL", p + key + " must be a finite non-negative number");
+    return float(v);
+  };
+  if (spec.attn_softcap) hp.attn_softcap = positive("attn_logit_softcapping", M.opt_f64("attn_logit_softcapping", 50.0));
+  hp.final_softcap = positive("final_logit_softcapping", M.opt_f64("final_logit_softcapping", spec.final_softcap_default));
+  const uint64_t window = spec.swa_pattern > 0 ? M.opt_u64("attention.sliding_window", uint64_t(spec.swa_default)) : 0;
+  if (window > 0) {
+    hp.n_swa = to_int(window, p + "attention.sliding_window");
+    hp.swa_pattern = spec.swa_pattern;
+    const std::string pk = M.key("attention.sliding_window_pattern");
+    if (const GGUFValue* v = f.find(pk); v && v->is_integer())
+      hp.swa_pattern = to_int(f.get_u64(pk, 0), pk, 4096);
+    hp.rope_base_swa = spec.swa_rope_base > 0 ? spec.swa_rope_base : hp.rope_base;
+    hp.rope_base_swa = positive("rope.freq_base_swa", M.opt_f64("rope.freq_base_swa", hp.rope_base_swa));
+    if (!(hp.rope_base_swa > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope.freq_base_swa must be positive");
   }
   return hp;
 }

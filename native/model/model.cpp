@@ -141,6 +141,67 @@ class Loader {
     return m;
   }
 
+  // The Matrices of consecutive row ranges of a weight of ne = [cols, sum(rows)] (a fused
+  // QKV or gate/up tensor): each a view of its rows of the tensor, prepared as a matrix of
+  // its own (rows of a GGUF matrix are stored one after the other, whole blocks each).
+  std::vector<std::unique_ptr<Matrix>> split_rows(const GGUFTensor& t, int64_t cols, const std::vector<int64_t>& rows) const {
+    int64_t total = 0;
+    for (int64_t r : rows) total += r;
+    if (t.ne[0] != cols || t.ne[1] != total || t.ne[2] != 1 || t.ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' has shape " + shape_str(t) + ", expected [" +
+                                                      std::to_string(cols) + ", " + std::to_string(total) + "]");
+    const TypeInfo* ti = type_info(t.type);
+    if (!ti || cols % ti->block_size != 0)
+      throw sparrow_error("ERR_UNSUPPORTED_TYPE", "tensor '" + t.name + "' has type " + type_name(t.type) +
+                                                      ", whose blocks do not divide its rows");
+    const uint64_t row_bytes = uint64_t(cols / ti->block_size) * ti->type_size;
+    if (tracker_) tracker_->check();
+    std::vector<std::unique_ptr<Matrix>> out;
+    int64_t r0 = 0;
+    for (int64_t r : rows) {
+      GGUFTensor part = t;
+      part.name = t.name + " rows [" + std::to_string(r0) + ", " + std::to_string(r0 + r) + ")";
+      part.ne[1] = r;
+      part.offset = t.offset + uint64_t(r0) * row_bytes;
+      part.data = t.data + uint64_t(r0) * row_bytes;
+      part.bytes = uint64_t(r) * row_bytes;
+      out.push_back(make_matrix(part, par_));
+      r0 += r;
+    }
+    if (repacked_at_load(t.type)) release_pages(t);
+    if (tracker_) tracker_->done(t);
+    return out;
+  }
+
+  // The n_expert matrices of a 3-D expert tensor of ne = [cols, rows, n_expert]: each a
+  // view of its slice (the experts are stored one after the other).
+  std::vector<std::unique_ptr<Matrix>> split_experts(const GGUFTensor& t, int64_t cols, int64_t rows, int64_t n_expert) const {
+    if (t.ne[0] != cols || t.ne[1] != rows || t.ne[2] != n_expert || t.ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' has shape " + shape_str(t) + ", expected [" +
+                                                      std::to_string(cols) + ", " + std::to_string(rows) + ", " +
+                                                      std::to_string(n_expert) + "]");
+    const TypeInfo* ti = type_info(t.type);
+    if (!ti || cols % ti->block_size != 0)
+      throw sparrow_error("ERR_UNSUPPORTED_TYPE", "tensor '" + t.name + "' has type " + type_name(t.type) +
+                                                      ", whose blocks do not divide its rows");
+    const uint64_t bytes = uint64_t(cols / ti->block_size) * ti->type_size * uint64_t(rows);
+    if (tracker_) tracker_->check();
+    std::vector<std::unique_ptr<Matrix>> out;
+    for (int64_t e = 0; e < n_expert; e++) {
+      GGUFTensor part = t;
+      part.name = t.name + " expert " + std::to_string(e);
+      part.ne[2] = 1;
+      part.n_dims = 2;
+      part.offset = t.offset + uint64_t(e) * bytes;
+      part.data = t.data + uint64_t(e) * bytes;
+      part.bytes = bytes;
+      out.push_back(make_matrix(part, par_));
+    }
+    if (repacked_at_load(t.type)) release_pages(t);
+    if (tracker_) tracker_->done(t);
+    return out;
+  }
+
   // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
   std::vector<float> vec(const std::string& name, int64_t n, Need need = Need::Required) const {
     if (need == Need::Absent) return {};
@@ -209,7 +270,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   // Hyper-parameters (hparams.cpp).
   Loader L(f, arch, &tracker, par);
   HParams& hp = m->hp_;
-  hp = read_hparams(f, arch);
+  hp = read_hparams(f, *m->arch_);
 
   // Weights. The vocabulary size is the embedding's row count.
   const GGUFTensor* embd = L.tensor("token_embd.weight", true);
@@ -226,6 +287,11 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   m->output_norm_ = L.vec("output_norm.weight", hp.n_embd);
   m->rope_freqs_ = L.vec("rope_freqs.weight", hp.rope_dim / 2, A.rope_freqs);
   if (m->rope_freqs_.empty() && hp.rope_scaling == "llama3") m->rope_freqs_ = llama3_rope_factors(f, arch, hp);
+  if (A.longrope != Need::Absent) {
+    // LongRoPE: the short factors in place of rope_freqs, the long ones beside them.
+    m->rope_freqs_ = L.vec("rope_factors_short.weight", hp.rope_dim / 2, A.longrope);
+    m->rope_long_ = L.vec("rope_factors_long.weight", hp.rope_dim / 2, A.longrope);
+  }
 
   const int64_t D = hp.n_embd, Q = hp.q_dim(), KV = hp.kv_dim(), FF = hp.n_ff;
   m->layers_.resize(size_t(hp.n_layer));
@@ -233,18 +299,51 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     LayerWeights& w = m->layers_[size_t(l)];
     std::string b = "blk." + std::to_string(l) + ".";
     w.attn_norm = L.vec(b + "attn_norm.weight", D);
-    w.wq = L.matrix(b + "attn_q.weight", D, Q);
-    w.wk = L.matrix(b + "attn_k.weight", D, KV);
-    w.wv = L.matrix(b + "attn_v.weight", D, KV);
+    if (const GGUFTensor* qkv = A.attn_qkv != Need::Absent ? L.tensor(b + "attn_qkv.weight", false) : nullptr) {
+      if (L.tensor(b + "attn_qkv.bias", false))
+        throw sparrow_error("ERR_BAD_MODEL", "tensor '" + b + "attn_qkv.bias' is not supported (architecture '" + arch + "')");
+      auto parts = L.split_rows(*qkv, D, {Q, KV, KV});
+      w.wq = std::move(parts[0]), w.wk = std::move(parts[1]), w.wv = std::move(parts[2]);
+    } else {
+      w.wq = L.matrix(b + "attn_q.weight", D, Q);
+      w.wk = L.matrix(b + "attn_k.weight", D, KV);
+      w.wv = L.matrix(b + "attn_v.weight", D, KV);
+    }
     w.wo = L.matrix(b + "attn_output.weight", Q, D);
     w.bq = L.vec(b + "attn_q.bias", Q, A.qkv_bias);
     w.bk = L.vec(b + "attn_k.bias", KV, A.qkv_bias);
     w.bv = L.vec(b + "attn_v.bias", KV, A.qkv_bias);
     w.bo = L.vec(b + "attn_output.bias", D, A.out_bias);
+    w.q_norm = L.vec(b + "attn_q_norm.weight", hp.head_dim, A.qk_norm);
+    w.k_norm = L.vec(b + "attn_k_norm.weight", hp.head_dim, A.qk_norm);
+    w.attn_post_norm = L.vec(b + "post_attention_norm.weight", D, A.post_norms);
     w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
-    w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
-    w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
-    w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
+    if (hp.n_expert > 0) {
+      auto moe = std::make_unique<MoeWeights>();
+      const int64_t E = hp.n_expert, FE = hp.n_ff_exp;
+      moe->router = L.matrix(b + "ffn_gate_inp.weight", D, E);
+      moe->gate = L.split_experts(*L.tensor(b + "ffn_gate_exps.weight", true), D, FE, E);
+      moe->up = L.split_experts(*L.tensor(b + "ffn_up_exps.weight", true), D, FE, E);
+      moe->down = L.split_experts(*L.tensor(b + "ffn_down_exps.weight", true), FE, D, E);
+      moe->ffn.router = moe->router.get();
+      for (int64_t e = 0; e < E; e++) {
+        moe->ffn.gate.push_back(moe->gate[size_t(e)].get());
+        moe->ffn.up.push_back(moe->up[size_t(e)].get());
+        moe->ffn.down.push_back(moe->down[size_t(e)].get());
+      }
+      moe->ffn.n_used = hp.n_expert_used;
+      moe->ffn.norm = true;
+      moe->ffn.act = A.ffn_act;
+      w.moe = std::move(moe);
+    } else if (A.ffn_up_gate) {  // ffn_up: the gate rows, then the up rows
+      auto parts = L.split_rows(*L.tensor(b + "ffn_up.weight", true), D, {FF, FF});
+      w.w_gate = std::move(parts[0]), w.w_up = std::move(parts[1]);
+    } else {
+      w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
+      w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
+    }
+    if (!w.moe) w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
+    w.ffn_post_norm = L.vec(b + "post_ffw_norm.weight", D, A.post_norms);
   }
 
   // Pages of what was read (repacked matrices, copied vectors) went as each was done.

@@ -20,10 +20,21 @@
 
 namespace sparrow {
 
+// The experts of a mixture-of-experts layer: the router and one matrix per expert (views
+// of the 3-D tensors' slices), and the backend's description of the block.
+struct MoeWeights {
+  std::unique_ptr<Matrix> router;
+  std::vector<std::unique_ptr<Matrix>> gate, up, down;
+  MoeFfn ffn;
+};
+
 struct LayerWeights {
   std::vector<float> attn_norm, ffn_norm;
   std::unique_ptr<Matrix> wq, wk, wv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv, bo;  // empty when the model has none
+  std::vector<float> q_norm, k_norm;  // per-head RMSNorm weights (head_dim), empty when none
+  std::vector<float> attn_post_norm, ffn_post_norm;  // norms of the blocks' outputs, empty when none
+  std::unique_ptr<MoeWeights> moe;  // set: a mixture-of-experts FFN (w_gate/up/down empty)
 };
 
 struct ModelOptions {
@@ -64,6 +75,7 @@ class Model {
   const Matrix& output() const { return output_ ? *output_ : *tok_embd_; }
   const std::vector<float>& output_norm() const { return output_norm_; }
   const std::vector<float>& rope_freq_factors() const { return rope_freqs_; }  // empty or rope_dim/2
+  const std::vector<float>& rope_factors_long() const { return rope_long_; }   // LongRoPE: empty or rope_dim/2
   const std::vector<LayerWeights>& layers() const { return layers_; }
 
   // One forward pass runs at a time per model (its backend, with its threads and
@@ -82,7 +94,7 @@ class Model {
   int batch_size_ = 512;
   uint64_t fingerprint_ = 0;
   std::unique_ptr<Matrix> tok_embd_, output_;
-  std::vector<float> output_norm_, rope_freqs_;
+  std::vector<float> output_norm_, rope_freqs_, rope_long_;
   std::vector<LayerWeights> layers_;
   std::unique_ptr<CpuBackend> backend_;
   mutable std::mutex run_mutex_;

@@ -119,6 +119,12 @@ interface AttnSpec {
   kvType: 'f16' | 'q8_0';
   ctx: number;
   seqs: Seq[];
+  /** Multiplies Q.K (default 1/sqrt(headDim)). */
+  scale?: number;
+  /** Logit soft-capping (Gemma 2): s -> softcap * tanh(s / softcap). */
+  softcap?: number;
+  /** Sliding window: a token at position p sees (p - window, p]. */
+  window?: number;
 }
 
 /** Inputs: q for the new tokens, k and v for every sequence's positions [0, pos0 + n). */
@@ -137,7 +143,8 @@ function refAttention(s: AttnSpec, q: Float32Array, k: Float32Array, v: Float32A
     KVD = s.nHeadKv * HD,
     G = s.nHead / s.nHeadKv;
   const out = new Float64Array(q.length);
-  const scale = f(1 / Math.sqrt(HD));
+  const scale = s.scale ?? f(1 / Math.sqrt(HD));
+  const cap = s.softcap ?? 0;
   let tok = 0,
     kvOff = 0;
   for (const sq of s.seqs) {
@@ -157,11 +164,13 @@ function refAttention(s: AttnSpec, q: Float32Array, k: Float32Array, v: Float32A
         const kh = Math.floor(h / G);
         const qr = Array.from(q.subarray(tok * QD + h * HD, tok * QD + (h + 1) * HD), (x) => (roundQ ? roundF16(x) : x));
         const sc: number[] = [];
+        const lo = s.window ? Math.max(0, vis - s.window) : 0;
         for (let p = 0; p < vis; p++) {
           const kr = kc[p * s.nHeadKv + kh];
           let d = 0;
           for (let i = 0; i < HD; i++) d += qr[i] * kr[i];
-          sc.push(d * scale);
+          if (cap) d = cap * Math.tanh(d / cap);
+          sc.push(p < lo ? -Infinity : d * scale);
         }
         const mx = Math.max(...sc);
         const e = sc.map((x) => Math.exp(x - mx));
@@ -201,6 +210,19 @@ const ATTN_SHAPES: (AttnSpec & { name: string })[] = [
   { name: 'hd80 GQA 6, 7 tokens at the end of the context', nHead: 6, nHeadKv: 1, headDim: 80, kvType: 'f16', ctx: 203, seqs: [{ pos0: 196, n: 7 }] },
   { name: 'hd128 GQA 4, q8_0 cache, two sequences', nHead: 8, nHeadKv: 2, headDim: 128, kvType: 'q8_0', ctx: 160, seqs: [{ pos0: 150, n: 10 }, { pos0: 3, n: 5 }] },
   { name: 'hd128 GQA 2, 70 tokens (long prompt chunk)', nHead: 4, nHeadKv: 2, headDim: 128, kvType: 'f16', ctx: 96, seqs: [{ pos0: 5, n: 70 }] },
+  // Gemma: Q comes pre-scaled (scale 1), logits soft-capped, sliding windows.
+  {
+    name: 'hd128 GQA 2, soft cap 2 and window 10, 70 tokens (Gemma 2)', nHead: 4, nHeadKv: 2, headDim: 128, kvType: 'f16', ctx: 96,
+    seqs: [{ pos0: 5, n: 70 }], scale: 1, softcap: 2, window: 10,
+  },
+  {
+    name: 'hd256 MQA, window 16, 9 tokens after 30 cached, two sequences (Gemma 3)', nHead: 2, nHeadKv: 1, headDim: 256, kvType: 'f16',
+    ctx: 64, seqs: [{ pos0: 30, n: 9 }, { pos0: 0, n: 5 }], scale: 1 / 16, window: 16,
+  },
+  {
+    name: 'hd64 GQA 4, q8_0 cache, soft cap 1.5, window 7, 13 tokens after 20', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'q8_0', ctx: 40,
+    seqs: [{ pos0: 20, n: 13 }], scale: 1, softcap: 1.5, window: 7,
+  },
 ];
 
 for (const backend of internal().backends()) {
@@ -232,6 +254,21 @@ for (const backend of internal().backends()) {
           const want = refRmsnorm(x, w, d, 1e-5);
           expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-7, `rmsnorm d=${d} n=${n}`);
         }
+      });
+
+      it('rmsnormHeads: each head of each row normed alone (Qwen3 Q/K norms), head dims 64/80/128', () => {
+        for (const [hd, heads, n] of [[64, 3, 5], [80, 1, 9], [128, 6, 2]]) {
+          const d = hd * heads;
+          const x = random(n * d, hd + n, 4);
+          const w = random(hd, 9, 1.5);
+          const got = op('rmsnormHeads', { ...base, x, width: d, headDim: hd, w, eps: 1e-6, threads: 3 });
+          // A head is a row of width hd for the plain reference.
+          const want = refRmsnorm(x, w, hd, 1e-6);
+          expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-7, `rmsnormHeads hd=${hd} heads=${heads} n=${n}`);
+        }
+        expect(() => op('rmsnormHeads', { ...base, x: new Float32Array(12), width: 12, headDim: 5, w: new Float32Array(5), eps: 0 })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+        );
       });
 
       it('matmul: a group of four products (shared and separate inputs, mixed types) equals each product alone and the reference', () => {
@@ -309,6 +346,95 @@ for (const backend of internal().backends()) {
         expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]) + 1e-7, 'swiglu');
       });
 
+      it('glu (GeGLU): ggml\'s f16-table gelu(gate) * up, and 0 / gate outside (-10, 10)', () => {
+        const d = 200,
+          n = 5;
+        const g = random(n * d, 53, 12),
+          u = random(n * d, 54);
+        const got = op('glu', { ...base, kind: 'geglu', gate: g, up: u, width: d, threads: 2 });
+        const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * x * (1 + 0.044715 * x * x)));
+        const act = Float64Array.from(g, (x) => (x <= -10 ? 0 : x >= 10 ? x : roundF16(gelu(roundF16(x)))));
+        const want = Float64Array.from(act, (a, i) => a * u[i]);
+        // The table holds the f16 rounding of a float evaluation: one f16 step at most.
+        expectClose(got, want, (i) => 2 ** -10 * Math.abs(act[i] * u[i]) + 1e-7, 'geglu');
+        // Not SwiGLU: the two activations differ by far more than that.
+        const swi = op('glu', { ...base, kind: 'swiglu', gate: g, up: u, width: d, threads: 2 });
+        expect(Math.max(...Array.from(swi, (x, i) => Math.abs(x - got[i])))).toBeGreaterThan(0.1);
+      });
+
+      it('scale: x * s in place', () => {
+        const x = random(9 * 50, 55, 3);
+        const got = op('scale', { ...base, x, width: 50, s: 47.98, threads: 2 });
+        expectBits(got, Float32Array.from(x, (v) => f(v * f(47.98))), 'scale');
+      });
+
+      it('moe: softmax routing, top-k, renormalized weights, the experts of each token summed in decreasing probability', () => {
+        const D = 64, E = 6, K = 2, F = 96, n = 11;
+        const x = random(n * D, 81, 2);
+        const router = random(E * D, 82, 0.5);
+        for (const type of ['F32', 'Q8_0'] as TypeName[]) {
+          const g = weights(type, E * F, D, 83), u = weights(type, E * F, D, 84), dn = weights(type, E * D, F, 85);
+          const spec = { ...base, x, width: D, nExpert: E, nUsed: K, ff: F, router, type: T[type], gate: g.w, up: u.w, down: dn.w };
+          const got = op('moe', { ...spec, threads: 3 });
+          if (type === 'F32') {
+            const want = new Float64Array(n * D);
+            for (let t = 0; t < n; t++) {
+              const xt = x.subarray(t * D, (t + 1) * D);
+              const logits = Array.from({ length: E }, (_, e) => xt.reduce((a, v, i) => a + v * router[e * D + i], 0));
+              const mx = Math.max(...logits);
+              const ex = logits.map((l) => Math.exp(l - mx));
+              const sum = ex.reduce((a, b) => a + b, 0);
+              const probs = ex.map((v) => v / sum);
+              const order = probs.map((p, e) => [p, e]).sort((a, b) => b[0] - a[0]).slice(0, K);
+              const wsum = order.reduce((a, [p]) => a + p, 0);
+              for (const [p, e] of order) {
+                const act = new Float64Array(F);
+                for (let j = 0; j < F; j++) {
+                  let gg = 0, uu = 0;
+                  for (let i = 0; i < D; i++) (gg += g.deq[(e * F + j) * D + i] * xt[i]), (uu += u.deq[(e * F + j) * D + i] * xt[i]);
+                  act[j] = (gg / (1 + Math.exp(-gg))) * uu;
+                }
+                for (let o = 0; o < D; o++) {
+                  let y = 0;
+                  for (let j = 0; j < F; j++) y += dn.deq[(e * D + o) * F + j] * act[j];
+                  want[t * D + o] += (p / wsum) * y;
+                }
+              }
+            }
+            const mag = Math.max(...Array.from(want, Math.abs));
+            expectClose(got, want, () => 2e-5 * mag + 1e-6, 'moe (F32 experts)');
+          }
+          // The tokens are grouped per expert: any batch gives each token the same bits.
+          for (const t of [0, 7, 10]) {
+            const one = op('moe', { ...spec, x: x.slice(t * D, (t + 1) * D), threads: 1 });
+            expectBits(one, got.subarray(t * D, (t + 1) * D), `moe ${type}: token ${t} alone vs in a batch of ${n}`);
+          }
+          // Without renormalization the weights are the raw probabilities (smaller outputs).
+          const raw = op('moe', { ...spec, norm: false, threads: 2 });
+          let ratioMax = 0;
+          for (let i = 0; i < raw.length; i++) if (Math.abs(got[i]) > 1e-3) ratioMax = Math.max(ratioMax, Math.abs(raw[i] / got[i]));
+          expect(ratioMax).toBeLessThan(1 + 1e-5);
+        }
+      });
+
+      it('read_logits with soft-capping: cap * tanh(logit / cap)', () => {
+        const d = 64,
+          n = 3,
+          vocab = 45,
+          cap = 1.5;
+        const x = random(n * d, 64, 2),
+          norm = random(d, 65);
+        const { w, deq } = weights('F32', vocab, d, 66);
+        const normed = Float32Array.from(refRmsnorm(x, norm, d, 1e-6));
+        const select = Int32Array.from([0, 1, 2]);
+        const plain = k()._matmulReference(T.F32, w, vocab, d, normed, n);
+        const want = Float64Array.from(plain, (l) => cap * Math.tanh(l / cap));
+        const got = op('logits', { ...base, x, width: d, norm, eps: 1e-6, type: T.F32, w, rows: vocab, cols: d, select, softcap: cap, threads: 2 });
+        const mag = absProduct(deq, vocab, d, normed, n);
+        expectClose(got, want, (i) => 1e-5 * mag[i] + 1e-6, 'soft-capped logits');
+        expect(Math.max(...Array.from(got, Math.abs))).toBeLessThanOrEqual(cap);
+      });
+
       it('read_logits: final norm and output rows of the selected tokens, in place and scattered', () => {
         const d = 64,
           n = 7,
@@ -325,6 +451,36 @@ for (const backend of internal().backends()) {
           const want = k()._matmulReference(T.F32, w, vocab, d, rowsX, order.length);
           const mag = absProduct(deq, vocab, d, rowsX, order.length);
           expectClose(got, want, (i) => 1e-5 * mag[i] + 1e-6, `logits of rows ${select}${scatter ? ' (scattered)' : ''}`);
+        }
+      });
+
+      it('rope: attn_factor scales cos and sin (rope.scaling.attn_factor)', () => {
+        const c: RopeSpec = { headDim: 96, ropeDim: 96, base: 10000, freqScale: 1, style: 'neox' };
+        const n = 5, width = 2 * 96;
+        const x = random(n * width, 77, 1);
+        const seqs = [{ pos0: 40, n }];
+        const got = op('rope', { ...base, ...c, nHeads: 2, x, width, seqs, attnFactor: 1.19, threads: 2 });
+        const want = Float64Array.from(x);
+        for (let t = 0; t < n; t++) ropeToken(want, t * width, 2, c, 40 + t);
+        expectClose(got, Float64Array.from(want, (v) => v * 1.19), () => 5e-4, 'rope with attn_factor');
+      });
+
+      it('rope_cache: LongRoPE picks the long factors for a cache longer than longAbove, else the short ones', () => {
+        const half = 24;
+        const short = Float32Array.from({ length: half }, (_, i) => 1 + i / 40);
+        const long = Float32Array.from({ length: half }, (_, i) => 1 + i / 2);
+        const p: RopeSpec = { headDim: 48, ropeDim: 48, base: 10000, freqScale: 1, style: 'neox' };
+        const kIn = random(9 * 48, 78, 2);
+        for (const [longAbove, factors] of [[16, long], [32, short]] as [number, Float32Array][]) {
+          const got = op('ropeCache', {
+            ...base, ...p, k: kIn, nLayer: 1, nHeadKv: 1, kvType: 'f16', ctx: 32, p0: 0, p1: 9, delta: 7,
+            factors: short, factorsLong: long, longAbove, threads: 1,
+          });
+          for (let q = 0; q < 9; q++) {
+            const want = Float64Array.from(asCached(kIn.subarray(q * 48, (q + 1) * 48), 'f16'));
+            ropeToken(want, 0, 1, { ...p, factors }, 7);
+            expectClose(got.subarray(q * 48, (q + 1) * 48), want, () => 2e-3, `rope_cache longAbove=${longAbove} pos ${q}`);
+          }
         }
       });
 
@@ -354,7 +510,7 @@ for (const backend of internal().backends()) {
       for (const s of ATTN_SHAPES) {
         it(`attention, default route: ${s.name}`, () => {
           const { q, k: kk, v } = attnInputs(s, 100 + s.headDim);
-          const spec = { ...base, ...s, route: 'default', scale: f(1 / Math.sqrt(s.headDim)), q, k: kk, v };
+          const spec = { ...base, ...s, route: 'default', scale: s.scale ?? f(1 / Math.sqrt(s.headDim)), q, k: kk, v };
           const got = op('attention', { ...spec, threads: 1 });
           const want = refAttention(s, q, kk, v, true);
           // The probabilities are rounded to f16 before they weigh V: 2^-11 relative each.
@@ -365,7 +521,7 @@ for (const backend of internal().backends()) {
         if (s.kvType === 'f16')
           it(`attention, flash route: ${s.name}`, () => {
             const { q, k: kk, v } = attnInputs(s, 200 + s.headDim);
-            const spec = { ...base, ...s, route: 'flash', scale: f(1 / Math.sqrt(s.headDim)), q, k: kk, v };
+            const spec = { ...base, ...s, route: 'flash', scale: s.scale ?? f(1 / Math.sqrt(s.headDim)), q, k: kk, v };
             const got = op('attention', { ...spec, threads: 2 });
             // llama.cpp's tiled f32 route for >= 64 queries of a sequence (head dims that are
             // multiples of 16); else the query is rounded to f16 and the values are summed in f16.

@@ -26,6 +26,15 @@ const CASES: Case[] = [
   synthetic('tiny-qwen2', 'q4_0'),
   synthetic('tiny-gqa3', 'q4_k_m'),
   synthetic('tiny-qwen2-576', 'q6_k'),
+  // The other architectures: per-head norms, sliding windows and soft caps, fused tensors
+  // and LongRoPE, and experts grouped per batch (which tokens share an expert changes with
+  // the batching; their results must not).
+  synthetic('tiny-qwen3', 'q4_k_m'),
+  synthetic('tiny-gemma2', 'q8_0'),
+  synthetic('tiny-gemma3', 'f16'),
+  synthetic('tiny-phi3', 'q4_0'),
+  synthetic('tiny-qwen3moe', 'q8_0'),
+  synthetic('tiny-mixtral', 'q4_k_m'),
 ];
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {

@@ -267,11 +267,17 @@ describe('vocabularies', () => {
 
 describe('catalogue', () => {
   it('holds the published shapes of the real models', () => {
-    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'smollm-135m', 'smollm2-360m', 'llama-110m']);
+    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'qwen3-0.6b', 'qwen3-1.7b', 'gemma-2-2b', 'gemma-3-1b', 'phi-3.5-mini', 'qwen3-moe-mini', 'smollm-135m', 'smollm2-360m', 'llama-110m']);
     const s = (n: string) => CATALOGUE[n]!.shape;
     expect(s('tinyllama-1.1b')).toMatchObject({ nLayers: 22, nEmbd: 2048, nFF: 5632, nHead: 32, nHeadKv: 4, nVocab: 32000 });
     expect(s('llama-3.2-1b')).toMatchObject({ nLayers: 16, nEmbd: 2048, nFF: 8192, nHead: 32, nHeadKv: 8, nVocab: 128256, ropeFreqBase: 500000, tiedEmbeddings: true });
     expect(s('qwen2.5-0.5b')).toMatchObject({ arch: 'qwen2', nLayers: 24, nEmbd: 896, nFF: 4864, nHead: 14, nHeadKv: 2, nVocab: 151936, ropeFreqBase: 1e6, tiedEmbeddings: true });
+    expect(s('qwen3-0.6b')).toMatchObject({ arch: 'qwen3', nLayers: 28, nEmbd: 1024, nFF: 3072, nHead: 16, nHeadKv: 8, headDim: 128, nVocab: 151936, tiedEmbeddings: true });
+    expect(s('qwen3-1.7b')).toMatchObject({ arch: 'qwen3', nLayers: 28, nEmbd: 2048, nFF: 6144, nHead: 16, nHeadKv: 8, headDim: 128, nVocab: 151936, tiedEmbeddings: true });
+    expect(s('gemma-2-2b')).toMatchObject({ arch: 'gemma2', nLayers: 26, nEmbd: 2304, nFF: 9216, nHead: 8, nHeadKv: 4, headDim: 256, nVocab: 256000, slidingWindow: 4096 });
+    expect(s('gemma-3-1b')).toMatchObject({ arch: 'gemma3', nLayers: 26, nEmbd: 1152, nFF: 6912, nHead: 4, nHeadKv: 1, headDim: 256, nVocab: 262144, slidingWindow: 512 });
+    expect(s('phi-3.5-mini')).toMatchObject({ arch: 'phi3', nLayers: 32, nEmbd: 3072, nFF: 8192, nHead: 32, nHeadKv: 32, nVocab: 32064, originalContextLength: 4096 });
+    expect(s('qwen3-moe-mini')).toMatchObject({ arch: 'qwen3moe', nEmbd: 2048, nHead: 32, nHeadKv: 4, headDim: 128, nExpert: 32, nExpertUsed: 8, nFFExp: 768 });
     expect(s('smollm-135m')).toMatchObject({ nLayers: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKv: 3, nVocab: 49152, tiedEmbeddings: true });
     expect(s('smollm2-360m')).toMatchObject({ nLayers: 32, nEmbd: 960, nFF: 2560, nHead: 15, nHeadKv: 5, nVocab: 49152, ropeFreqBase: 1e5, tiedEmbeddings: true });
     // its Q4_K_M as llama.cpp writes it: 960-long rows fall back to Q5_0, the 2560-long

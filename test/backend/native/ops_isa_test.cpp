@@ -155,6 +155,55 @@ int main(int argc, char** argv) {
     P.be.glu(GluKind::SwiGLU, a, b, o);
     return P.out(o);
   });
+  both(isa, "glu (GeGLU)", 1e-6, 1e-7, [&] {
+    static auto g = random(size_t(n) * d, 12), u = random(size_t(n) * d);
+    Pass P(2, {{nullptr, 0, n, false}});
+    Act a = P.in(g, d), b = P.in(u, d), o = P.be.alloc(d);
+    P.be.glu(GluKind::GeGLU, a, b, o);
+    return P.out(o);
+  });
+  both(isa, "rmsnorm_heads + scale", 1e-6, 1e-7, [&] {
+    static auto x = random(size_t(n) * 256, 3), w = random(128);
+    Pass P(2, {{nullptr, 0, n, false}});
+    Act a = P.in(x, 256);
+    P.be.rmsnorm_heads(a, 128, w, 1e-6f);
+    P.be.scale(a, 0.37f);
+    return P.out(a);
+  });
+  // Mixture of experts (Q8_0 experts: the int8 kernels of the path), and a token alone vs
+  // in the batch (the grouping by expert must not change its bits).
+  {
+    const int D = 64, E = 5, K = 2, F = 96;
+    static auto router = random(size_t(E) * D, 0.5f);
+    static auto rb = quantized(0, E, D);
+    std::memcpy(rb.data(), router.data(), rb.size());
+    static auto gw = quantized(8, E * F, D), uw = quantized(8, E * F, D), dw = quantized(8, E * D, F);
+    const size_t gs = gw.size() / E, ds = dw.size() / E;
+    static auto rm = make_matrix(0, rb.data(), E, D, "router");
+    std::vector<std::unique_ptr<Matrix>> keep;
+    MoeFfn m;
+    m.router = rm.get();
+    m.n_used = K;
+    for (int e = 0; e < E; e++) {
+      keep.push_back(make_matrix(8, gw.data() + gs * e, F, D, "gate"));
+      m.gate.push_back(keep.back().get());
+      keep.push_back(make_matrix(8, uw.data() + gs * e, F, D, "up"));
+      m.up.push_back(keep.back().get());
+      keep.push_back(make_matrix(8, dw.data() + ds * e, D, F, "down"));
+      m.down.push_back(keep.back().get());
+    }
+    static auto x = random(size_t(n) * D, 2);
+    auto run = [&](int first, int count) {
+      Pass P(2, {{nullptr, 0, count, false}});
+      Act a = P.in(std::vector<float>(x.begin() + first * D, x.begin() + (first + count) * D), D), o = P.be.alloc(D);
+      P.be.moe(a, m, o);
+      return P.out(o);
+    };
+    both(isa, "moe", 2e-3, 1e-5, [&] { return run(0, n); });
+    set_isa(isa);
+    const auto all = run(0, n);
+    same_bits("moe, token 4 alone vs in the batch", run(4, 1), std::vector<float>(all.begin() + 4 * D, all.begin() + 5 * D));
+  }
   both(isa, "add_bias + add", 0, 0, [&] {
     static auto x = random(size_t(n) * d), y = random(size_t(n) * d), b = random(d);
     Pass P(2, {{nullptr, 0, n, false}});
@@ -264,10 +313,15 @@ int main(int argc, char** argv) {
       {6, 1, 80, KVType::F16, 203, {{nullptr, 196, 7, false}}},
       {8, 2, 128, KVType::Q8_0, 160, {{nullptr, 150, 10, false}, {nullptr, 3, 5, false}}},
       {4, 2, 128, KVType::F16, 96, {{nullptr, 5, 70, false}}},
+      // Gemma: soft-capped logits and a sliding window (the last two shapes).
+      {4, 2, 128, KVType::F16, 96, {{nullptr, 5, 70, false}}},
+      {2, 1, 256, KVType::F16, 64, {{nullptr, 30, 9, false}}},
   };
-  for (const Shape& s : shapes) {
+  for (size_t si = 0; si < shapes.size(); si++) {
+    const Shape& s = shapes[si];
     AttnParams p;
     p.n_head = s.n_head, p.n_head_kv = s.n_head_kv, p.head_dim = s.head_dim, p.scale = 1.0f / std::sqrt(float(s.head_dim));
+    if (si + 2 >= shapes.size()) p.softcap = 2.0f, p.window = si + 1 == shapes.size() ? 16 : 10;
     int N = 0, P = 0;
     for (const SeqSpan& q : s.seqs) N += q.n, P += q.pos0 + q.n;
     auto q = random(size_t(N) * p.n_head * p.head_dim, 2), k = random(size_t(P) * p.n_head_kv * p.head_dim, 2),

@@ -20,10 +20,34 @@ import { SparrowError } from '../errors.js';
 
 type Schema = Record<string, unknown>;
 
-const ANNOTATIONS = new Set([
-  'title', 'description', '$schema', '$id', '$comment', 'default', 'examples', 'deprecated', 'readOnly', 'writeOnly',
-  '$defs', 'definitions',
-]);
+/**
+ * The keywords that constrain which instances validate, in every published draft (4, 6, 7,
+ * 2019-09, 2020-12): the validation vocabulary plus the applicators and references. Every
+ * other key of a schema object is an annotation (title, description, default, examples,
+ * readOnly, deprecated, $comment, contentMediaType, ...), an identifier ($schema, $id, id,
+ * $anchor, $vocabulary), a container ($defs, definitions) or a vendor extension (x-*, ...):
+ * none of them changes what validates, so they are ignored. A validation keyword that the
+ * compiler does not enforce is refused by name.
+ */
+const VALIDATION_KEYWORDS: Record<string, readonly string[]> = {
+  draft4: [
+    'type', 'enum', 'multipleOf', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'maxLength', 'minLength',
+    'pattern', 'items', 'additionalItems', 'maxItems', 'minItems', 'uniqueItems', 'maxProperties', 'minProperties',
+    'required', 'properties', 'patternProperties', 'additionalProperties', 'dependencies', 'allOf', 'anyOf', 'oneOf',
+    'not', '$ref', 'format',
+  ],
+  draft6: ['const', 'contains', 'propertyNames'],
+  draft7: ['if', 'then', 'else'],
+  'draft2019-09': [
+    'dependentRequired', 'dependentSchemas', 'unevaluatedProperties', 'unevaluatedItems', 'maxContains', 'minContains',
+    '$recursiveRef',
+  ],
+  'draft2020-12': ['prefixItems', '$dynamicRef'],
+};
+const VALIDATION = new Set(Object.values(VALIDATION_KEYWORDS).flat());
+/** True for keys that do not constrain validation (annotations, identifiers, vendor extensions). */
+const isAnnotation = (k: string): boolean => !VALIDATION.has(k);
+const ANNOTATIONS = { has: isAnnotation };
 const KEYWORDS = new Set([
   'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
   'anyOf', 'oneOf', 'allOf', '$ref', 'pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum',
@@ -107,6 +131,7 @@ class SchemaCompiler {
   constructor(private readonly root: unknown) {}
 
   compile(): string {
+    this.index();
     const main = this.visit(this.root, '#', 'root-value');
     this.rules.set('root', main);
     const lines = [`root ::= ${this.rules.get('root')}`];
@@ -136,14 +161,96 @@ class SchemaCompiler {
     return `${hint.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-+/g, '-').slice(0, 40)}-${this.counter++}`;
   }
 
-  private resolveRef(ref: string, path: string): { schema: unknown; key: string } {
-    if (ref === '#') return { schema: this.root, key: '#' };
-    const m = /^#\/(\$defs|definitions)\/(.+)$/.exec(ref);
-    if (!m) throw unsupported(path, `$ref "${ref}" (only "#", "#/$defs/..." and "#/definitions/...")`);
-    const defs = (this.root as Schema)?.[m[1]!] as Schema | undefined;
-    const name = m[2]!.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (!defs || typeof defs !== 'object' || !(name in defs)) throw invalid(path, `$ref "${ref}" points nowhere`);
-    return { schema: defs[name], key: ref };
+  /**
+   * Base URIs and identifiers, found once over the whole document: the base of every schema
+   * object (`$id`, or `id` in drafts 4-6, starts a new one relative to the enclosing base), the
+   * schema each identifier names, and the `$anchor`s and plain-name fragment ids.
+   */
+  private readonly bases = new WeakMap<object, string>();
+  private readonly ids = new Map<string, unknown>();
+  private readonly ambiguous = new Set<string>();
+  private curBase = DEFAULT_BASE;
+  private indexed = false;
+
+  private index(): void {
+    if (this.indexed) return;
+    this.indexed = true;
+    const setId = (key: string, o: object): void => {
+      if (this.ids.has(key) && this.ids.get(key) !== o) this.ambiguous.add(key);
+      else this.ids.set(key, o);
+    };
+    const walk = (node: unknown, base: string, depth: number): void => {
+      if (!node || typeof node !== 'object' || depth > 256) return;
+      if (Array.isArray(node)) {
+        for (const x of node) walk(x, base, depth + 1);
+        return;
+      }
+      const o = node as Schema;
+      const id = typeof o.$id === 'string' ? o.$id : typeof o.id === 'string' ? o.id : undefined;
+      if (id !== undefined) {
+        const u = safeUrl(id, base);
+        if (u) {
+          const frag = u.hash;
+          u.hash = '';
+          if (frag.length > 1 && !frag.startsWith('#/')) setId(`${u.href}${frag}`, o); // draft 4-7 plain-name fragment
+          else {
+            base = u.href;
+            setId(base, o);
+          }
+        }
+      }
+      if (typeof o.$anchor === 'string') setId(`${base}#${o.$anchor}`, o);
+      this.bases.set(o, base);
+      for (const [k, v] of Object.entries(o)) {
+        if (k === 'const' || k === 'enum' || k === 'default' || k === 'examples' || k === 'example') continue;
+        walk(v, base, depth + 1);
+      }
+    };
+    walk(this.root, DEFAULT_BASE, 0);
+    this.ids.set(DEFAULT_BASE, this.root);
+  }
+
+  /**
+   * Resolves a $ref against the current base: a JSON pointer (`#/...`, with ~0 ~1 and
+   * percent escapes, into any part of the document), a schema named by its `$id`/`id`
+   * (relative or absolute, with or without a pointer after it) or an anchor. Nothing is
+   * fetched: a reference to a document outside this one is refused.
+   */
+  private resolveRef(ref: string, path: string): { schema: unknown; key: string; base: string } {
+    this.index();
+    const u = safeUrl(ref, this.curBase);
+    if (!u) throw unsupported(path, `$ref "${ref}" (not a URI reference)`);
+    const frag = u.hash;
+    u.hash = '';
+    const doc = u.href;
+    if (this.ambiguous.has(doc) || this.ambiguous.has(doc + frag)) throw unsupported(path, `$ref "${ref}" (two schemas in this document have that identifier)`);
+    let target: unknown;
+    let base = doc;
+    if (frag.length > 1 && !frag.startsWith('#/')) {
+      if (!this.ids.has(doc + frag)) throw unsupported(path, `$ref "${ref}" (no schema in this document has that anchor)`);
+      target = this.ids.get(doc + frag);
+      base = this.bases.get(target as object) ?? doc;
+    } else {
+      if (!this.ids.has(doc)) throw unsupported(path, `$ref "${ref}" (only references within this document are followed)`);
+      target = this.ids.get(doc);
+      if (frag.length > 1) {
+        for (const raw of frag.slice(2).split('/')) {
+          let seg: string;
+          try {
+            seg = decodeURIComponent(raw);
+          } catch {
+            throw invalid(path, `$ref "${ref}": bad percent escape`);
+          }
+          seg = seg.replace(/~1/g, '/').replace(/~0/g, '~');
+          if (!target || typeof target !== 'object' || !Object.prototype.hasOwnProperty.call(target, seg)) {
+            throw invalid(path, `$ref "${ref}" points nowhere`);
+          }
+          target = (target as Schema)[seg];
+        }
+        if (target && typeof target === 'object') base = this.bases.get(target) ?? base;
+      }
+    }
+    return { schema: target, key: `${doc}${frag || '#'}`, base };
   }
 
   /** Returns a GBNF expression (usually a rule name) for a schema; values end with ws. */
@@ -152,19 +259,35 @@ class SchemaCompiler {
     if (schema === false) throw unsupported(path, 'schema false (nothing validates)');
     if (!schema || typeof schema !== 'object' || Array.isArray(schema)) throw invalid(path, 'a schema must be an object or a boolean');
     const s = schema as Schema;
+    const outer = this.curBase;
+    this.curBase = this.bases.get(s) ?? outer;
+    try {
+      return this.visitObject(s, path, hint);
+    } finally {
+      this.curBase = outer;
+    }
+  }
+
+  private visitObject(s: Schema, path: string, hint: string): string {
     for (const k of Object.keys(s)) {
-      if (!KEYWORDS.has(k) && !ANNOTATIONS.has(k)) throw unsupported(path, `keyword "${k}"`);
+      if (VALIDATION.has(k) && !KEYWORDS.has(k)) throw unsupported(path, `keyword "${k}"`);
     }
     if (s.$ref !== undefined) {
       if (typeof s.$ref !== 'string') throw invalid(path, '$ref must be a string');
       const others = Object.keys(s).filter((k) => k !== '$ref' && !ANNOTATIONS.has(k));
       if (others.length > 0) throw unsupported(path, `keyword "${others[0]}" beside $ref`);
-      const { schema: target, key } = this.resolveRef(s.$ref, path);
+      const { schema: target, key, base } = this.resolveRef(s.$ref, path);
       let name = this.refs.get(key);
       if (!name) {
-        name = this.rule(`ref-${key.split('/').pop()}`, '');
+        name = this.rule(`ref-${key.split(/[/#]/).pop()}`, '');
         this.refs.set(key, name);
-        this.rules.set(name, this.visit(target, key, name));
+        const outer = this.curBase;
+        this.curBase = base;
+        try {
+          this.rules.set(name, this.visit(target, refPath(key), name));
+        } finally {
+          this.curBase = outer;
+        }
       }
       return name;
     }
@@ -214,8 +337,16 @@ class SchemaCompiler {
 
   private deref(s: unknown, path: string): unknown {
     let cur = s;
-    for (let i = 0; i < 32 && cur && typeof cur === 'object' && typeof (cur as Schema).$ref === 'string'; i++) {
-      cur = this.resolveRef((cur as Schema).$ref as string, path).schema;
+    const outer = this.curBase;
+    try {
+      for (let i = 0; i < 32 && cur && typeof cur === 'object' && typeof (cur as Schema).$ref === 'string'; i++) {
+        this.curBase = this.bases.get(cur as object) ?? this.curBase;
+        const r = this.resolveRef((cur as Schema).$ref as string, path);
+        cur = r.schema;
+        this.curBase = r.base;
+      }
+    } finally {
+      this.curBase = outer;
     }
     return cur;
   }
@@ -277,6 +408,14 @@ class SchemaCompiler {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw invalid(path, `${k} must be a number`);
       return v;
     };
+    // Draft 4 spells exclusive bounds as booleans beside minimum/maximum.
+    const draft4 = (k: string, bound: string): Schema => {
+      const v = s[k];
+      if (typeof v !== 'boolean') return {};
+      if (v && s[bound] === undefined) throw invalid(path, `${k}: true needs ${bound}`);
+      return v ? { [bound]: undefined, [k]: s[bound] } : { [k]: undefined };
+    };
+    s = { ...s, ...draft4('exclusiveMinimum', 'minimum'), ...draft4('exclusiveMaximum', 'maximum') };
     const min = num('minimum');
     const max = num('maximum');
     const xmin = num('exclusiveMinimum');
@@ -454,6 +593,20 @@ class SchemaCompiler {
   }
 }
 
+/** The base URI of a document without an identifier: references are resolved against it. */
+const DEFAULT_BASE = 'https://schema.invalid/root.json';
+function safeUrl(ref: string, base: string): URL | null {
+  try {
+    return new URL(ref, base);
+  } catch {
+    return null;
+  }
+}
+/** How errors name a place reached through a reference: as a pointer in this document when it is one. */
+function refPath(key: string): string {
+  return key.startsWith(DEFAULT_BASE) ? key.slice(DEFAULT_BASE.length) : key;
+}
+
 function nonNegInt(v: unknown, path: string, k: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(path, `${k} must be a non-negative integer`);
   return v;
@@ -508,8 +661,12 @@ function mergeSchemas(a: unknown, b: unknown, path: string): Schema {
         break;
       }
       case 'required': out[k] = [...new Set([...(cur as string[]), ...(v as string[])])]; break;
-      case 'minimum': case 'minLength': case 'minItems': case 'exclusiveMinimum': out[k] = Math.max(cur as number, v as number); break;
-      case 'maximum': case 'maxLength': case 'maxItems': case 'exclusiveMaximum': out[k] = Math.min(cur as number, v as number); break;
+      case 'exclusiveMinimum': case 'exclusiveMaximum':
+        if (typeof cur !== 'number' || typeof v !== 'number') throw unsupported(path, `allOf with different draft-4 values for "${k}"`);
+        out[k] = k === 'exclusiveMinimum' ? Math.max(cur, v) : Math.min(cur, v);
+        break;
+      case 'minimum': case 'minLength': case 'minItems': out[k] = Math.max(cur as number, v as number); break;
+      case 'maximum': case 'maxLength': case 'maxItems': out[k] = Math.min(cur as number, v as number); break;
       case 'type': {
         const ta = Array.isArray(cur) ? cur : [cur];
         const tb = Array.isArray(v) ? v : [v];

@@ -284,6 +284,63 @@ export const SCHEMAS: Record<string, object> = {
     required: ['role'],
     additionalProperties: false,
   },
+  // Annotations and vendor extensions of every kind (ignored: they do not change what validates).
+  annotated: {
+    id: 'http://jsonschema.net',
+    $comment: 'generated',
+    type: 'object',
+    'x-kubernetes-group-version-kind': [{ group: '', kind: 'Pod', version: 'v1' }],
+    self: { vendor: 'com.acme', name: 'event', format: 'jsonschema', version: '1-0-0' },
+    properties: {
+      name: { id: 'http://jsonschema.net/name', type: 'string', readonly: true, example: 'x', name: 'label', maxLength: 12 },
+      port: { type: 'integer', _format: 'int32', minimum: 1, maximum: 65535, deprecated: true, 'x-order': 2 },
+      tags: { type: 'array', items: { type: 'string', links: [{ rel: 'self', href: '{id}' }] }, _uniqueItems: true, maxItems: 3 },
+      mode: { type: 'string', enum: ['a', 'b'], contentMediaType: 'text/plain', nullable: true },
+    },
+    required: ['name'],
+    additionalProperties: false,
+  },
+  // Definitions whose names hold any character, reached through JSON pointer escapes.
+  k8sDefinitions: {
+    type: 'object',
+    definitions: {
+      'https://k8s.example/defs.json#/io.k8s/api~core/v1 Pod': { type: 'object', properties: { kind: { const: 'Pod' } }, required: ['kind'], additionalProperties: false },
+      'io.k8s.Quantity%': { type: 'integer', minimum: 0, maximum: 99 },
+    },
+    properties: {
+      pod: { $ref: '#/definitions/https:~1~1k8s.example~1defs.json%23~1io.k8s~1api~0core~1v1%20Pod' },
+      size: { $ref: '#/definitions/io.k8s.Quantity%25' },
+      other: { $ref: '#/properties/size' },
+    },
+    required: ['pod', 'size'],
+    additionalProperties: false,
+  },
+  // References to schemas named by $id (absolute, relative, embedded with their own base) and $anchor.
+  idRefs: {
+    $id: 'https://example.com/schemas/order.json',
+    type: 'object',
+    $defs: {
+      item: {
+        $id: 'item.json',
+        type: 'object',
+        properties: { sku: { $ref: '#/$defs/sku' }, qty: { type: 'integer', minimum: 1, maximum: 9 } },
+        required: ['sku', 'qty'],
+        additionalProperties: false,
+        $defs: { sku: { type: 'string', pattern: '^[A-Z]{3}[0-9]{2}$' } },
+      },
+      sku: { type: 'integer' },
+      money: { $anchor: 'money', type: 'integer', minimum: 0, maximum: 1000 },
+    },
+    properties: {
+      items: { type: 'array', items: { $ref: 'item.json' }, minItems: 1, maxItems: 2 },
+      first: { $ref: 'https://example.com/schemas/item.json' },
+      firstQty: { $ref: 'item.json#/properties/qty' },
+      total: { $ref: '#money' },
+      code: { $ref: '#/$defs/sku' },
+    },
+    required: ['items', 'total', 'code'],
+    additionalProperties: false,
+  },
   unicodeKeys: {
     type: 'object',
     properties: { 'prénom': { type: 'string' }, '名前': { type: 'string', pattern: '^[\\u3040-\\u30ff]+$' }, 'quote"key': { type: 'integer' } },

@@ -17,6 +17,7 @@
  *   digits; number bounds allow no exponent.
  */
 import { SparrowError } from '../errors.js';
+import { MAX_REPETITION } from './gbnf.js';
 
 type Schema = Record<string, unknown>;
 
@@ -126,6 +127,7 @@ export function schemaToGbnf(schema: unknown): string {
 class SchemaCompiler {
   private readonly rules = new Map<string, string>();
   private readonly refs = new Map<string, string>();
+  private readonly shared = new Map<string, string>();
   private counter = 0;
 
   constructor(private readonly root: unknown) {}
@@ -395,8 +397,17 @@ class SchemaCompiler {
     if (!hasLen) return this.base('json-string');
     this.base('json-char');
     const rep = maxL === Infinity ? `{${minL},}` : `{${minL},${maxL}}`;
-    if (maxL > 10000 || minL > 10000) throw unsupported(path, 'string lengths above 10000');
-    return this.rule(hint, `"\\"" json-char${rep} "\\"" ${this.base('ws')}`);
+    // A count is a chain of rules, one per character (masks are shared along it, so long
+    // chains cost memory, not mask time); the longest the grammar parser takes.
+    if ((maxL !== Infinity && maxL > MAX_REPETITION) || minL > MAX_REPETITION) throw unsupported(path, `string lengths above ${MAX_REPETITION}`);
+    // Strings of the same length bounds share one rule (a schema often repeats maxLength: 32767).
+    const key = `string${rep}`;
+    let name = this.shared.get(key);
+    if (!name) {
+      name = this.rule(`str-${minL}-${maxL === Infinity ? 'inf' : maxL}`, `"\\"" json-char${rep} "\\"" ${this.base('ws')}`);
+      this.shared.set(key, name);
+    }
+    return name;
   }
 
   private bounds(s: Schema, path: string, integer: boolean): { lo: bigint | null; hi: bigint | null } {

@@ -300,6 +300,18 @@ export const SCHEMAS: Record<string, object> = {
     required: ['name'],
     additionalProperties: false,
   },
+  // Long string bounds (database column widths), repeated: one shared chain per bound.
+  longStrings: {
+    type: 'object',
+    properties: {
+      a: { type: 'string', maxLength: 32767 },
+      b: { type: 'string', maxLength: 32767 },
+      c: { type: 'string', minLength: 2, maxLength: 65535 },
+      d: { type: 'array', items: { type: 'string', maxLength: 32767 }, maxItems: 2 },
+    },
+    required: ['a', 'c'],
+    additionalProperties: false,
+  },
   // Definitions whose names hold any character, reached through JSON pointer escapes.
   k8sDefinitions: {
     type: 'object',

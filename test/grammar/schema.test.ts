@@ -184,6 +184,25 @@ describe('JSON schema compiler', () => {
     expect(() => schemaToGbnf({ type: 'integer', exclusiveMinimum: true })).toThrow(/exclusiveMinimum: true needs minimum/);
   });
 
+  it('long string lengths: exact at the bounds, one rule per distinct bound', () => {
+    const schema = { type: 'object', properties: { a: { type: 'string', minLength: 3, maxLength: 32767 }, b: { type: 'string', minLength: 3, maxLength: 32767 } } };
+    const gbnf = schemaToGbnf(schema);
+    expect(gbnf.match(/json-char\{3,32767\}/g)).toHaveLength(1);
+    const r = new Recognizer(lowerGrammar(parseGbnf(gbnf)));
+    const ok = (d: string) => {
+      const st = r.run(r.initial, new TextEncoder().encode(d));
+      return st >= 0 && r.accepting(st);
+    };
+    const s = (n: number, c = 'x') => JSON.stringify(c.repeat(n));
+    expect(ok(`{"a":${s(32767)},"b":${s(3)}}`)).toBe(true);
+    expect(ok(`{"a":${s(32768)}}`)).toBe(false);
+    expect(ok(`{"a":${s(2)}}`)).toBe(false);
+    expect(ok(`{"b":${s(32767, 'é')}}`)).toBe(true); // characters, not bytes
+    expect(ok(`{"b":"${'\\n'.repeat(32767)}"}`)).toBe(true);
+    expect(ok(`{"b":"${'\\n'.repeat(32768)}"}`)).toBe(false);
+    expect(() => schemaToGbnf({ type: 'string', maxLength: 65537 })).toThrow(/string lengths above 65536/);
+  });
+
   it('follows $ref through JSON pointers, $id and anchors; refuses what it cannot resolve', () => {
     const accepts = (schema: unknown, d: string) => {
       const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf(schema))));

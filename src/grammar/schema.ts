@@ -827,6 +827,7 @@ export function regexToGbnf(re: string, path: string): string {
     return alts.length === 1 ? alts[0]! : `( ${alts.join(' | ')} )`;
   };
   const single = (c: number): number[] => [c, c];
+  const chars = (r: number[]): Piece => ({ e: classExpr(r), nullable: false, star: null });
 
   const escapeRanges = (inClass: boolean): number[] => {
     const e = re[pos++];
@@ -871,18 +872,31 @@ export function regexToGbnf(re: string, path: string): string {
     }
   };
 
-  const parseAlt = (): string => {
+  /**
+   * A parsed piece: its expression, whether it matches the empty string, and (when it does)
+   * `star`: a non-nullable expression P with (piece)* = (P)*, or null when (piece)* is only
+   * the empty string. A repetition of a nullable piece is generated as (P)*: `( x* )*` as is
+   * would be a left-recursive rule.
+   */
+  type Piece = { e: string; nullable: boolean; star: string | null };
+  const starOf = (p: Piece): string | null => (p.nullable ? p.star : p.e);
+  const anyOf = (xs: Array<string | null>): string | null => {
+    const ys = xs.filter((x): x is string => x !== null);
+    return ys.length === 0 ? null : ys.length === 1 ? ys[0]! : `( ${ys.join(' | ')} )`;
+  };
+  const parseAlt = (): Piece => {
     const alts = [parseSeq()];
     while (re[pos] === '|') {
       pos++;
       alts.push(parseSeq());
     }
-    return alts.length === 1 ? alts[0]! : `( ${alts.join(' | ')} )`;
+    if (alts.length === 1) return alts[0]!;
+    return { e: `( ${alts.map((a) => a.e).join(' | ')} )`, nullable: alts.some((a) => a.nullable), star: anyOf(alts.map(starOf)) };
   };
-  const parseSeq = (): string => {
-    const items: string[] = [];
+  const parseSeq = (): Piece => {
+    const items: Piece[] = [];
     while (pos < re.length && re[pos] !== '|' && re[pos] !== ')') {
-      let atom: string;
+      let atom: Piece;
       const c = re[pos]!;
       if (c === '^' || c === '$') throw fail('^ or $ other than at the ends');
       if (c === '(') {
@@ -894,7 +908,8 @@ export function regexToGbnf(re: string, path: string): string {
             pos = end + 1;
           } else throw fail('lookaround assertions');
         }
-        atom = `( ${parseAlt()} )`;
+        const inner = parseAlt();
+        atom = { ...inner, e: `( ${inner.e} )` };
         if (re[pos] !== ')') throw fail("unbalanced '('");
         pos++;
       } else if (c === '[') {
@@ -934,39 +949,48 @@ export function regexToGbnf(re: string, path: string): string {
           } else r.push(...lo);
         }
         pos++;
-        atom = classExpr(neg ? complement(r) : r);
+        atom = chars(neg ? complement(r) : r);
       } else if (c === '.') {
         pos++;
-        atom = classExpr(complement([10, 10, 13, 13, 0x2028, 0x2029]));
+        atom = chars(complement([10, 10, 13, 13, 0x2028, 0x2029]));
       } else if (c === '\\') {
         pos++;
-        atom = classExpr(escapeRanges(false));
+        atom = chars(escapeRanges(false));
       } else if ('*+?{'.includes(c)) {
         if (c === '{' && !/^\{\d+(,\d*)?\}/.test(re.slice(pos))) {
           pos++;
-          atom = classExpr(single(0x7b));
+          atom = chars(single(0x7b));
         } else throw fail('a quantifier with nothing before it');
       } else {
         const cp = re.codePointAt(pos)!;
         pos += cp > 0xffff ? 2 : 1;
-        atom = classExpr(single(cp));
+        atom = chars(single(cp));
       }
       // Quantifiers.
       const q = /^(\*|\+|\?|\{(\d+)(,(\d*))?\})\??/.exec(re.slice(pos));
       if (q) {
         pos += q[0].length;
-        if (q[1] === '*' || q[1] === '+' || q[1] === '?') atom = `( ${atom} )${q[1]}`;
+        const star = starOf(atom);
+        const closure: Piece = { e: star === null ? '""' : `( ${star} )*`, nullable: true, star };
+        if (q[1] === '*') atom = closure;
+        else if (q[1] === '+') atom = atom.nullable ? closure : { e: `( ${atom.e} )+`, nullable: false, star: null };
+        else if (q[1] === '?') atom = { e: `( ${atom.e} )?`, nullable: true, star };
         else {
           const m = Number(q[2]);
           const n = q[3] ? (q[4] ? Number(q[4]) : Infinity) : m;
           if (m > 1000 || (n !== Infinity && n > 1000)) throw fail('repetition counts above 1000');
           if (n < m) throw fail('a repetition {m,n} with n < m');
-          atom = `( ${atom} ){${m},${n === Infinity ? '' : n}}`;
+          if (n === Infinity && atom.nullable) atom = closure; // x{m,} with x nullable is x*
+          else atom = { e: n === 0 ? '""' : `( ${atom.e} ){${m},${n === Infinity ? '' : n}}`, nullable: m === 0 || atom.nullable, star: n === 0 ? null : star };
         }
       }
       items.push(atom);
     }
-    return items.length === 0 ? '""' : items.join(' ');
+    if (items.length === 0) return { e: '""', nullable: true, star: null };
+    const e = items.map((x) => x.e).join(' ');
+    // x1 x2 ... all nullable: (x1 x2 ...)* = (x1 | x2 | ...)*.
+    if (items.every((x) => x.nullable)) return { e, nullable: true, star: anyOf(items.map((x) => x.star)) };
+    return { e, nullable: false, star: null };
   };
 
   let anchoredStart = false;
@@ -986,7 +1010,7 @@ export function regexToGbnf(re: string, path: string): string {
   pos = 0;
   let body: string;
   try {
-    body = parseAlt();
+    body = parseAlt().e;
     if (pos !== re.length) throw fail("unbalanced ')'");
   } finally {
     re = whole;

@@ -184,6 +184,27 @@ describe('JSON schema compiler', () => {
     expect(() => schemaToGbnf({ type: 'integer', exclusiveMinimum: true })).toThrow(/exclusiveMinimum: true needs minimum/);
   });
 
+  it('repetitions of patterns that match the empty string (no left recursion; same language as RegExp)', () => {
+    const patterns = ['^(a*)*$', '^([ab .-]*)*\\/?$', '^(a?b?)+c$', '^((ab)?|c)*$', '^(a|)*$', '^(|a{0,2})+b$', '^(a*){2,}b?$', '^((a*)(b?))*$', '^(a{0,0})*b$', '(c*)+$'];
+    const alphabet = ['a', 'b', 'c', '/', ' '];
+    for (const p of patterns) {
+      const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf({ type: 'string', pattern: p }))));
+      const re = new RegExp(p, 'u');
+      const check = (str: string) => {
+        const st = r.run(r.initial, new TextEncoder().encode(JSON.stringify(str)));
+        expect(st >= 0 && r.accepting(st), `${p} on ${JSON.stringify(str)}`).toBe(re.test(str));
+      };
+      const words = [''];
+      for (let len = 0; len < 5; len++) {
+        for (const w of words.splice(0)) {
+          check(w);
+          for (const c of alphabet) words.push(w + c);
+        }
+      }
+      for (const w of words) check(w);
+    }
+  });
+
   it('long string lengths: exact at the bounds, one rule per distinct bound', () => {
     const schema = { type: 'object', properties: { a: { type: 'string', minLength: 3, maxLength: 32767 }, b: { type: 'string', minLength: 3, maxLength: 32767 } } };
     const gbnf = schemaToGbnf(schema);

@@ -54,7 +54,7 @@ const KEYWORDS = new Set([
   'anyOf', 'oneOf', 'allOf', '$ref', 'pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum',
 ]);
-const FORMATS = new Set(['date', 'time', 'date-time', 'uuid', 'email']);
+const FORMATS = new Set(['date', 'time', 'date-time', 'uuid', 'email', 'uri', 'hostname', 'ipv4', 'ipv6']);
 
 function unsupported(path: string, what: string): SparrowError {
   return new SparrowError(`JSON schema at ${path || '#'}: unsupported ${what}`, 'ERR_SCHEMA_UNSUPPORTED');
@@ -112,6 +112,37 @@ const FORMAT_RULES: Record<string, Record<string, string>> = {
   },
   uuid: {
     'fmt-uuid': '[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}',
+  },
+  // RFC 3986 URIs with a scheme (ajv-formats "uri"): an authority with a registered name
+  // and a path, or a rootless path (mailto:, urn:); query and fragment.
+  uri: {
+    'fmt-uri': 'fmt-scheme ":" ( "//" fmt-regname ( ":" [0-9]* )? ( "/" fmt-pchar* )* | fmt-pchar+ ( "/" fmt-pchar* )* ) ( "?" fmt-qchar* )? ( "#" fmt-qchar* )?',
+    'fmt-scheme': '[a-zA-Z] [a-zA-Z0-9+.\\x2d]*',
+    'fmt-regname': '( [a-zA-Z0-9._~!$&\'()*+,;=\\x2d] | fmt-pct )+',
+    'fmt-pchar': '[a-zA-Z0-9._~!$&\'()*+,;=:@\\x2d] | fmt-pct',
+    'fmt-qchar': 'fmt-pchar | [/?]',
+    'fmt-pct': '"%" [0-9a-fA-F] [0-9a-fA-F]',
+  },
+  // Up to 5 labels of up to 40 characters: within the 253 characters a hostname may have.
+  hostname: {
+    'fmt-hostname': 'fmt-hlabel ( "." fmt-hlabel ){0,4}',
+    'fmt-hlabel': '[a-zA-Z0-9] ( [a-zA-Z0-9\\x2d]{0,38} [a-zA-Z0-9] )?',
+  },
+  ipv4: {
+    'fmt-ipv4': 'fmt-octet "." fmt-octet "." fmt-octet "." fmt-octet',
+    'fmt-octet': '"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9]',
+  },
+  // Eight groups, or k before and at most 7 - k after one "::" (no embedded IPv4).
+  ipv6: {
+    'fmt-ipv6': [
+      'fmt-h16 ( ":" fmt-h16 ){7}',
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((k) => {
+        const pre = k === 0 ? '' : `fmt-h16 ( ":" fmt-h16 ){${k - 1}} `;
+        const post = k === 7 ? '' : ` ( fmt-h16 ( ":" fmt-h16 ){0,${6 - k}} )?`;
+        return `${pre}"::"${post}`;
+      }),
+    ].join(' | '),
+    'fmt-h16': '[0-9a-fA-F]{1,4}',
   },
   email: {
     'fmt-email': 'fmt-atom ( "." fmt-atom )* "@" ( fmt-label "." )+ fmt-label',

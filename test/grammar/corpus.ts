@@ -300,6 +300,19 @@ export const SCHEMAS: Record<string, object> = {
     required: ['name'],
     additionalProperties: false,
   },
+  // Network formats (ajv-formats, full mode).
+  endpoints: {
+    type: 'object',
+    properties: {
+      homepage: { type: 'string', format: 'uri' },
+      mirrors: { type: 'array', items: { type: 'string', format: 'uri' }, maxItems: 3 },
+      host: { type: 'string', format: 'hostname' },
+      v4: { type: 'string', format: 'ipv4' },
+      v6: { type: 'string', format: 'ipv6' },
+    },
+    required: ['homepage', 'host', 'v4', 'v6'],
+    additionalProperties: false,
+  },
   // Long string bounds (database column widths), repeated: one shared chain per bound.
   longStrings: {
     type: 'object',
@@ -367,7 +380,7 @@ export const SCHEMAS: Record<string, object> = {
 export const UNSUPPORTED: Record<string, { schema: object; keyword: RegExp }> = {
   openApiPaths: { schema: { type: 'object', patternProperties: { '^/': { type: 'object' } } }, keyword: /patternProperties/ },
   tagsUnique: { schema: { type: 'array', items: { type: 'string' }, uniqueItems: true }, keyword: /uniqueItems/ },
-  homepageUri: { schema: { type: 'object', properties: { homepage: { type: 'string', format: 'uri' } } }, keyword: /format "uri"/ },
+  homepageIri: { schema: { type: 'object', properties: { homepage: { type: 'string', format: 'iri' } } }, keyword: /format "iri"/ },
   priceCents: { schema: { type: 'number', multipleOf: 0.01 }, keyword: /multipleOf/ },
   conditional: {
     schema: { type: 'object', properties: { country: { type: 'string' } }, if: { properties: { country: { const: 'US' } } }, then: { required: ['zip'] } },

@@ -50,7 +50,7 @@ const VALIDATION = new Set(Object.values(VALIDATION_KEYWORDS).flat());
 const isAnnotation = (k: string): boolean => !VALIDATION.has(k);
 const ANNOTATIONS = { has: isAnnotation };
 const KEYWORDS = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
+  'type', 'properties', 'patternProperties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
   'anyOf', 'oneOf', 'allOf', '$ref', 'pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum',
 ]);
@@ -355,7 +355,7 @@ class SchemaCompiler {
     let types: string[];
     if (s.type === undefined) {
       const keys = Object.keys(s);
-      if (keys.some((k) => ['properties', 'required', 'additionalProperties'].includes(k))) types = ['object'];
+      if (keys.some((k) => ['properties', 'patternProperties', 'required', 'additionalProperties'].includes(k))) types = ['object'];
       else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems'].includes(k))) types = ['array'];
       else if (keys.some((k) => ['pattern', 'format', 'minLength', 'maxLength'].includes(k))) types = ['string'];
       else if (keys.some((k) => ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].includes(k))) types = ['number'];
@@ -525,6 +525,18 @@ class SchemaCompiler {
     const hasProps = s.properties !== undefined;
     // Absent additionalProperties: extra keys only when no properties are declared.
     const extra: unknown = ap === undefined ? (hasProps ? false : true) : ap;
+    // patternProperties: a key matching a pattern takes that pattern's schema too.
+    const pp = s.patternProperties ?? {};
+    if (!pp || typeof pp !== 'object' || Array.isArray(pp)) throw invalid(path, 'patternProperties must be an object');
+    const patterns = Object.entries(pp as Schema).map(([p, sub]) => {
+      let re: RegExp;
+      try {
+        re = new RegExp(p, 'u');
+      } catch {
+        throw invalid(path, `patternProperties: ${JSON.stringify(p)} is not a regular expression`);
+      }
+      return { p, re, sub };
+    });
     const keys = Object.keys(props);
     for (const r of required as string[]) {
       if (!(r in props)) {
@@ -532,15 +544,29 @@ class SchemaCompiler {
         keys.push(r);
       }
     }
+    // The generated pattern keys must not spell a declared key (its value would then need
+    // both schemas); nothing cheap excludes a word from a regex's language, so refuse.
+    const clash = keys.find((k) => patterns.some((x) => x.re.test(k)));
+    if (clash !== undefined) throw unsupported(path, `patternProperties matching the declared or required property "${clash}"`);
     const ws = this.base('ws');
     this.base('json-char');
-    const kv = keys.map((k, i) => {
-      const v = k in props ? this.visit(props[k], `${path}/properties/${k}`, `${hint}-${k}`) : this.base('json-value');
+    const kv = keys.map((k) => {
+      // A required key that is not declared takes additionalProperties' schema.
+      const v = k in props ? this.visit(props[k], `${path}/properties/${k}`, `${hint}-${k}`)
+        : extra === true ? this.base('json-value') : this.visit(extra, `${path}/additionalProperties`, `${hint}-${k}`);
       return `${lit(JSON.stringify(k))} ${ws} ":" ${ws} ${v}`;
     });
     const req = keys.map((k) => (required as string[]).includes(k));
     let extraKv: string | null = null;
-    if (extra !== false) {
+    if (patterns.length > 0) {
+      // Keys of the patterns' languages, each value valid against every pattern's schema (a
+      // key may match several). A key that matches no pattern would fall to
+      // additionalProperties: that language is not generated (outputs only narrow).
+      const subs = [...new Map(patterns.map((x) => [JSON.stringify(x.sub), x.sub])).values()];
+      const value = subs.length === 1 ? this.visit(subs[0], `${path}/patternProperties`, `${hint}-pat`) : this.visit({ allOf: subs }, `${path}/patternProperties`, `${hint}-pat`);
+      const body = patterns.map((x) => regexToGbnf(x.p, `${path}/patternProperties`)).join(' | ');
+      extraKv = `"\\"" ( ${body} ) "\\"" ${ws} ":" ${ws} ${value}`;
+    } else if (extra !== false) {
       const value = extra === true ? this.base('json-value') : this.visit(extra, `${path}/additionalProperties`, `${hint}-extra`);
       extraKv = `${this.keyNotIn(keys, hint)} ${ws} ":" ${ws} ${value}`;
     }

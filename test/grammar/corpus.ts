@@ -313,6 +313,30 @@ export const SCHEMAS: Record<string, object> = {
     required: ['homepage', 'host', 'v4', 'v6'],
     additionalProperties: false,
   },
+  // patternProperties: OpenAPI paths and extensions, Kubernetes-style label maps.
+  openApiPaths: {
+    type: 'object',
+    properties: { openapi: { const: '3.0.0' }, info: { type: 'object', properties: { title: { type: 'string' } }, required: ['title'] } },
+    patternProperties: {
+      '^/': { type: 'object', properties: { get: { type: 'object', properties: { summary: { type: 'string', maxLength: 20 } } } }, additionalProperties: false },
+      '^x-': {},
+    },
+    required: ['openapi'],
+    additionalProperties: false,
+  },
+  labels: {
+    type: 'object',
+    properties: { metadata: { type: 'object', properties: { labels: { patternProperties: { '^[a-z0-9.-]{1,12}$': { type: 'string', maxLength: 8 } }, additionalProperties: false } } } },
+    required: ['metadata'],
+    additionalProperties: false,
+  },
+  overlapping: {
+    type: 'object',
+    properties: { count: { type: 'integer', minimum: 0, maximum: 9 } },
+    patternProperties: { '^n': { type: 'integer', minimum: 0 }, 'x$': { type: 'integer', maximum: 50 }, '^z': { type: 'integer' } },
+    required: ['count', 'total'],
+    additionalProperties: { type: 'integer', minimum: 100, maximum: 200 },
+  },
   // Long string bounds (database column widths), repeated: one shared chain per bound.
   longStrings: {
     type: 'object',
@@ -378,7 +402,10 @@ export const SCHEMAS: Record<string, object> = {
  * ERR_SCHEMA_UNSUPPORTED naming it, never compile to something looser).
  */
 export const UNSUPPORTED: Record<string, { schema: object; keyword: RegExp }> = {
-  openApiPaths: { schema: { type: 'object', patternProperties: { '^/': { type: 'object' } } }, keyword: /patternProperties/ },
+  idsByPattern: {
+    schema: { type: 'object', required: ['id1'], patternProperties: { '^id[0-9]$': { type: 'integer' } } },
+    keyword: /patternProperties matching the declared or required property "id1"/,
+  },
   tagsUnique: { schema: { type: 'array', items: { type: 'string' }, uniqueItems: true }, keyword: /uniqueItems/ },
   homepageIri: { schema: { type: 'object', properties: { homepage: { type: 'string', format: 'iri' } } }, keyword: /format "iri"/ },
   priceCents: { schema: { type: 'number', multipleOf: 0.01 }, keyword: /multipleOf/ },

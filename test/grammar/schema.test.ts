@@ -292,7 +292,8 @@ describe('JSON schema compiler', () => {
 
   it('names unsupported keywords in a SparrowError', () => {
     const bad: Array<[unknown, RegExp]> = [
-      [{ type: 'object', patternProperties: { '^x': {} } }, /keyword "patternProperties"/],
+      [{ type: 'object', dependentSchemas: { a: {} } }, /keyword "dependentSchemas"/],
+      [{ type: 'object', properties: { xa: {} }, patternProperties: { '^x': {} } }, /patternProperties matching the declared or required property "xa"/],
       [{ type: 'string', format: 'idn-hostname' }, /format "idn-hostname"/],
       [{ not: { type: 'string' } }, /keyword "not"/],
       [{ type: 'number', multipleOf: 3 }, /keyword "multipleOf"/],

@@ -91,6 +91,9 @@ const BASE: Record<string, string> = {
   'json-array': '"[" ws ( json-value ( "," ws json-value )* )? "]" ws',
   'json-string': '"\\"" json-char* "\\"" ws',
   'json-char': '[^"\\\\\\x00-\\x1f] | "\\\\" ( ["\\\\/bfnrt] | "u" [0-9a-fA-F]{4} )',
+  // One code point per item (lengths count code points): \u escapes of UTF-16 surrogates
+  // are left out, since a pair of them is a single character.
+  'json-lchar': '[^"\\\\\\x00-\\x1f] | "\\\\" ( ["\\\\/bfnrt] | "u" ( [0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} ) )',
   'json-number': '"-"? ( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )? ws',
   'json-integer': '"-"? ( "0" | [1-9] [0-9]{0,15} ) ws',
   'json-boolean': '( "true" | "false" ) ws',
@@ -426,7 +429,7 @@ class SchemaCompiler {
       return this.rule(hint, `"\\"" ${body} "\\"" ${this.base('ws')}`);
     }
     if (!hasLen) return this.base('json-string');
-    this.base('json-char');
+    this.base('json-lchar');
     const rep = maxL === Infinity ? `{${minL},}` : `{${minL},${maxL}}`;
     // A count is a chain of rules, one per character (masks are shared along it, so long
     // chains cost memory, not mask time); the longest the grammar parser takes.
@@ -435,7 +438,7 @@ class SchemaCompiler {
     const key = `string${rep}`;
     let name = this.shared.get(key);
     if (!name) {
-      name = this.rule(`str-${minL}-${maxL === Infinity ? 'inf' : maxL}`, `"\\"" json-char${rep} "\\"" ${this.base('ws')}`);
+      name = this.rule(`str-${minL}-${maxL === Infinity ? 'inf' : maxL}`, `"\\"" json-lchar${rep} "\\"" ${this.base('ws')}`);
       this.shared.set(key, name);
     }
     return name;

@@ -237,7 +237,7 @@ describe('JSON schema compiler', () => {
   it('long string lengths: exact at the bounds, one rule per distinct bound', () => {
     const schema = { type: 'object', properties: { a: { type: 'string', minLength: 3, maxLength: 32767 }, b: { type: 'string', minLength: 3, maxLength: 32767 } } };
     const gbnf = schemaToGbnf(schema);
-    expect(gbnf.match(/json-char\{3,32767\}/g)).toHaveLength(1);
+    expect(gbnf.match(/json-lchar\{3,32767\}/g)).toHaveLength(1);
     const r = new Recognizer(lowerGrammar(parseGbnf(gbnf)));
     const ok = (d: string) => {
       const st = r.run(r.initial, new TextEncoder().encode(d));
@@ -251,6 +251,15 @@ describe('JSON schema compiler', () => {
     expect(ok(`{"b":"${'\\n'.repeat(32767)}"}`)).toBe(true);
     expect(ok(`{"b":"${'\\n'.repeat(32768)}"}`)).toBe(false);
     expect(() => schemaToGbnf({ type: 'string', maxLength: 65537 })).toThrow(/string lengths above 65536/);
+    // A surrogate pair written as two \\u escapes is one character: never counted as two.
+    const two = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf({ type: 'string', minLength: 2, maxLength: 2 }))));
+    const ok2 = (d: string) => {
+      const st = two.run(two.initial, new TextEncoder().encode(d));
+      return st >= 0 && two.accepting(st);
+    };
+    expect(ok2('"\\ud83d\\ude00"')).toBe(false);
+    expect(ok2('"\\u00e9\\uffff"')).toBe(true);
+    expect(ok2('"😀x"')).toBe(true);
   });
 
   it('follows $ref through JSON pointers, $id and anchors; refuses what it cannot resolve', () => {

@@ -51,6 +51,7 @@ const isAnnotation = (k: string): boolean => !VALIDATION.has(k);
 const ANNOTATIONS = { has: isAnnotation };
 const KEYWORDS = new Set([
   'type', 'properties', 'patternProperties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
+  'additionalItems', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties',
   'anyOf', 'oneOf', 'allOf', '$ref', 'pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum',
 ]);
@@ -162,6 +163,7 @@ class SchemaCompiler {
   private readonly rules = new Map<string, string>();
   private readonly refs = new Map<string, string>();
   private readonly shared = new Map<string, string>();
+  private depth = 0;
   private counter = 0;
 
   constructor(private readonly root: unknown) {}
@@ -297,10 +299,12 @@ class SchemaCompiler {
     const s = schema as Schema;
     const outer = this.curBase;
     this.curBase = this.bases.get(s) ?? outer;
+    if (++this.depth > 400) throw unsupported(path, 'schemas nested (or referring to one another through allOf) more than 400 deep');
     try {
       return this.visitObject(s, path, hint);
     } finally {
       this.curBase = outer;
+      this.depth--;
     }
   }
 
@@ -311,7 +315,12 @@ class SchemaCompiler {
     if (s.$ref !== undefined) {
       if (typeof s.$ref !== 'string') throw invalid(path, '$ref must be a string');
       const others = Object.keys(s).filter((k) => k !== '$ref' && !ANNOTATIONS.has(k));
-      if (others.length > 0) throw unsupported(path, `keyword "${others[0]}" beside $ref`);
+      if (others.length > 0) {
+        // Keywords beside $ref: applied with it (2019-09 on); drafts 4-7 ignore them, so
+        // applying them only narrows.
+        const { $ref, ...rest } = s;
+        return this.visit({ ...rest, allOf: [{ $ref }, ...(Array.isArray(rest.allOf) ? rest.allOf : rest.allOf === undefined ? [] : [rest.allOf])] }, path, hint);
+      }
       const { schema: target, key, base } = this.resolveRef(s.$ref, path);
       let name = this.refs.get(key);
       if (!name) {
@@ -358,8 +367,8 @@ class SchemaCompiler {
     let types: string[];
     if (s.type === undefined) {
       const keys = Object.keys(s);
-      if (keys.some((k) => ['properties', 'patternProperties', 'required', 'additionalProperties'].includes(k))) types = ['object'];
-      else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems'].includes(k))) types = ['array'];
+      if (keys.some((k) => ['properties', 'patternProperties', 'required', 'additionalProperties', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties'].includes(k))) types = ['object'];
+      else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems', 'additionalItems'].includes(k))) types = ['array'];
       else if (keys.some((k) => ['pattern', 'format', 'minLength', 'maxLength'].includes(k))) types = ['string'];
       else if (keys.some((k) => ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].includes(k))) types = ['number'];
       else return this.base('json-value');
@@ -520,14 +529,69 @@ class SchemaCompiler {
   }
 
   private object(s: Schema, path: string, hint: string): string {
-    const props = (s.properties ?? {}) as Schema;
+    let props = (s.properties ?? {}) as Schema;
     if (typeof props !== 'object' || Array.isArray(props)) throw invalid(path, 'properties must be an object');
-    const required = (s.required ?? []) as unknown[];
-    if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) throw invalid(path, 'required must be an array of strings');
+    const required = [...((s.required ?? []) as unknown[])];
+    if (!Array.isArray(s.required ?? []) || required.some((r) => typeof r !== 'string')) throw invalid(path, 'required must be an array of strings');
     const ap = s.additionalProperties;
     const hasProps = s.properties !== undefined;
     // Absent additionalProperties: extra keys only when no properties are declared.
     const extra: unknown = ap === undefined ? (hasProps ? false : true) : ap;
+    let extraKeys = true; // false: no keys beyond the declared and required ones
+    const mayAppear = (k: string) => k in props || required.includes(k) || extra !== false || s.patternProperties !== undefined;
+    // dependentRequired and dependencies: a property's dependencies are made required
+    // (narrower than "required when it is present", never looser). A schema dependency
+    // applies when its property is required; on an optional property it is refused.
+    const deps: Array<[string, unknown]> = [];
+    for (const key of ['dependentRequired', 'dependencies'] as const) {
+      const d = s[key];
+      if (d === undefined) continue;
+      if (!d || typeof d !== 'object' || Array.isArray(d)) throw invalid(path, `${key} must be an object`);
+      deps.push(...Object.entries(d as Schema));
+    }
+    const depSchemas: unknown[] = [];
+    for (const [k, d] of deps) {
+      if (Array.isArray(d)) {
+        if (d.some((x) => typeof x !== 'string')) throw invalid(path, `dependencies of "${k}" must be strings`);
+        if (mayAppear(k)) for (const x of d as string[]) if (!required.includes(x)) required.push(x);
+      } else if (d !== true && (d === false || (typeof d === 'object' && d !== null))) {
+        if (required.includes(k)) depSchemas.push(d);
+        else if (mayAppear(k)) throw unsupported(path, `dependencies: a schema for the optional property "${k}"`);
+      } else if (d !== true) throw invalid(path, `dependencies of "${k}" must be an array or a schema`);
+    }
+    if (depSchemas.length > 0) {
+      const { dependencies: _d, ...rest } = s;
+      return this.visit({ ...rest, dependencies: Object.fromEntries(deps.filter(([, d]) => Array.isArray(d))), allOf: depSchemas }, path, hint);
+    }
+    // minProperties / maxProperties, by narrowing: optional declared properties become
+    // required (in order) up to the minimum; past the maximum, no extra keys and the
+    // optional properties after the first ones are left out.
+    const count = (k: string) => nonNegInt(s[k], path, k);
+    if (s.minProperties !== undefined) {
+      const minP = count('minProperties');
+      for (const k of Object.keys(props)) {
+        if (required.length >= minP) break;
+        if (!required.includes(k)) required.push(k);
+      }
+      if (required.length < minP) throw unsupported(path, `minProperties ${minP} above the declared properties`);
+    }
+    if (s.maxProperties !== undefined) {
+      const maxP = count('maxProperties');
+      const req = new Set(required as string[]);
+      if (req.size > maxP) throw invalid(path, 'more required properties than maxProperties');
+      let room = maxP - req.size;
+      const kept: Schema = {};
+      for (const [k, v] of Object.entries(props)) {
+        if (req.has(k)) kept[k] = v;
+        else if (room > 0) {
+          kept[k] = v;
+          room--;
+        }
+      }
+      props = kept;
+      if (s.patternProperties !== undefined) throw unsupported(path, 'maxProperties together with patternProperties');
+      extraKeys = false;
+    }
     // patternProperties: a key matching a pattern takes that pattern's schema too.
     const pp = s.patternProperties ?? {};
     if (!pp || typeof pp !== 'object' || Array.isArray(pp)) throw invalid(path, 'patternProperties must be an object');
@@ -569,7 +633,7 @@ class SchemaCompiler {
       const value = subs.length === 1 ? this.visit(subs[0], `${path}/patternProperties`, `${hint}-pat`) : this.visit({ allOf: subs }, `${path}/patternProperties`, `${hint}-pat`);
       const body = patterns.map((x) => regexToGbnf(x.p, `${path}/patternProperties`)).join(' | ');
       extraKv = `"\\"" ( ${body} ) "\\"" ${ws} ":" ${ws} ${value}`;
-    } else if (extra !== false) {
+    } else if (extra !== false && extraKeys) {
       const value = extra === true ? this.base('json-value') : this.visit(extra, `${path}/additionalProperties`, `${hint}-extra`);
       extraKv = `${this.keyNotIn(keys, hint)} ${ws} ":" ${ws} ${value}`;
     }
@@ -635,10 +699,16 @@ class SchemaCompiler {
     const maxI = s.maxItems === undefined ? Infinity : nonNegInt(s.maxItems, path, 'maxItems');
     if (maxI < minI) throw invalid(path, 'maxItems is below minItems');
     if (minI > 1000 || (maxI !== Infinity && maxI > 1000)) throw unsupported(path, 'minItems/maxItems above 1000');
-    const prefix = (s.prefixItems ?? []) as unknown[];
+    let prefix = (s.prefixItems ?? []) as unknown[];
     if (!Array.isArray(prefix)) throw invalid(path, 'prefixItems must be an array');
-    const items = s.items;
-    if (Array.isArray(items)) throw unsupported(path, 'items as an array (draft-07 tuples; use prefixItems)');
+    let items = s.items;
+    if (Array.isArray(items)) {
+      // Drafts 4-2019: an items array is a tuple, additionalItems the schema of the rest.
+      if (s.prefixItems !== undefined) throw invalid(path, 'items as an array beside prefixItems');
+      prefix = items;
+      items = s.additionalItems === undefined ? true : s.additionalItems;
+    }
+    // additionalItems beside items that is a schema (or absent) has no effect.
     const ws = this.base('ws');
     const pre = prefix.map((p, i) => this.visit(p, `${path}/prefixItems/${i}`, `${hint}-p${i}`));
     const item = items === false ? null : items === undefined || items === true ? this.base('json-value') : this.visit(items, `${path}/items`, `${hint}-item`);

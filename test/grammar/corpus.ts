@@ -337,6 +337,20 @@ export const SCHEMAS: Record<string, object> = {
     required: ['count', 'total'],
     additionalProperties: { type: 'integer', minimum: 100, maximum: 200 },
   },
+  // minProperties/maxProperties, dependentRequired, keywords beside $ref.
+  counted: {
+    type: 'object',
+    $defs: { tags: { type: 'array', items: { type: 'string', maxLength: 4 } }, meta: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' }, c: { type: 'integer' } } } },
+    properties: {
+      tags: { $ref: '#/$defs/tags', maxItems: 2, minItems: 1 },
+      some: { $ref: '#/$defs/meta', minProperties: 2 },
+      few: { $ref: '#/$defs/meta', maxProperties: 1, required: ['c'] },
+      open: { type: 'object', maxProperties: 2, properties: { x: { type: 'boolean' } }, additionalProperties: { type: 'integer' } },
+      pay: { type: 'object', properties: { card: { type: 'string' }, billing: { type: 'string' }, zip: { type: 'integer' } }, dependentRequired: { card: ['billing', 'zip'] } },
+    },
+    required: ['tags', 'some', 'few', 'open', 'pay'],
+    additionalProperties: false,
+  },
   // Long string bounds (database column widths), repeated: one shared chain per bound.
   longStrings: {
     type: 'object',

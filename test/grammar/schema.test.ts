@@ -171,7 +171,7 @@ describe('JSON schema compiler', () => {
       deprecated: false, contentEncoding: 'base64', $anchor: 'top', $vocabulary: {}, nullable: false,
     };
     expect(schemaToGbnf(decorated)).toBe(schemaToGbnf(plain));
-    for (const k of ['multipleOf', 'uniqueItems', 'maxProperties', 'minProperties', 'additionalItems', 'contains', 'propertyNames',
+    for (const k of ['multipleOf', 'uniqueItems', 'contains', 'propertyNames',
       'if', 'then', 'else', 'not', 'dependentSchemas', 'unevaluatedProperties', 'unevaluatedItems', 'minContains', 'maxContains',
       '$recursiveRef', '$dynamicRef']) {
       expect(() => schemaToGbnf({ ...plain, [k]: {} }), k).toThrow(new RegExp(`unsupported keyword "\\${k}"|unsupported keyword "${k}"`));
@@ -232,6 +232,26 @@ describe('JSON schema compiler', () => {
       }
       expect(accepted, format).toBeGreaterThanOrEqual(3);
     }
+  });
+
+  it('draft-4 tuples (items array + additionalItems) and dependencies, by hand', () => {
+    const accepts = (schema: unknown, d: string) => {
+      const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf(schema))));
+      const st = r.run(r.initial, new TextEncoder().encode(d));
+      return st >= 0 && r.accepting(st);
+    };
+    const tuple = { type: 'array', items: [{ type: 'integer' }, { type: 'string' }], additionalItems: false };
+    expect(['[]', '[1]', '[1,"a"]', '[1,"a",2]', '["a"]'].map((d) => accepts(tuple, d))).toEqual([true, true, true, false, false]);
+    const tupleRest = { type: 'array', items: [{ type: 'integer' }], additionalItems: { type: 'boolean' } };
+    expect(['[1,true,false]', '[1,2]'].map((d) => accepts(tupleRest, d))).toEqual([true, false]);
+    expect(accepts({ type: 'array', items: { type: 'integer' }, additionalItems: false }, '[1,2,3]')).toBe(true); // no effect beside a schema
+    // Array dependencies: the dependencies are made required whenever the property may appear.
+    const dep = { type: 'object', properties: { card: { type: 'string' }, billing: { type: 'string' } }, dependencies: { card: ['billing'] } };
+    expect(['{}', '{"billing":"x"}', '{"card":"1"}', '{"card":"1","billing":"x"}'].map((d) => accepts(dep, d))).toEqual([false, true, false, true]);
+    // A schema dependency applies when its property is required, is refused on an optional one.
+    const depS = { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a'], dependencies: { a: { properties: { b: { maximum: 3 } } } } };
+    expect(['{"a":1,"b":3}', '{"a":1,"b":4}'].map((d) => accepts(depS, d))).toEqual([true, false]);
+    expect(() => schemaToGbnf({ ...depS, required: [] })).toThrow(/dependencies: a schema for the optional property "a"/);
   });
 
   it('long string lengths: exact at the bounds, one rule per distinct bound', () => {

@@ -432,9 +432,9 @@ class SchemaCompiler {
     }
     if (s.pattern !== undefined) {
       if (typeof s.pattern !== 'string') throw invalid(path, 'pattern must be a string');
-      if (hasLen) throw unsupported(path, 'pattern together with minLength/maxLength');
       this.base('json-char');
-      const body = regexToGbnf(s.pattern, path);
+      if (hasLen) this.base('json-lchar');
+      const body = regexToGbnf(s.pattern, path, hasLen ? { min: minL, max: maxL } : undefined);
       return this.rule(hint, `"\\"" ${body} "\\"" ${this.base('ws')}`);
     }
     if (!hasLen) return this.base('json-string');
@@ -897,7 +897,7 @@ export function intRange(lo: bigint | null, hi: bigint | null): string {
  * the match may be surrounded by any text (the regex is unanchored, as ajv tests it).
  * Characters are generated raw; `"` and `\` as their JSON escapes; control characters never.
  */
-export function regexToGbnf(re: string, path: string): string {
+export function regexToGbnf(re: string, path: string, len?: { min: number; max: number }): string {
   let pos = 0;
   const fail = (what: string) => unsupported(path, `pattern ${JSON.stringify(re)}: ${what}`);
   const D = [0x30, 0x39];
@@ -957,7 +957,10 @@ export function regexToGbnf(re: string, path: string): string {
     return alts.length === 1 ? alts[0]! : `( ${alts.join(' | ')} )`;
   };
   const single = (c: number): number[] => [c, c];
-  const chars = (r: number[]): Piece => ({ e: classExpr(r), nullable: false, star: null });
+  const chars = (r: number[]): Piece => {
+    const e = classExpr(r);
+    return { e, nullable: false, star: null, min: 1, max: 1, single: e };
+  };
 
   const escapeRanges = (inClass: boolean): number[] => {
     const e = re[pos++];
@@ -1008,7 +1011,20 @@ export function regexToGbnf(re: string, path: string): string {
    * the empty string. A repetition of a nullable piece is generated as (P)*: `( x* )*` as is
    * would be a left-recursive rule.
    */
-  type Piece = { e: string; nullable: boolean; star: string | null };
+  type Piece = {
+    e: string;
+    nullable: boolean;
+    star: string | null;
+    /** Fewest and most characters it matches. */
+    min: number;
+    max: number;
+    /** One character (a class). */
+    single?: string;
+    /** A repetition of one character class. */
+    rep?: { cls: string; m: number; n: number };
+    /** The items of a sequence. */
+    items?: Piece[];
+  };
   const starOf = (p: Piece): string | null => (p.nullable ? p.star : p.e);
   const anyOf = (xs: Array<string | null>): string | null => {
     const ys = xs.filter((x): x is string => x !== null);
@@ -1021,7 +1037,10 @@ export function regexToGbnf(re: string, path: string): string {
       alts.push(parseSeq());
     }
     if (alts.length === 1) return alts[0]!;
-    return { e: `( ${alts.map((a) => a.e).join(' | ')} )`, nullable: alts.some((a) => a.nullable), star: anyOf(alts.map(starOf)) };
+    return {
+      e: `( ${alts.map((a) => a.e).join(' | ')} )`, nullable: alts.some((a) => a.nullable), star: anyOf(alts.map(starOf)),
+      min: Math.min(...alts.map((a) => a.min)), max: Math.max(...alts.map((a) => a.max)),
+    };
   };
   const parseSeq = (): Piece => {
     const items: Piece[] = [];
@@ -1039,7 +1058,7 @@ export function regexToGbnf(re: string, path: string): string {
           } else throw fail('lookaround assertions');
         }
         const inner = parseAlt();
-        atom = { ...inner, e: `( ${inner.e} )` };
+        atom = { ...inner, e: `( ${inner.e} )`, items: undefined };
         if (re[pos] !== ')') throw fail("unbalanced '('");
         pos++;
       } else if (c === '[') {
@@ -1101,26 +1120,36 @@ export function regexToGbnf(re: string, path: string): string {
       if (q) {
         pos += q[0].length;
         const star = starOf(atom);
-        const closure: Piece = { e: star === null ? '""' : `( ${star} )*`, nullable: true, star };
+        const base = atom;
+        const closure: Piece = { e: star === null ? '""' : `( ${star} )*`, nullable: true, star, min: 0, max: 0 };
         if (q[1] === '*') atom = closure;
-        else if (q[1] === '+') atom = atom.nullable ? closure : { e: `( ${atom.e} )+`, nullable: false, star: null };
-        else if (q[1] === '?') atom = { e: `( ${atom.e} )?`, nullable: true, star };
+        else if (q[1] === '+') atom = atom.nullable ? closure : { e: `( ${atom.e} )+`, nullable: false, star: null, min: 0, max: 0 };
+        else if (q[1] === '?') atom = { e: `( ${atom.e} )?`, nullable: true, star, min: 0, max: 0 };
         else {
           const m = Number(q[2]);
           const n = q[3] ? (q[4] ? Number(q[4]) : Infinity) : m;
           if (m > 1000 || (n !== Infinity && n > 1000)) throw fail('repetition counts above 1000');
           if (n < m) throw fail('a repetition {m,n} with n < m');
           if (n === Infinity && atom.nullable) atom = closure; // x{m,} with x nullable is x*
-          else atom = { e: n === 0 ? '""' : `( ${atom.e} ){${m},${n === Infinity ? '' : n}}`, nullable: m === 0 || atom.nullable, star: n === 0 ? null : star };
+          else atom = { e: n === 0 ? '""' : `( ${atom.e} ){${m},${n === Infinity ? '' : n}}`, nullable: m === 0 || atom.nullable, star: n === 0 ? null : star, min: 0, max: 0 };
         }
+        // Lengths (the expressions above leave them to this).
+        const [m, n] = q[1] === '*' ? [0, Infinity] : q[1] === '+' ? [1, Infinity] : q[1] === '?' ? [0, 1]
+          : [Number(q[2]), q[3] ? (q[4] ? Number(q[4]) : Infinity) : Number(q[2])];
+        atom = {
+          ...atom, single: undefined, items: undefined, min: m * base.min, max: n === 0 || base.max === 0 ? 0 : n * base.max,
+          rep: base.single !== undefined ? { cls: base.single, m, n } : undefined,
+        };
       }
       items.push(atom);
     }
-    if (items.length === 0) return { e: '""', nullable: true, star: null };
+    if (items.length === 0) return { e: '""', nullable: true, star: null, min: 0, max: 0 };
+    const lens = { min: items.reduce((a, x) => a + x.min, 0), max: items.reduce((a, x) => a + x.max, 0), items };
     const e = items.map((x) => x.e).join(' ');
     // x1 x2 ... all nullable: (x1 x2 ...)* = (x1 | x2 | ...)*.
-    if (items.every((x) => x.nullable)) return { e, nullable: true, star: anyOf(items.map((x) => x.star)) };
-    return { e, nullable: false, star: null };
+    if (items.length === 1) return items[0]!;
+    if (items.every((x) => x.nullable)) return { e, nullable: true, star: anyOf(items.map((x) => x.star)), ...lens };
+    return { e, nullable: false, star: null, ...lens };
   };
 
   let anchoredStart = false;
@@ -1138,12 +1167,30 @@ export function regexToGbnf(re: string, path: string): string {
   const whole = re;
   re = src;
   pos = 0;
-  let body: string;
+  let top: Piece;
   try {
-    body = parseAlt().e;
+    top = parseAlt();
     if (pos !== re.length) throw fail("unbalanced ')'");
   } finally {
     re = whole;
   }
-  return `${anchoredStart ? '' : 'json-char* '}( ${body} )${anchoredEnd ? '' : ' json-char*'}`;
+  if (!len) return `${anchoredStart ? '' : 'json-char* '}( ${top.e} )${anchoredEnd ? '' : ' json-char*'}`;
+  // With minLength/maxLength: exact when the lengths are implied, or when one part alone has
+  // a variable length and repeats one character class (its count is then bounded).
+  const any: Piece = { e: 'json-lchar*', nullable: true, star: 'json-lchar', min: 0, max: Infinity, rep: { cls: 'json-lchar', m: 0, n: Infinity } };
+  const seq = [...(anchoredStart ? [] : [any]), ...(top.items ?? [top]), ...(anchoredEnd ? [] : [any])];
+  const lo = seq.reduce((a, x) => a + x.min, 0);
+  const hi = seq.reduce((a, x) => a + x.max, 0);
+  if (lo >= len.min && hi <= len.max) return seq.map((x) => x.e).join(' ');
+  const variable = seq.filter((x) => x.min !== x.max);
+  if (variable.length === 0 || hi < len.min || lo > len.max) throw invalid(path, `no string matching pattern ${JSON.stringify(re)} has a length within minLength/maxLength`);
+  const v = variable[0]!;
+  if (variable.length > 1 || !v.rep) {
+    throw unsupported(path, `pattern ${JSON.stringify(re)} together with minLength/maxLength (more than one part of variable length, or a part that repeats more than one character)`);
+  }
+  const fixed = lo - v.min;
+  const m = Math.max(v.rep.m, len.min - fixed);
+  const n = Math.min(v.rep.n, len.max - fixed);
+  if (n !== Infinity && n > MAX_REPETITION) throw unsupported(path, `string lengths above ${MAX_REPETITION}`);
+  return seq.map((x) => (x === v ? `( ${v.rep!.cls} ){${m},${n === Infinity ? '' : n}}` : x.e)).join(' ');
 }

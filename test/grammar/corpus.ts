@@ -351,6 +351,17 @@ export const SCHEMAS: Record<string, object> = {
     required: ['tags', 'some', 'few', 'open', 'pay'],
     additionalProperties: false,
   },
+  // Patterns with lengths (identifiers, codes).
+  patternLengths: {
+    type: 'object',
+    properties: {
+      slug: { type: 'string', pattern: '^[a-z0-9-]+$', minLength: 3, maxLength: 12 },
+      sku: { type: 'string', pattern: '^SKU-[0-9]*$', maxLength: 8 },
+      code: { type: 'string', pattern: '^[A-Z]{2}$', maxLength: 10 },
+    },
+    required: ['slug', 'sku', 'code'],
+    additionalProperties: false,
+  },
   // Long string bounds (database column widths), repeated: one shared chain per bound.
   longStrings: {
     type: 'object',

@@ -254,6 +254,29 @@ describe('JSON schema compiler', () => {
     expect(() => schemaToGbnf({ ...depS, required: [] })).toThrow(/dependencies: a schema for the optional property "a"/);
   });
 
+  it('pattern together with minLength/maxLength: the same strings as RegExp plus the length check', () => {
+    const cases: Array<[string, number, number]> = [
+      ['^[ab]+$', 2, 4], ['^a[bc]*/$', 3, 5], ['^[a-c]{1,3}$', 2, 6], ['^a', 2, 3], ['c$', 0, 2], ['^(ab|ca)[ /]*$', 3, 4], ['^[^c]*$', 1, 2],
+    ];
+    const alphabet = ['a', 'b', 'c', '/', ' '];
+    for (const [p, minLength, maxLength] of cases) {
+      const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf({ type: 'string', pattern: p, minLength, maxLength }))));
+      const re = new RegExp(p, 'u');
+      const words = [''];
+      for (let len = 0; len <= 6; len++) {
+        for (const w of words.splice(0)) {
+          const st = r.run(r.initial, new TextEncoder().encode(JSON.stringify(w)));
+          const want = re.test(w) && w.length >= minLength && w.length <= maxLength;
+          expect(st >= 0 && r.accepting(st), `${p} {${minLength},${maxLength}} on ${JSON.stringify(w)}`).toBe(want);
+          if (len < 6) for (const c of alphabet) words.push(w + c);
+        }
+      }
+    }
+    expect(() => schemaToGbnf({ type: 'string', pattern: '^a+b+$', maxLength: 5 })).toThrow(/together with minLength\/maxLength/);
+    expect(() => schemaToGbnf({ type: 'string', pattern: 'a', maxLength: 5 })).toThrow(/together with minLength\/maxLength/);
+    expect(() => schemaToGbnf({ type: 'string', pattern: '^a{3}$', maxLength: 2 })).toThrow(/no string matching pattern/);
+  });
+
   it('long string lengths: exact at the bounds, one rule per distinct bound', () => {
     const schema = { type: 'object', properties: { a: { type: 'string', minLength: 3, maxLength: 32767 }, b: { type: 'string', minLength: 3, maxLength: 32767 } } };
     const gbnf = schemaToGbnf(schema);

@@ -51,7 +51,7 @@ const isAnnotation = (k: string): boolean => !VALIDATION.has(k);
 const ANNOTATIONS = { has: isAnnotation };
 const KEYWORDS = new Set([
   'type', 'properties', 'patternProperties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
-  'additionalItems', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties',
+  'additionalItems', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties', 'uniqueItems',
   'anyOf', 'oneOf', 'allOf', '$ref', 'pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum',
 ]);
@@ -368,7 +368,7 @@ class SchemaCompiler {
     if (s.type === undefined) {
       const keys = Object.keys(s);
       if (keys.some((k) => ['properties', 'patternProperties', 'required', 'additionalProperties', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties'].includes(k))) types = ['object'];
-      else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems', 'additionalItems'].includes(k))) types = ['array'];
+      else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems', 'additionalItems', 'uniqueItems'].includes(k))) types = ['array'];
       else if (keys.some((k) => ['pattern', 'format', 'minLength', 'maxLength'].includes(k))) types = ['string'];
       else if (keys.some((k) => ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].includes(k))) types = ['number'];
       else return this.base('json-value');
@@ -697,6 +697,9 @@ class SchemaCompiler {
   private array(s: Schema, path: string, hint: string): string {
     const minI = s.minItems === undefined ? 0 : nonNegInt(s.minItems, path, 'minItems');
     const maxI = s.maxItems === undefined ? Infinity : nonNegInt(s.maxItems, path, 'maxItems');
+    if (s.uniqueItems !== undefined && typeof s.uniqueItems !== 'boolean') throw invalid(path, 'uniqueItems must be a boolean');
+    // uniqueItems: false constrains nothing, nor does true on arrays of at most one item.
+    if (s.uniqueItems === true && maxI > 1) throw unsupported(path, 'keyword "uniqueItems" (true, on arrays of more than one item)');
     if (maxI < minI) throw invalid(path, 'maxItems is below minItems');
     if (minI > 1000 || (maxI !== Infinity && maxI > 1000)) throw unsupported(path, 'minItems/maxItems above 1000');
     let prefix = (s.prefixItems ?? []) as unknown[];

@@ -171,7 +171,7 @@ describe('JSON schema compiler', () => {
       deprecated: false, contentEncoding: 'base64', $anchor: 'top', $vocabulary: {}, nullable: false,
     };
     expect(schemaToGbnf(decorated)).toBe(schemaToGbnf(plain));
-    for (const k of ['multipleOf', 'uniqueItems', 'contains', 'propertyNames',
+    for (const k of ['multipleOf', 'contains', 'propertyNames',
       'if', 'then', 'else', 'not', 'dependentSchemas', 'unevaluatedProperties', 'unevaluatedItems', 'minContains', 'maxContains',
       '$recursiveRef', '$dynamicRef']) {
       expect(() => schemaToGbnf({ ...plain, [k]: {} }), k).toThrow(new RegExp(`unsupported keyword "\\${k}"|unsupported keyword "${k}"`));
@@ -240,6 +240,9 @@ describe('JSON schema compiler', () => {
       const st = r.run(r.initial, new TextEncoder().encode(d));
       return st >= 0 && r.accepting(st);
     };
+    expect(accepts({ type: 'array', uniqueItems: false }, '[1,1]')).toBe(true);
+    expect(accepts({ uniqueItems: true, maxItems: 1 }, '[1]')).toBe(true);
+    expect(() => schemaToGbnf({ uniqueItems: true })).toThrow(/keyword "uniqueItems"/);
     const tuple = { type: 'array', items: [{ type: 'integer' }, { type: 'string' }], additionalItems: false };
     expect(['[]', '[1]', '[1,"a"]', '[1,"a",2]', '["a"]'].map((d) => accepts(tuple, d))).toEqual([true, true, true, false, false]);
     const tupleRest = { type: 'array', items: [{ type: 'integer' }], additionalItems: { type: 'boolean' } };

@@ -1,13 +1,19 @@
 /**
  * JSON Schema -> GBNF. The grammar generates JSON text that validates against the schema.
  *
- * Covered: type (and type arrays), properties, required, additionalProperties (false, true,
- * a schema), enum, const, items, prefixItems, minItems/maxItems, anyOf, oneOf (generated as
- * anyOf: an output matching two branches is possible), allOf (merged), $ref to "#",
- * "#/$defs/..." and "#/definitions/..." (recursion included), string pattern (a regex
- * subset), format (date, time, date-time, uuid, email), minLength/maxLength, integer bounds
- * (exact), number bounds (integral minimum/maximum, exact). Annotations are ignored.
- * Anything else is an ERR_SCHEMA_UNSUPPORTED error naming the keyword and where it is.
+ * Covered (drafts 4 to 2020-12): type (and type arrays), properties, required,
+ * additionalProperties (false, true, a schema), patternProperties, enum, const, items,
+ * prefixItems, draft-4 tuples (items array + additionalItems), minItems/maxItems,
+ * uniqueItems false (or on at most one item), dependentRequired/dependencies,
+ * minProperties/maxProperties, anyOf, oneOf (generated as anyOf: an output matching two
+ * branches is possible), allOf (merged), keywords beside $ref (applied with it), $ref to
+ * any JSON pointer of the document, to $id-named schemas and anchors (recursion included),
+ * string pattern (a regex subset), format (date, time, date-time, uuid, email, uri,
+ * hostname, ipv4, ipv6), minLength/maxLength (up to 65536; with a pattern where exact),
+ * integer bounds (exact, draft-4 booleans too), number bounds (integral minimum/maximum,
+ * exact). Keys that are no validation keyword of any draft (annotations, identifiers,
+ * vendor extensions) are ignored; a validation keyword not enforced is an
+ * ERR_SCHEMA_UNSUPPORTED error naming it and where it is.
  *
  * Choices (each only narrows the outputs, never lets an invalid one through):
  * - properties come in the schema's order; absent `additionalProperties` means no extra keys;

@@ -161,6 +161,17 @@ const FORMAT_RULES: Record<string, Record<string, string>> = {
   },
 };
 
+/** The fewest and most characters each format's grammar writes (unbounded ones absent). */
+const FORMAT_LENGTHS: Record<string, [number, number]> = {
+  date: [10, 10],
+  time: [9, 21], // hh:mm:ss, up to 6 fraction digits, Z or +hh:mm
+  'date-time': [20, 32],
+  uuid: [36, 36],
+  ipv4: [7, 15],
+  ipv6: [2, 39],
+  hostname: [1, 204], // 5 labels of up to 40 characters and 4 dots
+};
+
 export function schemaToGbnf(schema: unknown): string {
   return new SchemaCompiler(schema).compile();
 }
@@ -428,7 +439,9 @@ class SchemaCompiler {
     if (s.format !== undefined) {
       if (typeof s.format !== 'string' || !FORMATS.has(s.format)) throw unsupported(path, `format "${String(s.format)}"`);
       if (s.pattern !== undefined) throw unsupported(path, 'format together with pattern');
-      if (hasLen) throw unsupported(path, 'format together with minLength/maxLength');
+      // A length is kept only where the format's own lengths already satisfy it.
+      const span = FORMAT_LENGTHS[s.format];
+      if (hasLen && !(span && span[0] >= minL && span[1] <= maxL)) throw unsupported(path, `format "${s.format}" together with minLength/maxLength`);
       const f = s.format;
       for (const part of f === 'date-time' ? ['date', 'time'] : [f]) {
         for (const [k, v] of Object.entries(FORMAT_RULES[part]!)) this.rules.set(k, v);

@@ -232,6 +232,22 @@ describe('JSON schema compiler', () => {
       }
       expect(accepted, format).toBeGreaterThanOrEqual(3);
     }
+    // Lengths beside a format: kept where the format's lengths satisfy them, else refused.
+    for (const [format, lengths] of Object.entries({ date: [10, 10], time: [9, 21], 'date-time': [20, 32], uuid: [36, 36], ipv4: [7, 15], ipv6: [2, 39], hostname: [1, 204] })) {
+      const [lo, hi] = lengths as [number, number];
+      const r = new Recognizer(lowerGrammar(parseGbnf(schemaToGbnf({ type: 'string', format, minLength: lo, maxLength: hi }))));
+      // The grammar's shortest and longest outputs are within the lengths claimed.
+      const rand = mulberry(7);
+      for (let k = 0; k < 40; k++) {
+        const bytes = randomSentence(r, rand);
+        if (!bytes) continue;
+        const v = JSON.parse(new TextDecoder().decode(bytes)) as string;
+        expect([...v].length, `${format}: ${v}`).toBeGreaterThanOrEqual(lo);
+        expect([...v].length, `${format}: ${v}`).toBeLessThanOrEqual(hi);
+      }
+      expect(() => schemaToGbnf({ type: 'string', format, maxLength: hi - 1 })).toThrow(/together with minLength\/maxLength/);
+    }
+    expect(() => schemaToGbnf({ type: 'string', format: 'uri', maxLength: 100 })).toThrow(/format "uri" together with minLength\/maxLength/);
   });
 
   it('draft-4 tuples (items array + additionalItems) and dependencies, by hand', () => {

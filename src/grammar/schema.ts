@@ -550,7 +550,7 @@ class SchemaCompiler {
   private object(s: Schema, path: string, hint: string): string {
     let props = (s.properties ?? {}) as Schema;
     if (typeof props !== 'object' || Array.isArray(props)) throw invalid(path, 'properties must be an object');
-    const required = [...((s.required ?? []) as unknown[])];
+    const required = [...new Set((s.required ?? []) as unknown[])]; // distinct: minProperties counts them
     if (!Array.isArray(s.required ?? []) || required.some((r) => typeof r !== 'string')) throw invalid(path, 'required must be an array of strings');
     const ap = s.additionalProperties;
     const hasProps = s.properties !== undefined;

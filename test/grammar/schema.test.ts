@@ -256,6 +256,8 @@ describe('JSON schema compiler', () => {
       const st = r.run(r.initial, new TextEncoder().encode(d));
       return st >= 0 && r.accepting(st);
     };
+    const minP = { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'a'], minProperties: 2 };
+    expect(['{"a":1}', '{"a":1,"b":2}'].map((d) => accepts(minP, d))).toEqual([false, true]);
     expect(accepts({ type: 'array', uniqueItems: false }, '[1,1]')).toBe(true);
     expect(accepts({ uniqueItems: true, maxItems: 1 }, '[1]')).toBe(true);
     expect(() => schemaToGbnf({ uniqueItems: true })).toThrow(/keyword "uniqueItems"/);

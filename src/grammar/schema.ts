@@ -770,6 +770,15 @@ function refPath(key: string): string {
   return key.startsWith(DEFAULT_BASE) ? key.slice(DEFAULT_BASE.length) : key;
 }
 
+/** JSON text with object keys sorted: equal for values JSON Schema calls equal (1 and 1.0 included). */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Schema)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
 function nonNegInt(v: unknown, path: string, k: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(path, `${k} must be a non-negative integer`);
   return v;
@@ -824,6 +833,14 @@ function mergeSchemas(a: unknown, b: unknown, path: string): Schema {
         break;
       }
       case 'required': out[k] = [...new Set([...(cur as string[]), ...(v as string[])])]; break;
+      case 'enum': {
+        if (!Array.isArray(cur) || !Array.isArray(v)) throw invalid(path, 'enum must be an array');
+        const other = new Set(v.map((x) => canonicalJson(x)));
+        const both = cur.filter((x) => other.has(canonicalJson(x)));
+        if (both.length === 0) throw invalid(path, 'allOf branches have no enum value in common');
+        out[k] = both;
+        break;
+      }
       case 'exclusiveMinimum': case 'exclusiveMaximum':
         if (typeof cur !== 'number' || typeof v !== 'number') throw unsupported(path, `allOf with different draft-4 values for "${k}"`);
         out[k] = k === 'exclusiveMinimum' ? Math.max(cur, v) : Math.min(cur, v);

@@ -258,6 +258,9 @@ describe('JSON schema compiler', () => {
     };
     const minP = { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } }, required: ['a', 'a'], minProperties: 2 };
     expect(['{"a":1}', '{"a":1,"b":2}'].map((d) => accepts(minP, d))).toEqual([false, true]);
+    const enums = { allOf: [{ enum: ['a', 'b', { x: 1, y: 2 }, 3] }, { enum: ['b', 'c', { y: 2, x: 1 }, 3.0] }] };
+    expect(['"a"', '"b"', '"c"', '{"x":1,"y":2}', '3'].map((d) => accepts(enums, d))).toEqual([false, true, false, true, true]);
+    expect(() => schemaToGbnf({ allOf: [{ enum: ['a'] }, { enum: ['b'] }] })).toThrow(/no enum value in common/);
     expect(accepts({ type: 'array', uniqueItems: false }, '[1,1]')).toBe(true);
     expect(accepts({ uniqueItems: true, maxItems: 1 }, '[1]')).toBe(true);
     expect(() => schemaToGbnf({ uniqueItems: true })).toThrow(/keyword "uniqueItems"/);

@@ -46,7 +46,7 @@ export interface ByteGrammar {
   repChains: number[][];
 }
 
-export const MAX_REPETITION = 10000;
+export const MAX_REPETITION = 65536;
 /** Most elements a lowered grammar may hold (repetitions are expanded): bounds memory and compile time. */
 export const MAX_GRAMMAR_ELEMENTS = 2_000_000;
 

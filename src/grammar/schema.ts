@@ -1,13 +1,19 @@
 /**
  * JSON Schema -> GBNF. The grammar generates JSON text that validates against the schema.
  *
- * Covered: type (and type arrays), properties, required, additionalProperties (false, true,
- * a schema), enum, const, items, prefixItems, minItems/maxItems, anyOf, oneOf (generated as
- * anyOf: an output matching two branches is possible), allOf (merged), $ref to "#",
- * "#/$defs/..." and "#/definitions/..." (recursion included), string pattern (a regex
- * subset), format (date, time, date-time, uuid, email), minLength/maxLength, integer bounds
- * (exact), number bounds (integral minimum/maximum, exact). Annotations are ignored.
- * Anything else is an ERR_SCHEMA_UNSUPPORTED error naming the keyword and where it is.
+ * Covered (drafts 4 to 2020-12): type (and type arrays), properties, required,
+ * additionalProperties (false, true, a schema), patternProperties, enum, const, items,
+ * prefixItems, draft-4 tuples (items array + additionalItems), minItems/maxItems,
+ * uniqueItems false (or on at most one item), dependentRequired/dependencies,
+ * minProperties/maxProperties, anyOf, oneOf (generated as anyOf: an output matching two
+ * branches is possible), allOf (merged), keywords beside $ref (applied with it), $ref to
+ * any JSON pointer of the document, to $id-named schemas and anchors (recursion included),
+ * string pattern (a regex subset), format (date, time, date-time, uuid, email, uri,
+ * hostname, ipv4, ipv6), minLength/maxLength (up to 65536; with a pattern where exact),
+ * integer bounds (exact, draft-4 booleans too), number bounds (integral minimum/maximum,
+ * exact). Keys that are no validation keyword of any draft (annotations, identifiers,
+ * vendor extensions) are ignored; a validation keyword not enforced is an
+ * ERR_SCHEMA_UNSUPPORTED error naming it and where it is.
  *
  * Choices (each only narrows the outputs, never lets an invalid one through):
  * - properties come in the schema's order; absent `additionalProperties` means no extra keys;
@@ -17,19 +23,45 @@
  *   digits; number bounds allow no exponent.
  */
 import { SparrowError } from '../errors.js';
+import { MAX_REPETITION } from './gbnf.js';
 
 type Schema = Record<string, unknown>;
 
-const ANNOTATIONS = new Set([
-  'title', 'description', '$schema', '$id', '$comment', 'default', 'examples', 'deprecated', 'readOnly', 'writeOnly',
-  '$defs', 'definitions',
-]);
+/**
+ * The keywords that constrain which instances validate, in every published draft (4, 6, 7,
+ * 2019-09, 2020-12): the validation vocabulary plus the applicators and references. Every
+ * other key of a schema object is an annotation (title, description, default, examples,
+ * readOnly, deprecated, $comment, contentMediaType, ...), an identifier ($schema, $id, id,
+ * $anchor, $vocabulary), a container ($defs, definitions) or a vendor extension (x-*, ...):
+ * none of them changes what validates, so they are ignored. A validation keyword that the
+ * compiler does not enforce is refused by name.
+ */
+const VALIDATION_KEYWORDS: Record<string, readonly string[]> = {
+  draft4: [
+    'type', 'enum', 'multipleOf', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum', 'maxLength', 'minLength',
+    'pattern', 'items', 'additionalItems', 'maxItems', 'minItems', 'uniqueItems', 'maxProperties', 'minProperties',
+    'required', 'properties', 'patternProperties', 'additionalProperties', 'dependencies', 'allOf', 'anyOf', 'oneOf',
+    'not', '$ref', 'format',
+  ],
+  draft6: ['const', 'contains', 'propertyNames'],
+  draft7: ['if', 'then', 'else'],
+  'draft2019-09': [
+    'dependentRequired', 'dependentSchemas', 'unevaluatedProperties', 'unevaluatedItems', 'maxContains', 'minContains',
+    '$recursiveRef',
+  ],
+  'draft2020-12': ['prefixItems', '$dynamicRef'],
+};
+const VALIDATION = new Set(Object.values(VALIDATION_KEYWORDS).flat());
+/** True for keys that do not constrain validation (annotations, identifiers, vendor extensions). */
+const isAnnotation = (k: string): boolean => !VALIDATION.has(k);
+const ANNOTATIONS = { has: isAnnotation };
 const KEYWORDS = new Set([
-  'type', 'properties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
+  'type', 'properties', 'patternProperties', 'required', 'additionalProperties', 'enum', 'const', 'items', 'prefixItems', 'minItems', 'maxItems',
+  'additionalItems', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties', 'uniqueItems',
   'anyOf', 'oneOf', 'allOf', '$ref', 'pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum',
   'exclusiveMinimum', 'exclusiveMaximum',
 ]);
-const FORMATS = new Set(['date', 'time', 'date-time', 'uuid', 'email']);
+const FORMATS = new Set(['date', 'time', 'date-time', 'uuid', 'email', 'uri', 'hostname', 'ipv4', 'ipv6']);
 
 function unsupported(path: string, what: string): SparrowError {
   return new SparrowError(`JSON schema at ${path || '#'}: unsupported ${what}`, 'ERR_SCHEMA_UNSUPPORTED');
@@ -66,6 +98,9 @@ const BASE: Record<string, string> = {
   'json-array': '"[" ws ( json-value ( "," ws json-value )* )? "]" ws',
   'json-string': '"\\"" json-char* "\\"" ws',
   'json-char': '[^"\\\\\\x00-\\x1f] | "\\\\" ( ["\\\\/bfnrt] | "u" [0-9a-fA-F]{4} )',
+  // One code point per item (lengths count code points): \u escapes of UTF-16 surrogates
+  // are left out, since a pair of them is a single character.
+  'json-lchar': '[^"\\\\\\x00-\\x1f] | "\\\\" ( ["\\\\/bfnrt] | "u" ( [0-9a-cA-CefEF] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2} ) )',
   'json-number': '"-"? ( "0" | [1-9] [0-9]{0,15} ) ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,3} )? ws',
   'json-integer': '"-"? ( "0" | [1-9] [0-9]{0,15} ) ws',
   'json-boolean': '( "true" | "false" ) ws',
@@ -88,11 +123,53 @@ const FORMAT_RULES: Record<string, Record<string, string>> = {
   uuid: {
     'fmt-uuid': '[0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12}',
   },
+  // RFC 3986 URIs with a scheme (ajv-formats "uri"): an authority with a registered name
+  // and a path, or a rootless path (mailto:, urn:); query and fragment.
+  uri: {
+    'fmt-uri': 'fmt-scheme ":" ( "//" fmt-regname ( ":" [0-9]* )? ( "/" fmt-pchar* )* | fmt-pchar+ ( "/" fmt-pchar* )* ) ( "?" fmt-qchar* )? ( "#" fmt-qchar* )?',
+    'fmt-scheme': '[a-zA-Z] [a-zA-Z0-9+.\\x2d]*',
+    'fmt-regname': '( [a-zA-Z0-9._~!$&\'()*+,;=\\x2d] | fmt-pct )+',
+    'fmt-pchar': '[a-zA-Z0-9._~!$&\'()*+,;=:@\\x2d] | fmt-pct',
+    'fmt-qchar': 'fmt-pchar | [/?]',
+    'fmt-pct': '"%" [0-9a-fA-F] [0-9a-fA-F]',
+  },
+  // Up to 5 labels of up to 40 characters: within the 253 characters a hostname may have.
+  hostname: {
+    'fmt-hostname': 'fmt-hlabel ( "." fmt-hlabel ){0,4}',
+    'fmt-hlabel': '[a-zA-Z0-9] ( [a-zA-Z0-9\\x2d]{0,38} [a-zA-Z0-9] )?',
+  },
+  ipv4: {
+    'fmt-ipv4': 'fmt-octet "." fmt-octet "." fmt-octet "." fmt-octet',
+    'fmt-octet': '"25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9]? [0-9]',
+  },
+  // Eight groups, or k before and at most 7 - k after one "::" (no embedded IPv4).
+  ipv6: {
+    'fmt-ipv6': [
+      'fmt-h16 ( ":" fmt-h16 ){7}',
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((k) => {
+        const pre = k === 0 ? '' : `fmt-h16 ( ":" fmt-h16 ){${k - 1}} `;
+        const post = k === 7 ? '' : ` ( fmt-h16 ( ":" fmt-h16 ){0,${6 - k}} )?`;
+        return `${pre}"::"${post}`;
+      }),
+    ].join(' | '),
+    'fmt-h16': '[0-9a-fA-F]{1,4}',
+  },
   email: {
     'fmt-email': 'fmt-atom ( "." fmt-atom )* "@" ( fmt-label "." )+ fmt-label',
     'fmt-atom': "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,32}",
     'fmt-label': '[a-zA-Z0-9] ( [a-zA-Z0-9-]{0,20} [a-zA-Z0-9] )?',
   },
+};
+
+/** The fewest and most characters each format's grammar writes (unbounded ones absent). */
+const FORMAT_LENGTHS: Record<string, [number, number]> = {
+  date: [10, 10],
+  time: [9, 21], // hh:mm:ss, up to 6 fraction digits, Z or +hh:mm
+  'date-time': [20, 32],
+  uuid: [36, 36],
+  ipv4: [7, 15],
+  ipv6: [2, 39],
+  hostname: [1, 204], // 5 labels of up to 40 characters and 4 dots
 };
 
 export function schemaToGbnf(schema: unknown): string {
@@ -102,11 +179,14 @@ export function schemaToGbnf(schema: unknown): string {
 class SchemaCompiler {
   private readonly rules = new Map<string, string>();
   private readonly refs = new Map<string, string>();
+  private readonly shared = new Map<string, string>();
+  private depth = 0;
   private counter = 0;
 
   constructor(private readonly root: unknown) {}
 
   compile(): string {
+    this.index();
     const main = this.visit(this.root, '#', 'root-value');
     this.rules.set('root', main);
     const lines = [`root ::= ${this.rules.get('root')}`];
@@ -136,14 +216,96 @@ class SchemaCompiler {
     return `${hint.replace(/[^a-zA-Z0-9-]/g, '-').replace(/-+/g, '-').slice(0, 40)}-${this.counter++}`;
   }
 
-  private resolveRef(ref: string, path: string): { schema: unknown; key: string } {
-    if (ref === '#') return { schema: this.root, key: '#' };
-    const m = /^#\/(\$defs|definitions)\/(.+)$/.exec(ref);
-    if (!m) throw unsupported(path, `$ref "${ref}" (only "#", "#/$defs/..." and "#/definitions/...")`);
-    const defs = (this.root as Schema)?.[m[1]!] as Schema | undefined;
-    const name = m[2]!.replace(/~1/g, '/').replace(/~0/g, '~');
-    if (!defs || typeof defs !== 'object' || !(name in defs)) throw invalid(path, `$ref "${ref}" points nowhere`);
-    return { schema: defs[name], key: ref };
+  /**
+   * Base URIs and identifiers, found once over the whole document: the base of every schema
+   * object (`$id`, or `id` in drafts 4-6, starts a new one relative to the enclosing base), the
+   * schema each identifier names, and the `$anchor`s and plain-name fragment ids.
+   */
+  private readonly bases = new WeakMap<object, string>();
+  private readonly ids = new Map<string, unknown>();
+  private readonly ambiguous = new Set<string>();
+  private curBase = DEFAULT_BASE;
+  private indexed = false;
+
+  private index(): void {
+    if (this.indexed) return;
+    this.indexed = true;
+    const setId = (key: string, o: object): void => {
+      if (this.ids.has(key) && this.ids.get(key) !== o) this.ambiguous.add(key);
+      else this.ids.set(key, o);
+    };
+    const walk = (node: unknown, base: string, depth: number): void => {
+      if (!node || typeof node !== 'object' || depth > 256) return;
+      if (Array.isArray(node)) {
+        for (const x of node) walk(x, base, depth + 1);
+        return;
+      }
+      const o = node as Schema;
+      const id = typeof o.$id === 'string' ? o.$id : typeof o.id === 'string' ? o.id : undefined;
+      if (id !== undefined) {
+        const u = safeUrl(id, base);
+        if (u) {
+          const frag = u.hash;
+          u.hash = '';
+          if (frag.length > 1 && !frag.startsWith('#/')) setId(`${u.href}${frag}`, o); // draft 4-7 plain-name fragment
+          else {
+            base = u.href;
+            setId(base, o);
+          }
+        }
+      }
+      if (typeof o.$anchor === 'string') setId(`${base}#${o.$anchor}`, o);
+      this.bases.set(o, base);
+      for (const [k, v] of Object.entries(o)) {
+        if (k === 'const' || k === 'enum' || k === 'default' || k === 'examples' || k === 'example') continue;
+        walk(v, base, depth + 1);
+      }
+    };
+    walk(this.root, DEFAULT_BASE, 0);
+    this.ids.set(DEFAULT_BASE, this.root);
+  }
+
+  /**
+   * Resolves a $ref against the current base: a JSON pointer (`#/...`, with ~0 ~1 and
+   * percent escapes, into any part of the document), a schema named by its `$id`/`id`
+   * (relative or absolute, with or without a pointer after it) or an anchor. Nothing is
+   * fetched: a reference to a document outside this one is refused.
+   */
+  private resolveRef(ref: string, path: string): { schema: unknown; key: string; base: string } {
+    this.index();
+    const u = safeUrl(ref, this.curBase);
+    if (!u) throw unsupported(path, `$ref "${ref}" (not a URI reference)`);
+    const frag = u.hash;
+    u.hash = '';
+    const doc = u.href;
+    if (this.ambiguous.has(doc) || this.ambiguous.has(doc + frag)) throw unsupported(path, `$ref "${ref}" (two schemas in this document have that identifier)`);
+    let target: unknown;
+    let base = doc;
+    if (frag.length > 1 && !frag.startsWith('#/')) {
+      if (!this.ids.has(doc + frag)) throw unsupported(path, `$ref "${ref}" (no schema in this document has that anchor)`);
+      target = this.ids.get(doc + frag);
+      base = this.bases.get(target as object) ?? doc;
+    } else {
+      if (!this.ids.has(doc)) throw unsupported(path, `$ref "${ref}" (only references within this document are followed)`);
+      target = this.ids.get(doc);
+      if (frag.length > 1) {
+        for (const raw of frag.slice(2).split('/')) {
+          let seg: string;
+          try {
+            seg = decodeURIComponent(raw);
+          } catch {
+            throw invalid(path, `$ref "${ref}": bad percent escape`);
+          }
+          seg = seg.replace(/~1/g, '/').replace(/~0/g, '~');
+          if (!target || typeof target !== 'object' || !Object.prototype.hasOwnProperty.call(target, seg)) {
+            throw invalid(path, `$ref "${ref}" points nowhere`);
+          }
+          target = (target as Schema)[seg];
+        }
+        if (target && typeof target === 'object') base = this.bases.get(target) ?? base;
+      }
+    }
+    return { schema: target, key: `${doc}${frag || '#'}`, base };
   }
 
   /** Returns a GBNF expression (usually a rule name) for a schema; values end with ws. */
@@ -152,19 +314,42 @@ class SchemaCompiler {
     if (schema === false) throw unsupported(path, 'schema false (nothing validates)');
     if (!schema || typeof schema !== 'object' || Array.isArray(schema)) throw invalid(path, 'a schema must be an object or a boolean');
     const s = schema as Schema;
+    const outer = this.curBase;
+    this.curBase = this.bases.get(s) ?? outer;
+    if (++this.depth > 400) throw unsupported(path, 'schemas nested (or referring to one another through allOf) more than 400 deep');
+    try {
+      return this.visitObject(s, path, hint);
+    } finally {
+      this.curBase = outer;
+      this.depth--;
+    }
+  }
+
+  private visitObject(s: Schema, path: string, hint: string): string {
     for (const k of Object.keys(s)) {
-      if (!KEYWORDS.has(k) && !ANNOTATIONS.has(k)) throw unsupported(path, `keyword "${k}"`);
+      if (VALIDATION.has(k) && !KEYWORDS.has(k)) throw unsupported(path, `keyword "${k}"`);
     }
     if (s.$ref !== undefined) {
       if (typeof s.$ref !== 'string') throw invalid(path, '$ref must be a string');
       const others = Object.keys(s).filter((k) => k !== '$ref' && !ANNOTATIONS.has(k));
-      if (others.length > 0) throw unsupported(path, `keyword "${others[0]}" beside $ref`);
-      const { schema: target, key } = this.resolveRef(s.$ref, path);
+      if (others.length > 0) {
+        // Keywords beside $ref: applied with it (2019-09 on); drafts 4-7 ignore them, so
+        // applying them only narrows.
+        const { $ref, ...rest } = s;
+        return this.visit({ ...rest, allOf: [{ $ref }, ...(Array.isArray(rest.allOf) ? rest.allOf : rest.allOf === undefined ? [] : [rest.allOf])] }, path, hint);
+      }
+      const { schema: target, key, base } = this.resolveRef(s.$ref, path);
       let name = this.refs.get(key);
       if (!name) {
-        name = this.rule(`ref-${key.split('/').pop()}`, '');
+        name = this.rule(`ref-${key.split(/[/#]/).pop()}`, '');
         this.refs.set(key, name);
-        this.rules.set(name, this.visit(target, key, name));
+        const outer = this.curBase;
+        this.curBase = base;
+        try {
+          this.rules.set(name, this.visit(target, refPath(key), name));
+        } finally {
+          this.curBase = outer;
+        }
       }
       return name;
     }
@@ -199,8 +384,8 @@ class SchemaCompiler {
     let types: string[];
     if (s.type === undefined) {
       const keys = Object.keys(s);
-      if (keys.some((k) => ['properties', 'required', 'additionalProperties'].includes(k))) types = ['object'];
-      else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems'].includes(k))) types = ['array'];
+      if (keys.some((k) => ['properties', 'patternProperties', 'required', 'additionalProperties', 'dependencies', 'dependentRequired', 'minProperties', 'maxProperties'].includes(k))) types = ['object'];
+      else if (keys.some((k) => ['items', 'prefixItems', 'minItems', 'maxItems', 'additionalItems', 'uniqueItems'].includes(k))) types = ['array'];
       else if (keys.some((k) => ['pattern', 'format', 'minLength', 'maxLength'].includes(k))) types = ['string'];
       else if (keys.some((k) => ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].includes(k))) types = ['number'];
       else return this.base('json-value');
@@ -214,8 +399,16 @@ class SchemaCompiler {
 
   private deref(s: unknown, path: string): unknown {
     let cur = s;
-    for (let i = 0; i < 32 && cur && typeof cur === 'object' && typeof (cur as Schema).$ref === 'string'; i++) {
-      cur = this.resolveRef((cur as Schema).$ref as string, path).schema;
+    const outer = this.curBase;
+    try {
+      for (let i = 0; i < 32 && cur && typeof cur === 'object' && typeof (cur as Schema).$ref === 'string'; i++) {
+        this.curBase = this.bases.get(cur as object) ?? this.curBase;
+        const r = this.resolveRef((cur as Schema).$ref as string, path);
+        cur = r.schema;
+        this.curBase = r.base;
+      }
+    } finally {
+      this.curBase = outer;
     }
     return cur;
   }
@@ -246,7 +439,9 @@ class SchemaCompiler {
     if (s.format !== undefined) {
       if (typeof s.format !== 'string' || !FORMATS.has(s.format)) throw unsupported(path, `format "${String(s.format)}"`);
       if (s.pattern !== undefined) throw unsupported(path, 'format together with pattern');
-      if (hasLen) throw unsupported(path, 'format together with minLength/maxLength');
+      // A length is kept only where the format's own lengths already satisfy it.
+      const span = FORMAT_LENGTHS[s.format];
+      if (hasLen && !(span && span[0] >= minL && span[1] <= maxL)) throw unsupported(path, `format "${s.format}" together with minLength/maxLength`);
       const f = s.format;
       for (const part of f === 'date-time' ? ['date', 'time'] : [f]) {
         for (const [k, v] of Object.entries(FORMAT_RULES[part]!)) this.rules.set(k, v);
@@ -256,16 +451,25 @@ class SchemaCompiler {
     }
     if (s.pattern !== undefined) {
       if (typeof s.pattern !== 'string') throw invalid(path, 'pattern must be a string');
-      if (hasLen) throw unsupported(path, 'pattern together with minLength/maxLength');
       this.base('json-char');
-      const body = regexToGbnf(s.pattern, path);
+      if (hasLen) this.base('json-lchar');
+      const body = regexToGbnf(s.pattern, path, hasLen ? { min: minL, max: maxL } : undefined);
       return this.rule(hint, `"\\"" ${body} "\\"" ${this.base('ws')}`);
     }
     if (!hasLen) return this.base('json-string');
-    this.base('json-char');
+    this.base('json-lchar');
     const rep = maxL === Infinity ? `{${minL},}` : `{${minL},${maxL}}`;
-    if (maxL > 10000 || minL > 10000) throw unsupported(path, 'string lengths above 10000');
-    return this.rule(hint, `"\\"" json-char${rep} "\\"" ${this.base('ws')}`);
+    // A count is a chain of rules, one per character (masks are shared along it, so long
+    // chains cost memory, not mask time); the longest the grammar parser takes.
+    if ((maxL !== Infinity && maxL > MAX_REPETITION) || minL > MAX_REPETITION) throw unsupported(path, `string lengths above ${MAX_REPETITION}`);
+    // Strings of the same length bounds share one rule (a schema often repeats maxLength: 32767).
+    const key = `string${rep}`;
+    let name = this.shared.get(key);
+    if (!name) {
+      name = this.rule(`str-${minL}-${maxL === Infinity ? 'inf' : maxL}`, `"\\"" json-lchar${rep} "\\"" ${this.base('ws')}`);
+      this.shared.set(key, name);
+    }
+    return name;
   }
 
   private bounds(s: Schema, path: string, integer: boolean): { lo: bigint | null; hi: bigint | null } {
@@ -277,6 +481,14 @@ class SchemaCompiler {
       if (typeof v !== 'number' || !Number.isFinite(v)) throw invalid(path, `${k} must be a number`);
       return v;
     };
+    // Draft 4 spells exclusive bounds as booleans beside minimum/maximum.
+    const draft4 = (k: string, bound: string): Schema => {
+      const v = s[k];
+      if (typeof v !== 'boolean') return {};
+      if (v && s[bound] === undefined) throw invalid(path, `${k}: true needs ${bound}`);
+      return v ? { [bound]: undefined, [k]: s[bound] } : { [k]: undefined };
+    };
+    s = { ...s, ...draft4('exclusiveMinimum', 'minimum'), ...draft4('exclusiveMaximum', 'maximum') };
     const min = num('minimum');
     const max = num('maximum');
     const xmin = num('exclusiveMinimum');
@@ -336,14 +548,81 @@ class SchemaCompiler {
   }
 
   private object(s: Schema, path: string, hint: string): string {
-    const props = (s.properties ?? {}) as Schema;
+    let props = (s.properties ?? {}) as Schema;
     if (typeof props !== 'object' || Array.isArray(props)) throw invalid(path, 'properties must be an object');
-    const required = (s.required ?? []) as unknown[];
-    if (!Array.isArray(required) || required.some((r) => typeof r !== 'string')) throw invalid(path, 'required must be an array of strings');
+    const required = [...new Set((s.required ?? []) as unknown[])]; // distinct: minProperties counts them
+    if (!Array.isArray(s.required ?? []) || required.some((r) => typeof r !== 'string')) throw invalid(path, 'required must be an array of strings');
     const ap = s.additionalProperties;
     const hasProps = s.properties !== undefined;
     // Absent additionalProperties: extra keys only when no properties are declared.
     const extra: unknown = ap === undefined ? (hasProps ? false : true) : ap;
+    let extraKeys = true; // false: no keys beyond the declared and required ones
+    const mayAppear = (k: string) => k in props || required.includes(k) || extra !== false || s.patternProperties !== undefined;
+    // dependentRequired and dependencies: a property's dependencies are made required
+    // (narrower than "required when it is present", never looser). A schema dependency
+    // applies when its property is required; on an optional property it is refused.
+    const deps: Array<[string, unknown]> = [];
+    for (const key of ['dependentRequired', 'dependencies'] as const) {
+      const d = s[key];
+      if (d === undefined) continue;
+      if (!d || typeof d !== 'object' || Array.isArray(d)) throw invalid(path, `${key} must be an object`);
+      deps.push(...Object.entries(d as Schema));
+    }
+    const depSchemas: unknown[] = [];
+    for (const [k, d] of deps) {
+      if (Array.isArray(d)) {
+        if (d.some((x) => typeof x !== 'string')) throw invalid(path, `dependencies of "${k}" must be strings`);
+        if (mayAppear(k)) for (const x of d as string[]) if (!required.includes(x)) required.push(x);
+      } else if (d !== true && (d === false || (typeof d === 'object' && d !== null))) {
+        if (required.includes(k)) depSchemas.push(d);
+        else if (mayAppear(k)) throw unsupported(path, `dependencies: a schema for the optional property "${k}"`);
+      } else if (d !== true) throw invalid(path, `dependencies of "${k}" must be an array or a schema`);
+    }
+    if (depSchemas.length > 0) {
+      const { dependencies: _d, ...rest } = s;
+      return this.visit({ ...rest, dependencies: Object.fromEntries(deps.filter(([, d]) => Array.isArray(d))), allOf: depSchemas }, path, hint);
+    }
+    // minProperties / maxProperties, by narrowing: optional declared properties become
+    // required (in order) up to the minimum; past the maximum, no extra keys and the
+    // optional properties after the first ones are left out.
+    const count = (k: string) => nonNegInt(s[k], path, k);
+    if (s.minProperties !== undefined) {
+      const minP = count('minProperties');
+      for (const k of Object.keys(props)) {
+        if (required.length >= minP) break;
+        if (!required.includes(k)) required.push(k);
+      }
+      if (required.length < minP) throw unsupported(path, `minProperties ${minP} above the declared properties`);
+    }
+    if (s.maxProperties !== undefined) {
+      const maxP = count('maxProperties');
+      const req = new Set(required as string[]);
+      if (req.size > maxP) throw invalid(path, 'more required properties than maxProperties');
+      let room = maxP - req.size;
+      const kept: Schema = {};
+      for (const [k, v] of Object.entries(props)) {
+        if (req.has(k)) kept[k] = v;
+        else if (room > 0) {
+          kept[k] = v;
+          room--;
+        }
+      }
+      props = kept;
+      if (s.patternProperties !== undefined) throw unsupported(path, 'maxProperties together with patternProperties');
+      extraKeys = false;
+    }
+    // patternProperties: a key matching a pattern takes that pattern's schema too.
+    const pp = s.patternProperties ?? {};
+    if (!pp || typeof pp !== 'object' || Array.isArray(pp)) throw invalid(path, 'patternProperties must be an object');
+    const patterns = Object.entries(pp as Schema).map(([p, sub]) => {
+      let re: RegExp;
+      try {
+        re = new RegExp(p, 'u');
+      } catch {
+        throw invalid(path, `patternProperties: ${JSON.stringify(p)} is not a regular expression`);
+      }
+      return { p, re, sub };
+    });
     const keys = Object.keys(props);
     for (const r of required as string[]) {
       if (!(r in props)) {
@@ -351,15 +630,29 @@ class SchemaCompiler {
         keys.push(r);
       }
     }
+    // The generated pattern keys must not spell a declared key (its value would then need
+    // both schemas); nothing cheap excludes a word from a regex's language, so refuse.
+    const clash = keys.find((k) => patterns.some((x) => x.re.test(k)));
+    if (clash !== undefined) throw unsupported(path, `patternProperties matching the declared or required property "${clash}"`);
     const ws = this.base('ws');
     this.base('json-char');
-    const kv = keys.map((k, i) => {
-      const v = k in props ? this.visit(props[k], `${path}/properties/${k}`, `${hint}-${k}`) : this.base('json-value');
+    const kv = keys.map((k) => {
+      // A required key that is not declared takes additionalProperties' schema.
+      const v = k in props ? this.visit(props[k], `${path}/properties/${k}`, `${hint}-${k}`)
+        : extra === true ? this.base('json-value') : this.visit(extra, `${path}/additionalProperties`, `${hint}-${k}`);
       return `${lit(JSON.stringify(k))} ${ws} ":" ${ws} ${v}`;
     });
     const req = keys.map((k) => (required as string[]).includes(k));
     let extraKv: string | null = null;
-    if (extra !== false) {
+    if (patterns.length > 0) {
+      // Keys of the patterns' languages, each value valid against every pattern's schema (a
+      // key may match several). A key that matches no pattern would fall to
+      // additionalProperties: that language is not generated (outputs only narrow).
+      const subs = [...new Map(patterns.map((x) => [JSON.stringify(x.sub), x.sub])).values()];
+      const value = subs.length === 1 ? this.visit(subs[0], `${path}/patternProperties`, `${hint}-pat`) : this.visit({ allOf: subs }, `${path}/patternProperties`, `${hint}-pat`);
+      const body = patterns.map((x) => regexToGbnf(x.p, `${path}/patternProperties`)).join(' | ');
+      extraKv = `"\\"" ( ${body} ) "\\"" ${ws} ":" ${ws} ${value}`;
+    } else if (extra !== false && extraKeys) {
       const value = extra === true ? this.base('json-value') : this.visit(extra, `${path}/additionalProperties`, `${hint}-extra`);
       extraKv = `${this.keyNotIn(keys, hint)} ${ws} ":" ${ws} ${value}`;
     }
@@ -423,12 +716,21 @@ class SchemaCompiler {
   private array(s: Schema, path: string, hint: string): string {
     const minI = s.minItems === undefined ? 0 : nonNegInt(s.minItems, path, 'minItems');
     const maxI = s.maxItems === undefined ? Infinity : nonNegInt(s.maxItems, path, 'maxItems');
+    if (s.uniqueItems !== undefined && typeof s.uniqueItems !== 'boolean') throw invalid(path, 'uniqueItems must be a boolean');
+    // uniqueItems: false constrains nothing, nor does true on arrays of at most one item.
+    if (s.uniqueItems === true && maxI > 1) throw unsupported(path, 'keyword "uniqueItems" (true, on arrays of more than one item)');
     if (maxI < minI) throw invalid(path, 'maxItems is below minItems');
     if (minI > 1000 || (maxI !== Infinity && maxI > 1000)) throw unsupported(path, 'minItems/maxItems above 1000');
-    const prefix = (s.prefixItems ?? []) as unknown[];
+    let prefix = (s.prefixItems ?? []) as unknown[];
     if (!Array.isArray(prefix)) throw invalid(path, 'prefixItems must be an array');
-    const items = s.items;
-    if (Array.isArray(items)) throw unsupported(path, 'items as an array (draft-07 tuples; use prefixItems)');
+    let items = s.items;
+    if (Array.isArray(items)) {
+      // Drafts 4-2019: an items array is a tuple, additionalItems the schema of the rest.
+      if (s.prefixItems !== undefined) throw invalid(path, 'items as an array beside prefixItems');
+      prefix = items;
+      items = s.additionalItems === undefined ? true : s.additionalItems;
+    }
+    // additionalItems beside items that is a schema (or absent) has no effect.
     const ws = this.base('ws');
     const pre = prefix.map((p, i) => this.visit(p, `${path}/prefixItems/${i}`, `${hint}-p${i}`));
     const item = items === false ? null : items === undefined || items === true ? this.base('json-value') : this.visit(items, `${path}/items`, `${hint}-item`);
@@ -452,6 +754,29 @@ class SchemaCompiler {
     const body = `${first} ${tail(1)}`;
     return this.rule(hint, `"[" ${ws} ${minI === 0 ? `( ${body} )?` : body} "]" ${ws}`);
   }
+}
+
+/** The base URI of a document without an identifier: references are resolved against it. */
+const DEFAULT_BASE = 'https://schema.invalid/root.json';
+function safeUrl(ref: string, base: string): URL | null {
+  try {
+    return new URL(ref, base);
+  } catch {
+    return null;
+  }
+}
+/** How errors name a place reached through a reference: as a pointer in this document when it is one. */
+function refPath(key: string): string {
+  return key.startsWith(DEFAULT_BASE) ? key.slice(DEFAULT_BASE.length) : key;
+}
+
+/** JSON text with object keys sorted: equal for values JSON Schema calls equal (1 and 1.0 included). */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Schema)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
 }
 
 function nonNegInt(v: unknown, path: string, k: string): number {
@@ -508,8 +833,20 @@ function mergeSchemas(a: unknown, b: unknown, path: string): Schema {
         break;
       }
       case 'required': out[k] = [...new Set([...(cur as string[]), ...(v as string[])])]; break;
-      case 'minimum': case 'minLength': case 'minItems': case 'exclusiveMinimum': out[k] = Math.max(cur as number, v as number); break;
-      case 'maximum': case 'maxLength': case 'maxItems': case 'exclusiveMaximum': out[k] = Math.min(cur as number, v as number); break;
+      case 'enum': {
+        if (!Array.isArray(cur) || !Array.isArray(v)) throw invalid(path, 'enum must be an array');
+        const other = new Set(v.map((x) => canonicalJson(x)));
+        const both = cur.filter((x) => other.has(canonicalJson(x)));
+        if (both.length === 0) throw invalid(path, 'allOf branches have no enum value in common');
+        out[k] = both;
+        break;
+      }
+      case 'exclusiveMinimum': case 'exclusiveMaximum':
+        if (typeof cur !== 'number' || typeof v !== 'number') throw unsupported(path, `allOf with different draft-4 values for "${k}"`);
+        out[k] = k === 'exclusiveMinimum' ? Math.max(cur, v) : Math.min(cur, v);
+        break;
+      case 'minimum': case 'minLength': case 'minItems': out[k] = Math.max(cur as number, v as number); break;
+      case 'maximum': case 'maxLength': case 'maxItems': out[k] = Math.min(cur as number, v as number); break;
       case 'type': {
         const ta = Array.isArray(cur) ? cur : [cur];
         const tb = Array.isArray(v) ? v : [v];
@@ -599,7 +936,7 @@ export function intRange(lo: bigint | null, hi: bigint | null): string {
  * the match may be surrounded by any text (the regex is unanchored, as ajv tests it).
  * Characters are generated raw; `"` and `\` as their JSON escapes; control characters never.
  */
-export function regexToGbnf(re: string, path: string): string {
+export function regexToGbnf(re: string, path: string, len?: { min: number; max: number }): string {
   let pos = 0;
   const fail = (what: string) => unsupported(path, `pattern ${JSON.stringify(re)}: ${what}`);
   const D = [0x30, 0x39];
@@ -659,6 +996,10 @@ export function regexToGbnf(re: string, path: string): string {
     return alts.length === 1 ? alts[0]! : `( ${alts.join(' | ')} )`;
   };
   const single = (c: number): number[] => [c, c];
+  const chars = (r: number[]): Piece => {
+    const e = classExpr(r);
+    return { e, nullable: false, star: null, min: 1, max: 1, single: e };
+  };
 
   const escapeRanges = (inClass: boolean): number[] => {
     const e = re[pos++];
@@ -703,18 +1044,47 @@ export function regexToGbnf(re: string, path: string): string {
     }
   };
 
-  const parseAlt = (): string => {
+  /**
+   * A parsed piece: its expression, whether it matches the empty string, and (when it does)
+   * `star`: a non-nullable expression P with (piece)* = (P)*, or null when (piece)* is only
+   * the empty string. A repetition of a nullable piece is generated as (P)*: `( x* )*` as is
+   * would be a left-recursive rule.
+   */
+  type Piece = {
+    e: string;
+    nullable: boolean;
+    star: string | null;
+    /** Fewest and most characters it matches. */
+    min: number;
+    max: number;
+    /** One character (a class). */
+    single?: string;
+    /** A repetition of one character class. */
+    rep?: { cls: string; m: number; n: number };
+    /** The items of a sequence. */
+    items?: Piece[];
+  };
+  const starOf = (p: Piece): string | null => (p.nullable ? p.star : p.e);
+  const anyOf = (xs: Array<string | null>): string | null => {
+    const ys = xs.filter((x): x is string => x !== null);
+    return ys.length === 0 ? null : ys.length === 1 ? ys[0]! : `( ${ys.join(' | ')} )`;
+  };
+  const parseAlt = (): Piece => {
     const alts = [parseSeq()];
     while (re[pos] === '|') {
       pos++;
       alts.push(parseSeq());
     }
-    return alts.length === 1 ? alts[0]! : `( ${alts.join(' | ')} )`;
+    if (alts.length === 1) return alts[0]!;
+    return {
+      e: `( ${alts.map((a) => a.e).join(' | ')} )`, nullable: alts.some((a) => a.nullable), star: anyOf(alts.map(starOf)),
+      min: Math.min(...alts.map((a) => a.min)), max: Math.max(...alts.map((a) => a.max)),
+    };
   };
-  const parseSeq = (): string => {
-    const items: string[] = [];
+  const parseSeq = (): Piece => {
+    const items: Piece[] = [];
     while (pos < re.length && re[pos] !== '|' && re[pos] !== ')') {
-      let atom: string;
+      let atom: Piece;
       const c = re[pos]!;
       if (c === '^' || c === '$') throw fail('^ or $ other than at the ends');
       if (c === '(') {
@@ -726,7 +1096,8 @@ export function regexToGbnf(re: string, path: string): string {
             pos = end + 1;
           } else throw fail('lookaround assertions');
         }
-        atom = `( ${parseAlt()} )`;
+        const inner = parseAlt();
+        atom = { ...inner, e: `( ${inner.e} )`, items: undefined };
         if (re[pos] !== ')') throw fail("unbalanced '('");
         pos++;
       } else if (c === '[') {
@@ -766,39 +1137,58 @@ export function regexToGbnf(re: string, path: string): string {
           } else r.push(...lo);
         }
         pos++;
-        atom = classExpr(neg ? complement(r) : r);
+        atom = chars(neg ? complement(r) : r);
       } else if (c === '.') {
         pos++;
-        atom = classExpr(complement([10, 10, 13, 13, 0x2028, 0x2029]));
+        atom = chars(complement([10, 10, 13, 13, 0x2028, 0x2029]));
       } else if (c === '\\') {
         pos++;
-        atom = classExpr(escapeRanges(false));
+        atom = chars(escapeRanges(false));
       } else if ('*+?{'.includes(c)) {
         if (c === '{' && !/^\{\d+(,\d*)?\}/.test(re.slice(pos))) {
           pos++;
-          atom = classExpr(single(0x7b));
+          atom = chars(single(0x7b));
         } else throw fail('a quantifier with nothing before it');
       } else {
         const cp = re.codePointAt(pos)!;
         pos += cp > 0xffff ? 2 : 1;
-        atom = classExpr(single(cp));
+        atom = chars(single(cp));
       }
       // Quantifiers.
       const q = /^(\*|\+|\?|\{(\d+)(,(\d*))?\})\??/.exec(re.slice(pos));
       if (q) {
         pos += q[0].length;
-        if (q[1] === '*' || q[1] === '+' || q[1] === '?') atom = `( ${atom} )${q[1]}`;
+        const star = starOf(atom);
+        const base = atom;
+        const closure: Piece = { e: star === null ? '""' : `( ${star} )*`, nullable: true, star, min: 0, max: 0 };
+        if (q[1] === '*') atom = closure;
+        else if (q[1] === '+') atom = atom.nullable ? closure : { e: `( ${atom.e} )+`, nullable: false, star: null, min: 0, max: 0 };
+        else if (q[1] === '?') atom = { e: `( ${atom.e} )?`, nullable: true, star, min: 0, max: 0 };
         else {
           const m = Number(q[2]);
           const n = q[3] ? (q[4] ? Number(q[4]) : Infinity) : m;
           if (m > 1000 || (n !== Infinity && n > 1000)) throw fail('repetition counts above 1000');
           if (n < m) throw fail('a repetition {m,n} with n < m');
-          atom = `( ${atom} ){${m},${n === Infinity ? '' : n}}`;
+          if (n === Infinity && atom.nullable) atom = closure; // x{m,} with x nullable is x*
+          else atom = { e: n === 0 ? '""' : `( ${atom.e} ){${m},${n === Infinity ? '' : n}}`, nullable: m === 0 || atom.nullable, star: n === 0 ? null : star, min: 0, max: 0 };
         }
+        // Lengths (the expressions above leave them to this).
+        const [m, n] = q[1] === '*' ? [0, Infinity] : q[1] === '+' ? [1, Infinity] : q[1] === '?' ? [0, 1]
+          : [Number(q[2]), q[3] ? (q[4] ? Number(q[4]) : Infinity) : Number(q[2])];
+        atom = {
+          ...atom, single: undefined, items: undefined, min: m * base.min, max: n === 0 || base.max === 0 ? 0 : n * base.max,
+          rep: base.single !== undefined ? { cls: base.single, m, n } : undefined,
+        };
       }
       items.push(atom);
     }
-    return items.length === 0 ? '""' : items.join(' ');
+    if (items.length === 0) return { e: '""', nullable: true, star: null, min: 0, max: 0 };
+    const lens = { min: items.reduce((a, x) => a + x.min, 0), max: items.reduce((a, x) => a + x.max, 0), items };
+    const e = items.map((x) => x.e).join(' ');
+    // x1 x2 ... all nullable: (x1 x2 ...)* = (x1 | x2 | ...)*.
+    if (items.length === 1) return items[0]!;
+    if (items.every((x) => x.nullable)) return { e, nullable: true, star: anyOf(items.map((x) => x.star)), ...lens };
+    return { e, nullable: false, star: null, ...lens };
   };
 
   let anchoredStart = false;
@@ -816,12 +1206,30 @@ export function regexToGbnf(re: string, path: string): string {
   const whole = re;
   re = src;
   pos = 0;
-  let body: string;
+  let top: Piece;
   try {
-    body = parseAlt();
+    top = parseAlt();
     if (pos !== re.length) throw fail("unbalanced ')'");
   } finally {
     re = whole;
   }
-  return `${anchoredStart ? '' : 'json-char* '}( ${body} )${anchoredEnd ? '' : ' json-char*'}`;
+  if (!len) return `${anchoredStart ? '' : 'json-char* '}( ${top.e} )${anchoredEnd ? '' : ' json-char*'}`;
+  // With minLength/maxLength: exact when the lengths are implied, or when one part alone has
+  // a variable length and repeats one character class (its count is then bounded).
+  const any: Piece = { e: 'json-lchar*', nullable: true, star: 'json-lchar', min: 0, max: Infinity, rep: { cls: 'json-lchar', m: 0, n: Infinity } };
+  const seq = [...(anchoredStart ? [] : [any]), ...(top.items ?? [top]), ...(anchoredEnd ? [] : [any])];
+  const lo = seq.reduce((a, x) => a + x.min, 0);
+  const hi = seq.reduce((a, x) => a + x.max, 0);
+  if (lo >= len.min && hi <= len.max) return seq.map((x) => x.e).join(' ');
+  const variable = seq.filter((x) => x.min !== x.max);
+  if (variable.length === 0 || hi < len.min || lo > len.max) throw invalid(path, `no string matching pattern ${JSON.stringify(re)} has a length within minLength/maxLength`);
+  const v = variable[0]!;
+  if (variable.length > 1 || !v.rep) {
+    throw unsupported(path, `pattern ${JSON.stringify(re)} together with minLength/maxLength (more than one part of variable length, or a part that repeats more than one character)`);
+  }
+  const fixed = lo - v.min;
+  const m = Math.max(v.rep.m, len.min - fixed);
+  const n = Math.min(v.rep.n, len.max - fixed);
+  if (n !== Infinity && n > MAX_REPETITION) throw unsupported(path, `string lengths above ${MAX_REPETITION}`);
+  return seq.map((x) => (x === v ? `( ${v.rep!.cls} ){${m},${n === Infinity ? '' : n}}` : x.e)).join(' ');
 }

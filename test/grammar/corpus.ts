@@ -284,6 +284,137 @@ export const SCHEMAS: Record<string, object> = {
     required: ['role'],
     additionalProperties: false,
   },
+  // Annotations and vendor extensions of every kind (ignored: they do not change what validates).
+  annotated: {
+    id: 'http://jsonschema.net',
+    $comment: 'generated',
+    type: 'object',
+    'x-kubernetes-group-version-kind': [{ group: '', kind: 'Pod', version: 'v1' }],
+    self: { vendor: 'com.acme', name: 'event', format: 'jsonschema', version: '1-0-0' },
+    properties: {
+      name: { id: 'http://jsonschema.net/name', type: 'string', readonly: true, example: 'x', name: 'label', maxLength: 12 },
+      port: { type: 'integer', _format: 'int32', minimum: 1, maximum: 65535, deprecated: true, 'x-order': 2 },
+      tags: { type: 'array', items: { type: 'string', links: [{ rel: 'self', href: '{id}' }] }, _uniqueItems: true, maxItems: 3 },
+      mode: { type: 'string', enum: ['a', 'b'], contentMediaType: 'text/plain', nullable: true },
+    },
+    required: ['name'],
+    additionalProperties: false,
+  },
+  // Network formats (ajv-formats, full mode).
+  endpoints: {
+    type: 'object',
+    properties: {
+      homepage: { type: 'string', format: 'uri' },
+      mirrors: { type: 'array', items: { type: 'string', format: 'uri' }, maxItems: 3 },
+      host: { type: 'string', format: 'hostname' },
+      v4: { type: 'string', format: 'ipv4' },
+      v6: { type: 'string', format: 'ipv6' },
+    },
+    required: ['homepage', 'host', 'v4', 'v6'],
+    additionalProperties: false,
+  },
+  // patternProperties: OpenAPI paths and extensions, Kubernetes-style label maps.
+  openApiPaths: {
+    type: 'object',
+    properties: { openapi: { const: '3.0.0' }, info: { type: 'object', properties: { title: { type: 'string' } }, required: ['title'] } },
+    patternProperties: {
+      '^/': { type: 'object', properties: { get: { type: 'object', properties: { summary: { type: 'string', maxLength: 20 } } } }, additionalProperties: false },
+      '^x-': {},
+    },
+    required: ['openapi'],
+    additionalProperties: false,
+  },
+  labels: {
+    type: 'object',
+    properties: { metadata: { type: 'object', properties: { labels: { patternProperties: { '^[a-z0-9.-]{1,12}$': { type: 'string', maxLength: 8 } }, additionalProperties: false } } } },
+    required: ['metadata'],
+    additionalProperties: false,
+  },
+  overlapping: {
+    type: 'object',
+    properties: { count: { type: 'integer', minimum: 0, maximum: 9 } },
+    patternProperties: { '^n': { type: 'integer', minimum: 0 }, 'x$': { type: 'integer', maximum: 50 }, '^z': { type: 'integer' } },
+    required: ['count', 'total'],
+    additionalProperties: { type: 'integer', minimum: 100, maximum: 200 },
+  },
+  // minProperties/maxProperties, dependentRequired, keywords beside $ref.
+  counted: {
+    type: 'object',
+    $defs: { tags: { type: 'array', items: { type: 'string', maxLength: 4 } }, meta: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' }, c: { type: 'integer' } } } },
+    properties: {
+      tags: { $ref: '#/$defs/tags', maxItems: 2, minItems: 1 },
+      some: { $ref: '#/$defs/meta', minProperties: 2 },
+      few: { $ref: '#/$defs/meta', maxProperties: 1, required: ['c'] },
+      open: { type: 'object', maxProperties: 2, properties: { x: { type: 'boolean' } }, additionalProperties: { type: 'integer' } },
+      pay: { type: 'object', properties: { card: { type: 'string' }, billing: { type: 'string' }, zip: { type: 'integer' } }, dependentRequired: { card: ['billing', 'zip'] } },
+    },
+    required: ['tags', 'some', 'few', 'open', 'pay'],
+    additionalProperties: false,
+  },
+  // Patterns with lengths (identifiers, codes).
+  patternLengths: {
+    type: 'object',
+    properties: {
+      slug: { type: 'string', pattern: '^[a-z0-9-]+$', minLength: 3, maxLength: 12 },
+      sku: { type: 'string', pattern: '^SKU-[0-9]*$', maxLength: 8 },
+      code: { type: 'string', pattern: '^[A-Z]{2}$', maxLength: 10 },
+    },
+    required: ['slug', 'sku', 'code'],
+    additionalProperties: false,
+  },
+  // Long string bounds (database column widths), repeated: one shared chain per bound.
+  longStrings: {
+    type: 'object',
+    properties: {
+      a: { type: 'string', maxLength: 32767 },
+      b: { type: 'string', maxLength: 32767 },
+      c: { type: 'string', minLength: 2, maxLength: 65535 },
+      d: { type: 'array', items: { type: 'string', maxLength: 32767 }, maxItems: 2 },
+    },
+    required: ['a', 'c'],
+    additionalProperties: false,
+  },
+  // Definitions whose names hold any character, reached through JSON pointer escapes.
+  k8sDefinitions: {
+    type: 'object',
+    definitions: {
+      'https://k8s.example/defs.json#/io.k8s/api~core/v1 Pod': { type: 'object', properties: { kind: { const: 'Pod' } }, required: ['kind'], additionalProperties: false },
+      'io.k8s.Quantity%': { type: 'integer', minimum: 0, maximum: 99 },
+    },
+    properties: {
+      pod: { $ref: '#/definitions/https:~1~1k8s.example~1defs.json%23~1io.k8s~1api~0core~1v1%20Pod' },
+      size: { $ref: '#/definitions/io.k8s.Quantity%25' },
+      other: { $ref: '#/properties/size' },
+    },
+    required: ['pod', 'size'],
+    additionalProperties: false,
+  },
+  // References to schemas named by $id (absolute, relative, embedded with their own base) and $anchor.
+  idRefs: {
+    $id: 'https://example.com/schemas/order.json',
+    type: 'object',
+    $defs: {
+      item: {
+        $id: 'item.json',
+        type: 'object',
+        properties: { sku: { $ref: '#/$defs/sku' }, qty: { type: 'integer', minimum: 1, maximum: 9 } },
+        required: ['sku', 'qty'],
+        additionalProperties: false,
+        $defs: { sku: { type: 'string', pattern: '^[A-Z]{3}[0-9]{2}$' } },
+      },
+      sku: { type: 'integer' },
+      money: { $anchor: 'money', type: 'integer', minimum: 0, maximum: 1000 },
+    },
+    properties: {
+      items: { type: 'array', items: { $ref: 'item.json' }, minItems: 1, maxItems: 2 },
+      first: { $ref: 'https://example.com/schemas/item.json' },
+      firstQty: { $ref: 'item.json#/properties/qty' },
+      total: { $ref: '#money' },
+      code: { $ref: '#/$defs/sku' },
+    },
+    required: ['items', 'total', 'code'],
+    additionalProperties: false,
+  },
   unicodeKeys: {
     type: 'object',
     properties: { 'prénom': { type: 'string' }, '名前': { type: 'string', pattern: '^[\\u3040-\\u30ff]+$' }, 'quote"key': { type: 'integer' } },
@@ -296,9 +427,12 @@ export const SCHEMAS: Record<string, object> = {
  * ERR_SCHEMA_UNSUPPORTED naming it, never compile to something looser).
  */
 export const UNSUPPORTED: Record<string, { schema: object; keyword: RegExp }> = {
-  openApiPaths: { schema: { type: 'object', patternProperties: { '^/': { type: 'object' } } }, keyword: /patternProperties/ },
+  idsByPattern: {
+    schema: { type: 'object', required: ['id1'], patternProperties: { '^id[0-9]$': { type: 'integer' } } },
+    keyword: /patternProperties matching the declared or required property "id1"/,
+  },
   tagsUnique: { schema: { type: 'array', items: { type: 'string' }, uniqueItems: true }, keyword: /uniqueItems/ },
-  homepageUri: { schema: { type: 'object', properties: { homepage: { type: 'string', format: 'uri' } } }, keyword: /format "uri"/ },
+  homepageIri: { schema: { type: 'object', properties: { homepage: { type: 'string', format: 'iri' } } }, keyword: /format "iri"/ },
   priceCents: { schema: { type: 'number', multipleOf: 0.01 }, keyword: /multipleOf/ },
   conditional: {
     schema: { type: 'object', properties: { country: { type: 'string' } }, if: { properties: { country: { const: 'US' } } }, then: { required: ['zip'] } },

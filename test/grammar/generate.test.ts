@@ -122,7 +122,7 @@ describe('structured generation', () => {
     const s = stories.createSession();
     try {
       expect(() => s.generate('x', { grammar: 'root ::= "a' })).toThrow(/line 1, column 10/);
-      expect(() => s.generate('x', { jsonSchema: { type: 'object', patternProperties: {} } })).toThrow(/patternProperties/);
+      expect(() => s.generate('x', { jsonSchema: { type: 'object', propertyNames: {} } })).toThrow(/propertyNames/);
       expect(() => s.generate('x', { jsonSchema: {}, grammar: 'root ::= "a"' })).toThrow(/either jsonSchema or grammar/);
       expect(() => s.generate('x', { grammar: 42 as unknown as string })).toThrow(/grammar/);
       const other = compileGrammar(synthetic.tokenizer, { grammar: 'root ::= "a"' });

@@ -73,7 +73,7 @@ describe('tool-call grammars', () => {
   it('rejects bad input', () => {
     expect(() => toolCallGrammar([], { format: 'hermes' })).toThrow(/non-empty/);
     expect(() => toolCallGrammar(TOOLS, { format: 'xml' as ToolCallFormat })).toThrow(/format/);
-    expect(() => toolCallGrammar([{ name: 'f', parameters: { type: 'object', patternProperties: {} } }], { format: 'hermes' })).toThrow(/patternProperties/);
+    expect(() => toolCallGrammar([{ name: 'f', parameters: { type: 'object', propertyNames: {} } }], { format: 'hermes' })).toThrow(/propertyNames/);
   });
 });
 

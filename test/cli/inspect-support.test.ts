@@ -70,15 +70,15 @@ describe('checkSupport', () => {
   it('the CLI prints the reasons (text and JSON) for a file of an unknown architecture', async () => {
     const file = path.join(dir, 'other.gguf');
     const md = syntheticMetadata({ shape, mix: 'q8_0' }).map(([k, v]) =>
-      k === 'general.architecture' ? ([k, gguf.str('phi3')] as const) : ([k, v] as const),
+      k === 'general.architecture' ? ([k, gguf.str('mamba')] as const) : ([k, v] as const),
     );
     await writeGGUF(file, { metadata: md as never, tensors: syntheticTensors({ shape, mix: 'q8_0' }) });
     const r = sparrow('inspect', file);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^runs in sparrow no, missing:$/m);
-    expect(r.stdout).toMatch(/^ +- architecture 'phi3' \(sparrow runs: .*llama.*\)$/m);
+    expect(r.stdout).toMatch(/^ +- architecture 'mamba' \(sparrow runs: .*llama.*\)$/m);
     const j = JSON.parse(sparrow('inspect', file, '--json').stdout);
     expect(j.sparrow.runnable).toBe(false);
-    expect(j.sparrow.missing).toEqual([expect.objectContaining({ kind: 'architecture', name: 'phi3' })]);
+    expect(j.sparrow.missing).toEqual([expect.objectContaining({ kind: 'architecture', name: 'mamba' })]);
   });
 });

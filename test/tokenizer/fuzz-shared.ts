@@ -10,7 +10,8 @@ import { fuzzIterations, fuzzSeed, loadOracle, type VocabCase } from './vocabs.j
 import { makeRng, randomText } from './fuzz-strings.js';
 
 const enc = new TextEncoder();
-const dec = new TextDecoder();
+// ignoreBOM: a leading U+FEFF is text here (a plain TextDecoder would drop it).
+const dec = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** What detokenize(tokenize(s)) must give back: s, up to llama.cpp's documented changes. */
 function roundTripExpectation(tok: Tokenizer, s: string): string | undefined {

@@ -25,20 +25,6 @@ float e8m0_half(uint8_t e) {
 const int8_t kIQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 const int8_t kMXFP4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-template <typename BlockFn>
-void run(const uint8_t* w, int64_t nb, int64_t group_block, const void* xq, int64_t x_block, int64_t n,
-         float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit, BlockFn block) {
-  const uint8_t* x = static_cast<const uint8_t*>(xq);
-  for (int64_t g = g0; g < g1; g++) {
-    const uint8_t* wg = w + g * nb * group_block;
-    for (int64_t t = 0; t < n; t++) {
-      const uint8_t* xt = x + t * nb * x_block;
-      float acc[kGroupRows] = {0};
-      for (int64_t b = 0; b < nb; b++) block(acc, wg + b * group_block, xt + b * x_block);
-      for (int r = 0; r < kGroupRows && g * kGroupRows + r < rlimit; r++) y[t * ldy + g * kGroupRows + r] = acc[r];
-    }
-  }
-}
 
 // Q4_1 (HasMin, 4 bits), Q5_0 (5 bits, offset 16), Q5_1 (HasMin, 5 bits). Per row:
 // dot = sum q x (q unsigned); Q5_0 adds float(dot - 16 sx) d dx (sx: the int sum of the

@@ -1,0 +1,253 @@
+/**
+ * The chat templates of Qwen3 (with its <think> handling and enable_thinking), Gemma 3 and
+ * Llama 3, as their tokenizer_config.json publishes them (see test/tokenizer/PROVENANCE.md),
+ * rendered through our template layer from the converted GGUF (so with that vocabulary's
+ * BOS/EOS text) must equal what Python's Jinja2 renders (render_jinja2.py), for conversations
+ * that reach each template's branches. Phi-3.5 and Gemma 2 are in templates.test.ts
+ * (shared/templates).
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { applyChatTemplate, type ChatMessage, type ChatTool } from '../../src/templates/index.js';
+import { SparrowError } from '../../src/errors.js';
+import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
+import { FAMILIES, familyVocabFile, hfTokenizer, type FamilyKey } from '../tokenizer/hf-vocab.js';
+
+const RENDERER = path.join(import.meta.dirname, 'render_jinja2.py');
+const python = ['/usr/bin/python3', 'python3'].find((exe) => {
+  try {
+    execFileSync(exe, ['-c', 'import jinja2'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+});
+if (!python) console.warn('real chat template tests skipped: no python3 with Jinja2 (apt-get install python3-jinja2)');
+
+const TOOLS: ChatTool[] = [
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: { type: 'object', properties: { city: { type: 'string', description: 'City name' } }, required: ['city'] },
+    },
+  },
+  { type: 'function', function: { name: 'now', description: 'The time', parameters: { type: 'object', properties: {} } } },
+];
+
+interface Conversation {
+  name: string;
+  messages: ChatMessage[];
+  tools?: ChatTool[];
+  variables?: Record<string, unknown>;
+}
+
+const call = (id: string, name: string, args: unknown) => ({ type: 'function', id, function: { name, arguments: args } });
+
+const COMMON: Conversation[] = [
+  { name: 'single user', messages: [{ role: 'user', content: 'Tell me a story about a llama.' }] },
+  {
+    name: 'system and user',
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'Hello! How are you?' },
+    ],
+  },
+  {
+    name: 'multi-turn, unicode and whitespace',
+    messages: [
+      { role: 'system', content: '  Be brief.\n' },
+      { role: 'user', content: '  Grüße 🦙\n\nline two  ' },
+      { role: 'assistant', content: ' ok \n' },
+      { role: 'user', content: '中文？ "quotes" and \\ backslash' },
+    ],
+  },
+  {
+    name: 'long multi-turn',
+    messages: [
+      { role: 'user', content: 'Hi' },
+      { role: 'assistant', content: 'Hello! What can I do?' },
+      { role: 'user', content: 'Count to three.' },
+      { role: 'assistant', content: '1, 2, 3.' },
+      { role: 'user', content: 'Now backwards.' },
+    ],
+  },
+  {
+    name: 'roles that do not alternate',
+    messages: [
+      { role: 'user', content: 'a' },
+      { role: 'user', content: 'b' },
+    ],
+  },
+];
+
+const QWEN3: Conversation[] = [
+  ...COMMON,
+  { name: 'thinking off', messages: [{ role: 'user', content: 'Quick: 2+2?' }], variables: { enable_thinking: false } },
+  { name: 'thinking on', messages: [{ role: 'user', content: 'Think: 2+2?' }], variables: { enable_thinking: true } },
+  {
+    name: 'earlier reasoning is dropped, text after </think> kept',
+    messages: [
+      { role: 'user', content: 'What is 2+2?' },
+      { role: 'assistant', content: '<think>\nSimple sum.\n</think>\n\n2+2 is 4.' },
+      { role: 'user', content: 'And 3+3?' },
+    ],
+  },
+  {
+    name: 'last assistant turn keeps its reasoning',
+    messages: [
+      { role: 'user', content: 'What is 2+2?' },
+      { role: 'assistant', content: '<think>\n\nadd them\n\n</think>\n\n\n4' },
+    ],
+  },
+  {
+    name: 'reasoning_content field',
+    messages: [
+      { role: 'system', content: 'S' },
+      { role: 'user', content: 'Q' },
+      { role: 'assistant', content: 'A', reasoning_content: '\nsteps\n' },
+    ],
+  },
+  {
+    name: 'reasoning_content null falls back to <think> in content',
+    messages: [
+      { role: 'user', content: 'Q' },
+      { role: 'assistant', content: 'pre<think>r</think>A', reasoning_content: null },
+    ],
+  },
+  { name: 'tools, no system', messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: TOOLS },
+  {
+    name: 'tools with system',
+    messages: [
+      { role: 'system', content: 'You call tools.' },
+      { role: 'user', content: 'Weather in Paris?' },
+    ],
+    tools: TOOLS,
+  },
+  {
+    name: 'multi-step tool calls and parallel results',
+    messages: [
+      { role: 'user', content: 'Weather in Paris and the time?' },
+      {
+        role: 'assistant',
+        content: '<think>\nNeed two tools.\n</think>\n\n',
+        tool_calls: [call('c1', 'get_weather', { city: 'Paris' }), call('c2', 'now', '{}')],
+      },
+      { role: 'tool', content: '{"temperature": 21}', tool_call_id: 'c1' },
+      { role: 'tool', content: '12:00', tool_call_id: 'c2' },
+      { role: 'assistant', content: '<think>Got both.</think>It is 21°C at 12:00.' },
+    ],
+    tools: TOOLS,
+  },
+  {
+    name: 'tool call with content and a later user query',
+    messages: [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content: 'Checking.', tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Oslo' } } }] },
+      { role: 'tool', content: 'cold' },
+      { role: 'user', content: '<tool_response>\nnot a real query\n</tool_response>' },
+      { role: 'assistant', content: '<think>x</think>Cold.' },
+    ],
+    tools: TOOLS,
+  },
+  { name: 'no user query', messages: [{ role: 'system', content: 'only system' }] },
+];
+
+const GEMMA3: Conversation[] = [
+  ...COMMON,
+  {
+    name: 'content as parts with an image',
+    messages: [
+      { role: 'system', content: [{ type: 'text', text: 'Describe images.' }] as never },
+      { role: 'user', content: [{ type: 'image' }, { type: 'text', text: '  What is this?  ' }] as never },
+    ],
+  },
+  { name: 'content of a bad type', messages: [{ role: 'user', content: 42 as never }] },
+];
+
+const LLAMA3: Conversation[] = COMMON;
+
+interface Job {
+  label: string;
+  template: string;
+  conversation: Conversation;
+  addGenerationPrompt: boolean;
+}
+
+function render(jobs: Job[], tok: Tokenizer): Array<{ want: { ok?: string; error?: string }; got: { ok?: string; error?: string } }> {
+  const bos = tok.special.bos !== undefined ? tok.tokenText(tok.special.bos) : '';
+  const eos = tok.special.eos !== undefined ? tok.tokenText(tok.special.eos) : '';
+  const input = jobs.map((j) => ({
+    template: j.template,
+    context: {
+      messages: j.conversation.messages,
+      add_generation_prompt: j.addGenerationPrompt,
+      bos_token: bos,
+      eos_token: eos,
+      ...(j.conversation.tools ? { tools: j.conversation.tools } : {}),
+      ...j.conversation.variables,
+    },
+  }));
+  const ref = JSON.parse(execFileSync(python!, [RENDERER], { input: JSON.stringify(input), maxBuffer: 64 << 20 }).toString('utf8'));
+  return jobs.map((j, i) => {
+    let got: { ok?: string; error?: string };
+    try {
+      got = {
+        ok: applyChatTemplate(tok, j.conversation.messages, {
+          addGenerationPrompt: j.addGenerationPrompt,
+          tools: j.conversation.tools,
+          variables: j.conversation.variables,
+        }),
+      };
+    } catch (err) {
+      expect(err, j.label).toBeInstanceOf(SparrowError);
+      got = { error: (err as Error).message };
+    }
+    return { want: ref[i], got };
+  });
+}
+
+const CASES: Array<[FamilyKey, Conversation[]]> = [
+  ['qwen3', QWEN3],
+  ['gemma3', GEMMA3],
+  ['llama3', LLAMA3],
+];
+
+for (const [key, conversations] of CASES) {
+  const spec = FAMILIES[key];
+  const available = !!python && hfTokenizer(spec.package) !== undefined;
+  describe.skipIf(!available)(`${spec.name} chat template against Jinja2`, () => {
+    let tok: Tokenizer;
+    let template: string;
+    beforeAll(async () => {
+      tok = loadTokenizer((await familyVocabFile(key))!);
+      template = hfTokenizer(spec.package)!.config.chat_template as string;
+    }, 300_000);
+
+    it('the converted GGUF carries the published template', () => {
+      expect(typeof template).toBe('string');
+      expect(tok.chatTemplate).toBe(template);
+    });
+
+    it(`renders ${conversations.length} conversations like Jinja2, with and without the generation prompt`, () => {
+      const jobs: Job[] = conversations.flatMap((c) =>
+        [true, false].map((addGenerationPrompt) => ({ label: `${c.name} / gen=${addGenerationPrompt}`, template, conversation: c, addGenerationPrompt })),
+      );
+      const results = render(jobs, tok);
+      let rendered = 0;
+      const wrong: string[] = [];
+      results.forEach(({ want, got }, i) => {
+        const label = jobs[i]!.label;
+        if (want.error !== undefined) {
+          if (got.error === undefined) wrong.push(`${label}: Jinja2 refused (${want.error}) but we rendered ${JSON.stringify(got.ok)}`);
+        } else if (got.error !== undefined) wrong.push(`${label}: we failed (${got.error}) but Jinja2 rendered`);
+        else if (got.ok !== want.ok) wrong.push(`${label}:\n  jinja2: ${JSON.stringify(want.ok)}\n  ours:   ${JSON.stringify(got.ok)}`);
+        else rendered++;
+      });
+      expect(wrong).toEqual([]);
+      expect(rendered).toBeGreaterThanOrEqual(8);
+    });
+  });
+}

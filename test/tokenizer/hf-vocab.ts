@@ -148,13 +148,48 @@ export interface FamilySpec {
   pad?: string;
   addBos: boolean;
   addSpacePrefix?: boolean;
+  /** Added tokens the package's tokenizer.json lacks: [id, text], all special. */
+  extraSpecial?: ReadonlyArray<readonly [number, string]>;
 }
+
+/**
+ * gpt-oss's o200k_harmony: o200k_base plus special tokens from 199998 up to its vocab_size
+ * 201088 (facts from OpenAI's harmony format); the ids without a name are `<|reserved_N|>`.
+ */
+const HARMONY_NAMED: Record<number, string> = {
+  199998: '<|startoftext|>',
+  199999: '<|endoftext|>',
+  200002: '<|return|>',
+  200003: '<|constrain|>',
+  200005: '<|channel|>',
+  200006: '<|start|>',
+  200007: '<|end|>',
+  200008: '<|message|>',
+  200012: '<|call|>',
+  200018: '<|endofprompt|>',
+};
+export const HARMONY_SPECIAL: ReadonlyArray<readonly [number, string]> = Array.from({ length: 201088 - 199998 }, (_, k) => {
+  const id = 199998 + k;
+  return [id, HARMONY_NAMED[id] ?? `<|reserved_${id}|>`] as const;
+});
 
 /** The families (special tokens and vocab sizes as in each model's config.json). */
 export const FAMILIES = {
   qwen3: { name: 'Qwen3', package: 'qwen3', model: 'gpt2', pre: 'qwen2', vocabSize: 151936, bos: '<|endoftext|>', eos: '<|im_end|>', pad: '<|endoftext|>', addBos: false },
   llama3: { name: 'Llama 3', package: 'llama3', model: 'gpt2', pre: 'llama-bpe', vocabSize: 128256, bos: '<|begin_of_text|>', eos: '<|end_of_text|>', addBos: true },
   gpt4o: { name: 'o200k', package: 'gpt4o', model: 'gpt2', pre: 'gpt-4o', vocabSize: 200019, bos: '<|endoftext|>', eos: '<|endoftext|>', addBos: false },
+  gptoss: {
+    name: 'gpt-oss',
+    package: 'gpt4o',
+    model: 'gpt2',
+    pre: 'gpt-4o',
+    vocabSize: 201088,
+    bos: '<|startoftext|>',
+    eos: '<|return|>',
+    pad: '<|endoftext|>',
+    addBos: false,
+    extraSpecial: HARMONY_SPECIAL,
+  },
   gemma2: { name: 'Gemma 2', package: 'gemma2', model: 'llama', pre: 'default', vocabSize: 256000, bos: '<bos>', eos: '<eos>', unk: '<unk>', pad: '<pad>', addBos: true, addSpacePrefix: false },
   gemma3: { name: 'Gemma 3', package: 'gemma3', model: 'llama', pre: 'default', vocabSize: 262144, bos: '<bos>', eos: '<eos>', unk: '<unk>', pad: '<pad>', addBos: true, addSpacePrefix: false },
 } as const satisfies Record<string, FamilySpec>;
@@ -205,6 +240,10 @@ export function convertTokenizer(spec: FamilySpec, files: HfTokenizerFiles): [st
     tokens[a.id] = text;
     scores[a.id] = -1000;
   }
+  for (const [id, text] of spec.extraSpecial ?? []) {
+    tokens[id] = text;
+    types[id] = TOKEN_TYPE.CONTROL;
+  }
   const idOf = (t: string | undefined): number | undefined => {
     if (t === undefined) return undefined;
     const id = tokens.indexOf(t);
@@ -233,7 +272,7 @@ export function convertTokenizer(spec: FamilySpec, files: HfTokenizerFiles): [st
   md.push(['tokenizer.ggml.add_eos_token', gguf.bool(false)]);
   if (spec.addSpacePrefix !== undefined) md.push(['tokenizer.ggml.add_space_prefix', gguf.bool(spec.addSpacePrefix)]);
   const tpl = files.config.chat_template;
-  if (typeof tpl === 'string') md.push(['tokenizer.chat_template', gguf.str(tpl)]);
+  if (typeof tpl === 'string' && !spec.extraSpecial) md.push(['tokenizer.chat_template', gguf.str(tpl)]);
   return md;
 }
 

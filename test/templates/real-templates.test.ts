@@ -1,6 +1,6 @@
 /**
- * The chat templates of Qwen3 (with its <think> handling and enable_thinking), Gemma 3 and
- * Llama 3, as their tokenizer_config.json publishes them (see test/tokenizer/PROVENANCE.md),
+ * The chat templates of Qwen3 (with its <think> handling and enable_thinking), Qwen2.5,
+ * Gemma 3 and Llama 3, as their tokenizer_config.json publishes them (see test/tokenizer/PROVENANCE.md),
  * rendered through our template layer from the converted GGUF (so with that vocabulary's
  * BOS/EOS text) must equal what Python's Jinja2 renders (render_jinja2.py), for conversations
  * that reach each template's branches. Phi-3.5 and Gemma 2 are in templates.test.ts
@@ -169,6 +169,8 @@ const GEMMA3: Conversation[] = [
 
 const LLAMA3: Conversation[] = COMMON;
 
+const QWEN2_5: Conversation[] = [...COMMON, ...QWEN3.filter((c) => c.tools)];
+
 interface Job {
   label: string;
   template: string;
@@ -210,6 +212,7 @@ function render(jobs: Job[], tok: Tokenizer): Array<{ want: { ok?: string; error
 }
 
 const CASES: Array<[FamilyKey, Conversation[]]> = [
+  ['qwen2_5', QWEN2_5],
   ['qwen3', QWEN3],
   ['gemma3', GEMMA3],
   ['llama3', LLAMA3],

@@ -41,7 +41,7 @@ function strings(): string[] {
 // Devanagari, Thai) differently from the published regex; sparrow follows llama.cpp there.
 const HAS_MARK = /\p{M}/u;
 
-const KEYS: FamilyKey[] = ['qwen3', 'llama3', 'gemma2', 'gemma3', 'gpt4o'];
+const KEYS: FamilyKey[] = ['qwen2_5', 'qwen3', 'llama3', 'gemma2', 'gemma3', 'gpt4o'];
 
 for (const key of KEYS) {
   const spec = FAMILIES[key];

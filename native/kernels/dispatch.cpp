@@ -1,6 +1,6 @@
-// One kernel table per ISA. An entry an ISA has no fast kernel for points to the
-// generic twin, or (AVX-512) to the AVX2 kernel, which every AVX-512 CPU runs (today the
-// AVX-512 table has a native kernel for every entry).
+// One kernel table per ISA. An entry an ISA has no fast kernel for would point to the
+// generic twin, or (AVX-512) to the AVX2 kernel, which every AVX-512 CPU runs; today
+// every table has its own kernel for every entry.
 #include "kernels.h"
 
 namespace sparrow {

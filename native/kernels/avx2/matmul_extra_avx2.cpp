@@ -26,7 +26,6 @@ inline __m256 e8m0_half_x8(const uint8_t* p) {
   return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, sub, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e)));
 }
 
-
 // ---- Q4_1 / Q5_0 / Q5_1 ----
 
 template <int T, bool HasMin, bool Five>

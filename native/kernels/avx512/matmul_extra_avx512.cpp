@@ -139,21 +139,31 @@ struct IQ4_XSTile {
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m512i isum[T];
       for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
-      for (int j = 0; j < 8; j++) {  // sub-block j: the low (j even) or high nibbles of chunks 8(j/2)..
-        prefetch_lines(blk + kAhead + 256 * j, j < 7 ? 256 : kBlock - 7 * 256);
-        const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 16 * j)));
-        const uint8_t* qc = blk + 160 + 64 * 8 * (j >> 1);
-        __m512i w[8];
-        for (int k = 0; k < 8; k++) {
-          const __m512i raw = load(qc + 64 * k);
-          w[k] = _mm512_shuffle_epi8(table, (j & 1) ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4) : _mm512_and_si512(raw, m4));
-        }
-        for (int t = 0; t < T; t++) {
-          const uint8_t* xt = xs + t * xrow;
-          // sum (v + 128) x - 128 sum x = sum v x (|.| <= 32 * 127 * 127), times the scale
-          const __m512i v = _mm512_sub_epi32(dot8(w, xt + sparrow::kQ8KAQs + 32 * j),
-                                             _mm512_set1_epi32(128 * ld16(xt + sparrow::kQ8KABsums32 + 2 * j)));
-          isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(v, sc));
+      // sub-blocks in pairs j = 2c + hi: the low (hi = 0) and high nibbles of the same 8
+      // chunks. Few tokens (the GEMV): the chunks are loaded once and stay in registers for
+      // both; larger tiles, short of registers, load them again from L1 rather than spill.
+      constexpr bool kKeep = T <= 2;
+      for (int c = 0; c < 4; c++) {
+        prefetch_lines(blk + kAhead + 512 * c, c < 3 ? 512 : kBlock - 3 * 512);
+        const uint8_t* qc = blk + 160 + 64 * 8 * c;
+        __m512i raw[8];
+        if (kKeep)
+          for (int k = 0; k < 8; k++) raw[k] = load(qc + 64 * k);
+        for (int hi = 0; hi < 2; hi++) {
+          const int j = 2 * c + hi;
+          const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 16 * j)));
+          __m512i w[8];
+          for (int k = 0; k < 8; k++) {
+            const __m512i r = kKeep ? raw[k] : load(qc + 64 * k);
+            w[k] = _mm512_shuffle_epi8(table, hi ? _mm512_and_si512(_mm512_srli_epi16(r, 4), m4) : _mm512_and_si512(r, m4));
+          }
+          for (int t = 0; t < T; t++) {
+            const uint8_t* xt = xs + t * xrow;
+            // sum (v + 128) x - 128 sum x = sum v x (|.| <= 32 * 127 * 127), times the scale
+            const __m512i v = _mm512_sub_epi32(dot8(w, xt + sparrow::kQ8KAQs + 32 * j),
+                                               _mm512_set1_epi32(128 * ld16(xt + sparrow::kQ8KABsums32 + 2 * j)));
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(v, sc));
+          }
         }
       }
       const __m512 d = load_f16x16(blk);

@@ -11,6 +11,9 @@
 // -4 and Q5_0's -16 likewise) that comes off afterwards with the activation block sums.
 // All of that is exact integer arithmetic; then a few float operations per block, in
 // the same order for every token whatever T, so the bits do not depend on n.
+// Decode (n = 1, T = 1) streams the weights: a single pass over each group block (all
+// the work on a cache line done while it is in L1), with the lines kAhead bytes ahead
+// prefetched as it goes.
 #include <immintrin.h>
 #include <stdint.h>
 

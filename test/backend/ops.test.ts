@@ -302,6 +302,39 @@ for (const backend of internal().backends()) {
         });
       });
 
+      it('matmul: a group of the later weight types (Q4_1 .. Q3_K, three input formats) equals each product alone and the reference', () => {
+        // 9 tokens: a full 8-token tile and a remainder on the paths that tile by 8
+        const n = 9;
+        const xs = [random(n * 256, 23, 2), random(n * 160, 24), random(n * 512, 25, 3)];
+        const mats = [
+          { type: 'Q4_1' as TypeName, rows: 53, cols: 256, input: 0 },
+          { type: 'Q5_1' as TypeName, rows: 20, cols: 256, input: 0 },
+          { type: 'Q5_0' as TypeName, rows: 37, cols: 160, input: 1 },
+          { type: 'IQ4_NL' as TypeName, rows: 16, cols: 160, input: 1 },
+          { type: 'MXFP4' as TypeName, rows: 33, cols: 160, input: 1 },
+          { type: 'Q2_K' as TypeName, rows: 35, cols: 512, input: 2 },
+          { type: 'Q3_K' as TypeName, rows: 17, cols: 512, input: 2 },
+          { type: 'IQ4_XS' as TypeName, rows: 48, cols: 512, input: 2 },
+        ].map((m, i) => ({ ...m, ...weights(m.type, m.rows, m.cols, 60 + i) }));
+        const ys = internal().backendOp('matmul', {
+          ...base,
+          threads: 3,
+          inputs: xs,
+          mats: mats.map((m) => ({ type: T[m.type], w: m.w, rows: m.rows, cols: m.cols, input: m.input })),
+        }) as Float32Array[];
+        expect(ys.length).toBe(mats.length);
+        mats.forEach((m, i) => {
+          const x = xs[m.input];
+          expectBits(ys[i], k()._matmul(isa, T[m.type], m.w, m.rows, m.cols, x, n), `matmul ${i} (${m.type}) alone`);
+          const want = k()._matmulReference(T[m.type], m.w, m.rows, m.cols, activationsAsSeen(m.type, x), n);
+          const mag = absProduct(m.deq, m.rows, m.cols, x, n);
+          const got = Float32Array.from({ length: n * m.rows }, (_, j) => ys[i][j]);
+          // Q4_1 / Q5_1: the Q8_1 float s moves the min term by up to 2^-10 of it (see matmul.test.ts)
+          const rel = m.type === 'Q4_1' || m.type === 'Q5_1' ? 2e-3 : 1e-4;
+          expectClose(got, want, (j) => rel * mag[j] + 1e-6, `matmul ${i} (${m.type})`);
+        });
+      });
+
       it('addBias and add: element by element in float', () => {
         const d = 37,
           n = 9;

@@ -7,7 +7,7 @@ export type { SystemInfo, Isa } from './system.js';
 export { Tokenizer, TokenDecoder, TokenAttr, loadTokenizer } from './tokenizer/index.js';
 export type { TokenizeOptions, DetokenizeOptions, SpecialTokens, TokenizerKind } from './tokenizer/index.js';
 export { applyChatTemplate, detectChatFormat, BUILTIN_TEMPLATES } from './templates/index.js';
-export type { ChatMessage, ChatTool, ChatFormat, ApplyChatTemplateOptions, ChatTemplateSource } from './templates/index.js';
+export type { ChatMessage, ChatContentPart, ChatTool, ChatFormat, ApplyChatTemplateOptions, ChatTemplateSource } from './templates/index.js';
 export { loadModel, Model } from './model.js';
 export type { LoadModelOptions, ModelInfo, ModelStats, CreateChatOptions } from './model.js';
 export { Session } from './session.js';

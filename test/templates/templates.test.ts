@@ -228,3 +228,15 @@ describe('chat template API', () => {
     expect(() => applyChatTemplate("{{ raise_exception('no system') }}", conversation)).toThrow(/no system/);
   });
 });
+
+describe('ChatContentPart', () => {
+  it('is a public type (dist/src/index.d.ts), and the parts reach the template as given', async () => {
+    // The declaration file is what users type-check against (npm run build:ts writes it).
+    const dts = fs.readFileSync(path.resolve(import.meta.dirname, '../../dist/src/index.d.ts'), 'utf8');
+    expect(dts).toMatch(/export type \{[^}]*\bChatContentPart\b[^}]*\} from '\.\/templates\/index\.js'/);
+    const api: typeof import('../../src/index.js') = await import('../../src/index.js');
+    const parts: import('../../src/index.js').ChatContentPart[] = [{ type: 'text', text: 'Hi' }, { type: 'image', url: 'x.png' }];
+    const out = api.applyChatTemplate('{% for p in messages[0].content %}{{ p.type }}:{{ p.text or p.url }};{% endfor %}', [{ role: 'user', content: parts }]);
+    expect(out).toBe('text:Hi;image:x.png;');
+  });
+});

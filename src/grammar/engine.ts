@@ -280,7 +280,14 @@ export class Recognizer {
   private sPos: Int32Array = new Int32Array(1024);
   private sBelow: Int32Array = new Int32Array(1024);
   private nStacks = 1;
-  private stackIds = new Map<number, number>();
+  /** Open-addressing table of stack ids by (pos, below); 0 = empty slot (the empty stack is never looked up). */
+  private stackTable: Int32Array = new Int32Array(4096);
+  /** Per stack id: the step generation that last saw it (the fast step's visited set). */
+  private seenGen: Int32Array = new Int32Array(1024);
+  private gen = 0;
+  /** The fast step's output: normalized stacks, outLen of them. */
+  private outBuf: Int32Array = new Int32Array(256);
+  private outLen = 0;
 
   // States: sets of normalized stacks.
   private stateStacks: Int32Array[] = [];
@@ -325,7 +332,9 @@ export class Recognizer {
   /** Drops every cache (keeps the grammar). Called when the caches grow past their bounds. */
   private reset(): void {
     this.nStacks = 1;
-    this.stackIds.clear();
+    this.stackTable = new Int32Array(4096);
+    this.seenGen.fill(0);
+    this.gen = 0;
     this.stateStacks = [];
     this.stateIds.clear();
     this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
@@ -335,30 +344,110 @@ export class Recognizer {
     this.canon = [];
     this.canonStacks.clear();
     this.midChar.clear();
-    const out = new Set<number>();
-    for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
-    this.initial = this.internState(out);
+    this.beginStep();
+    for (const a of this.ruleAlts[this.root]!) this.fastNormalize(this.intern(a, ACCEPT));
+    this.initial = this.internOut();
     if (this.initial < 0) throw new SparrowError('grammar error: the grammar matches nothing', 'ERR_GRAMMAR_SYNTAX');
   }
 
   private intern(pos: number, below: number): number {
-    const key = pos * 2147483648 + below;
-    let id = this.stackIds.get(key);
-    if (id === undefined) {
-      id = this.nStacks++;
-      if (id >= this.sPos.length) {
-        const np = new Int32Array(this.sPos.length * 2);
-        np.set(this.sPos);
-        this.sPos = np;
-        const nb = new Int32Array(this.sBelow.length * 2);
-        nb.set(this.sBelow);
-        this.sBelow = nb;
-      }
-      this.sPos[id] = pos;
-      this.sBelow[id] = below;
-      this.stackIds.set(key, id);
+    let table = this.stackTable;
+    let mask = table.length - 1;
+    let h = (Math.imul(pos, 0x9e3779b1) ^ Math.imul(below + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+    h = (h ^ (h >>> 15)) & mask;
+    for (;;) {
+      const id = table[h]!;
+      if (id === 0) break;
+      if (this.sPos[id] === pos && this.sBelow[id] === below) return id;
+      h = (h + 1) & mask;
     }
+    const id = this.nStacks++;
+    if (id >= this.sPos.length) {
+      const cap = this.sPos.length * 2;
+      const np = new Int32Array(cap);
+      np.set(this.sPos);
+      this.sPos = np;
+      const nb = new Int32Array(cap);
+      nb.set(this.sBelow);
+      this.sBelow = nb;
+      const ng = new Int32Array(cap);
+      ng.set(this.seenGen);
+      this.seenGen = ng;
+    }
+    this.sPos[id] = pos;
+    this.sBelow[id] = below;
+    if (id * 2 >= table.length) {
+      // Keep the load under one half: rehash every stack into a table twice the size.
+      table = new Int32Array(table.length * 2);
+      mask = table.length - 1;
+      for (let k = 1; k <= id; k++) {
+        let g = (Math.imul(this.sPos[k]!, 0x9e3779b1) ^ Math.imul(this.sBelow[k]! + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+        g = (g ^ (g >>> 15)) & mask;
+        while (table[g] !== 0) g = (g + 1) & mask;
+        table[g] = k;
+      }
+      this.stackTable = table;
+    } else table[h] = id;
     return id;
+  }
+
+  /** Starts a fast step: an empty output and a fresh visited set. */
+  private beginStep(): void {
+    this.outLen = 0;
+    if (++this.gen === 0x7fffffff) {
+      this.seenGen.fill(0);
+      this.gen = 1;
+    }
+  }
+
+  /**
+   * normalize() for the DFA: the visited set is a generation stamp per stack id and the
+   * output a reusable buffer (no Set per step). Same closure as normalize().
+   */
+  private fastNormalize(id: number): void {
+    if (this.seenGen[id] === this.gen) return;
+    this.seenGen[id] = this.gen;
+    if (id !== ACCEPT) {
+      const pos = this.sPos[id]!;
+      const e = this.program[pos]!;
+      const below = this.sBelow[id]!;
+      if (e === END) {
+        this.fastNormalize(below);
+        return;
+      }
+      if (e >= 0) {
+        const cont = this.program[pos + 1] === END ? below : this.intern(pos + 1, below);
+        const alts = this.ruleAlts[e]!;
+        for (let a = 0; a < alts.length; a++) this.fastNormalize(this.intern(alts[a]!, cont));
+        return;
+      }
+    }
+    if (this.outLen === this.outBuf.length) {
+      const nb = new Int32Array(this.outBuf.length * 2);
+      nb.set(this.outBuf);
+      this.outBuf = nb;
+    }
+    this.outBuf[this.outLen++] = id;
+    if (this.outLen > MAX_STACKS) {
+      throw new SparrowError(`grammar error: the grammar is too ambiguous (more than ${MAX_STACKS} parses at once)`, 'ERR_GRAMMAR_AMBIGUOUS');
+    }
+  }
+
+  /** The fast step: the stacks after reading `b` from each of `stacks`, left in outBuf. */
+  private fastStep(stacks: Int32Array, b: number): void {
+    this.beginStep();
+    for (let i = 0; i < stacks.length; i++) {
+      const id = stacks[i]!;
+      if (id === ACCEPT) continue;
+      const pos = this.sPos[id]!;
+      if (this.sets[(-this.program[pos]! - 1) * 256 + b]) this.fastNormalize(this.intern(pos + 1, this.sBelow[id]!));
+    }
+  }
+
+  /** The state of the stacks in outBuf (DEAD when there are none). */
+  private internOut(): number {
+    if (this.outLen === 0) return DEAD;
+    return this.internSorted(this.outBuf.slice(0, this.outLen).sort());
   }
 
   /** Adds the normalized forms of stack `id` to `out`. */
@@ -389,7 +478,11 @@ export class Recognizer {
 
   private internState(stacks: Set<number>): number {
     if (stacks.size === 0) return DEAD;
-    const arr = Int32Array.from(stacks).sort();
+    return this.internSorted(Int32Array.from(stacks).sort());
+  }
+
+  /** The state id of a sorted, duplicate-free array of stacks (a new state when unseen). */
+  private internSorted(arr: Int32Array): number {
     let h = 0x811c9dc5 ^ arr.length;
     for (let i = 0; i < arr.length; i++) h = Math.imul(h ^ arr[i]!, 0x01000193);
     const found = this.stateIds.get(h);
@@ -426,9 +519,6 @@ export class Recognizer {
       return s;
     }
   }
-
-  private readonly stepOut = new Set<number>();
-  private readonly stepSeen = new Set<number>();
 
   /** The stacks after reading `b` from each stack of `stacks` (the reference step). */
   private step(stacks: ArrayLike<number>, b: number, out = new Set<number>(), seen = new Set<number>()): Set<number> {
@@ -477,7 +567,8 @@ export class Recognizer {
         const key = keys[b]!;
         let ns = key === 0 ? DEAD : seenKey.get(key);
         if (ns === undefined) {
-          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
+          this.fastStep(stacks, b);
+          ns = this.internOut();
           seenKey.set(key, ns);
         }
         row[b] = ns;
@@ -495,7 +586,8 @@ export class Recognizer {
         const key = keys[b]!;
         let ns = key === '' ? DEAD : seenKey.get(key);
         if (ns === undefined) {
-          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
+          this.fastStep(stacks, b);
+          ns = this.internOut();
           seenKey.set(key, ns);
         }
         row[b] = ns;
@@ -898,7 +990,8 @@ export class Recognizer {
   private nextOne(s: number, b: number): number {
     const t = this.trans[s * 256 + b]!;
     if (t !== UNKNOWN) return t;
-    const ns = this.internState(this.step(this.stateStacks[s]!, b, this.stepOut, this.stepSeen));
+    this.fastStep(this.stateStacks[s]!, b);
+    const ns = this.internOut();
     this.trans[s * 256 + b] = ns;
     return ns;
   }

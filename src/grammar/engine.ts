@@ -31,6 +31,22 @@ const MAX_STACKS = 4096;
 /** Interned stacks / states before the caches are dropped and rebuilt (bounds memory). */
 const MAX_NODES = 2_000_000;
 const MAX_STATES = 20_000;
+/**
+ * For each byte C0-FF as the lead of a UTF-8 character: the decoder state after it
+ * (continuation bytes left * 8 + the range of the next one, as VocabTrie.utf8Need);
+ * 255 for bytes that never start a well-formed character.
+ */
+const LEAD_NEED = Uint8Array.from({ length: 64 }, (_, i) => {
+  const b = 0xc0 + i;
+  if (b >= 0xc2 && b <= 0xdf) return 8;
+  if (b === 0xe0) return 16 + 1;
+  if (b === 0xed) return 16 + 2;
+  if (b >= 0xe1 && b <= 0xef) return 16;
+  if (b === 0xf0) return 24 + 3;
+  if (b === 0xf4) return 24 + 4;
+  if (b >= 0xf1 && b <= 0xf3) return 24;
+  return 255;
+});
 
 // ---------------------------------------------------------------------------------------
 // Vocabulary trie
@@ -295,7 +311,6 @@ export class Recognizer {
   private stateIds = new Map<number, number | number[]>();
   private trans: Int32Array = new Int32Array(0);
   private uniform: (Int32Array | null)[] = [];
-  private charUniform: (Int32Array | null)[] = [];
   private masks: (TokenMask | null)[] = [];
   /** Start state. */
   initial = 0;
@@ -339,7 +354,6 @@ export class Recognizer {
     this.stateIds.clear();
     this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
     this.uniform = [];
-    this.charUniform = [];
     this.masks = [];
     this.canon = [];
     this.canonStacks.clear();
@@ -507,7 +521,6 @@ export class Recognizer {
       else found.push(s);
       this.stateStacks.push(arr);
       this.uniform.push(null);
-      this.charUniform.push(null);
       this.canon.push(-1);
       this.masks.push(null);
       if ((s + 1) * 256 > this.trans.length) {
@@ -686,60 +699,6 @@ export class Recognizer {
     return true;
   }
 
-  /**
-   * Character-level uniform successor of state s: [4] is the state that every well-formed
-   * non-ASCII UTF-8 character leads to (every prefix of it alive), and [0, 4) the ASCII bytes
-   * that lead there too (bits); [4] is DEAD when non-ASCII characters do not all lead to one
-   * state. String contents and counted strings (maxLength) have one.
-   */
-  private charUniformOf(s: number): Int32Array {
-    let u = this.charUniform[s];
-    if (u) return u;
-    u = new Int32Array(5);
-    u[4] = DEAD;
-    this.charUniform[s] = u;
-    let target = -3;
-    // Each level: the distinct states after the bytes so far, and the ranges the next byte may take.
-    const check = (states: Set<number>, remaining: number): boolean => {
-      if (remaining === 0) {
-        for (const st of states) {
-          if (target === -3) target = st;
-          if (st !== target) return false;
-        }
-        return true;
-      }
-      const next = new Set<number>();
-      for (const st of states) {
-        for (let b = 0x80; b <= 0xbf; b++) {
-          const t = this.next(st, b);
-          if (t < 0) return false;
-          next.add(t);
-        }
-      }
-      return check(next, remaining - 1);
-    };
-    // Lead bytes with their first continuation range (the rest are 80-BF).
-    const leads: Array<[number, number, number, number]> = []; // lead, continuation bytes, first lo, first hi
-    for (let b = 0xc2; b <= 0xdf; b++) leads.push([b, 1, 0x80, 0xbf]);
-    for (let b = 0xe0; b <= 0xef; b++) leads.push([b, 2, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf]);
-    for (let b = 0xf0; b <= 0xf4; b++) leads.push([b, 3, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf]);
-    for (const [lead, k, lo, hi] of leads) {
-      const m = this.next(s, lead);
-      if (m < 0) return u;
-      const after = new Set<number>();
-      for (let b = lo; b <= hi; b++) {
-        const t = this.next(m, b);
-        if (t < 0) return u;
-        after.add(t);
-      }
-      if (!check(after, k - 1)) return u;
-    }
-    if (target < 0) return u;
-    for (let b = 0; b < 0x80; b++) if (this.next(s, b) === target) u[b >> 5]! |= 1 << (b & 31);
-    u[4] = target;
-    return u;
-  }
-
   private midChar = new Map<number, number>();
 
   /**
@@ -779,15 +738,43 @@ export class Recognizer {
     return u;
   }
 
-  /** Like chainCovers, by characters: the subtree is clean UTF-8, its ASCII bytes in bits[o, o + 4). */
+  /**
+   * Like chainCovers, by characters: the subtree is clean UTF-8 and its bytes are in
+   * bits[o, o + 8). At each level every ASCII byte of the subtree, and every complete
+   * character whose lead byte is in the subtree (each prefix of it alive), must lead to one
+   * state. Only the lead bytes the subtree uses are followed, so a subtree of Latin text
+   * does not build the states of CJK or 4-byte characters (each level of a counted string
+   * is a new state, and those would be built per level).
+   */
   private charChainCovers(s: number, bits: Int32Array, o: number, h: number): boolean {
     for (let i = 0; i < h; i++) {
-      const u = this.charUniformOf(s);
-      const next = u[4]!;
-      if (next < 0) return false;
-      for (let w = 0; w < 4; w++) if ((bits[o + w]! & ~u[w]!) !== 0) return false;
-      if (next === s) return true;
-      s = next;
+      let t = -3;
+      for (let w = 0; w < 4; w++) {
+        let x = bits[o + w]!;
+        while (x !== 0) {
+          const b = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          const n = this.next(s, b);
+          if (n < 0 || (t !== -3 && n !== t)) return false;
+          t = n;
+        }
+      }
+      for (let w = 6; w < 8; w++) {
+        let x = bits[o + w]!;
+        while (x !== 0) {
+          const b = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          const need = LEAD_NEED[b - 0xc0]!;
+          if (need === 255) return false;
+          const m = this.next(s, b);
+          if (m < 0) return false;
+          const n = this.completeChar(m, need);
+          if (n < 0 || (t !== -3 && n !== t)) return false;
+          t = n;
+        }
+      }
+      if (t === -3 || t === s) return true; // nothing to read, or a loop: every further level is the same check
+      s = t;
     }
     return true;
   }

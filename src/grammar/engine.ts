@@ -499,6 +499,7 @@ export class Recognizer {
   private internSorted(arr: Int32Array): number {
     let h = 0x811c9dc5 ^ arr.length;
     for (let i = 0; i < arr.length; i++) h = Math.imul(h ^ arr[i]!, 0x01000193);
+    h &= 0x3fffffff; // a small-integer key
     const found = this.stateIds.get(h);
     if (found !== undefined) {
       for (const cand of typeof found === 'number' ? [found] : found) {
@@ -560,12 +561,17 @@ export class Recognizer {
   }
 
   private readonly rowKeys = new Int32Array(256);
+  private readonly rowBuf = new Int32Array(256);
+  private readonly rowSeen = new Map<number | string, number>();
+  private readonly uniKeys = new Int32Array(256);
+  private readonly uniSizes = new Map<number | string, number>();
   private readonly rowStrKeys: string[] = new Array<string>(256);
 
   private fillRow(s: number): void {
     const stacks = this.stateStacks[s]!;
-    const row = new Int32Array(256);
-    const seenKey = new Map<number | string, number>(); // key -> successor state
+    const row = this.rowBuf;
+    const seenKey = this.rowSeen; // key -> successor state
+    seenKey.clear();
     if (stacks.length <= 31) {
       const keys = this.rowKeys;
       keys.fill(0);
@@ -643,17 +649,30 @@ export class Recognizer {
       // The largest group of bytes that advance the same stacks (one step, without
       // computing the other groups' states: a chain check only follows this one).
       const stacks = this.stateStacks[s]!;
-      const keys: (number | string)[] = new Array(256).fill(stacks.length <= 31 ? 0 : '');
-      for (let i = 0; i < stacks.length; i++) {
-        const id = stacks[i]!;
-        if (id === ACCEPT) continue;
-        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
-        for (let b = 0; b < 256; b++) {
-          if (!this.sets[base + b]) continue;
-          keys[b] = stacks.length <= 31 ? (keys[b] as number) | (1 << i) : (keys[b] as string) + i + ',';
+      let keys: ArrayLike<number | string>;
+      if (stacks.length <= 31) {
+        const k = this.uniKeys;
+        k.fill(0);
+        for (let i = 0; i < stacks.length; i++) {
+          const id = stacks[i]!;
+          if (id === ACCEPT) continue;
+          const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+          const bit = 1 << i;
+          for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b]! |= bit;
         }
+        keys = k;
+      } else {
+        const k: string[] = new Array<string>(256).fill('');
+        for (let i = 0; i < stacks.length; i++) {
+          const id = stacks[i]!;
+          if (id === ACCEPT) continue;
+          const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+          for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b] += i + ',';
+        }
+        keys = k;
       }
-      const sizes = new Map<number | string, number>();
+      const sizes = this.uniSizes;
+      sizes.clear();
       let best: number | string = 0;
       let bestN = 0;
       let first = -1;
@@ -879,6 +898,16 @@ export class Recognizer {
     return c;
   }
 
+  /**
+   * Work that depends only on the grammar and the vocabulary, done when the grammar is
+   * compiled rather than on its first token: the shared counted-repetition positions for
+   * the trie's depth (see setCanonDepth).
+   */
+  prepare(trie: VocabTrie): void {
+    const depth = Math.max(2, trie.maxDepth + 1);
+    if (this.canonDepth !== depth) this.setCanonDepth(depth);
+  }
+
   /** The allowed tokens in state s (cached per state). */
   mask(s: number, trie: VocabTrie): TokenMask {
     const cached = this.masks[s];
@@ -886,7 +915,7 @@ export class Recognizer {
       this.stats.maskHits++;
       return cached;
     }
-    if (this.canonDepth !== trie.maxDepth + 1) this.setCanonDepth(Math.max(2, trie.maxDepth + 1));
+    this.prepare(trie);
     const c = this.canonOf(s);
     if (c !== s) {
       // The trie part is the canonical state's; long tokens reach further: check them here.

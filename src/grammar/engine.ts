@@ -23,6 +23,8 @@ import type { ByteGrammar } from './gbnf.js';
 
 const END = -2147483648;
 const UNKNOWN = -2;
+/** Transitions PENDING - g (g >= 0): byte group g of the row, whose state is not built yet. */
+const PENDING = -3;
 const DEAD = -1;
 /** Stack id of the empty stack (the grammar may end). */
 const ACCEPT = 0;
@@ -312,6 +314,8 @@ export class Recognizer {
   private trans: Int32Array = new Int32Array(0);
   private uniform: (Int32Array | null)[] = [];
   private masks: (TokenMask | null)[] = [];
+  /** Per state with a filled row: a byte of each group (see fillRow). */
+  private groupRep: (Int32Array | null)[] = [];
   /** Start state. */
   initial = 0;
   /** Cache statistics (for the benchmark). */
@@ -355,6 +359,7 @@ export class Recognizer {
     this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
     this.uniform = [];
     this.masks = [];
+    this.groupRep = [];
     this.canon = [];
     this.canonStacks.clear();
     this.midChar.clear();
@@ -524,6 +529,7 @@ export class Recognizer {
       this.uniform.push(null);
       this.canon.push(-1);
       this.masks.push(null);
+      this.groupRep.push(null);
       if ((s + 1) * 256 > this.trans.length) {
         const t = new Int32Array(this.trans.length * 2).fill(UNKNOWN);
         t.set(this.trans);
@@ -550,14 +556,30 @@ export class Recognizer {
 
   /**
    * DFA transition (cached). The first miss in a state fills its whole row: bytes that
-   * advance the same subset of its stacks lead to the same state, so one step per distinct
-   * subset gives all 256 transitions.
+   * advance the same subset of its stacks lead to the same state, so they form one group.
+   * A group's state is built on the first transition that needs it (until then its bytes
+   * hold PENDING - group): a walk that reaches a state through a few bytes does not pay for
+   * the states of all its other groups (each level of a counted string has a dozen).
    */
   next(s: number, b: number): number {
-    const t = this.trans[s * 256 + b]!;
-    if (t !== UNKNOWN) return t;
-    this.fillRow(s);
-    return this.trans[s * 256 + b]!;
+    let t = this.trans[s * 256 + b]!;
+    if (t >= DEAD) return t;
+    if (t === UNKNOWN) {
+      this.fillRow(s);
+      t = this.trans[s * 256 + b]!;
+      if (t >= DEAD) return t;
+    }
+    return this.materialize(s, t);
+  }
+
+  /** Builds the state of a pending group of row s (code PENDING - group) and stores it for all its bytes. */
+  private materialize(s: number, code: number): number {
+    this.fastStep(this.stateStacks[s]!, this.groupRep[s]![PENDING - code]!);
+    const ns = this.internOut(); // may grow the table
+    const trans = this.trans;
+    const base = s * 256;
+    for (let b = 0; b < 256; b++) if (trans[base + b] === code) trans[base + b] = ns;
+    return ns;
   }
 
   private readonly rowKeys = new Int32Array(256);
@@ -567,52 +589,52 @@ export class Recognizer {
   private readonly uniSizes = new Map<number | string, number>();
   private readonly rowStrKeys: string[] = new Array<string>(256);
 
+  /** Groups the bytes of state s by the stacks they advance; the groups' states are built on demand (materialize). */
   private fillRow(s: number): void {
     const stacks = this.stateStacks[s]!;
     const row = this.rowBuf;
-    const seenKey = this.rowSeen; // key -> successor state
+    const seenKey = this.rowSeen; // key -> group
     seenKey.clear();
+    const reps: number[] = [];
+    let keys: ArrayLike<number | string>;
     if (stacks.length <= 31) {
-      const keys = this.rowKeys;
-      keys.fill(0);
+      const k = this.rowKeys;
+      k.fill(0);
       for (let i = 0; i < stacks.length; i++) {
         const id = stacks[i]!;
         if (id === ACCEPT) continue;
         const base = (-this.program[this.sPos[id]!]! - 1) * 256;
         const bit = 1 << i;
-        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b]! |= bit;
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b]! |= bit;
       }
-      for (let b = 0; b < 256; b++) {
-        const key = keys[b]!;
-        let ns = key === 0 ? DEAD : seenKey.get(key);
-        if (ns === undefined) {
-          this.fastStep(stacks, b);
-          ns = this.internOut();
-          seenKey.set(key, ns);
-        }
-        row[b] = ns;
-      }
+      keys = k;
     } else {
-      const keys = this.rowStrKeys;
-      keys.fill('');
+      const k = this.rowStrKeys;
+      k.fill('');
       for (let i = 0; i < stacks.length; i++) {
         const id = stacks[i]!;
         if (id === ACCEPT) continue;
         const base = (-this.program[this.sPos[id]!]! - 1) * 256;
-        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b] += i + ',';
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b] += i + ',';
       }
-      for (let b = 0; b < 256; b++) {
-        const key = keys[b]!;
-        let ns = key === '' ? DEAD : seenKey.get(key);
-        if (ns === undefined) {
-          this.fastStep(stacks, b);
-          ns = this.internOut();
-          seenKey.set(key, ns);
-        }
-        row[b] = ns;
-      }
+      keys = k;
     }
-    this.trans.set(row, s * 256); // after internState, which may have grown the table
+    for (let b = 0; b < 256; b++) {
+      const key = keys[b]!;
+      if (key === 0 || key === '') {
+        row[b] = DEAD;
+        continue;
+      }
+      let g = seenKey.get(key);
+      if (g === undefined) {
+        g = reps.length;
+        reps.push(b);
+        seenKey.set(key, g);
+      }
+      row[b] = PENDING - g;
+    }
+    this.groupRep[s] = Int32Array.from(reps);
+    this.trans.set(row, s * 256);
   }
 
   /** True when the grammar may end in state s. */
@@ -939,7 +961,7 @@ export class Recognizer {
       const d = depth[n]!;
       const ps = stateAt[d]!;
       let ns = trans[ps * 256 + byte[n]!]!;
-      if (ns === UNKNOWN) {
+      if (ns < DEAD) {
         ns = this.next(ps, byte[n]!);
         trans = this.trans; // may have grown
       }
@@ -1005,7 +1027,8 @@ export class Recognizer {
    */
   private nextOne(s: number, b: number): number {
     const t = this.trans[s * 256 + b]!;
-    if (t !== UNKNOWN) return t;
+    if (t >= DEAD) return t;
+    if (t !== UNKNOWN) return this.materialize(s, t);
     this.fastStep(this.stateStacks[s]!, b);
     const ns = this.internOut();
     this.trans[s * 256 + b] = ns;

@@ -314,6 +314,7 @@ export class Recognizer {
   private trans: Int32Array = new Int32Array(0);
   private uniform: (Int32Array | null)[] = [];
   private masks: (TokenMask | null)[] = [];
+  private parts: ({ ranges: Int32Array; count: number } | null)[] = [];
   /** Per state with a filled row: a byte of each group (see fillRow). */
   private groupRep: (Int32Array | null)[] = [];
   /** Start state. */
@@ -359,6 +360,7 @@ export class Recognizer {
     this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
     this.uniform = [];
     this.masks = [];
+    this.parts = [];
     this.groupRep = [];
     this.canon = [];
     this.canonStacks.clear();
@@ -529,6 +531,7 @@ export class Recognizer {
       this.uniform.push(null);
       this.canon.push(-1);
       this.masks.push(null);
+      this.parts.push(null);
       this.groupRep.push(null);
       if ((s + 1) * 256 > this.trans.length) {
         const t = new Int32Array(this.trans.length * 2).fill(UNKNOWN);
@@ -938,14 +941,18 @@ export class Recognizer {
       return cached;
     }
     this.prepare(trie);
-    const c = this.canonOf(s);
-    if (c !== s) {
-      // The trie part is the canonical state's; long tokens reach further: check them here.
-      const m = this.mask(c, trie);
-      const own: TokenMask = { ranges: m.ranges, count: m.count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
-      this.masks[s] = own;
-      return own;
-    }
+    // The trie part is the canonical state's; long tokens reach further: they are checked
+    // from s itself (and only for states a mask is asked for, not for their canonical ones).
+    const part = this.triePart(this.canonOf(s), trie);
+    const mask: TokenMask = { ranges: part.ranges, count: part.count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
+    this.masks[s] = mask;
+    return mask;
+  }
+
+  /** The allowed trie positions in state s (a canonical state), cached per state. */
+  private triePart(s: number, trie: VocabTrie): { ranges: Int32Array; count: number } {
+    const cached = this.parts[s];
+    if (cached) return cached;
     this.stats.maskMisses++;
     // Ranges of allowed trie positions, appended in increasing order (the walk is in order).
     const ranges: number[] = [];
@@ -1010,9 +1017,9 @@ export class Recognizer {
       walked++;
     }
     this.stats.nodesWalked += walked;
-    const mask: TokenMask = { ranges: Int32Array.from(ranges), count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
-    this.masks[s] = mask;
-    return mask;
+    const part = { ranges: Int32Array.from(ranges), count };
+    this.parts[s] = part;
+    return part;
   }
 
   private longAllowed(s: number, trie: VocabTrie): Int32Array {

@@ -7,13 +7,19 @@
  * normalized: their top is a byte-set element, or the stack is empty (the grammar may end
  * there). Each distinct set of stacks gets a state id, and transitions state x byte ->
  * state are computed on first use and cached: a lazily built DFA, shared by every
- * generation that uses the same compiled grammar.
+ * generation that uses the same compiled grammar. A state's row is grouped on first use
+ * (bytes that advance the same stacks), and each group's successor state is built when a
+ * transition first needs it. Stacks are interned in an open-addressing table and a DFA
+ * step runs without allocating (a generation-stamped visited set, a reusable buffer).
  *
  * Mask: the vocabulary's token byte strings sit in a trie flattened in preorder (typed
  * arrays, tokens numbered in trie order so a subtree is one range of positions). The walk
  * follows DFA transitions from the current state and skips a subtree as soon as its byte
  * is dead; a subtree whose bytes all loop on the state it reaches (string contents, digit
- * runs) is accepted whole without walking it. Masks are cached per DFA state.
+ * runs) is accepted whole without walking it, by bytes or by characters (following only
+ * the lead bytes the subtree uses). The trie part is cached per canonical state (see
+ * canonOf), the whole mask per DFA state. The start state's mask is computed when the
+ * grammar is compiled.
  *
  * `referenceAllowed` is the plain twin of the mask: it runs the stack-set recognizer on
  * each token's bytes without the DFA, the trie or any cache.

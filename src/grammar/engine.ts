@@ -334,6 +334,12 @@ export class Recognizer {
   private canonDepth = 0;
   private canon: number[] = [];
   private canonStacks = new Map<number, number>();
+  /** The same for long tokens (see canonLongOf), and their results per canonical state. */
+  private longDepth = 0;
+  private longCanonMap: Int32Array | null = null;
+  private longCanon = new Map<number, number>();
+  private longCanonStacks = new Map<number, number>();
+  private longs = new Map<number, Int32Array>();
 
   constructor(g: ByteGrammar) {
     this.repChains = g.repChains ?? [];
@@ -370,6 +376,9 @@ export class Recognizer {
     this.groupRep = [];
     this.canon = [];
     this.canonStacks.clear();
+    this.longCanon.clear();
+    this.longCanonStacks.clear();
+    this.longs.clear();
     this.midChar.clear();
     this.beginStep();
     for (const a of this.ruleAlts[this.root]!) this.fastNormalize(this.intern(a, ACCEPT));
@@ -839,6 +848,16 @@ export class Recognizer {
     this.canonDepth = depth;
     this.canon = this.canon.map(() => -1);
     this.canonStacks.clear();
+    this.posCanon = this.buildCanonMap(depth);
+  }
+
+  /**
+   * The position map for `depth` (null when no chain is longer): frames of chain rules with
+   * more than `depth` items left go to the rule with `depth` left. Sites that refer to such a
+   * rule get a copy appended to the program. Positions past a map's end (copies appended for
+   * another depth) map to themselves.
+   */
+  private buildCanonMap(depth: number): Int32Array | null {
     let map: Int32Array | null = null;
     const inChain = new Uint8Array(this.program.length);
     const long = new Map<number, number>(); // chain rule with more than `depth` items left -> the rule with `depth`
@@ -894,18 +913,46 @@ export class Recognizer {
         }
       }
     }
-    this.posCanon = map;
+    return map;
   }
 
-  private canonStack(id: number): number {
+  private canonStack(id: number, map: Int32Array, cache: Map<number, number>): number {
     if (id === ACCEPT) return ACCEPT;
-    let c = this.canonStacks.get(id);
+    let c = cache.get(id);
     if (c === undefined) {
       const pos = this.sPos[id]!;
-      const below = this.canonStack(this.sBelow[id]!);
-      const cp = this.posCanon![pos]!;
+      const below = this.canonStack(this.sBelow[id]!, map, cache);
+      const cp = pos < map.length ? map[pos]! : pos;
       c = cp === pos && below === this.sBelow[id] ? id : this.intern(cp, below);
-      this.canonStacks.set(id, c);
+      cache.set(id, c);
+    }
+    return c;
+  }
+
+  /** The state of s's stacks mapped by `map` (s itself when none changes). */
+  private canonState(s: number, map: Int32Array, cache: Map<number, number>): number {
+    const stacks = this.stateStacks[s]!;
+    const out = new Set<number>();
+    let changed = false;
+    for (let i = 0; i < stacks.length; i++) {
+      const k = this.canonStack(stacks[i]!, map, cache);
+      if (k !== stacks[i]) changed = true;
+      out.add(k);
+    }
+    return changed ? this.internState(out) : s;
+  }
+
+  /**
+   * Like canonOf for the long tokens (outside the trie, up to longDepth - 1 bytes): states
+   * whose frames have more items left than that share one long-token check.
+   */
+  private canonLongOf(s: number): number {
+    const map = this.longCanonMap;
+    if (!map) return s;
+    let c = this.longCanon.get(s);
+    if (c === undefined) {
+      c = this.canonState(s, map, this.longCanonStacks);
+      this.longCanon.set(s, c);
     }
     return c;
   }
@@ -915,15 +962,7 @@ export class Recognizer {
     if (!this.posCanon) return s;
     let c = this.canon[s]!;
     if (c < 0) {
-      const stacks = this.stateStacks[s]!;
-      const out = new Set<number>();
-      let changed = false;
-      for (let i = 0; i < stacks.length; i++) {
-        const k = this.canonStack(stacks[i]!);
-        if (k !== stacks[i]) changed = true;
-        out.add(k);
-      }
-      c = changed ? this.internState(out) : s;
+      c = this.canonState(s, this.posCanon, this.canonStacks);
       this.canon[s] = c;
     }
     return c;
@@ -937,6 +976,15 @@ export class Recognizer {
   prepare(trie: VocabTrie): void {
     const depth = Math.max(2, trie.maxDepth + 1);
     if (this.canonDepth !== depth) this.setCanonDepth(depth);
+    let longest = 0;
+    for (const id of trie.long) longest = Math.max(longest, trie.pieces[id]!.length);
+    if (longest > 0 && this.longDepth !== longest + 1) {
+      this.longDepth = longest + 1;
+      this.longCanon.clear();
+      this.longCanonStacks.clear();
+      this.longs.clear();
+      this.longCanonMap = this.buildCanonMap(this.longDepth);
+    }
   }
 
   /** The allowed tokens in state s (cached per state). */
@@ -1028,10 +1076,17 @@ export class Recognizer {
     return part;
   }
 
+  /** The long tokens allowed in state s, checked one by one (shared by states with the same canonLongOf). */
   private longAllowed(s: number, trie: VocabTrie): Int32Array {
-    const ok: number[] = [];
-    for (const id of trie.long) if (this.run(s, trie.pieces[id]!) >= 0) ok.push(id);
-    return Int32Array.from(ok);
+    const c = this.canonLongOf(s);
+    let r = this.longs.get(c);
+    if (!r) {
+      const ok: number[] = [];
+      for (const id of trie.long) if (this.run(c, trie.pieces[id]!) >= 0) ok.push(id);
+      r = Int32Array.from(ok);
+      this.longs.set(c, r);
+    }
+    return r;
   }
 
   /**

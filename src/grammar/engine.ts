@@ -18,7 +18,8 @@
  * is dead; a subtree whose bytes all loop on the state it reaches (string contents, digit
  * runs) is accepted whole without walking it, by bytes or by characters (following only
  * the lead bytes the subtree uses). The trie part is cached per canonical state (see
- * canonOf), the whole mask per DFA state. The start state's mask is computed when the
+ * canonOf), the long tokens' part per state canonical for their length (canonLongOf), the
+ * whole mask per DFA state. The start state's mask is computed when the
  * grammar is compiled.
  *
  * `referenceAllowed` is the plain twin of the mask: it runs the stack-set recognizer on

@@ -108,6 +108,8 @@ export class VocabTrie {
   fingerprint = 0;
   /** The text of control tokens (never allowed by a grammar; seen by lazy triggers). */
   specialText = new Map<number, Uint8Array>();
+  /** Class-run tables (see classRuns) by byte class, least recently used first. */
+  readonly runTables = new Map<string, ClassRuns>();
 
   constructor(pieces: Uint8Array[], eog: Iterable<number>) {
     const n = pieces.length;
@@ -231,6 +233,76 @@ export class VocabTrie {
   }
 }
 
+/**
+ * The trie split along one byte class C: the tokens made only of C's bytes, and the
+ * subtrees where a token first leaves C. For a state where every byte of C leads to one
+ * state for L levels (a counted repetition of C), the first are allowed by length alone
+ * and only the second are walked (see Recognizer.classPart).
+ */
+export interface ClassRuns {
+  /** Runs of consecutive trie positions whose tokens are all made of C's bytes: [segLo[i], segHi[i]). */
+  segLo: Int32Array;
+  segHi: Int32Array;
+  /** The longest token of each run. */
+  segMax: Int32Array;
+  /** Per trie position: the token's length when it is made of C's bytes (read inside runs only). */
+  len: Uint8Array;
+  /** Nodes, in preorder, whose byte is not in C and whose ancestors' bytes all are. */
+  exits: Int32Array;
+}
+
+/** Class-run tables kept per vocabulary (each holds a byte per token and a few arrays). */
+const MAX_RUN_TABLES = 12;
+
+/** The class-run table of `trie` for the class `bits` (8 x 32 bits); built on first use, a bounded number kept per vocabulary. */
+export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
+  const key = Array.prototype.join.call(bits, ',');
+  const tables = trie.runTables;
+  let t = tables.get(key);
+  if (t) {
+    tables.delete(key); // most recently used last
+    tables.set(key, t);
+    return t;
+  }
+  const { byte, depth, skip, tokLo, tokHi, nNodes } = trie;
+  const len = new Uint8Array(trie.order.length);
+  const segLo: number[] = [];
+  const segHi: number[] = [];
+  const segMax: number[] = [];
+  const exits: number[] = [];
+  let n = 0;
+  // Preorder, descending only into nodes whose byte is in the class: every node visited has
+  // only class bytes above it.
+  while (n < nNodes) {
+    const b = byte[n]!;
+    if (((bits[b >> 5]! >>> (b & 31)) & 1) === 0) {
+      exits.push(n);
+      n = skip[n]!;
+      continue;
+    }
+    const lo = tokLo[n]!;
+    const hi = tokHi[n]!;
+    if (hi > lo) {
+      const l = depth[n]! + 1;
+      len.fill(l, lo, hi);
+      const k = segHi.length - 1;
+      if (k >= 0 && segHi[k] === lo) {
+        segHi[k] = hi;
+        if (l > segMax[k]!) segMax[k] = l;
+      } else {
+        segLo.push(lo);
+        segHi.push(hi);
+        segMax.push(l);
+      }
+    }
+    n++;
+  }
+  t = { segLo: Int32Array.from(segLo), segHi: Int32Array.from(segHi), segMax: Int32Array.from(segMax), len, exits: Int32Array.from(exits) };
+  if (tables.size >= MAX_RUN_TABLES) tables.delete(tables.keys().next().value!);
+  tables.set(key, t);
+  return t;
+}
+
 /** A hash of a vocabulary's token bytes and end-of-generation tokens (to match tokenizers that are different objects). */
 export function vocabFingerprint(n: number, piece: (id: number) => Uint8Array, isEog: (id: number) => boolean): number {
   let h = 0x811c9dc5 ^ n;
@@ -327,7 +399,9 @@ export class Recognizer {
   /** Start state. */
   initial = 0;
   /** Cache statistics (for the benchmark). */
-  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0 };
+  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0, classParts: 0 };
+  /** Whether trie parts may use the class-run tables (classPart); off, every trie part is a plain walk (tests compare the two). */
+  useClassRuns = true;
 
   private readonly repChains: number[][];
   /** Position -> canonical position (see canonOf), for the trie depth it was built for. */
@@ -1004,22 +1078,135 @@ export class Recognizer {
     return mask;
   }
 
+  /** Ranges being built by a walk (triePart): [lo, hi) pairs of trie positions in increasing order. */
+  private acc: number[] = [];
+  private accCount = 0;
+  private accLastHi = -1;
+  /** The walk's state per trie depth (the state before the node at that depth). */
+  private stateAt = new Int32Array(0);
+  /** The states along a class chain (see classPart). */
+  private chainAt = new Int32Array(0);
+
+  /** Appends trie positions [lo, hi) to the ranges being built (after every earlier one). */
+  private emit(lo: number, hi: number): void {
+    if (hi <= lo) return;
+    this.accCount += hi - lo;
+    if (lo === this.accLastHi) this.acc[this.acc.length - 1] = hi;
+    else this.acc.push(lo, hi);
+    this.accLastHi = hi;
+  }
+
   /** The allowed trie positions in state s (a canonical state), cached per state. */
   private triePart(s: number, trie: VocabTrie): { ranges: Int32Array; count: number } {
     const cached = this.parts[s];
     if (cached) return cached;
     this.stats.maskMisses++;
-    // Ranges of allowed trie positions, appended in increasing order (the walk is in order).
-    const ranges: number[] = [];
-    let count = 0;
-    let lastHi = -1;
-    const stateAt = new Int32Array(trie.maxDepth + 1);
-    stateAt[0] = s;
-    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, utf8Need, nNodes } = trie;
+    this.acc = [];
+    this.accCount = 0;
+    this.accLastHi = -1;
+    if (this.stateAt.length < trie.maxDepth + 1) {
+      this.stateAt = new Int32Array(trie.maxDepth + 1);
+      this.chainAt = new Int32Array(trie.maxDepth + 1);
+    }
+    if (this.useClassRuns && this.classPart(s, trie)) this.stats.classParts++;
+    else {
+      this.stateAt[0] = s;
+      this.walk(0, trie.nNodes, trie);
+    }
+    const part = { ranges: Int32Array.from(this.acc), count: this.accCount };
+    this.acc = [];
+    this.parts[s] = part;
+    return part;
+  }
+
+  /**
+   * The trie part of state s through the class-run table (classRuns) of its uniform byte
+   * class C, when every byte of C leads to one state at each of the next L levels and then
+   * either all of C is dead or the chain loops (a counted repetition of C, as in
+   * [a-z0-9-]{1,39}, an email atom or a hex run). Then the tokens made of C's bytes are
+   * allowed exactly when they are at most L bytes long, and a token that leaves C after r
+   * bytes (r <= L) is walked from the r-th state of the chain; a token with more than L
+   * bytes of C first is rejected. Returns false (nothing emitted) when the state is not
+   * like that: the plain walk does it.
+   */
+  private classPart(s: number, trie: VocabTrie): boolean {
+    const u = this.uniformOf(s);
+    if (u[8]! < 0 || u[8] === s) return false; // dead, or a loop (the walk's shortcuts cover those)
+    let pop = 0;
+    for (let w = 0; w < 8; w++) {
+      let x = u[w]!;
+      while (x !== 0) {
+        x &= x - 1;
+        pop++;
+      }
+    }
+    if (pop < 2) return false;
+    const bits = u.slice(0, 8);
+    const maxD = trie.maxDepth;
+    const st = this.chainAt;
+    st[0] = s;
+    let L = maxD;
+    for (let i = 0; i < maxD; i++) {
+      let t = -3;
+      let dead = false;
+      for (let w = 0; w < 8; w++) {
+        let x = bits[w]!;
+        while (x !== 0) {
+          const b = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          const n = this.next(st[i]!, b);
+          if (n < 0) dead = true;
+          else if (t === -3) t = n;
+          else if (n !== t) return false;
+        }
+      }
+      if (dead) {
+        if (t !== -3) return false; // some bytes of C live, others dead
+        L = i;
+        break;
+      }
+      st[i + 1] = t;
+      if (t === st[i]) {
+        for (let j = i + 2; j <= maxD; j++) st[j] = t;
+        break;
+      }
+    }
+    const { segLo, segHi, segMax, len, exits } = classRuns(trie, bits);
+    const { depth, byte, skip, tokLo } = trie;
+    const nSeg = segLo.length;
+    const nEx = exits.length;
+    let i = 0;
+    let j = 0;
+    // Runs of class tokens and subtrees leaving the class are disjoint: merge them in position order.
+    while (i < nSeg || j < nEx) {
+      if (j >= nEx || (i < nSeg && segLo[i]! < tokLo[exits[j]!]!)) {
+        const lo = segLo[i]!;
+        const hi = segHi[i]!;
+        if (segMax[i]! <= L) this.emit(lo, hi);
+        else for (let p = lo; p < hi; p++) if (len[p]! <= L) this.emit(p, p + 1);
+        i++;
+        continue;
+      }
+      const e = exits[j++]!;
+      const r = depth[e]!;
+      if (r > L) continue;
+      const ps = st[r]!;
+      let ns = this.trans[ps * 256 + byte[e]!]!;
+      if (ns < DEAD) ns = this.next(ps, byte[e]!);
+      if (ns < 0) continue;
+      this.stateAt[r] = ps;
+      this.walk(e, skip[e]!, trie);
+    }
+    return true;
+  }
+
+  /** Walks trie nodes [n, end) (a run of whole subtrees), the state before depth[n] in stateAt, emitting the allowed positions. */
+  private walk(n: number, end: number, trie: VocabTrie): void {
+    const stateAt = this.stateAt;
+    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, utf8Need } = trie;
     let trans = this.trans;
-    let n = 0;
     let walked = 0;
-    while (n < nNodes) {
+    while (n < end) {
       const d = depth[n]!;
       const ps = stateAt[d]!;
       let ns = trans[ps * 256 + byte[n]!]!;
@@ -1061,20 +1248,12 @@ export class Recognizer {
         }
         trans = this.trans;
       }
-      if (hi > lo) {
-        count += hi - lo;
-        if (lo === lastHi) ranges[ranges.length - 1] = hi;
-        else ranges.push(lo, hi);
-        lastHi = hi;
-      }
+      if (hi > lo) this.emit(lo, hi);
       if (next === n + 1) stateAt[d + 1] = ns;
       n = next;
       walked++;
     }
     this.stats.nodesWalked += walked;
-    const part = { ranges: Int32Array.from(ranges), count };
-    this.parts[s] = part;
-    return part;
   }
 
   /** The long tokens allowed in state s, checked one by one (shared by states with the same canonLongOf). */

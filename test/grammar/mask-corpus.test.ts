@@ -6,7 +6,7 @@
 // continuation and invalid bytes, runs of one byte longer than the trie's depth.
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compileGrammar, type VocabSource } from '../../src/grammar/index.js';
+import { compileGrammar, lowerGrammar, parseGbnf, Recognizer, type VocabSource } from '../../src/grammar/index.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
 import { mulberry, randomSentence } from './helpers.js';
 import { SCHEMAS } from './corpus.js';
@@ -107,6 +107,10 @@ function syntheticVocab(n: number, seed: number): VocabSource {
   };
 }
 
+/** The synthetic 152k vocabulary, built once for the tests that use it. */
+let synthetic: VocabSource | null = null;
+const synthetic152k = () => (synthetic ??= syntheticVocab(151_935, 5));
+
 describe('token mask vs the reference on the schema corpus', () => {
   it('every corpus schema, GPT-2 vocabulary (50k tokens)', () => {
     const tok = loadTokenizer(path.join(VOCAB, 'ggml-vocab-gpt-2.gguf'));
@@ -117,7 +121,7 @@ describe('token mask vs the reference on the schema corpus', () => {
   }, 300_000);
 
   it('a 152k-token synthetic vocabulary: corpus schemas with strings, counted strings, formats, numbers and non-ASCII keys', () => {
-    const vocab = syntheticVocab(151_935, 5);
+    const vocab = synthetic152k();
     expect(vocab.vocabSize).toBe(151_936);
     let checked = 0;
     let seed = 200;
@@ -128,5 +132,63 @@ describe('token mask vs the reference on the schema corpus', () => {
     const counted = { type: 'object', properties: { bio: { type: 'string', maxLength: 400 }, email: { type: 'string', format: 'email' }, tag: { type: 'string', pattern: '^[a-z0-9-]{1,39}$' } }, required: ['bio', 'email', 'tag'], additionalProperties: false };
     checked += check(vocab, { jsonSchema: counted }, 6, seed++, 'synthetic/counted');
     expect(checked).toBeGreaterThan(names.length / 4);
+  }, 300_000);
+
+  it('counted byte classes (class-run tables) equal the plain walk at every byte, and the reference at sampled ones', () => {
+    const vocab = synthetic152k();
+    const schema = {
+      type: 'object',
+      properties: {
+        tag: { type: 'string', pattern: '^[a-z0-9-]{1,39}$' },
+        code: { type: 'string', pattern: '^[A-Z]{2,5}-[0-9]{3,8}$' },
+        email: { type: 'string', format: 'email' },
+        id: { type: 'string', format: 'uuid' },
+        ip: { type: 'string', format: 'ipv6' },
+        note: { type: 'string', minLength: 3, maxLength: 60 },
+      },
+      required: ['tag', 'code', 'email', 'id', 'ip', 'note'],
+      additionalProperties: false,
+    };
+    const g = compileGrammar(vocab, { jsonSchema: schema });
+    const fast = g.recognizer;
+    // The same grammar with every trie part a plain walk.
+    const plain = new Recognizer(lowerGrammar(parseGbnf(g.gbnf)));
+    plain.useClassRuns = false;
+    const rand = mulberry(77);
+    let compared = 0;
+    let referenced = 0;
+    for (let k = 0; k < 2; k++) {
+      const sentence = randomSentence(fast, rand, 300);
+      if (!sentence) continue;
+      let s = fast.initial;
+      let t = plain.initial;
+      for (let i = 0; i <= sentence.length; i++) {
+        const a = fast.mask(s, g.trie);
+        const b = plain.mask(t, g.trie);
+        const where = `after ${JSON.stringify(new TextDecoder().decode(sentence.subarray(0, i)))}`;
+        expect(Array.from(a.ranges), where).toEqual(Array.from(b.ranges));
+        expect(a.count, where).toBe(b.count);
+        expect(Array.from(a.long), where).toEqual(Array.from(b.long));
+        expect(a.eog, where).toBe(b.eog);
+        compared++;
+        if (rand() < 0.015) {
+          const ref = fast.referenceAllowed(sentence.subarray(0, i), g.trie.pieces);
+          const allowed = new Uint8Array(vocab.vocabSize);
+          for (let j = 0; j < a.ranges.length; j += 2) for (let p = a.ranges[j]!; p < a.ranges[j + 1]!; p++) allowed[g.trie.order[p]!] = 1;
+          for (const id of a.long) allowed[id] = 1;
+          for (let id = 0; id < vocab.vocabSize; id++) if (allowed[id] !== ref.allowed[id]) throw new Error(`${where}: token ${id}: mask ${allowed[id]}, reference ${ref.allowed[id]}`);
+          referenced++;
+        }
+        if (i < sentence.length) {
+          s = fast.next(s, sentence[i]!);
+          t = plain.next(t, sentence[i]!);
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(200);
+    expect(referenced).toBeGreaterThan(1);
+    // The class-run path did the counted states, the plain one never.
+    expect(fast.stats.classParts).toBeGreaterThan(20);
+    expect(plain.stats.classParts).toBe(0);
   }, 300_000);
 });

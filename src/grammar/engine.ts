@@ -245,16 +245,26 @@ export interface ClassRuns {
   segHi: Int32Array;
   /** The longest token of each run. */
   segMax: Int32Array;
-  /** Per trie position: the token's length when it is made of C's bytes (read inside runs only). */
+  /** The token lengths of run i: len[segOff[i] + (position - segLo[i])]. */
+  segOff: Int32Array;
   len: Uint8Array;
   /** Nodes, in preorder, whose byte is not in C and whose ancestors' bytes all are. */
   exits: Int32Array;
+  /**
+   * Cost estimates by L (0 to the trie's depth): positions in runs whose longest token is
+   * longer than L (looked at one by one), and the nodes a plain walk visits inside C up to
+   * depth L (the class tokens of at most L + 1 bytes, and the nodes leaving C above them).
+   */
+  perToken: Int32Array;
+  walkNodes: Int32Array;
+  /** Approximate size in bytes. */
+  bytes: number;
 }
 
-/** Class-run tables kept per vocabulary (each holds a byte per token and a few arrays). */
-const MAX_RUN_TABLES = 12;
+/** Memory for class-run tables per vocabulary (bytes); the least recently used go first. */
+const RUN_TABLE_BYTES = 24 << 20;
 
-/** The class-run table of `trie` for the class `bits` (8 x 32 bits); built on first use, a bounded number kept per vocabulary. */
+/** The class-run table of `trie` for the class `bits` (8 x 32 bits); built on first use, kept per vocabulary within RUN_TABLE_BYTES. */
 export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
   const key = Array.prototype.join.call(bits, ',');
   const tables = trie.runTables;
@@ -264,17 +274,21 @@ export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
     tables.set(key, t);
     return t;
   }
-  const { byte, depth, skip, tokLo, tokHi, nNodes } = trie;
-  const len = new Uint8Array(trie.order.length);
+  const { byte, depth, skip, tokLo, tokHi, nNodes, maxDepth } = trie;
   const segLo: number[] = [];
   const segHi: number[] = [];
   const segMax: number[] = [];
+  const segOff: number[] = [];
+  const len: number[] = [];
   const exits: number[] = [];
+  const nodesAt = new Int32Array(maxDepth + 2);
   let n = 0;
   // Preorder, descending only into nodes whose byte is in the class: every node visited has
   // only class bytes above it.
   while (n < nNodes) {
     const b = byte[n]!;
+    const d = depth[n]!;
+    nodesAt[d]!++;
     if (((bits[b >> 5]! >>> (b & 31)) & 1) === 0) {
       exits.push(n);
       n = skip[n]!;
@@ -283,8 +297,8 @@ export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
     const lo = tokLo[n]!;
     const hi = tokHi[n]!;
     if (hi > lo) {
-      const l = depth[n]! + 1;
-      len.fill(l, lo, hi);
+      const l = d + 1;
+      for (let p = lo; p < hi; p++) len.push(l);
       const k = segHi.length - 1;
       if (k >= 0 && segHi[k] === lo) {
         segHi[k] = hi;
@@ -293,12 +307,40 @@ export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
         segLo.push(lo);
         segHi.push(hi);
         segMax.push(l);
+        segOff.push(len.length - (hi - lo));
       }
     }
     n++;
   }
-  t = { segLo: Int32Array.from(segLo), segHi: Int32Array.from(segHi), segMax: Int32Array.from(segMax), len, exits: Int32Array.from(exits) };
-  if (tables.size >= MAX_RUN_TABLES) tables.delete(tables.keys().next().value!);
+  const perToken = new Int32Array(maxDepth + 1);
+  const walkNodes = new Int32Array(maxDepth + 1);
+  for (let k = 0; k < segLo.length; k++) {
+    const size = segHi[k]! - segLo[k]!;
+    for (let L = 0; L < segMax[k]! && L <= maxDepth; L++) perToken[L]! += size;
+  }
+  for (let L = 0, acc = 0; L <= maxDepth; L++) {
+    acc += nodesAt[L]!;
+    walkNodes[L] = acc;
+  }
+  const nSeg = segLo.length;
+  t = {
+    segLo: Int32Array.from(segLo),
+    segHi: Int32Array.from(segHi),
+    segMax: Int32Array.from(segMax),
+    segOff: Int32Array.from(segOff),
+    len: Uint8Array.from(len),
+    exits: Int32Array.from(exits),
+    perToken,
+    walkNodes,
+    bytes: 16 * nSeg + len.length + 4 * exits.length + 8 * (maxDepth + 1) + 200,
+  };
+  let total = t.bytes;
+  for (const x of tables.values()) total += x.bytes;
+  for (const [k, x] of tables) {
+    if (total <= RUN_TABLE_BYTES) break;
+    tables.delete(k);
+    total -= x.bytes;
+  }
   tables.set(key, t);
   return t;
 }
@@ -415,6 +457,8 @@ export class Recognizer {
   private longCanon = new Map<number, number>();
   private longCanonStacks = new Map<number, number>();
   private longs = new Map<number, Int32Array>();
+  /** The vocabulary whose class-run tables prepare() made sure of. */
+  private classesFor: VocabTrie | null = null;
 
   constructor(g: ByteGrammar) {
     this.repChains = g.repChains ?? [];
@@ -1049,6 +1093,23 @@ export class Recognizer {
    * the trie's depth (see setCanonDepth).
    */
   prepare(trie: VocabTrie): void {
+    if (this.classesFor !== trie) {
+      // The class-run tables of the grammar's byte classes (kept per vocabulary: built on a
+      // vocabulary's first grammars, found by later ones).
+      this.classesFor = trie;
+      const bits = new Int32Array(8);
+      for (let k = 0; k * 256 < this.sets.length; k++) {
+        bits.fill(0);
+        let pop = 0;
+        for (let b = 0; b < 256; b++) {
+          if (this.sets[k * 256 + b]) {
+            bits[b >> 5]! |= 1 << (b & 31);
+            pop++;
+          }
+        }
+        if (pop >= 2) classRuns(trie, bits);
+      }
+    }
     const depth = Math.max(2, trie.maxDepth + 1);
     if (this.canonDepth !== depth) this.setCanonDepth(depth);
     let longest = 0;
@@ -1149,6 +1210,20 @@ export class Recognizer {
     for (let i = 0; i < maxD; i++) {
       let t = -3;
       let dead = false;
+      if (i > 0) {
+        // Most levels: C inside the state's largest group (one state for all of C).
+        const v = this.uniformOf(st[i]!);
+        if (v[8]! >= 0 && (bits[0]! & ~v[0]!) === 0 && (bits[1]! & ~v[1]!) === 0 && (bits[2]! & ~v[2]!) === 0 && (bits[3]! & ~v[3]!) === 0 &&
+          (bits[4]! & ~v[4]!) === 0 && (bits[5]! & ~v[5]!) === 0 && (bits[6]! & ~v[6]!) === 0 && (bits[7]! & ~v[7]!) === 0) {
+          t = v[8]!;
+          st[i + 1] = t;
+          if (t === st[i]) {
+            for (let j = i + 2; j <= maxD; j++) st[j] = t;
+            break;
+          }
+          continue;
+        }
+      }
       for (let w = 0; w < 8; w++) {
         let x = bits[w]!;
         while (x !== 0) {
@@ -1171,8 +1246,25 @@ export class Recognizer {
         break;
       }
     }
-    const { segLo, segHi, segMax, len, exits } = classRuns(trie, bits);
+    const { segLo, segHi, segMax, segOff, len, exits, perToken, walkNodes } = classRuns(trie, bits);
+    // The runs and exits are looked at whatever L is; with a small L the plain walk stays
+    // near the root and is cheaper (its nodes cost a few times more than a run's).
+    if (segLo.length + exits.length + perToken[L]! > 3 * walkNodes[L]!) return false;
     const { depth, byte, skip, tokLo } = trie;
+    // Exits are walked one by one, where the plain walk often takes a whole subtree with
+    // its exits in one step (string contents and the characters inside them): when most
+    // exits stay alive, the plain walk does it.
+    let live = 0;
+    for (let j = 0; j < exits.length; j++) {
+      const e = exits[j]!;
+      const r = depth[e]!;
+      if (r > L) continue;
+      const ps = st[r]!;
+      let ns = this.trans[ps * 256 + byte[e]!]!;
+      if (ns < DEAD) ns = this.next(ps, byte[e]!);
+      if (ns >= 0) live++;
+    }
+    if (live * 4 > exits.length) return false;
     const nSeg = segLo.length;
     const nEx = exits.length;
     let i = 0;
@@ -1183,7 +1275,10 @@ export class Recognizer {
         const lo = segLo[i]!;
         const hi = segHi[i]!;
         if (segMax[i]! <= L) this.emit(lo, hi);
-        else for (let p = lo; p < hi; p++) if (len[p]! <= L) this.emit(p, p + 1);
+        else {
+          const off = segOff[i]! - lo;
+          for (let p = lo; p < hi; p++) if (len[off + p]! <= L) this.emit(p, p + 1);
+        }
         i++;
         continue;
       }

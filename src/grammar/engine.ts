@@ -264,8 +264,12 @@ export interface ClassRuns {
 /** Memory for class-run tables per vocabulary (bytes); the least recently used go first. */
 const RUN_TABLE_BYTES = 24 << 20;
 
-/** The class-run table of `trie` for the class `bits` (8 x 32 bits); built on first use, kept per vocabulary within RUN_TABLE_BYTES. */
-export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
+/**
+ * The class-run table of `trie` for the class `bits` (8 x 32 bits); built on first use, kept
+ * per vocabulary while the tables fit in `budget` bytes (the least recently used are dropped;
+ * the newest one is kept even alone over it).
+ */
+export function classRuns(trie: VocabTrie, bits: ArrayLike<number>, budget = RUN_TABLE_BYTES): ClassRuns {
   const key = Array.prototype.join.call(bits, ',');
   const tables = trie.runTables;
   let t = tables.get(key);
@@ -337,7 +341,7 @@ export function classRuns(trie: VocabTrie, bits: ArrayLike<number>): ClassRuns {
   let total = t.bytes;
   for (const x of tables.values()) total += x.bytes;
   for (const [k, x] of tables) {
-    if (total <= RUN_TABLE_BYTES) break;
+    if (total <= budget) break;
     tables.delete(k);
     total -= x.bytes;
   }

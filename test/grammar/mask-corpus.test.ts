@@ -8,6 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compileGrammar, lowerGrammar, parseGbnf, Recognizer, type VocabSource } from '../../src/grammar/index.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
+import { classRuns, vocabTrie } from '../../src/grammar/engine.js';
 import { mulberry, randomSentence } from './helpers.js';
 import { SCHEMAS } from './corpus.js';
 
@@ -190,5 +191,53 @@ describe('token mask vs the reference on the schema corpus', () => {
     // The class-run path did the counted states, the plain one never.
     expect(fast.stats.classParts).toBeGreaterThan(20);
     expect(plain.stats.classParts).toBe(0);
+  }, 300_000);
+
+  it('class-run tables: the class tokens and their lengths match the token bytes; memory stays bounded', () => {
+    const tok = loadTokenizer(path.join(VOCAB, 'ggml-vocab-gpt-2.gguf'));
+    const trie = vocabTrie(tok);
+    const rand = mulberry(9);
+    for (let k = 0; k < 24; k++) {
+      const bits = new Int32Array(8);
+      // Random classes, some dense (most tokens inside), some sparse.
+      const density = k % 3 === 0 ? 0.9 : k % 3 === 1 ? 0.4 : 0.05;
+      for (let b = 0; b < 256; b++) if (rand() < density) bits[b >> 5]! |= 1 << (b & 31);
+      const inC = (b: number) => ((bits[b >> 5]! >>> (b & 31)) & 1) === 1;
+      const t = classRuns(trie, bits, 1 << 20);
+      const want = new Int32Array(trie.order.length); // class-only token length by position, 0 otherwise
+      const exitAt = new Int32Array(trie.order.length); // the first byte outside the class, -1 for none
+      for (let p = 0; p < trie.order.length; p++) {
+        const piece = trie.pieces[trie.order[p]!]!;
+        exitAt[p] = piece.findIndex((b) => !inC(b));
+        if (exitAt[p] === -1) want[p] = piece.length;
+      }
+      const got = new Int32Array(trie.order.length);
+      let bad = 0;
+      for (let i = 0; i < t.segLo.length; i++) {
+        let max = 0;
+        for (let p = t.segLo[i]!; p < t.segHi[i]!; p++) {
+          got[p] = t.len[t.segOff[i]! + p - t.segLo[i]!]!;
+          max = Math.max(max, got[p]!);
+        }
+        if (t.segMax[i] !== max || (i > 0 && t.segLo[i]! <= t.segHi[i - 1]!)) bad++;
+      }
+      expect(bad).toBe(0);
+      expect(got).toEqual(want);
+      // Exits: every token not made of class bytes is under exactly one exit, at its first byte outside the class.
+      const under = new Int32Array(trie.order.length).fill(-1);
+      for (const e of t.exits) {
+        if (inC(trie.byte[e]!)) bad++;
+        for (let p = trie.tokLo[e]!; p < trie.subHi[e]!; p++) {
+          if (under[p] !== -1) bad++;
+          under[p] = trie.depth[e]!;
+        }
+      }
+      expect(bad).toBe(0);
+      expect(under).toEqual(exitAt);
+    }
+    let bytes = 0;
+    for (const t of trie.runTables.values()) bytes += t.bytes;
+    expect(bytes).toBeLessThanOrEqual(1 << 20);
+    expect(trie.runTables.size).toBeLessThan(24); // older tables were dropped
   }, 300_000);
 });

@@ -19,8 +19,12 @@
  * runs) is accepted whole without walking it, by bytes or by characters (following only
  * the lead bytes the subtree uses). The trie part is cached per canonical state (see
  * canonOf), the long tokens' part per state canonical for their length (canonLongOf), the
- * whole mask per DFA state. The start state's mask is computed when the
- * grammar is compiled.
+ * whole mask per DFA state. A state inside a counted repetition of one byte class (every
+ * byte of the class leads to one state for L levels, then none does or the chain loops)
+ * may take its trie part from the class's run table (classRuns, per vocabulary): the
+ * tokens made of the class are allowed by length, and only the subtrees that leave the
+ * class are walked (classPart). The start state's mask is computed when the grammar is
+ * compiled.
  *
  * `referenceAllowed` is the plain twin of the mask: it runs the stack-set recognizer on
  * each token's bytes without the DFA, the trie or any cache.

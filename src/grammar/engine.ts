@@ -265,6 +265,13 @@ export interface ClassRuns {
   bytes: number;
 }
 
+/**
+ * Classes with more bytes than this (string contents: nearly all of printable ASCII) get no
+ * class-run table: most of their exits stay alive (quotes, escapes, characters), where the
+ * plain walk's subtree shortcuts do better, and their table would cover most of the trie.
+ */
+const MAX_CLASS_BYTES = 90;
+
 /** Memory for class-run tables per vocabulary (bytes); the least recently used go first. */
 const RUN_TABLE_BYTES = 24 << 20;
 
@@ -1115,7 +1122,7 @@ export class Recognizer {
             pop++;
           }
         }
-        if (pop >= 2) classRuns(trie, bits);
+        if (pop >= 2 && pop <= MAX_CLASS_BYTES) classRuns(trie, bits);
       }
     }
     const depth = Math.max(2, trie.maxDepth + 1);
@@ -1209,7 +1216,7 @@ export class Recognizer {
         pop++;
       }
     }
-    if (pop < 2) return false;
+    if (pop < 2 || pop > MAX_CLASS_BYTES) return false;
     const bits = u.slice(0, 8);
     const maxD = trie.maxDepth;
     const st = this.chainAt;

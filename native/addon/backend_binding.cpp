@@ -24,7 +24,8 @@
 //   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
 //   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style, factors?,
 //                 factorsLong?, longAbove? (the long factors when ctx > longAbove), attnFactor?,
-//                 kvType, ctx, p0, p1, delta } -> the cached keys afterwards, [layer][head][len][headDim]
+//                 layerBases? (nLayer floats: each layer its own base), kvType, ctx, p0, p1, delta }
+//                 -> the cached keys afterwards, [layer][head][len][headDim]
 #include <cstring>
 #include <memory>
 #include <string>
@@ -405,7 +406,15 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     be->begin(&sq, 1);
     Act a = input(*be, k, KVD);
     for (int l = 0; l < n_layer; l++) be->kv_store(l, a, a);
-    be->rope_cache(kv, p0, p1, delta, p);
+    // Optional per-layer bases (layerBases: nLayer floats): every layer its own RoPE.
+    std::vector<sparrow::RopeParams> layers{p};
+    if (s.has("layerBases")) {
+      const auto bases = s.f32("layerBases");
+      if (bases.size() != size_t(n_layer)) bad("layerBases must hold nLayer floats");
+      layers.assign(size_t(n_layer), p);
+      for (int l = 0; l < n_layer; l++) layers[size_t(l)].base = bases[size_t(l)];
+    }
+    be->rope_cache(kv, p0, p1, delta, layers);
     auto out = Napi::Float32Array::New(env, size_t(n_layer) * size_t(n_head_kv) * size_t(len) * size_t(p.head_dim));
     for (int l = 0; l < n_layer; l++)
       for (int h = 0; h < n_head_kv; h++)

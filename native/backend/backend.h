@@ -147,8 +147,9 @@ class Backend {
   virtual void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
                            float* const* dest) = 0;
   // Re-rotates the cached keys of positions [p0, p1) of every layer and KV head by
-  // `delta` positions (context shift).
-  virtual void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) = 0;
+  // `delta` positions (context shift). `layers` holds the RoPE of each layer (kv.n_layer()
+  // entries: Gemma 3's local layers have their own base), or one entry for all layers.
+  virtual void rope_cache(KVCache& kv, int p0, int p1, int delta, const std::vector<RopeParams>& layers) = 0;
 
   // For tests and tools only (the forward pass never calls them): host copies in and out.
   virtual void write(Act a, const float* src) = 0;

@@ -605,21 +605,41 @@ void CpuBackend::read_hidden(Act x, const std::vector<float>& norm, float eps, c
   });
 }
 
-void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) {
-  if (p1 <= p0 || delta == 0 || p.rope_dim == 0) return;
-  const int half = p.rope_dim / 2, HD = p.head_dim;
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
-  rope_angles(p, delta, cs.data(), sn.data(), rope_factors_for(p, kv.n_ctx()));
+void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const std::vector<RopeParams>& layers) {
+  const int n_layer = kv.n_layer();
+  if (layers.size() != 1 && layers.size() != size_t(n_layer))
+    throw sparrow_error("ERR_INTERNAL", "rope_cache: " + std::to_string(layers.size()) + " RoPE parameter sets for " +
+                                            std::to_string(n_layer) + " layers");
+  if (p1 <= p0 || delta == 0) return;
+  auto params = [&](int layer) -> const RopeParams& { return layers.size() == 1 ? layers[0] : layers[size_t(layer)]; };
+  // The rotation by delta of each layer (layers that share their parameters share it).
+  std::vector<std::vector<float>> cs(static_cast<size_t>(n_layer)), sn(static_cast<size_t>(n_layer));
+  for (int l = 0; l < n_layer; l++) {
+    const RopeParams& p = params(l);
+    const size_t half = size_t(p.rope_dim / 2);
+    if (l > 0 && layers.size() == 1) {
+      cs[size_t(l)] = cs[0];
+      sn[size_t(l)] = sn[0];
+      continue;
+    }
+    cs[size_t(l)].resize(half);
+    sn[size_t(l)].resize(half);
+    if (half > 0) rope_angles(p, delta, cs[size_t(l)].data(), sn[size_t(l)].data(), rope_factors_for(p, kv.n_ctx()));
+  }
   const int n_head_kv = kv.n_head_kv();
   // One task per (layer, KV head): read its keys, rotate each, write them back.
-  parallel_ranges(*pool_, kv.n_layer() * n_head_kv, 1, [&](int i0, int i1) {
-    std::vector<float> rows(size_t(p1 - p0) * size_t(HD));
+  parallel_ranges(*pool_, n_layer * n_head_kv, 1, [&](int i0, int i1) {
+    std::vector<float> rows;
     for (int i = i0; i < i1; i++) {
       const int layer = i / n_head_kv, head = i % n_head_kv;
+      const RopeParams& p = params(layer);
+      if (p.rope_dim == 0) continue;
+      const int HD = p.head_dim;
+      rows.resize(size_t(p1 - p0) * size_t(HD));
       kv.read_k(layer, head, p0, p1, rows.data());
       for (int q = p0; q < p1; q++) {
         float* k = rows.data() + size_t(q - p0) * HD;
-        rope_apply(k, 1, HD, p.rope_dim, p.style, cs.data(), sn.data());
+        rope_apply(k, 1, HD, p.rope_dim, p.style, cs[size_t(layer)].data(), sn[size_t(layer)].data());
         kv.write_k(layer, head, q, k);
       }
     }

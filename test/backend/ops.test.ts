@@ -507,6 +507,27 @@ for (const backend of internal().backends()) {
         }
       });
 
+      it('rope_cache with per-layer RoPE: each layer turns with its own base (Gemma 3 local/global layers)', () => {
+        const p: RopeSpec = { headDim: 32, ropeDim: 32, base: 10000, freqScale: 1, style: 'neox' };
+        const nLayer = 3,
+          len = 11,
+          bases = [10000, 1000000, 10000];
+        const kIn = random(len * p.headDim, 72, 2);
+        const [p0, p1, delta] = [2, 11, -2];
+        const got = op('ropeCache', {
+          ...base, ...p, k: kIn, nLayer, nHeadKv: 1, kvType: 'f16', ctx: 16, p0, p1, delta,
+          layerBases: Float32Array.from(bases), threads: 2,
+        });
+        for (let l = 0; l < nLayer; l++)
+          for (let q = 0; q < len; q++) {
+            const want = Float64Array.from(asCached(kIn.subarray(q * p.headDim, (q + 1) * p.headDim), 'f16'));
+            if (q >= p0 && q < p1) ropeToken(want, 0, 1, { ...p, base: bases[l]! }, delta);
+            const o = (l * len + q) * p.headDim;
+            expectClose(got.subarray(o, o + p.headDim), want, () => 2e-3, `rope_cache layer ${l} (base ${bases[l]}) pos ${q}`);
+          }
+        expect(() => op('ropeCache', { ...base, ...p, k: kIn, nLayer, nHeadKv: 1, kvType: 'f16', ctx: 16, p0, p1, delta, layerBases: new Float32Array(2) })).toThrow(/layerBases/);
+      });
+
       for (const s of ATTN_SHAPES) {
         it(`attention, default route: ${s.name}`, () => {
           const { q, k: kk, v } = attnInputs(s, 100 + s.headDim);

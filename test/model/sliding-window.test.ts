@@ -1,0 +1,173 @@
+/**
+ * Models with sliding-window (local) layers, through the public API: Gemma 3's context
+ * shift, whose local layers turn their cached keys with their own RoPE base.
+ *
+ * The oracle of the shift is the rotation itself, computed here in double precision from
+ * the cache bytes of save() (format documented in native/model/session.cpp): every moved
+ * key of every layer must equal its old value turned back by `drop` positions with its
+ * layer's base (10000 for the local layers of the synthetic gemma3, 1e6 for the global
+ * one), then stored as f16 again.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { syntheticModel } from '../../models/cache.js';
+import { loadModel, type Model } from '../../src/index.js';
+
+function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 31,
+    m = h & 1023;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+interface CacheRows {
+  nLayer: number;
+  kvDim: number;
+  tokens: number[];
+  /** Per layer: its first stored position and the keys / values of [first, nTokens), per head. */
+  layers: { first: number; k: Float32Array[]; v: Float32Array[] }[];
+}
+
+/** Reads an f16 session state (save()). headDim: the model's (the rows of one head). */
+function parseState(state: Uint8Array, headDim: number): CacheRows {
+  const dv = new DataView(state.buffer, state.byteOffset, state.byteLength);
+  expect(String.fromCharCode(...state.subarray(0, 4))).toBe('SPKV');
+  const version = dv.getUint32(4, true);
+  const [nLayer, , kvDim, kvType, n] = [0, 1, 2, 3, 4].map((i) => dv.getUint32(16 + 4 * i, true)) as number[];
+  expect(kvType).toBe(1); // f16
+  let o = 36;
+  const tokens = Array.from({ length: n! }, (_, i) => dv.getInt32(o + 4 * i, true));
+  o += 4 * n!;
+  const heads = kvDim! / headDim;
+  const layers: CacheRows['layers'] = [];
+  for (let l = 0; l < nLayer!; l++) {
+    let first = 0;
+    if (version >= 3) {
+      first = dv.getUint32(o, true);
+      o += 4;
+    }
+    const rows = (n! - first) * headDim;
+    const k: Float32Array[] = [],
+      v: Float32Array[] = [];
+    for (let h = 0; h < heads; h++)
+      for (const dest of [k, v]) {
+        const out = new Float32Array(rows);
+        for (let i = 0; i < rows; i++) out[i] = f16ToF32(dv.getUint16(o + 2 * i, true));
+        dest.push(out);
+        o += 2 * rows;
+      }
+    layers.push({ first, k, v });
+  }
+  expect(o).toBe(state.byteLength);
+  return { nLayer: nLayer!, kvDim: kvDim!, tokens, layers };
+}
+
+/** A key (headDim values, NeoX pairs (i, i + headDim/2)) turned by delta positions, in double. */
+function rotateNeox(key: Float32Array, base: number, delta: number): Float64Array {
+  const d = key.length,
+    half = d / 2;
+  const out = Float64Array.from(key);
+  for (let i = 0; i < half; i++) {
+    const th = delta * Math.pow(base, (-2 * i) / d);
+    const c = Math.cos(th),
+      s = Math.sin(th);
+    out[i] = key[i]! * c - key[i + half]! * s;
+    out[i + half] = key[i]! * s + key[i + half]! * c;
+  }
+  return out;
+}
+
+const HEAD_DIM = 256; // tiny-gemma3 (catalogue): 6 layers, 5 local (window 16) + 1 global, MQA
+const BASE_LOCAL = 10000,
+  BASE_GLOBAL = 1000000;
+const isLocal = (l: number) => l % 6 < 5;
+
+let model: Model;
+beforeAll(async () => {
+  model = await loadModel(await syntheticModel('tiny-gemma3', 'f16'), { threads: 2 });
+});
+afterAll(() => model.dispose());
+
+const PROMPT = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 700);
+
+describe('gemma3: context shift with per-layer RoPE', () => {
+  test('every layer turns its moved keys with its own base; the values move as they are', async () => {
+    const s = model.createSession({ contextSize: 64 });
+    await s.evaluate(PROMPT);
+    const before = parseState(s.save(), HEAD_DIM);
+    const [keep, drop] = [4, 12];
+    await s.shift(keep, drop);
+    const after = parseState(s.save(), HEAD_DIM);
+    expect(after.tokens).toEqual([...PROMPT.slice(0, keep), ...PROMPT.slice(keep + drop)]);
+    const n = PROMPT.length;
+    let checked = 0;
+    for (let l = 0; l < before.nLayer; l++) {
+      const base = isLocal(l) ? BASE_LOCAL : BASE_GLOBAL;
+      const other = isLocal(l) ? BASE_GLOBAL : BASE_LOCAL;
+      const B = before.layers[l]!,
+        A = after.layers[l]!;
+      let worst = 0,
+        worstOther = 0;
+      // The positions both states hold: new q = old q + drop, for q >= keep.
+      for (let q = Math.max(keep, A.first); q < n - drop; q++) {
+        const p = q + drop;
+        if (p < B.first) continue;
+        const oldK = B.k[0]!.subarray((p - B.first) * HEAD_DIM, (p - B.first + 1) * HEAD_DIM);
+        const newK = A.k[0]!.subarray((q - A.first) * HEAD_DIM, (q - A.first + 1) * HEAD_DIM);
+        const want = rotateNeox(oldK, base, -drop);
+        const wrong = rotateNeox(oldK, other, -drop);
+        let mag = 0;
+        for (let i = 0; i < HEAD_DIM; i++) mag = Math.max(mag, Math.abs(want[i]!));
+        for (let i = 0; i < HEAD_DIM; i++) {
+          worst = Math.max(worst, Math.abs(newK[i]! - want[i]!) / mag);
+          worstOther = Math.max(worstOther, Math.abs(newK[i]! - wrong[i]!) / mag);
+        }
+        // The values are not rotated: moved bit for bit.
+        expect(Array.from(A.v[0]!.subarray((q - A.first) * HEAD_DIM, (q - A.first + 1) * HEAD_DIM))).toEqual(
+          Array.from(B.v[0]!.subarray((p - B.first) * HEAD_DIM, (p - B.first + 1) * HEAD_DIM)),
+        );
+        checked++;
+      }
+      // f16 storage of the rotated key: half an f16 step of the largest element, and a bit.
+      expect(worst, `layer ${l} (${isLocal(l) ? 'local' : 'global'}) vs its own base`).toBeLessThan(2e-3);
+      // The other layer kind's base gives a clearly different key (the test can fail).
+      expect(worstOther, `layer ${l} vs the other base`).toBeGreaterThan(0.05);
+    }
+    expect(checked).toBeGreaterThan(6 * 15);
+    // The kept prefix is untouched.
+    for (let l = 0; l < before.nLayer; l++) {
+      const B = before.layers[l]!,
+        A = after.layers[l]!;
+      for (let q = Math.max(A.first, B.first); q < keep; q++)
+        expect(Array.from(A.k[0]!.subarray((q - A.first) * HEAD_DIM, (q - A.first + 1) * HEAD_DIM))).toEqual(
+          Array.from(B.k[0]!.subarray((q - B.first) * HEAD_DIM, (q - B.first + 1) * HEAD_DIM)),
+        );
+    }
+    s.dispose();
+  });
+
+  test('generation with a native context shift runs past the context and keeps the first tokens', async () => {
+    const s = model.createSession({ contextSize: 48 });
+    const res = await s.complete(PROMPT.slice(0, 10), { maxTokens: 80, contextShift: { keep: 3 } });
+    expect(res.stopReason).toBe('maxTokens');
+    expect(res.tokens.length).toBe(80);
+    const cache = s.tokens;
+    expect(cache.length).toBeLessThanOrEqual(48);
+    expect(cache.slice(0, 3)).toEqual(PROMPT.slice(0, 3));
+    expect(cache.slice(3)).toEqual(res.tokens.slice(res.tokens.length - (cache.length - 3)));
+    s.dispose();
+  });
+
+  test('a shift that drops the whole tail equals a fresh evaluation of what is kept', async () => {
+    const s = model.createSession({ contextSize: 64 });
+    await s.evaluate(PROMPT);
+    await s.shift(20, 20);
+    const a = await s.evaluate([5, 6]);
+    const fresh = model.createSession({ contextSize: 64 });
+    const b = await fresh.evaluate([...PROMPT.slice(0, 20), 5, 6]);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    s.dispose();
+    fresh.dispose();
+  });
+});

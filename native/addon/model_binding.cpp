@@ -5,7 +5,7 @@
 //                                                      -> Promise<[ModelHandle, metadata]>
 //   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
-//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention? }) -> SessionHandle
+//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention?, fullWindowCache? }) -> SessionHandle
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
 //   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
 //   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
@@ -365,6 +365,11 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
     if (!fa.IsUndefined() && !fa.IsNull()) {
       if (!fa.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "flashAttention must be a boolean");
       o.flash_attn = fa.As<Napi::Boolean>().Value();
+    }
+    Napi::Value fw = opts.As<Napi::Object>().Get("fullWindowCache");
+    if (!fw.IsUndefined() && !fw.IsNull()) {
+      if (!fw.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "fullWindowCache must be a boolean");
+      o.full_window_cache = fw.As<Napi::Boolean>().Value();
     }
     Napi::Value em = opts.As<Napi::Object>().Get("embeddings");
     if (!em.IsUndefined() && !em.IsNull()) {

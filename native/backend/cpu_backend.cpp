@@ -635,10 +635,13 @@ void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const std::v
       const RopeParams& p = params(layer);
       if (p.rope_dim == 0) continue;
       const int HD = p.head_dim;
-      rows.resize(size_t(p1 - p0) * size_t(HD));
-      kv.read_k(layer, head, p0, p1, rows.data());
-      for (int q = p0; q < p1; q++) {
-        float* k = rows.data() + size_t(q - p0) * HD;
+      // A windowed layer holds positions from kv.first(layer) only.
+      const int a = std::max(p0, kv.first(layer));
+      if (a >= p1) continue;
+      rows.resize(size_t(p1 - a) * size_t(HD));
+      kv.read_k(layer, head, a, p1, rows.data());
+      for (int q = a; q < p1; q++) {
+        float* k = rows.data() + size_t(q - a) * HD;
         rope_apply(k, 1, HD, p.rope_dim, p.style, cs[size_t(layer)].data(), sn[size_t(layer)].data());
         kv.write_k(layer, head, q, k);
       }
@@ -718,6 +721,10 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
     float* tile = og + rows_max * HD;
     float* kf = tile + size_t(kTile) * HD;
     auto ri = [&](int t, int h) { return size_t((t - t0) * nh + (h - h0)); };  // row index
+    // The first position any token of the task sees, down to a multiple of 4: the work
+    // starts there (a windowed cache holds nothing much earlier), and sums in groups of 4
+    // positions keep their grouping (the same bits as starting at 0 with zeros before).
+    const int lo = window > 0 ? first_seen(pos0 + t0) & ~3 : 0;
     auto out_of = [&](int t, int h) { return att_seq + size_t(t) * QD + size_t(h) * HD; };
 
     if (P.flash) {
@@ -725,8 +732,9 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       // visible positions; s = (K_p . q) * scale with q in f16; an online softmax (a new
       // maximum rescales the sum so far); the weighted values accumulate in f16, each
       // update rounded to f16; the result is that sum over the softmax denominator.
-      const uint8_t* kbase = kv.k_head(layer, kvh);
-      const uint8_t* vbase = kv.v_head(layer, kvh);
+      // Position p's rows: base + (p - lo) * rb.
+      const uint8_t* kbase = kv.k_at(layer, kvh, lo);
+      const uint8_t* vbase = kv.v_at(layer, kvh, lo);
       if (fa_tiled(n, HD)) {
         // The tiled route: exact f32 attention (its tiling changes only the order of sums).
         for (int t = t0; t < t1; t++) {
@@ -735,9 +743,9 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
             float* s = scores;
             float M = -INFINITY;
-            const int lo = first_seen(pos0 + t);
-            for (int p = lo; p < vis; p++) {
-              const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
+            const int from = first_seen(pos0 + t);
+            for (int p = from; p < vis; p++) {
+              const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p - lo) * rb);
               float dot = 0;
               for (int i = 0; i < HD; i++) dot += f16_to_f32_fast(kp[i]) * qr[i];
               s[p] = cap > 0.0f ? cap * std::tanh(dot * (scale / cap)) : dot * scale;
@@ -746,10 +754,10 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             float* acc = og;
             std::fill(acc, acc + HD, 0.0f);
             float S = 0;
-            for (int p = lo; p < vis; p++) {
+            for (int p = from; p < vis; p++) {
               const float w = std::exp(s[p] - M);
               S += w;
-              const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
+              const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p - lo) * rb);
               for (int i = 0; i < HD; i++) acc[i] += w * f16_to_f32_fast(vp[i]);
             }
             float* out = out_of(t, h);
@@ -768,8 +776,8 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
           // ggml: with soft-capping, scale/cap multiplies the dot product, then cap * tanh.
           const float fa_scale = cap > 0.0f ? scale / cap : scale;
           for (int p = first_seen(pos0 + t); p < vis; p++) {
-            const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
-            const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
+            const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p - lo) * rb);
+            const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p - lo) * rb);
             double dot = 0;
             for (int i = 0; i < HD; i++) dot += double(f16_to_f32_fast(kp[i]) * qr[i]);
             const float s = cap > 0.0f ? cap * std::tanh(float(dot) * fa_scale) : float(dot) * fa_scale;
@@ -795,16 +803,16 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       return;
     }
 
-    // 1. Scores: rows x positions, as (keys [len][HD]) x (queries [rows][HD]).
+    // 1. Scores: rows x positions [lo, len), as (keys [len - lo][HD]) x (queries [rows][HD]).
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++)
         std::memcpy(qg + ri(t, h) * HD, q_seq + size_t(t) * QD + size_t(h) * HD, sizeof(float) * size_t(HD));
     if (f16) {
       // F32 and F16 matrices take their input as plain floats: no quantize_input needed.
-      make_matrix(uint32_t(GGMLType::F16), kv.k_head(layer, kvh), len, HD, "attention keys")
-          ->mul(qg, rows, scores, len, 0, len);
+      make_matrix(uint32_t(GGMLType::F16), kv.k_at(layer, kvh, lo), len - lo, HD, "attention keys")
+          ->mul(qg, rows, scores + lo, len, 0, len - lo);
     } else {
-      for (int p0 = 0; p0 < len; p0 += kChunk) {
+      for (int p0 = lo; p0 < len; p0 += kChunk) {
         const int p1 = std::min(len, p0 + kChunk);
         kv.read_k(layer, kvh, p0, p1, kf);
         make_matrix(uint32_t(GGMLType::F32), kf, p1 - p0, HD, "attention keys")->mul(qg, rows, scores + p0, len, 0, p1 - p0);
@@ -817,19 +825,19 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       for (int t = t0; t < t1; t++)
         for (int h = h0; h < h1; h++) {
           float* s = scores + ri(t, h) * len;
-          const int lo = first_seen(pos0 + t), vis = pos0 + t + 1;
-          for (int p = 0; p < lo; p++) s[p] = -INFINITY;  // outside the window: probability 0
+          const int vis = pos0 + t + 1;
+          const int from = first_seen(pos0 + t);
+          for (int p = lo; p < from; p++) s[p] = -INFINITY;  // outside the window: probability 0
           if (cap > 0.0f)
-            for (int p = lo; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
+            for (int p = from; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
         }
     for (int t = t0; t < t1; t++)
-      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
+      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len + lo, pos0 + t + 1 - lo, len - lo, scale);
 
     // 3. Weighted sum of the values.
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++) std::memset(out_of(t, h), 0, sizeof(float) * size_t(HD));
-    const uint8_t* vbase = kv.v_head(layer, kvh);
-    for (int p0 = 0; p0 < len; p0 += kTile) {
+    for (int p0 = lo; p0 < len; p0 += kTile) {
       const int p1 = std::min(len, p0 + kTile);
       if (!f16) kv.read_v(layer, kvh, p0, p1, tile);
       for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
@@ -837,7 +845,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
         if (f16) {
           // The token's heads in one call: their probabilities rows are len apart, their
           // outputs HD apart.
-          pv_f16(scores + ri(t, h0) * len + p0, len, reinterpret_cast<const uint16_t*>(vbase + size_t(p0) * rb),
+          pv_f16(scores + ri(t, h0) * len + p0, len, reinterpret_cast<const uint16_t*>(kv.v_at(layer, kvh, p0)),
                  int64_t(rb / 2), pe - p0, out_of(t, h0), HD, nh, HD);
           continue;
         }

@@ -77,10 +77,12 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   const ArchSpec& arch = model.arch();
   Backend& be = model.backend();
 
-  // The batch, and which sequences take which attention route.
+  // The batch, and which sequences take which attention route. Each cache's windowed
+  // (sliding-window) layers make room for the new positions first.
   std::vector<SeqSpan> spans;
   std::vector<int> by_default, by_flash;
   for (int i = 0; i < n_seq; i++) {
+    seqs[i].kv->prepare(seqs[i].pos0, seqs[i].n);
     spans.push_back({seqs[i].kv, seqs[i].pos0, seqs[i].n, seqs[i].flash_attn});
     (seqs[i].flash_attn ? by_flash : by_default).push_back(i);
   }

@@ -64,6 +64,7 @@ export interface SessionAddon {
   sessionShift(session: NativeHandle, keep: number, drop: number): Promise<void>;
   sessionTokens(session: NativeHandle): Int32Array;
   sessionContextSize(session: NativeHandle): number;
+  sessionCacheBytes(session: NativeHandle): number;
   sessionSaveState(session: NativeHandle): Uint8Array;
   sessionRestoreState(session: NativeHandle, state: Uint8Array): void;
   sessionDispose(session: NativeHandle): void;
@@ -137,6 +138,14 @@ export class Session {
   /** The most tokens this session can hold. */
   get contextSize(): number {
     return this.#native.sessionContextSize(this.#live());
+  }
+
+  /**
+   * Bytes reserved for the KV cache (they become resident as positions are used): the
+   * whole context in every layer, but only a window in sliding-window layers.
+   */
+  get cacheBytes(): number {
+    return this.#native.sessionCacheBytes(this.#live());
   }
 
   /** Number of tokens in the KV cache. */

@@ -8,7 +8,7 @@
 //   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention?, fullWindowCache? }) -> SessionHandle
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
 //   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
-//   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
+//   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize / sessionCacheBytes
 //   sessionShift(session, keep, drop) -> Promise<void>: a context shift, queued like an
 //        evaluation (it moves and re-rotates cached keys on a worker thread)
 //   sessionSaveState -> Uint8Array / sessionRestoreState(Uint8Array) / sessionDispose
@@ -526,7 +526,8 @@ Napi::Value SessionTruncate(const Napi::CallbackInfo& info) {
     throw js_error(env, "ERR_INVALID_ARG", "truncate: n must be an integer from 0 to the number of tokens (" +
                                                std::to_string(h.s->tokens.size()) + ")");
   SPARROW_GUARD(env, { h.s->session->truncate(size_t(n)); })
-  h.s->tokens.resize(size_t(n));
+  // A session with sliding-window layers may keep fewer (Session::truncate).
+  h.s->tokens.resize(h.s->session->tokens().size());
   return env.Undefined();
 }
 
@@ -539,6 +540,10 @@ Napi::Value SessionTokens(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionContextSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), live_session(info, 0).s->session->context_size());
+}
+
+Napi::Value SessionCacheBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(live_session(info, 0).s->session->kv().bytes()));
 }
 
 Napi::Value SessionSaveState(const Napi::CallbackInfo& info) {
@@ -602,6 +607,7 @@ SPARROW_BINDING(model) {
   exports.Set("sessionShift", Napi::Function::New(env, SessionShift, "sessionShift"));
   exports.Set("sessionTokens", Napi::Function::New(env, SessionTokens, "sessionTokens"));
   exports.Set("sessionContextSize", Napi::Function::New(env, SessionContextSize, "sessionContextSize"));
+  exports.Set("sessionCacheBytes", Napi::Function::New(env, SessionCacheBytes, "sessionCacheBytes"));
   exports.Set("sessionSaveState", Napi::Function::New(env, SessionSaveState, "sessionSaveState"));
   exports.Set("sessionRestoreState", Napi::Function::New(env, SessionRestoreState, "sessionRestoreState"));
   exports.Set("sessionDispose", Napi::Function::New(env, SessionDispose, "sessionDispose"));

@@ -171,3 +171,152 @@ describe('gemma3: context shift with per-layer RoPE', () => {
     fresh.dispose();
   });
 });
+
+/**
+ * The sliding-window KV cache: local layers keep a window of positions (window + batch + 3
+ * slots) instead of the whole context. Its oracle is the whole-context cache
+ * (fullWindowCache: true): every logit must have the same bits, through long prompts (the
+ * window moves many times), decode steps, save/restore, truncate and context shift.
+ */
+describe('sliding-window KV cache', () => {
+  const models = new Map<string, Model>();
+  const get = async (name: string, mix: 'f16' | 'q8_0', batchSize: number) => {
+    const key = `${name}/${mix}/${batchSize}`;
+    if (!models.has(key)) models.set(key, await loadModel(await syntheticModel(name, mix), { threads: 2, batchSize }));
+    return models.get(key)!;
+  };
+  afterAll(() => {
+    for (const m of models.values()) m.dispose();
+  });
+  const promptOf = (m: Model, n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 37 + 11) % (m.info.vocabSize - 2)));
+  const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const sameBits = (a: Float32Array, b: Float32Array) => {
+    expect(a.length).toBe(b.length);
+    const ua = bits(a),
+      ub = bits(b);
+    for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+    return true;
+  };
+
+  test('memory: the local layers take window + batch + 3 positions, the global ones the whole context', async () => {
+    const m = await get('tiny-gemma3', 'f16', 7);
+    const row = 256 * 2; // head dim 256, f16, one KV head
+    const windowed = m.createSession({ contextSize: 256 });
+    const full = m.createSession({ contextSize: 256, fullWindowCache: true });
+    expect(full.cacheBytes).toBe(6 * 2 * 256 * row);
+    expect(windowed.cacheBytes).toBe(1 * 2 * 256 * row + 5 * 2 * (16 + 3 + 7) * row);
+    // A window as large as the context is no window.
+    const small = m.createSession({ contextSize: 20 });
+    expect(small.cacheBytes).toBe(6 * 2 * 20 * row);
+    for (const s of [windowed, full, small]) s.dispose();
+  });
+
+  const CASES = [
+    { name: 'tiny-gemma3', mix: 'f16', flash: false, kv: 'f16' },
+    { name: 'tiny-gemma3', mix: 'f16', flash: true, kv: 'f16' },
+    { name: 'tiny-gemma2', mix: 'q8_0', flash: false, kv: 'q8_0' },
+    { name: 'tiny-gemma2', mix: 'q8_0', flash: true, kv: 'f16' },
+  ] as const;
+  for (const c of CASES)
+    for (const [batchSize, ctx, n] of [
+      [7, 256, 150],
+      [64, 512, 300],
+    ] as const)
+      test(`${c.name} ${c.mix}, ${c.flash ? 'flash' : 'default'} attention, ${c.kv} cache, batchSize ${batchSize}: the same bits as the whole cache`, async () => {
+        const m = await get(c.name, c.mix, batchSize);
+        const o = { contextSize: ctx, flashAttention: c.flash, kvCacheType: c.kv };
+        const w = m.createSession(o),
+          f = m.createSession({ ...o, fullWindowCache: true });
+        expect(w.cacheBytes).toBeLessThan(f.cacheBytes);
+        const prompt = promptOf(m, n);
+        expect(sameBits(await w.evaluate(prompt, { allLogits: true }), await f.evaluate(prompt, { allLogits: true }))).toBe(true);
+        for (const t of [3, 5, 7, 9, 11, 13, 15, 17, 19, 21]) expect(sameBits(await w.evaluate([t]), await f.evaluate([t]))).toBe(true);
+        w.dispose();
+        f.dispose();
+      });
+
+  test('save / restore: a windowed state is smaller, restores and continues with the same bits; it is refused by a whole-cache session', async () => {
+    const m = await get('tiny-gemma3', 'f16', 7);
+    const prompt = promptOf(m, 120);
+    const w = m.createSession({ contextSize: 256 }),
+      f = m.createSession({ contextSize: 256, fullWindowCache: true });
+    await w.evaluate(prompt);
+    await f.evaluate(prompt);
+    const ws = w.save(),
+      fs = f.save();
+    expect(ws.length).toBeLessThan(fs.length / 2);
+    const want = await f.evaluate([42]);
+    expect(sameBits(await w.evaluate([42]), want)).toBe(true);
+    // The windowed state into a fresh windowed session; the whole-cache state too.
+    for (const state of [ws, fs]) {
+      const r = m.createSession({ contextSize: 256 });
+      r.restore(state);
+      expect(Array.from(r.tokens)).toEqual(prompt);
+      expect(sameBits(await r.evaluate([42]), want)).toBe(true);
+      r.dispose();
+    }
+    const rf = m.createSession({ contextSize: 256, fullWindowCache: true });
+    expect(() => rf.restore(ws)).toThrow(expect.objectContaining({ code: 'ERR_STATE_MISMATCH' }));
+    rf.restore(fs);
+    expect(sameBits(await rf.evaluate([42]), want)).toBe(true);
+    // Damaged: a layer's first position past the end.
+    const bad = Uint8Array.from(ws);
+    new DataView(bad.buffer).setUint32(36 + 4 * 120, 1000, true);
+    expect(() => m.createSession({ contextSize: 256 }).restore(bad)).toThrow(expect.objectContaining({ code: 'ERR_BAD_STATE' }));
+    for (const s of [w, f, rf]) s.dispose();
+  });
+
+  test('truncate within the window keeps the tokens (same bits as the whole cache); further back it empties the session', async () => {
+    const m = await get('tiny-gemma3', 'f16', 7);
+    const prompt = promptOf(m, 100);
+    const w = m.createSession({ contextSize: 256 }),
+      f = m.createSession({ contextSize: 256, fullWindowCache: true });
+    await w.evaluate(prompt);
+    await f.evaluate(prompt);
+    w.truncate(97);
+    f.truncate(97);
+    expect(w.nTokens).toBe(97);
+    expect(sameBits(await w.evaluate([8, 9]), await f.evaluate([8, 9]))).toBe(true);
+    w.truncate(20);
+    expect(w.nTokens).toBe(0);
+    // Generation syncs a session to its prompt: a prompt sharing the first 20 tokens
+    // evaluates everything again on the windowed session, and gives the same tokens.
+    const p2 = [...prompt.slice(0, 20), 4, 5, 6];
+    await w.evaluate(prompt);
+    const a = await w.complete(p2, { maxTokens: 12 });
+    const b = await f.complete(p2, { maxTokens: 12 });
+    expect(a.tokens).toEqual(b.tokens);
+    w.dispose();
+    f.dispose();
+  });
+
+  test('context shift: the same bits as the whole cache; when the windows would reach kept tokens they no longer hold, it evaluates again', async () => {
+    const m = await get('tiny-gemma3', 'f16', 7);
+    const prompt = promptOf(m, 90);
+    const w = m.createSession({ contextSize: 128 }),
+      f = m.createSession({ contextSize: 128, fullWindowCache: true });
+    await w.evaluate(prompt);
+    await f.evaluate(prompt);
+    await w.shift(4, 30);
+    await f.shift(4, 30);
+    expect(Array.from(w.tokens)).toEqual(Array.from(f.tokens));
+    expect(sameBits(await w.evaluate([8, 9, 10]), await f.evaluate([8, 9, 10]))).toBe(true);
+    // keep 40 of 63: the next token's window starts at 48 - 15 = 33, among the kept tokens
+    // the local layers no longer hold: the session starts again.
+    await w.shift(40, 23);
+    expect(w.nTokens).toBe(0);
+    w.dispose();
+    f.dispose();
+    // Generation with such shifts evaluates the kept tokens again: the tokens of a
+    // whole-cache session that always evaluates again.
+    const g = m.createSession({ contextSize: 48 }),
+      h = m.createSession({ contextSize: 48, fullWindowCache: true });
+    const start = prompt.slice(0, 40);
+    const a = await g.complete(start, { maxTokens: 30, contextShift: { keep: 30 } });
+    const b = await h.complete(start, { maxTokens: 30, contextShift: { keep: 30, reevaluate: true } });
+    expect(a.tokens).toEqual(b.tokens);
+    expect(Array.from(g.tokens)).toEqual(Array.from(h.tokens));
+    g.dispose();
+    h.dispose();
+  });
+});

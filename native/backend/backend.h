@@ -11,7 +11,10 @@
 // RoPE factors); a device backend uploads them once and finds them again by address.
 //
 // The KV cache is still the host KVCache of runtime/ (a session owns it; SeqSpan points to
-// it): a device backend will need its own cache type, made through the backend.
+// it): a device backend will need its own cache type, made through the backend. A layer
+// with a sliding window may hold only its window (KVCache::first(layer) on, addressed with
+// k_at / v_at): attention reads no position before the first one a token sees (rounded
+// down to a multiple of 4), and the forward pass has the cache make room before a pass.
 //
 // A pass starts with begin(): the batch's sequences (each a run of consecutive tokens of one
 // session, with its KV cache and first position). Token t of the batch then has a known
@@ -122,7 +125,8 @@ class Backend {
   // Writes the keys and values of every token to its sequence's cache at its position.
   virtual void kv_store(int layer, Act k, Act v) = 0;
   // Attention of the tokens of the sequences `seqs` (indices into begin()'s list) over
-  // their caches, positions [0, pos + 1): q is rows x n_head*head_dim, out the same.
+  // their caches, positions [0, pos + 1) (with a window w, (pos - w, pos]): q is
+  // rows x n_head*head_dim, out the same.
   // The default route is llama.cpp's (Q K^T, softmax, then P V; q and P rounded to f16).
   virtual void attention(int layer, Act q, Act out, const AttnParams& p, const std::vector<int>& seqs) = 0;
   // The flash-attention route: llama.cpp's CPU flash attention numerics (one pass over the

@@ -235,6 +235,22 @@ describe('sliding-window KV cache', () => {
         f.dispose();
       });
 
+  test('decode steps of windowed sessions batched together give the bits of whole-cache sessions', async () => {
+    const m = await get('tiny-gemma2', 'q8_0', 7);
+    const prompt = promptOf(m, 60);
+    const make = (full: boolean) => [0, 1].map(() => m.createSession({ contextSize: 128, fullWindowCache: full }));
+    const [w, f] = [make(false), make(true)];
+    for (const s of [...w, ...f]) await s.evaluate(prompt.slice(0, 40 + (w.includes(s) ? w.indexOf(s) : f.indexOf(s)) * 7));
+    const before = m.stats.batchedSteps;
+    for (const t of [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24]) {
+      const a = await Promise.all(w.map((s) => s.evaluate([t])));
+      const b = await Promise.all(f.map((s) => s.evaluate([t])));
+      for (let i = 0; i < 2; i++) expect(sameBits(a[i]!, b[i]!)).toBe(true);
+    }
+    expect(m.stats.batchedSteps).toBeGreaterThan(before); // they did run together
+    for (const s of [...w, ...f]) s.dispose();
+  });
+
   test('save / restore: a windowed state is smaller, restores and continues with the same bits; it is refused by a whole-cache session', async () => {
     const m = await get('tiny-gemma3', 'f16', 7);
     const prompt = promptOf(m, 120);

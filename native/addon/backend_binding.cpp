@@ -19,7 +19,7 @@
 //   scale       { x, width, s }
 //   moe         { x, width, nExpert, nUsed, ff, norm?, act?, router: Float32Array (nExpert x width),
 //                 type, gate, up (Uint8Array: nExpert matrices ff x width), down (nExpert x width x ff) }
-//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
+//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, sinks?, kvType, ctx, q,
 //                 k, v: per sequence its positions [0, pos0 + n) (history, then its tokens) }
 //   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
 //   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style, factors?,
@@ -314,6 +314,12 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.window = s.integer("window", 0);
     if (p.softcap < 0 || p.window < 0) bad("softcap and window must not be negative");
     if (p.n_head < 1 || p.n_head_kv < 1 || p.n_head % p.n_head_kv || p.head_dim < 1) bad("bad head counts");
+    std::vector<float> sinks;
+    if (s.has("sinks")) {
+      sinks = s.f32("sinks");
+      if (sinks.size() != size_t(p.n_head)) bad("sinks must hold nHead floats");
+      p.sinks = &sinks;
+    }
     const int QD = p.n_head * p.head_dim, KVD = p.n_head_kv * p.head_dim, ctx = s.integer("ctx");
     const bool flash = s.str("route", "default") == "flash";
     auto q = s.f32("q"), k = s.f32("k"), v = s.f32("v");

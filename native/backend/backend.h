@@ -63,6 +63,9 @@ struct AttnParams {
   float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim), or 1 where Q comes pre-scaled)
   float softcap = 0.0f;  // > 0: each logit s becomes softcap * tanh(s / softcap) (Gemma 2)
   int window = 0;        // > 0: a token at position p sees only positions (p - window, p] (sliding window)
+  // Attention sinks (gpt-oss): null/empty, or n_head learned logits; each head's softmax
+  // also counts exp(sink), a position that weighs no value (ggml's soft_max sinks).
+  const std::vector<float>* sinks = nullptr;
 };
 
 // One sequence of a batch: n consecutive tokens at positions [pos0, pos0 + n) of `kv`.

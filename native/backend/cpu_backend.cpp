@@ -61,12 +61,13 @@ inline float round_prob_f16(float x) {
 }
 
 // Softmax of scale * s[0, vis) in place, probabilities rounded to f16, s[vis, len) = 0.
-void softmax_row(float* s, int vis, int len, float scale) {
+void softmax_row(float* s, int vis, int len, float scale, const float* sink) {
   float mx = -INFINITY;
   for (int p = 0; p < vis; p++) {
     s[p] *= scale;
     mx = std::max(mx, s[p]);
   }
+  if (sink) mx = std::max(mx, *sink);  // as ggml: the sink joins the maximum and the sum
   for (int p = 0; p < vis; p++) s[p] = exp_nonpositive(s[p] - mx);
   double sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  // double, as ggml; four chains for speed
   int p = 0;
@@ -77,7 +78,9 @@ void softmax_row(float* s, int vis, int len, float scale) {
     sum3 += s[p + 3];
   }
   for (; p < vis; p++) sum0 += s[p];
-  const float inv = float(1.0 / ((sum0 + sum1) + (sum2 + sum3)));
+  double total = (sum0 + sum1) + (sum2 + sum3);
+  if (sink) total += double(std::exp(*sink - mx));
+  const float inv = float(1.0 / total);
   for (int q = 0; q < vis; q++) s[q] = round_prob_f16(s[q] * inv);
   for (int q = vis; q < len; q++) s[q] = 0.0f;
 }
@@ -672,6 +675,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
   const float scale = hp.scale;
   const float cap = hp.softcap, inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
   const int window = hp.window;
+  const float* sinks = hp.sinks && !hp.sinks->empty() ? hp.sinks->data() : nullptr;
   // The first position a token at position pos sees.
   auto first_seen = [window](int pos) { return window > 0 ? std::max(0, pos + 1 - window) : 0; };
   const auto pv_f16 = kernels().pv_f16;
@@ -725,6 +729,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
     // starts there (a windowed cache holds nothing much earlier), and sums in groups of 4
     // positions keep their grouping (the same bits as starting at 0 with zeros before).
     const int lo = window > 0 ? first_seen(pos0 + t0) & ~3 : 0;
+    auto sink_of = [&](int h) { return sinks ? sinks + h : nullptr; };
     auto out_of = [&](int t, int h) { return att_seq + size_t(t) * QD + size_t(h) * HD; };
 
     if (P.flash) {
@@ -751,6 +756,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
               s[p] = cap > 0.0f ? cap * std::tanh(dot * (scale / cap)) : dot * scale;
               M = std::max(M, s[p]);
             }
+            if (const float* sk = sink_of(h)) M = std::max(M, *sk);
             float* acc = og;
             std::fill(acc, acc + HD, 0.0f);
             float S = 0;
@@ -760,6 +766,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
               const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p - lo) * rb);
               for (int i = 0; i < HD; i++) acc[i] += w * f16_to_f32_fast(vp[i]);
             }
+            if (const float* sk = sink_of(h)) S += std::exp(*sk - M);
             float* out = out_of(t, h);
             for (int i = 0; i < HD; i++) out[i] = acc[i] / S;
           }
@@ -793,6 +800,17 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             }
             for (int i = 0; i < HD; i++) acc[i] += f16_to_f32_fast(vp[i]) * vs;
             round_f16(acc, acc, HD);
+            S = S * ms + vs;
+          }
+          // The sink, after the positions (the sums are f32 from here on, as in ggml).
+          if (const float* sk = sink_of(h)) {
+            float ms = 1.0f, vs = 1.0f;
+            if (*sk > M) {
+              ms = std::exp(M - *sk);
+              for (int i = 0; i < HD; i++) acc[i] *= ms;
+            } else {
+              vs = std::exp(*sk - M);
+            }
             S = S * ms + vs;
           }
           const float inv = S == 0.0f ? 0.0f : 1.0f / S;
@@ -832,7 +850,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             for (int p = from; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
         }
     for (int t = t0; t < t1; t++)
-      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len + lo, pos0 + t + 1 - lo, len - lo, scale);
+      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len + lo, pos0 + t + 1 - lo, len - lo, scale, sink_of(h));
 
     // 3. Weighted sum of the values.
     for (int t = t0; t < t1; t++)

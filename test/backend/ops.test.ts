@@ -125,6 +125,8 @@ interface AttnSpec {
   softcap?: number;
   /** Sliding window: a token at position p sees (p - window, p]. */
   window?: number;
+  /** Attention sinks (gpt-oss): one logit per head, counted in the softmax, weighing no value. */
+  sinks?: Float32Array;
 }
 
 /** Inputs: q for the new tokens, k and v for every sequence's positions [0, pos0 + n). */
@@ -172,9 +174,10 @@ function refAttention(s: AttnSpec, q: Float32Array, k: Float32Array, v: Float32A
           if (cap) d = cap * Math.tanh(d / cap);
           sc.push(p < lo ? -Infinity : d * scale);
         }
-        const mx = Math.max(...sc);
+        const sink = s.sinks ? s.sinks[h]! : -Infinity;
+        const mx = Math.max(...sc, sink);
         const e = sc.map((x) => Math.exp(x - mx));
-        const sum = e.reduce((a, b) => a + b, 0);
+        const sum = e.reduce((a, b) => a + b, 0) + Math.exp(sink - mx);
         for (let p = 0; p < vis; p++) {
           const vr = vc[p * s.nHeadKv + kh];
           for (let i = 0; i < HD; i++) out[tok * QD + h * HD + i] += (e[p] / sum) * vr[i];
@@ -222,6 +225,24 @@ const ATTN_SHAPES: (AttnSpec & { name: string })[] = [
   {
     name: 'hd64 GQA 4, q8_0 cache, soft cap 1.5, window 7, 13 tokens after 20', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'q8_0', ctx: 40,
     seqs: [{ pos0: 20, n: 13 }], scale: 1, softcap: 1.5, window: 7,
+  },
+  // gpt-oss: attention sinks (some above every logit, some below), windows of 128 on half
+  // the layers. Sinks from -3 to 4.
+  {
+    name: 'hd64 GQA 4, sinks, window 9, 13 tokens after 20 (gpt-oss)', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 40,
+    seqs: [{ pos0: 20, n: 13 }], window: 9, sinks: Float32Array.from({ length: 8 }, (_, h) => -3 + h),
+  },
+  {
+    name: 'hd64 GQA 2, sinks, 1 token after 30 and 70 tokens (gpt-oss)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 80,
+    seqs: [{ pos0: 30, n: 1 }, { pos0: 2, n: 70 }], sinks: Float32Array.from([2.5, -1, 0.5, 4]),
+  },
+  {
+    name: 'hd64 GQA 2, q8_0 cache, sinks, 70 tokens (gpt-oss)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'q8_0', ctx: 80,
+    seqs: [{ pos0: 3, n: 70 }], sinks: Float32Array.from([1, -2, 3, 0]),
+  },
+  {
+    name: 'hd64 GQA 2, sinks, window 20, 70 tokens (gpt-oss; the tiled flash route)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 80,
+    seqs: [{ pos0: 3, n: 70 }], window: 20, sinks: Float32Array.from([1, -2, 3, 0]),
   },
 ];
 

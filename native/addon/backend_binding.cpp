@@ -248,11 +248,12 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
   if (op == "glu") {
     const int width = s.integer("width");
     const std::string kind = s.str("kind", "swiglu");
-    if (kind != "swiglu" && kind != "geglu") bad("kind must be 'swiglu' or 'geglu'");
+    if (kind != "swiglu" && kind != "geglu" && kind != "swiglu_oai") bad("kind must be 'swiglu', 'geglu' or 'swiglu_oai'");
     auto g = s.f32("gate"), u = s.f32("up");
     one_seq(g.size(), width);
     Act a = input(*be, g, width), b = input(*be, u, width), out = be->alloc(width);
-    be->glu(kind == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU, a, b, out);
+    be->glu(kind == "geglu" ? sparrow::GluKind::GeGLU : kind == "swiglu_oai" ? sparrow::GluKind::SwiGLUOAI : sparrow::GluKind::SwiGLU, a, b,
+            out);
     return output(env, *be, out);
   }
   if (op == "scale") {

@@ -42,6 +42,8 @@ enum class GluKind {
   SwiGLU,  // silu(g) = g / (1 + exp(-g))
   GeGLU,   // gelu(g), tanh approximation, as ggml's CPU computes it: g rounded to f16, the
            // f16 value of 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) (0 below -10, g above 10)
+  SwiGLUOAI,  // gpt-oss's clamped variant (ggml's swiglu_oai, alpha 1.702, limit 7): with
+              // x = min(g, 7), y = clamp(u, -7, 7): x / (1 + exp(-1.702 x)) * (y + 1)
 };
 
 struct RopeParams {

@@ -380,6 +380,14 @@ void glu_range(GluKind kind, const float* g, const float* u, float* o, int64_t i
       for (int64_t i = i0; i < i1; i++) o[i] = gelu_ggml(g[i], table) * u[i];
       return;
     }
+    case GluKind::SwiGLUOAI: {
+      constexpr float alpha = 1.702f, limit = 7.0f;
+      for (int64_t i = i0; i < i1; i++) {
+        const float x = std::min(g[i], limit), y = std::min(std::max(u[i], -limit), limit);
+        o[i] = x / (1.0f + std::exp(alpha * -x)) * (y + 1.0f);
+      }
+      return;
+    }
   }
   throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
 }
@@ -389,7 +397,8 @@ void CpuBackend::glu(GluKind kind, Act gate, Act up, Act out) {
   const float* u = ptr(up);
   float* o = ptr(out);
   const int64_t total = int64_t(gate.rows) * gate.width;
-  if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU) throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+  if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU && kind != GluKind::SwiGLUOAI)
+    throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
   parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(kind, g, u, o, i0, i1); });
 }
 

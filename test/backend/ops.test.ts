@@ -383,6 +383,25 @@ for (const backend of internal().backends()) {
         expect(Math.max(...Array.from(swi, (x, i) => Math.abs(x - got[i])))).toBeGreaterThan(0.1);
       });
 
+      it('glu (gpt-oss clamped SwiGLU): min(gate, 7) sigmoid(1.702 min(gate, 7)) (clamp(up, -7, 7) + 1)', () => {
+        const d = 130,
+          n = 3;
+        // Gates and ups of up to +-12: both clamps are reached.
+        const g = random(n * d, 56, 12),
+          u = random(n * d, 57, 12);
+        const got = op('glu', { ...base, kind: 'swiglu_oai', gate: g, up: u, width: d, threads: 2 });
+        const want = Float64Array.from(g, (gv, i) => {
+          const x = Math.min(gv, 7),
+            y = Math.min(Math.max(u[i]!, -7), 7);
+          return (x / (1 + Math.exp(-1.702 * x))) * (y + 1);
+        });
+        expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]!) + 1e-6, 'swiglu_oai');
+        expect(g.some((x) => x > 7) && u.some((x) => Math.abs(x) > 7)).toBe(true);
+        // Not plain SwiGLU.
+        const swi = op('glu', { ...base, kind: 'swiglu', gate: g, up: u, width: d, threads: 2 });
+        expect(Math.max(...Array.from(swi, (x, i) => Math.abs(x - got[i]!)))).toBeGreaterThan(1);
+      });
+
       it('scale: x * s in place', () => {
         const x = random(9 * 50, 55, 3);
         const got = op('scale', { ...base, x, width: 50, s: 47.98, threads: 2 });

@@ -29,6 +29,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "addon.h"
@@ -280,7 +281,29 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     m.router = r.get();
     m.n_used = K;
     m.norm = s.has("norm") ? s.o.Get("norm").ToBoolean().Value() : true;
-    m.act = s.str("act", "swiglu") == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU;
+    const std::string act = s.str("act", "swiglu");
+    m.act = act == "geglu" ? sparrow::GluKind::GeGLU : act == "swiglu_oai" ? sparrow::GluKind::SwiGLUOAI : sparrow::GluKind::SwiGLU;
+    // gpt-oss: weightSoftmax (softmax over the chosen logits), routerBias (nExpert floats),
+    // gateBias / upBias (nExpert x ff floats), downBias (nExpert x width).
+    m.weight_softmax = s.has("weightSoftmax") && s.o.Get("weightSoftmax").ToBoolean().Value();
+    std::vector<float> router_bias;
+    if (s.has("routerBias")) {
+      router_bias = s.f32("routerBias");
+      if (router_bias.size() != size_t(E)) bad("routerBias must hold nExpert floats");
+      m.router_bias = &router_bias;
+    }
+    std::vector<std::vector<float>> biases;
+    biases.reserve(size_t(3 * E));
+    for (const auto& [key, rows, dest] : {std::make_tuple("gateBias", F, &m.gate_bias), std::make_tuple("upBias", F, &m.up_bias),
+                                          std::make_tuple("downBias", width, &m.down_bias)}) {
+      if (!s.has(key)) continue;
+      const auto all = s.f32(key);
+      if (all.size() != size_t(E) * size_t(rows)) bad(std::string(key) + " must hold one bias per expert");
+      for (int e = 0; e < E; e++) {
+        biases.emplace_back(all.begin() + ptrdiff_t(size_t(e) * rows), all.begin() + ptrdiff_t(size_t(e + 1) * rows));
+        dest->push_back(&biases.back());
+      }
+    }
     parts.reserve(size_t(3 * E));
     for (const auto* all : {&g, &u, &d}) {
       if (all->size() % size_t(E)) bad("expert bytes must split into nExpert matrices");

@@ -92,12 +92,20 @@ struct MatMul {
 //   out = sum_i w_i down_i(act(gate_i x) * up_i x)
 // added in that order. Only the chosen experts' matrices are read; the tokens routed to an
 // expert go through it together (one matrix product per expert and batch).
+//
+// gpt-oss's variant: `weight_softmax` chooses the n_used largest router logits (plus
+// router_bias) and weighs them by the softmax of those n_used logits alone (llama.cpp's
+// SOFTMAX_WEIGHT gating); the experts' gate, up and down products add their own biases.
 struct MoeFfn {
   const Matrix* router = nullptr;             // n_expert x n_embd
   std::vector<const Matrix*> gate, up, down;  // one each per expert
   int n_used = 0;
   bool norm = true;
   GluKind act = GluKind::SwiGLU;
+  bool weight_softmax = false;
+  const std::vector<float>* router_bias = nullptr;  // null/empty, or n_expert floats
+  // Empty, or one per expert: that expert's bias (rows of its matrix; null/empty: none).
+  std::vector<const std::vector<float>*> gate_bias, up_bias, down_bias;
 };
 
 class Backend {

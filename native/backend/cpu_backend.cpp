@@ -407,6 +407,13 @@ void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
   if (!m.router || E < 1 || K < 1 || K > E || m.up.size() != size_t(E) || m.down.size() != size_t(E) ||
       m.router->rows() != E || m.router->cols() != D || out.width != D || out.id == x.id)
     throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
+  for (const auto* b : {&m.gate_bias, &m.up_bias, &m.down_bias})
+    if (!b->empty() && b->size() != size_t(E)) throw sparrow_error("ERR_INTERNAL", "backend: expert biases must be one per expert");
+  if (m.router_bias && !m.router_bias->empty() && m.router_bias->size() != size_t(E))
+    throw sparrow_error("ERR_INTERNAL", "backend: the router bias must hold one value per expert");
+  auto bias_of = [](const std::vector<const std::vector<float>*>& b, int e) -> const float* {
+    return b.empty() || !b[size_t(e)] || b[size_t(e)]->empty() ? nullptr : b[size_t(e)]->data();
+  };
   const float* xp = ptr(x);
   float* op = ptr(out);
   if (n == 0) return;
@@ -421,6 +428,25 @@ void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
     std::vector<int> idx(static_cast<size_t>(E));
     for (int t = t0; t < t1; t++) {
       float* p = moe_logits_.data() + size_t(t) * E;
+      if (m.router_bias && !m.router_bias->empty())
+        for (int e = 0; e < E; e++) p[e] += (*m.router_bias)[size_t(e)];
+      if (m.weight_softmax) {
+        // gpt-oss: the K largest logits, then the softmax over those K only.
+        for (int e = 0; e < E; e++) idx[size_t(e)] = e;
+        std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+        float mk = -INFINITY;
+        for (int i = 0; i < K; i++) mk = std::max(mk, p[idx[size_t(i)]]);
+        double ksum = 0;
+        for (int i = 0; i < K; i++) {
+          const float w = std::exp(p[idx[size_t(i)]] - mk);
+          sel[size_t(t) * K + i] = idx[size_t(i)];
+          wts[size_t(t) * K + i] = w;
+          ksum += double(w);
+        }
+        const float kinv = float(1.0 / ksum);
+        for (int i = 0; i < K; i++) wts[size_t(t) * K + i] *= kinv;
+        continue;
+      }
       float mx = -INFINITY;
       for (int e = 0; e < E; e++) mx = std::max(mx, p[e]);
       double sum = 0;
@@ -463,9 +489,17 @@ void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
     for (int j = 0; j < c; j++)
       std::memcpy(moe_x_.data() + size_t(j) * D, xp + size_t(s[size_t(j)] / K) * D, sizeof(float) * size_t(D));
     matmul_host(c, {{m.gate[size_t(e)], moe_x_.data(), moe_g_.data()}, {m.up[size_t(e)], moe_x_.data(), moe_u_.data()}});
+    auto add_rows = [&](float* y, int rows, int width, const float* b) {
+      if (b)
+        for (int j = 0; j < rows; j++)
+          for (int i = 0; i < width; i++) y[size_t(j) * width + i] += b[i];
+    };
+    add_rows(moe_g_.data(), c, F, bias_of(m.gate_bias, e));
+    add_rows(moe_u_.data(), c, F, bias_of(m.up_bias, e));
     const int64_t total = int64_t(c) * F;
     parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(m.act, moe_g_.data(), moe_u_.data(), moe_g_.data(), i0, i1); });
     matmul_host(c, {{m.down[size_t(e)], moe_g_.data(), moe_y_.data()}});
+    add_rows(moe_y_.data(), c, D, bias_of(m.down_bias, e));
     for (int j = 0; j < c; j++)
       std::memcpy(moe_r_.data() + size_t(s[size_t(j)]) * D, moe_y_.data() + size_t(j) * D, sizeof(float) * size_t(D));
   }

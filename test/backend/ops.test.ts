@@ -457,6 +457,55 @@ for (const backend of internal().backends()) {
         }
       });
 
+      it('moe, gpt-oss style: router bias, top-k of the logits weighed by their own softmax, expert biases, clamped SwiGLU', () => {
+        const D = 48, E = 5, K = 2, F = 64, n = 9;
+        const x = random(n * D, 91, 2);
+        const router = random(E * D, 92, 0.5);
+        const routerBias = random(E, 93, 1);
+        const gateBias = random(E * F, 94, 1), upBias = random(E * F, 95, 1), downBias = random(E * D, 96, 1);
+        const g = weights('F32', E * F, D, 97), u = weights('F32', E * F, D, 98), dn = weights('F32', E * D, F, 99);
+        const spec = {
+          ...base, x, width: D, nExpert: E, nUsed: K, ff: F, router, type: T.F32, gate: g.w, up: u.w, down: dn.w,
+          act: 'swiglu_oai', weightSoftmax: true, routerBias, gateBias, upBias, downBias,
+        };
+        const got = op('moe', { ...spec, threads: 3 });
+        const want = new Float64Array(n * D);
+        for (let t = 0; t < n; t++) {
+          const xt = x.subarray(t * D, (t + 1) * D);
+          const logits = Array.from({ length: E }, (_, e) => xt.reduce((a, v, i) => a + v * router[e * D + i]!, 0) + routerBias[e]!);
+          const top = logits.map((l, e) => [l, e] as [number, number]).sort((a, b) => b[0] - a[0]).slice(0, K);
+          const mx = top[0]![0];
+          const ex = top.map(([l]) => Math.exp(l - mx));
+          const sum = ex.reduce((a, b) => a + b, 0);
+          top.forEach(([, e], c) => {
+            const act = new Float64Array(F);
+            for (let j = 0; j < F; j++) {
+              let gg = gateBias[e * F + j]!, uu = upBias[e * F + j]!;
+              for (let i = 0; i < D; i++) (gg += g.deq[(e * F + j) * D + i] * xt[i]!), (uu += u.deq[(e * F + j) * D + i] * xt[i]!);
+              const xc = Math.min(gg, 7), yc = Math.min(Math.max(uu, -7), 7);
+              act[j] = (xc / (1 + Math.exp(-1.702 * xc))) * (yc + 1);
+            }
+            for (let o = 0; o < D; o++) {
+              let y = downBias[e * D + o]!;
+              for (let j = 0; j < F; j++) y += dn.deq[(e * D + o) * F + j] * act[j]!;
+              want[t * D + o] += (ex[c]! / sum) * y;
+            }
+          });
+        }
+        const mag = Math.max(...Array.from(want, Math.abs));
+        expectClose(got, want, () => 2e-5 * mag + 1e-6, 'moe (gpt-oss)');
+        for (const t of [0, 8]) {
+          const one = op('moe', { ...spec, x: x.slice(t * D, (t + 1) * D), threads: 1 });
+          expectBits(one, got.subarray(t * D, (t + 1) * D), `moe gpt-oss: token ${t} alone vs in a batch of ${n}`);
+        }
+        // Each part matters: without a bias, or weighed by the softmax over all experts (not
+        // renormalized: softmax, top-k, renormalize would equal the softmax of the top k).
+        for (const drop of [{ routerBias: undefined }, { gateBias: undefined }, { downBias: undefined }, { weightSoftmax: false, norm: false }]) {
+          const other = op('moe', { ...spec, ...drop, threads: 2 });
+          expect(Math.max(...Array.from(other, (v, i) => Math.abs(v - got[i]!))), JSON.stringify(Object.keys(drop))).toBeGreaterThan(1e-3 * mag);
+        }
+      });
+
       it('read_logits with soft-capping: cap * tanh(logit / cap)', () => {
         const d = 64,
           n = 3,

@@ -257,6 +257,8 @@ export class Model {
       throw new SparrowError(`flashAttention must be a boolean (got ${String(options.flashAttention)})`, 'ERR_INVALID_ARG');
     if (options.flashAttention && options.kvCacheType === 'q8_0')
       throw new SparrowError("flashAttention needs kvCacheType 'f16'", 'ERR_INVALID_ARG');
+    if (options.fullWindowCache !== undefined && typeof options.fullWindowCache !== 'boolean')
+      throw new SparrowError(`fullWindowCache must be a boolean (got ${String(options.fullWindowCache)})`, 'ERR_INVALID_ARG');
     if (options.embeddings !== undefined && typeof options.embeddings !== 'boolean')
       throw new SparrowError(`embeddings must be a boolean (got ${String(options.embeddings)})`, 'ERR_INVALID_ARG');
     const handle = this.#native.sessionCreate(this.#handle, {
@@ -264,6 +266,7 @@ export class Model {
       kvCacheType: options.kvCacheType,
       flashAttention: options.flashAttention,
       embeddings: options.embeddings,
+      fullWindowCache: options.fullWindowCache,
     });
     const session = new Session(this.#native, handle, {
       tokenizer: this.tokenizer,

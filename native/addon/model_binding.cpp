@@ -5,10 +5,10 @@
 //                                                      -> Promise<[ModelHandle, metadata]>
 //   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
-//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention? }) -> SessionHandle
+//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention?, fullWindowCache? }) -> SessionHandle
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
 //   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
-//   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
+//   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize / sessionCacheBytes
 //   sessionShift(session, keep, drop) -> Promise<void>: a context shift, queued like an
 //        evaluation (it moves and re-rotates cached keys on a worker thread)
 //   sessionSaveState -> Uint8Array / sessionRestoreState(Uint8Array) / sessionDispose
@@ -366,6 +366,11 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
       if (!fa.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "flashAttention must be a boolean");
       o.flash_attn = fa.As<Napi::Boolean>().Value();
     }
+    Napi::Value fw = opts.As<Napi::Object>().Get("fullWindowCache");
+    if (!fw.IsUndefined() && !fw.IsNull()) {
+      if (!fw.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "fullWindowCache must be a boolean");
+      o.full_window_cache = fw.As<Napi::Boolean>().Value();
+    }
     Napi::Value em = opts.As<Napi::Object>().Get("embeddings");
     if (!em.IsUndefined() && !em.IsNull()) {
       if (!em.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "embeddings must be a boolean");
@@ -521,7 +526,8 @@ Napi::Value SessionTruncate(const Napi::CallbackInfo& info) {
     throw js_error(env, "ERR_INVALID_ARG", "truncate: n must be an integer from 0 to the number of tokens (" +
                                                std::to_string(h.s->tokens.size()) + ")");
   SPARROW_GUARD(env, { h.s->session->truncate(size_t(n)); })
-  h.s->tokens.resize(size_t(n));
+  // A session with sliding-window layers may keep fewer (Session::truncate).
+  h.s->tokens.resize(h.s->session->tokens().size());
   return env.Undefined();
 }
 
@@ -534,6 +540,10 @@ Napi::Value SessionTokens(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionContextSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), live_session(info, 0).s->session->context_size());
+}
+
+Napi::Value SessionCacheBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(live_session(info, 0).s->session->kv().bytes()));
 }
 
 Napi::Value SessionSaveState(const Napi::CallbackInfo& info) {
@@ -597,6 +607,7 @@ SPARROW_BINDING(model) {
   exports.Set("sessionShift", Napi::Function::New(env, SessionShift, "sessionShift"));
   exports.Set("sessionTokens", Napi::Function::New(env, SessionTokens, "sessionTokens"));
   exports.Set("sessionContextSize", Napi::Function::New(env, SessionContextSize, "sessionContextSize"));
+  exports.Set("sessionCacheBytes", Napi::Function::New(env, SessionCacheBytes, "sessionCacheBytes"));
   exports.Set("sessionSaveState", Napi::Function::New(env, SessionSaveState, "sessionSaveState"));
   exports.Set("sessionRestoreState", Napi::Function::New(env, SessionRestoreState, "sessionRestoreState"));
   exports.Set("sessionDispose", Napi::Function::New(env, SessionDispose, "sessionDispose"));

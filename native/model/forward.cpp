@@ -59,11 +59,10 @@ void output_rows(const BatchSeq* seqs, int n_seq, bool embeddings, size_t width,
 }  // namespace
 
 void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
-  const HParams& hp = model.hp();
-  if (hp.n_swa > 0 && hp.rope_base_swa != hp.rope_base)
-    throw sparrow_error("ERR_UNSUPPORTED_ROPE", "a context shift is not supported for models whose local layers have their own "
-                                           "RoPE base (" + std::string(model.arch().name) + ")");
-  model.backend().rope_cache(kv, p0, p1, delta, rope_params(model));
+  // Each layer's keys turn with that layer's RoPE (Gemma 3: the local layers' own base).
+  std::vector<RopeParams> layers;
+  for (int l = 0; l < model.hp().n_layer; l++) layers.push_back(rope_params(model, l));
+  model.backend().rope_cache(kv, p0, p1, delta, layers);
 }
 
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
@@ -78,10 +77,12 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   const ArchSpec& arch = model.arch();
   Backend& be = model.backend();
 
-  // The batch, and which sequences take which attention route.
+  // The batch, and which sequences take which attention route. Each cache's windowed
+  // (sliding-window) layers make room for the new positions first.
   std::vector<SeqSpan> spans;
   std::vector<int> by_default, by_flash;
   for (int i = 0; i < n_seq; i++) {
+    seqs[i].kv->prepare(seqs[i].pos0, seqs[i].n);
     spans.push_back({seqs[i].kv, seqs[i].pos0, seqs[i].n, seqs[i].flash_attn});
     (seqs[i].flash_attn ? by_flash : by_default).push_back(i);
   }

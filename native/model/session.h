@@ -15,6 +15,8 @@ struct SessionOptions {
   KVType kv_type = KVType::F16;
   bool flash_attn = false;  // llama.cpp's flash-attention numerics (forward.h, BatchSeq)
   bool embeddings = false;  // evaluations return the final normed hidden state, not logits
+  // Sliding-window layers keep every position (not only their window: see KVCache).
+  bool full_window_cache = false;
 };
 
 class Session {
@@ -48,7 +50,10 @@ class Session {
   // output_width() floats) written to logits[i]. Checked like evaluate(), all or nothing for the batch.
   static void decode_batch(Session* const* sessions, const int32_t* tokens, size_t n, float* const* logits);
 
-  void reset() { tokens_.clear(); }
+  void reset() {
+    tokens_.clear();
+    kv_.clear();
+  }
   // Keeps the first n tokens (n <= tokens().size(), else ERR_INVALID_ARG).
   void truncate(size_t n);
   // Context shift: drops tokens [keep, keep + drop); the later ones move down by `drop`

@@ -282,7 +282,8 @@ export class Model {
     this.#plan = plan ?? SparsityPlan.default(this.#siteBytes);
     this.info = Object.freeze({
       ...info,
-      sparsity: Object.freeze({ level: info.sparsity, allocation: this.#plan.kind, file: this.#plan.file }),
+      // The native level is a float: give back the number asked for (to 6 decimals).
+      sparsity: Object.freeze({ level: Math.round(info.sparsity * 1e6) / 1e6, allocation: this.#plan.kind, file: this.#plan.file }),
     });
     this.tokenizer = tokenizer;
   }

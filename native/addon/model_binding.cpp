@@ -109,9 +109,11 @@ float number_option(Napi::Env env, const Napi::Value& opts, const char* name, fl
   Napi::Value v = opts.As<Napi::Object>().Get(name);
   if (v.IsUndefined() || v.IsNull()) return dflt;
   double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!v.IsNumber() || !std::isfinite(d) || d < lo || d > hi)
-    throw js_error(env, "ERR_INVALID_ARG", std::string(name) + " must be a number from " + std::to_string(lo).substr(0, 3) +
-                                               " to " + std::to_string(hi).substr(0, 3));
+  if (!v.IsNumber() || !std::isfinite(d) || d < lo || d > hi) {
+    char range[64];
+    std::snprintf(range, sizeof range, " must be a number from %g to %g", lo, hi);
+    throw js_error(env, "ERR_INVALID_ARG", std::string(name) + range);
+  }
   return float(d);
 }
 

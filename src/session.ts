@@ -40,6 +40,7 @@ export interface SessionOptions {
    * position in every layer, as before. Default false.
    */
   fullWindowCache?: boolean;
+  /**
    * This session's activation sparsity level (a number from 0 to 0.9), overriding the
    * model's (LoadModelOptions.sparsity): the fraction of the layer matrices' weight bytes
    * skipped per decoded token. It applies to decode steps (single-token evaluations);

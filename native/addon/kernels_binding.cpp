@@ -11,6 +11,11 @@
 //        BlockQ8A / BlockQ8KA blocks (quant/quant.h) from that path's quantizer
 //   _convertF16(isa, 'to' | 'round', x: Float32Array) -> Uint16Array | Float32Array
 //   _convertF16(isa, 'from', x: Uint16Array) -> Float32Array
+//   _sparseMatmul(isa, type, w, rows, cols, x, n, r0?, r1?) -> { y, read, dense }
+//        as _matmul through the channel-major SparseMatrix (sparse/sparse_matrix.h);
+//        read: the weight bytes its kernels read, dense: those a dense pass reads
+//   _sparseInfo() -> { types: ggml type ids with a sparse layout, kernelIsas: ISA names
+//        with sparse kernels (the others compute through the dense kernel) }
 //   _matrixInfo(type, rows, cols) -> { rowAlign, inputBytesPerToken }
 //        the ggml type names make_matrix computes with, and the architectures the model
 //        loader knows (for `sparrow inspect`)
@@ -30,6 +35,8 @@
 #include "kernels/matmul.h"
 #include "model/model.h"
 #include "quant/quant.h"
+#include "sparse/sparse_kernels.h"
+#include "sparse/sparse_matrix.h"
 
 namespace {
 
@@ -126,6 +133,59 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     sparrow::set_isa(saved);
     return y;
   });
+}
+
+Napi::Value SparseMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    Isa isa = arg_isa(info, 0);
+    uint32_t type = arg_type(info, 1);
+    auto w = arg_typed<Napi::Uint8Array>(info, 2, "w");
+    auto rows = int64_t(arg_number(info, 3, "rows")), cols = int64_t(arg_number(info, 4, "cols"));
+    auto x = arg_typed<Napi::Float32Array>(info, 5, "x");
+    auto n = int64_t(arg_number(info, 6, "n"));
+    int64_t r0 = info.Length() > 7 ? int64_t(arg_number(info, 7, "r0")) : 0;
+    int64_t r1 = info.Length() > 8 ? int64_t(arg_number(info, 8, "r1")) : rows;
+    check_weights(info, type, w.ByteLength(), rows, cols);
+    if (n < 0 || x.ElementLength() != size_t(n * cols))
+      throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "x must hold n x cols floats");
+    auto stats = std::make_shared<sparrow::SparseStats>();
+    auto m = sparrow::make_sparse_matrix(type, w.Data(), rows, cols, "test", stats);
+    std::vector<uint8_t> xq(m->input_bytes(n) + 64);
+    m->quantize_input(x.Data(), n, xq.data());
+    auto y = Napi::Float32Array::New(env, size_t(n * rows));
+    std::memset(y.Data(), 0, y.ByteLength());
+    Isa saved = sparrow::current_isa();
+    sparrow::set_isa(isa);
+    try {
+      m->mul(xq.data(), n, y.Data(), rows, r0, r1);
+    } catch (...) {
+      sparrow::set_isa(saved);
+      throw;
+    }
+    sparrow::set_isa(saved);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("y", y);
+    o.Set("read", Napi::Number::New(env, double(stats->read.load())));
+    o.Set("dense", Napi::Number::New(env, double(stats->dense.load())));
+    return o;
+  });
+}
+
+Napi::Value SparseInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array types = Napi::Array::New(env);
+  for (uint32_t t = 0; t < 64; t++)
+    if (sparrow::sparse_supported(t)) types.Set(types.Length(), Napi::Number::New(env, t));
+  Napi::Array isas = Napi::Array::New(env);
+  for (Isa i : {Isa::Generic, Isa::AVX2, Isa::AVX512, Isa::NEON}) {
+    const sparrow::SparseKernels& sk = sparrow::sparse_kernels_for(i);
+    if (sparrow::isa_compiled(i) && sk.smm_q4_0) isas.Set(isas.Length(), Napi::String::New(env, sparrow::isa_name(i)));
+  }
+  o.Set("types", types);
+  o.Set("kernelIsas", isas);
+  return o;
 }
 
 Napi::Value MatmulReference(const Napi::CallbackInfo& info) {
@@ -303,6 +363,8 @@ SPARROW_INTERNAL_BINDING(kernels) {
   exports.Set("_quantize", Napi::Function::New(env, Quantize, "_quantize"));
   exports.Set("_dequantize", Napi::Function::New(env, Dequantize, "_dequantize"));
   exports.Set("_matmul", Napi::Function::New(env, Matmul, "_matmul"));
+  exports.Set("_sparseMatmul", Napi::Function::New(env, SparseMatmul, "_sparseMatmul"));
+  exports.Set("_sparseInfo", Napi::Function::New(env, SparseInfo, "_sparseInfo"));
   exports.Set("_matmulReference", Napi::Function::New(env, MatmulReference, "_matmulReference"));
   exports.Set("_dotF16", Napi::Function::New(env, DotF16, "_dotF16"));
   exports.Set("_axpyF16", Napi::Function::New(env, AxpyF16, "_axpyF16"));

@@ -1,0 +1,41 @@
+// The channel-major ("sparse") weight layouts of native/sparse: constants only (no code),
+// so the per-ISA kernel files may include it.
+//
+// Decode is memory-bound. When many entries of a decoded token's activation are zero at a
+// matmul input, the weights of those input channels need not be read at all. The layouts
+// below keep each input channel's quantized values of a group of rows contiguous, so a
+// skipped channel is a skipped run of whole cache lines.
+//
+// Rows are taken in groups of kSparseRows = 128 (the last group is padded with zero rows:
+// scale 0, quants 0). Per group, per quant block of the file (32 columns for Q4_0/Q8_0),
+// one "group block":
+//   [0, 256)   d[128]: the fp16 scale of each row of the group, in row order
+//   then, for each of the block's 32 input channels c in order, the 128 rows' quants of
+//   channel c ("channel vector"):
+//     Q8_0: 128 bytes: byte h*64 + p = q ^ 0x80 (the file's int8 stored as unsigned q + 128)
+//           of row 64 h + slot_row(p)                    (4352 bytes per group block)
+//     Q4_0: 64 bytes: byte p = nibble of row slot_row(p) (low nibble) | nibble of row
+//           64 + slot_row(p) (high nibble), the file's 4-bit values 0..15 (value - 8)
+//                                                        (2304 bytes per group block)
+//   where slot_row(p) = 16 ((p >> 2) & 3) + 4 (p >> 4) + (p & 3) (its own inverse): the
+//   order in which byte-unpacking (unpacklo/hi_epi8 then _epi16 within 128-bit lanes) of
+//   four channel vectors yields rows 16j..16j+15 in the 32-bit lanes of vector j, ready
+//   for vpdpbusd. Every quant and scale is the file's, unchanged; the group block holds
+//   exactly as many bytes as the file spends on those 128 rows x 32 columns.
+//
+// Activations are BlockQ8A (quant/quant.h), as for the dense kernels. A channel is skipped
+// when its int8 activation is 0 in every token of the call: the integer block sums do not
+// change, so a sparse kernel's output is bit-identical to the dense kernel of its ISA.
+#pragma once
+
+namespace sparrow {
+
+constexpr int kSparseRows = 128;
+constexpr int kSparseScaleBytes = 2 * kSparseRows;  // fp16 d of each row, per block
+constexpr int kSparseQ4_0Channel = 64;
+constexpr int kSparseQ8_0Channel = 128;
+constexpr int kSparseQ4_0Block = kSparseScaleBytes + 32 * kSparseQ4_0Channel;  // 2304
+constexpr int kSparseQ8_0Block = kSparseScaleBytes + 32 * kSparseQ8_0Channel;  // 4352
+constexpr int kSparseMaxTokens = 8;  // the sparse kernels take n <= 8 tokens
+
+}  // namespace sparrow

@@ -16,6 +16,12 @@
 //        read: the weight bytes its kernels read, dense: those a dense pass reads
 //   _sparseInfo() -> { types: ggml type ids with a sparse layout, kernelIsas: ISA names
 //        with sparse kernels (the others compute through the dense kernel) }
+//   _sparseModelRun(path, sparsity, threads, prompt: Int32Array, decode: Int32Array)
+//        -> { logits, batched, promptRead, promptDense, decodeRead, decodeDense }
+//        loads the model with ModelOptions::sparsity, evaluates the prompt, then decodes
+//        the tokens one at a time (logits: the prompt's last row then one row per step)
+//        and, in two other sessions, batched two at a time (batched: two rows per step);
+//        the byte counts of the model's channel-major matrices (0 for a dense model)
 //   _matrixInfo(type, rows, cols) -> { rowAlign, inputBytesPerToken }
 //        the ggml type names make_matrix computes with, and the architectures the model
 //        loader knows (for `sparrow inspect`)
@@ -34,6 +40,7 @@
 #include "core/ggml_types.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
+#include "model/session.h"
 #include "quant/quant.h"
 #include "sparse/sparse_kernels.h"
 #include "sparse/sparse_matrix.h"
@@ -169,6 +176,51 @@ Napi::Value SparseMatmul(const Napi::CallbackInfo& info) {
     o.Set("read", Napi::Number::New(env, double(stats->read.load())));
     o.Set("dense", Napi::Number::New(env, double(stats->dense.load())));
     return o;
+  });
+}
+
+Napi::Value SparseModelRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    std::string path = arg_string(info, 0, "path");
+    sparrow::ModelOptions o;
+    o.sparsity = float(arg_number(info, 1, "sparsity"));
+    o.threads = int(arg_number(info, 2, "threads"));
+    auto prompt = arg_typed<Napi::Int32Array>(info, 3, "prompt");
+    auto decode = arg_typed<Napi::Int32Array>(info, 4, "decode");
+    auto m = sparrow::Model::load(path, o);
+    sparrow::SparseStats* st = m->sparse_stats();
+    sparrow::SessionOptions so;
+    so.context_size = 256;
+    sparrow::Session a(m, so), b(m, so), c(m, so);
+    const size_t V = size_t(a.output_width()), np = prompt.ElementLength(), nd = decode.ElementLength();
+    auto logits = Napi::Float32Array::New(env, V * (nd + 1));
+    auto batched = Napi::Float32Array::New(env, 2 * V * nd);
+    std::vector<float> out = a.evaluate(prompt.Data(), np, false, nullptr);
+    std::memcpy(logits.Data(), out.data() + out.size() - V, V * 4);
+    const double p_read = st ? double(st->read.load()) : 0, p_dense = st ? double(st->dense.load()) : 0;
+    if (st) st->reset();
+    for (size_t i = 0; i < nd; i++) {
+      out = a.evaluate(decode.Data() + i, 1, false, nullptr);
+      std::memcpy(logits.Data() + V * (i + 1), out.data() + out.size() - V, V * 4);
+    }
+    const double d_read = st ? double(st->read.load()) : 0, d_dense = st ? double(st->dense.load()) : 0;
+    b.evaluate(prompt.Data(), np, false, nullptr);
+    c.evaluate(prompt.Data(), np, false, nullptr);
+    for (size_t i = 0; i < nd; i++) {
+      sparrow::Session* ss[2] = {&b, &c};
+      int32_t toks[2] = {decode.Data()[i], decode.Data()[i]};
+      float* dst[2] = {batched.Data() + 2 * V * i, batched.Data() + 2 * V * i + V};
+      sparrow::Session::decode_batch(ss, toks, 2, dst);
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("logits", logits);
+    r.Set("batched", batched);
+    r.Set("promptRead", p_read);
+    r.Set("promptDense", p_dense);
+    r.Set("decodeRead", d_read);
+    r.Set("decodeDense", d_dense);
+    return r;
   });
 }
 
@@ -364,6 +416,7 @@ SPARROW_INTERNAL_BINDING(kernels) {
   exports.Set("_dequantize", Napi::Function::New(env, Dequantize, "_dequantize"));
   exports.Set("_matmul", Napi::Function::New(env, Matmul, "_matmul"));
   exports.Set("_sparseMatmul", Napi::Function::New(env, SparseMatmul, "_sparseMatmul"));
+  exports.Set("_sparseModelRun", Napi::Function::New(env, SparseModelRun, "_sparseModelRun"));
   exports.Set("_sparseInfo", Napi::Function::New(env, SparseInfo, "_sparseInfo"));
   exports.Set("_matmulReference", Napi::Function::New(env, MatmulReference, "_matmulReference"));
   exports.Set("_dotF16", Napi::Function::New(env, DotF16, "_dotF16"));

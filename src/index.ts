@@ -9,7 +9,7 @@ export type { TokenizeOptions, DetokenizeOptions, SpecialTokens, TokenizerKind }
 export { applyChatTemplate, detectChatFormat, BUILTIN_TEMPLATES } from './templates/index.js';
 export type { ChatMessage, ChatTool, ChatFormat, ApplyChatTemplateOptions, ChatTemplateSource } from './templates/index.js';
 export { loadModel, Model } from './model.js';
-export type { LoadModelOptions, ModelInfo, ModelStats, CreateChatOptions } from './model.js';
+export type { LoadModelOptions, ModelInfo, ModelStats, CreateChatOptions, SparsityInfo } from './model.js';
 export { Session } from './session.js';
 export type { SessionOptions, EvaluateOptions, Tokens } from './session.js';
 export { Sampler, createSampler } from './sampling/index.js';

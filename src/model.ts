@@ -13,6 +13,7 @@ import { unpackMetadata, type PackedMetadata } from './gguf.js';
 import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './templates/template.js';
 import { Chat, type ChatOptions } from './chat/chat.js';
 import { embed, type EmbedOptions } from './embeddings/embed.js';
+import { checkLevel, defaultAllocation } from './sparsity/allocation.js';
 
 export interface LoadModelOptions {
   /** Threads for the forward pass (the calling worker thread included): an integer 1..256. Default: physical cores. */
@@ -38,6 +39,16 @@ export interface LoadModelOptions {
    * progress is never cut off by the limit.
    */
   maxQueue?: number;
+  /**
+   * Activation sparsity of decoding: the fraction of the layer matrices' weight bytes that
+   * each decoded token skips, a number from 0 to 0.9 (default 0: the exact dense path).
+   * The smallest-magnitude inputs of each layer's matrix products are zeroed, per site and
+   * layer as the allocation says, and the weights they would multiply are not read
+   * (a model loaded with sparsity > 0 stores its layer matrices for that). Prompts stay
+   * dense. Faster decoding for some quality; see README "Activation sparsity".
+   * Sessions may override the level (createSession({ sparsity })).
+   */
+  sparsity?: number;
 }
 
 /** Options of model.createChat: the chat's own, plus the size of the session it creates. */
@@ -76,6 +87,17 @@ export interface ModelInfo {
   /** Threads and batch size in use. */
   threads: number;
   batchSize: number;
+  /** The activation sparsity in effect (LoadModelOptions.sparsity). */
+  sparsity: SparsityInfo;
+}
+
+export interface SparsityInfo {
+  /** The level sessions get by default: the fraction of layer-matrix weight bytes skipped per decoded token. */
+  level: number;
+  /** Where the per-site, per-layer allocation of a level comes from: the built-in prior, or a calibration file. */
+  allocation: 'default' | 'calibrated';
+  /** The calibration file in use, or null. */
+  file: string | null;
 }
 
 /** An opaque native handle. */
@@ -102,16 +124,21 @@ export interface ModelStats {
 interface ModelAddon extends SessionAddon {
   loadModel(
     path: string,
-    options: { threads?: number; batchSize?: number; maxQueue?: number },
+    options: { threads?: number; batchSize?: number; maxQueue?: number; sparsity?: number },
     onProgress?: (fraction: number) => void,
     abortFlag?: NativeHandle,
   ): Promise<[NativeHandle, PackedMetadata]>;
   abortFlagCreate(): NativeHandle;
   abortFlagSet(flag: NativeHandle): void;
-  modelInfo(model: NativeHandle): ModelInfo;
+  modelInfo(model: NativeHandle): Omit<ModelInfo, 'sparsity'> & { sparsity: number };
+  modelSparsitySites(model: NativeHandle): Float64Array;
+  modelFingerprint(model: NativeHandle): string;
   modelDispose(model: NativeHandle): void;
   modelStats(model: NativeHandle): ModelStats;
-  sessionCreate(model: NativeHandle, options: SessionOptions): NativeHandle;
+  sessionCreate(
+    model: NativeHandle,
+    options: Omit<SessionOptions, 'sparsity'> & { sparsity?: number; sparsityAllocation?: Float32Array },
+  ): NativeHandle;
 }
 
 function checkInteger(value: unknown, name: string, min: number, max: number): void {
@@ -129,14 +156,15 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   checkInteger(options.threads, 'threads', 1, 256);
   checkInteger(options.batchSize, 'batchSize', 1, 65536);
   checkInteger(options.maxQueue, 'maxQueue', 1, 2 ** 30);
+  checkLevel(options.sparsity);
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new SparrowError(`loadModel: options.onProgress must be a function (got ${typeof onProgress})`, 'ERR_INVALID_ARG');
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
   if (signal?.aborted) throw abortError('loadModel');
-  const { threads, batchSize, maxQueue } = options;
-  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue }, onProgress, signal);
+  const { threads, batchSize, maxQueue, sparsity } = options;
+  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, sparsity }, onProgress, signal);
 }
 
 /** Share of the progress given to the weights; the tokenizer has the rest. */
@@ -150,7 +178,7 @@ const WEIGHTS_SHARE = 0.9;
 async function loadWithProgress(
   native: ModelAddon,
   path: string,
-  nativeOptions: { threads?: number; batchSize?: number; maxQueue?: number },
+  nativeOptions: { threads?: number; batchSize?: number; maxQueue?: number; sparsity?: number },
   onProgress: ((fraction: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Model> {
@@ -221,14 +249,34 @@ export class Model {
   #handle: NativeHandle | undefined;
   #statsHandle: NativeHandle;
   #sessions = new Set<WeakRef<Session>>();
+  /** Bytes of the weights behind each sparsity site, n_layer x 4 (src/sparsity). */
+  readonly #siteBytes: Float64Array;
 
   /** @internal Use loadModel(). */
   constructor(native: ModelAddon, handle: NativeHandle, tokenizer: Tokenizer) {
     this.#native = native;
     this.#handle = handle;
     this.#statsHandle = handle;
-    this.info = Object.freeze(native.modelInfo(handle));
+    const info = native.modelInfo(handle);
+    this.#siteBytes = native.modelSparsitySites(handle);
+    this.info = Object.freeze({
+      ...info,
+      sparsity: Object.freeze({ level: info.sparsity, allocation: 'default', file: null }),
+    });
     this.tokenizer = tokenizer;
+  }
+
+  /**
+   * @internal The allocation of a sparsity level (n_layer x 4 fractions of zeroed input
+   * channels, src/sparsity/allocation.ts).
+   */
+  sparsityAllocation(level: number): Float32Array {
+    return defaultAllocation(this.#siteBytes, level);
+  }
+
+  /** @internal Bytes of the weights behind each sparsity site, n_layer x 4. */
+  get sparsitySiteBytes(): Float64Array {
+    return this.#siteBytes.slice();
   }
 
   get disposed(): boolean {
@@ -259,11 +307,19 @@ export class Model {
       throw new SparrowError("flashAttention needs kvCacheType 'f16'", 'ERR_INVALID_ARG');
     if (options.embeddings !== undefined && typeof options.embeddings !== 'boolean')
       throw new SparrowError(`embeddings must be a boolean (got ${String(options.embeddings)})`, 'ERR_INVALID_ARG');
+    checkLevel(options.sparsity);
+    if (options.sparsePrompt !== undefined && typeof options.sparsePrompt !== 'boolean')
+      throw new SparrowError(`sparsePrompt must be a boolean (got ${String(options.sparsePrompt)})`, 'ERR_INVALID_ARG');
+    // Embeddings sessions evaluate prompts only: dense unless asked otherwise.
+    const sparsity = options.sparsity ?? (options.embeddings ? 0 : this.info.sparsity.level);
     const handle = this.#native.sessionCreate(this.#handle, {
       contextSize: options.contextSize,
       kvCacheType: options.kvCacheType,
       flashAttention: options.flashAttention,
       embeddings: options.embeddings,
+      sparsity,
+      sparsityAllocation: sparsity > 0 ? this.sparsityAllocation(sparsity) : undefined,
+      sparsePrompt: options.sparsePrompt,
     });
     const session = new Session(this.#native, handle, {
       tokenizer: this.tokenizer,

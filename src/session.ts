@@ -31,6 +31,19 @@ export interface SessionOptions {
    * generate; model.embed() uses one.
    */
   embeddings?: boolean;
+  /**
+   * This session's activation sparsity level (a number from 0 to 0.9), overriding the
+   * model's (LoadModelOptions.sparsity): the fraction of the layer matrices' weight bytes
+   * skipped per decoded token. It applies to decode steps (single-token evaluations);
+   * prompts (evaluations of several tokens) stay dense. 0: the exact dense path.
+   */
+  sparsity?: number;
+  /**
+   * Apply the sparsity to every evaluated token, prompts included. For quality
+   * measurements (`sparrow perplexity --sparsity` scores each token as if it had been
+   * decoded sparsely); slower prompts, no use in generation. Default false.
+   */
+  sparsePrompt?: boolean;
 }
 
 export interface EvaluateOptions {

@@ -1,11 +1,13 @@
 // Models and sessions for JS. Loading and evaluation run on libuv worker threads
 // (AsyncWorker -> Promise); everything else is cheap and synchronous.
 //
-//   loadModel(path, { threads?, batchSize?, maxQueue? }, onProgress?, abortFlag?)
+//   loadModel(path, { threads?, batchSize?, maxQueue?, sparsity? }, onProgress?, abortFlag?)
 //                                                      -> Promise<[ModelHandle, metadata]>
 //   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
-//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention? }) -> SessionHandle
+//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention?, embeddings?, sparsity?,
+//                 sparsityAllocation? (Float32Array), sparsePrompt? }) -> SessionHandle
+//   modelSparsitySites(model) -> Float64Array / modelFingerprint(model) -> string (src/sparsity)
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
 //   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
 //   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -98,6 +101,18 @@ int int_option(Napi::Env env, const Napi::Value& opts, const char* name, int dfl
     throw js_error(env, "ERR_INVALID_ARG", std::string(name) + " must be an integer from " + std::to_string(int64_t(lo)) +
                                                " to " + std::to_string(int64_t(hi)));
   return int(d);
+}
+
+// An optional number option in [lo, hi]; `dflt` when absent (undefined / null).
+float number_option(Napi::Env env, const Napi::Value& opts, const char* name, float dflt, double lo, double hi) {
+  if (!opts.IsObject()) return dflt;
+  Napi::Value v = opts.As<Napi::Object>().Get(name);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!v.IsNumber() || !std::isfinite(d) || d < lo || d > hi)
+    throw js_error(env, "ERR_INVALID_ARG", std::string(name) + " must be a number from " + std::to_string(lo).substr(0, 3) +
+                                               " to " + std::to_string(hi).substr(0, 3));
+  return float(d);
 }
 
 void check_options_object(Napi::Env env, const Napi::Value& v, const char* what) {
@@ -299,6 +314,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   sparrow::ModelOptions o;
   o.threads = int_option(env, opts, "threads", 0, 1, 256);
   o.batch_size = int_option(env, opts, "batchSize", 512, 1, 65536);
+  o.sparsity = number_option(env, opts, "sparsity", 0, 0, 0.9);
   const int max_queue = int_option(env, opts, "maxQueue", 0, 1, 1 << 30);  // 0 (absent): no limit
   Napi::Value on_progress = info.Length() > 2 ? info[2] : env.Undefined();
   if (!on_progress.IsUndefined() && !on_progress.IsFunction())
@@ -337,7 +353,28 @@ Napi::Value ModelInfo(const Napi::CallbackInfo& info) {
   o.Set("tiedOutput", !m->file().tensor("output.weight"));
   o.Set("threads", m->threads());
   o.Set("batchSize", m->batch_size());
+  o.Set("sparsity", m->sparsity());
   return o;
+}
+
+// Internal (src/sparsity): the bytes of the weights behind each sparsity site,
+// n_layer x 4 (model.h SparsitySite order), and the model file's fingerprint as 16 hex
+// digits (what a calibration file is bound to).
+Napi::Value ModelSparsitySites(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<sparrow::Model> m = live_model(info, 0);
+  const int n_layer = m->hp().n_layer;
+  Napi::Float64Array out = Napi::Float64Array::New(env, size_t(n_layer) * sparrow::kSparsitySites);
+  for (int l = 0; l < n_layer; l++)
+    for (int s = 0; s < sparrow::kSparsitySites; s++) out[size_t(l) * sparrow::kSparsitySites + size_t(s)] = m->site_bytes(l, s);
+  return out;
+}
+
+Napi::Value ModelFingerprint(const Napi::CallbackInfo& info) {
+  std::shared_ptr<sparrow::Model> m = live_model(info, 0);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(m->fingerprint()));
+  return Napi::String::New(info.Env(), hex);
 }
 
 Napi::Value ModelDispose(const Napi::CallbackInfo& info) {
@@ -370,6 +407,19 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
     if (!em.IsUndefined() && !em.IsNull()) {
       if (!em.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "embeddings must be a boolean");
       o.embeddings = em.As<Napi::Boolean>().Value();
+    }
+    o.sparsity = number_option(env, opts, "sparsity", 0, 0, 0.9);
+    Napi::Value al = opts.As<Napi::Object>().Get("sparsityAllocation");
+    if (!al.IsUndefined() && !al.IsNull()) {
+      if (!al.IsTypedArray() || al.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw js_error(env, "ERR_INVALID_ARG", "sparsityAllocation must be a Float32Array");
+      Napi::Float32Array a = al.As<Napi::Float32Array>();
+      o.sparsity_alloc.assign(a.Data(), a.Data() + a.ElementLength());
+    }
+    Napi::Value sp = opts.As<Napi::Object>().Get("sparsePrompt");
+    if (!sp.IsUndefined() && !sp.IsNull()) {
+      if (!sp.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "sparsePrompt must be a boolean");
+      o.sparse_prompt = sp.As<Napi::Boolean>().Value();
     }
   }
   std::shared_ptr<sparrow::SessionSlot> s;
@@ -596,6 +646,8 @@ SPARROW_BINDING(model) {
   exports.Set("modelInfo", Napi::Function::New(env, ModelInfo, "modelInfo"));
   exports.Set("modelDispose", Napi::Function::New(env, ModelDispose, "modelDispose"));
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
+  exports.Set("modelSparsitySites", Napi::Function::New(env, ModelSparsitySites, "modelSparsitySites"));
+  exports.Set("modelFingerprint", Napi::Function::New(env, ModelFingerprint, "modelFingerprint"));
   exports.Set("sessionCreate", Napi::Function::New(env, SessionCreate, "sessionCreate"));
   exports.Set("sessionEvaluate", Napi::Function::New(env, SessionEvaluate, "sessionEvaluate"));
   exports.Set("sessionReset", Napi::Function::New(env, SessionReset, "sessionReset"));

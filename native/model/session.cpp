@@ -29,9 +29,32 @@ Session::Session(std::shared_ptr<Model> model, const SessionOptions& opts)
       kv_(model_->hp().n_layer, checked_context(*model_, opts.context_size), model_->hp().n_head_kv,
           model_->hp().head_dim, opts.kv_type),
       flash_attn_(opts.flash_attn),
-      embeddings_(opts.embeddings) {
+      embeddings_(opts.embeddings),
+      sparsity_(opts.sparsity),
+      sparsity_alloc_(opts.sparsity_alloc),
+      sparse_prompt_(opts.sparse_prompt) {
   if (flash_attn_ && opts.kv_type != KVType::F16)
     throw sparrow_error("ERR_INVALID_ARG", "flashAttention needs kvCacheType 'f16'");
+  if (!(sparsity_ >= 0.0f && sparsity_ <= 0.9f))
+    throw sparrow_error("ERR_INVALID_ARG", "sparsity must be a number from 0 to 0.9 (got " + std::to_string(sparsity_) + ")");
+  if (sparsity_ > 0) {
+    const size_t want = size_t(model_->hp().n_layer) * kSparsitySites;
+    if (sparsity_alloc_.size() != want)
+      throw sparrow_error("ERR_INVALID_ARG", "the sparsity allocation must hold " + std::to_string(want) +
+                                                 " fractions (layers x 4 sites), got " + std::to_string(sparsity_alloc_.size()));
+    for (float f : sparsity_alloc_)
+      if (!(f >= 0.0f && f <= 0.95f))
+        throw sparrow_error("ERR_INVALID_ARG", "the sparsity allocation's fractions must be from 0 to 0.95");
+  }
+}
+
+BatchSeq Session::batch_seq(int pos0, int n, float* logits, bool all_logits, bool decode) const {
+  BatchSeq s{const_cast<KVCache*>(&kv_), pos0, n, logits, all_logits, flash_attn_, embeddings_};
+  if (sparsity_ > 0 && (decode || sparse_prompt_)) {
+    s.sparsity = sparsity_;
+    s.sparsity_alloc = sparsity_alloc_.data();
+  }
+  return s;
 }
 
 std::vector<float> Session::evaluate(const int32_t* tokens, size_t n, bool all_logits, const std::atomic<bool>* cancel) {
@@ -67,12 +90,12 @@ void Session::evaluate_part(const int32_t* tokens, size_t n, size_t done, size_t
     const bool last = i + m == n;
     float* logits = all_logits ? out.data() + i * width : out.data();
     // Batches before the last compute no logits unless all are wanted.
-    if (all_logits || last) {
-      forward(*model_, kv_, tokens + i, int(m), int(past + i), logits, all_logits, cancel, flash_attn_, embeddings_);
-    } else {
-      std::vector<float> discard(width);
-      forward(*model_, kv_, tokens + i, int(m), int(past + i), discard.data(), false, cancel, flash_attn_, embeddings_);
-    }
+    // A decode step is an evaluation of one token (n, not the part's size m: a prompt
+    // split into parts stays a prompt).
+    std::vector<float> discard;
+    if (!(all_logits || last)) discard.resize(width);
+    BatchSeq seq = batch_seq(int(past + i), int(m), discard.empty() ? logits : discard.data(), all_logits, n == 1);
+    forward_batch(*model_, &seq, 1, tokens + i, cancel);
   }
   // Only at the end do the new positions count: an error before leaves the session unchanged.
   if (done + count == n) tokens_.insert(tokens_.end(), tokens, tokens + n);

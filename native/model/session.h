@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "forward.h"
 #include "model.h"
 #include "runtime/kv_cache.h"
 
@@ -15,6 +16,14 @@ struct SessionOptions {
   KVType kv_type = KVType::F16;
   bool flash_attn = false;  // llama.cpp's flash-attention numerics (forward.h, BatchSeq)
   bool embeddings = false;  // evaluations return the final normed hidden state, not logits
+  // Activation sparsity of decode steps (single-token evaluations): the level (0..0.9,
+  // the share of the layer matrices' weight bytes skipped) and its allocation,
+  // n_layer * kSparsitySites fractions of zeroed input channels (model.h). Level 0: dense.
+  float sparsity = 0;
+  std::vector<float> sparsity_alloc;
+  // Apply the sparsity to every evaluated token, prompts included (quality measurements:
+  // a perplexity run scores each token as if it had been decoded sparsely).
+  bool sparse_prompt = false;
 };
 
 class Session {
@@ -24,6 +33,10 @@ class Session {
 
   const Model& model() const { return *model_; }
   int context_size() const { return kv_.n_ctx(); }
+  float sparsity() const { return sparsity_; }
+  // The BatchSeq of `n` tokens of this session at position pos0, with its sparsity when
+  // they are a decode step (an evaluation of one token) or sparse_prompt is set.
+  BatchSeq batch_seq(int pos0, int n, float* logits, bool all_logits, bool decode) const;
   const KVCache& kv() const { return kv_; }
   const std::vector<int32_t>& tokens() const { return tokens_; }
   // Floats per returned row: n_vocab (logits), or n_embd for a session that outputs embeddings.
@@ -67,6 +80,9 @@ class Session {
   KVCache kv_;
   bool flash_attn_ = false;
   bool embeddings_ = false;
+  float sparsity_ = 0;
+  std::vector<float> sparsity_alloc_;
+  bool sparse_prompt_ = false;
   std::vector<int32_t> tokens_;
 };
 

@@ -23,7 +23,23 @@
 //   for vpdpbusd. Every quant and scale is the file's, unchanged; the group block holds
 //   exactly as many bytes as the file spends on those 128 rows x 32 columns.
 //
-// Activations are BlockQ8A (quant/quant.h), as for the dense kernels. A channel is skipped
+// The K-quants, per super-block of the file (256 columns), with the same 64-byte nibble
+// channel vectors as Q4_0 (low nibble: row slot_row(p), high: row 64 + slot_row(p)):
+//   Q4_K: [0, 256) d[128] fp16   [256, 512) dmin[128] fp16
+//         [512, 1536) byte 512 + 128 j + r = the 6-bit scale of sub-block j (32 columns) of row r
+//         [1536, 2560) byte 1536 + 128 j + r = the 6-bit min of sub-block j of row r
+//         [2560, 18944) 256 channel vectors of 64 bytes (the low 4 bits of q, 0..15)
+//   Q6_K: [0, 256) d[128] fp16
+//         [256, 2304) byte 256 + 128 s + r = the int8 scale of sub-block s (16 columns) of row r
+//         [2304, 26880) 256 channel vectors of 96 bytes: 64 bytes of low 4 bits as above, then
+//         32 bytes of high 2 bits: bits 2k..2k+1 of byte i are those of row 64 (k >> 1) +
+//         slot_row(i + 32 (k & 1)) (q = low | high << 4 in 0..63; the value is q - 32)
+// Q4_K's scales and mins are unpacked from the file's 12 bytes (and packed back exactly
+// for the dense route), so it holds 148 bytes per row and super-block (the file 144, the
+// dense layout 148); Q6_K holds exactly the file's 210.
+//
+// Activations are BlockQ8A (quant/quant.h), as for the dense kernels; BlockQ8KA for the
+// K-quants. A channel is skipped
 // when its int8 activation is 0 in every token of the call: the integer block sums do not
 // change, so a sparse kernel's output is bit-identical to the dense kernel of its ISA.
 #pragma once
@@ -36,6 +52,11 @@ constexpr int kSparseQ4_0Channel = 64;
 constexpr int kSparseQ8_0Channel = 128;
 constexpr int kSparseQ4_0Block = kSparseScaleBytes + 32 * kSparseQ4_0Channel;  // 2304
 constexpr int kSparseQ8_0Block = kSparseScaleBytes + 32 * kSparseQ8_0Channel;  // 4352
+constexpr int kSparseQ4_KHead = 2560;
+constexpr int kSparseQ4_KBlock = kSparseQ4_KHead + 256 * 64;  // 18944
+constexpr int kSparseQ6_KHead = 2304;
+constexpr int kSparseQ6_KChannel = 96;
+constexpr int kSparseQ6_KBlock = kSparseQ6_KHead + 256 * kSparseQ6_KChannel;  // 26880
 constexpr int kSparseMaxTokens = 8;  // the sparse kernels take n <= 8 tokens
 
 }  // namespace sparrow

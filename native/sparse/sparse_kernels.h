@@ -4,7 +4,7 @@
 //
 // For the 128-row groups [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and
 // 128*g0 <= r < min(128*g1, rlimit); n <= kSparseMaxTokens. xq holds n tokens of BlockQ8A
-// rows. Input channels whose quantized activation is 0 in all n tokens are not read.
+// rows (BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0 in all n tokens are not read.
 // Returns the weight bytes read (scales of every block, plus the channel vectors of the
 // channels read).
 #pragma once
@@ -16,7 +16,9 @@
 
 #define SP_DECLARE_SPARSE_ISA(isa)            \
   uint64_t sp_smm_q4_0_##isa(SP_SMM_ARGS);    \
-  uint64_t sp_smm_q8_0_##isa(SP_SMM_ARGS);
+  uint64_t sp_smm_q8_0_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_q4_k_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_q6_k_##isa(SP_SMM_ARGS);
 
 extern "C" {
 SP_DECLARE_SPARSE_ISA(generic)
@@ -33,7 +35,7 @@ using SparseMatMulFn = uint64_t (*)(SP_SMM_ARGS);
 struct SparseKernels {
   // nullptr where the ISA has no sparse kernel of that type: the SparseMatrix then
   // computes through the dense kernel of the ISA (same bits, no bytes saved).
-  SparseMatMulFn smm_q4_0, smm_q8_0;
+  SparseMatMulFn smm_q4_0, smm_q8_0, smm_q4_k, smm_q6_k;
 };
 
 const SparseKernels& sparse_kernels_for(Isa isa);

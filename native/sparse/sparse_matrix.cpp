@@ -1,6 +1,7 @@
-// SparseMatrix (sparse/sparse_matrix.h): the channel-major repacking at load, the choice
-// between the sparse kernel and the dense kernel on a repacked scratch copy, get_row, and
-// the per-ISA table of sparse kernels.
+// SparseMatrix (sparse/sparse_matrix.h): the channel-major repacking at load (from the
+// file's blocks) and back (to the file's blocks, exactly), the choice between the sparse
+// kernel and the dense kernel on a scratch copy in the dense layout, get_row, and the
+// per-ISA table of sparse kernels.
 #include "sparse/sparse_matrix.h"
 
 #include <algorithm>
@@ -22,71 +23,182 @@ namespace sparrow {
 
 namespace {
 
-const SparseKernels kSparseGeneric = {sp_smm_q4_0_generic, sp_smm_q8_0_generic};
-const SparseKernels kSparseNone = {nullptr, nullptr};
+const SparseKernels kSparseGeneric = {sp_smm_q4_0_generic, sp_smm_q8_0_generic, sp_smm_q4_k_generic,
+                                      sp_smm_q6_k_generic};
+const SparseKernels kSparseNone = {nullptr, nullptr, nullptr, nullptr};
 #ifdef SPARROW_HAVE_X86_KERNELS
-const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512};
+const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512, sp_smm_q4_k_avx512,
+                                     sp_smm_q6_k_avx512};
 #endif
 
-enum : uint32_t { kQ4_0 = 2, kQ8_0 = 8 };
+enum : uint32_t { kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14 };
 
-// The byte of a channel vector half that holds row rr (< 64) (sparse/layout.h slot_row,
-// its own inverse).
+// --- one row's values in a channel vector (sparse/layout.h) ---
+
+// The byte of a channel vector half that holds row rr (< 64): slot_row is its own inverse.
 int slot_of(int rr) { return 16 * ((rr >> 2) & 3) + 4 * (rr >> 4) + (rr & 3); }
 
-uint16_t get16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
+void set_nibble(uint8_t* ch, int rr, int v) {
+  const int p = slot_of(rr % 64);
+  ch[p] = uint8_t(ch[p] | (v & 15) << (4 * (rr / 64)));
+}
+int get_nibble(const uint8_t* ch, int rr) { return (ch[slot_of(rr % 64)] >> (4 * (rr / 64))) & 15; }
+// Q6_K's high 2 bits, in the 32 bytes after the nibbles.
+void set_high2(uint8_t* ch, int rr, int v) {
+  const int p = slot_of(rr % 64), k = 2 * (rr / 64) + p / 32;
+  ch[64 + p % 32] = uint8_t(ch[64 + p % 32] | (v & 3) << (2 * k));
+}
+int get_high2(const uint8_t* ch, int rr) {
+  const int p = slot_of(rr % 64), k = 2 * (rr / 64) + p / 32;
+  return (ch[64 + p % 32] >> (2 * k)) & 3;
+}
+
+// --- per type: one file block of row rr into its group block, and back ---
+
+void pack_q4_0(const uint8_t* src, uint8_t* blk, int rr) {
+  std::memcpy(blk + 2 * rr, src + offsetof(BlockQ4_0, d), 2);
+  const uint8_t* qs = src + offsetof(BlockQ4_0, qs);
+  for (int c = 0; c < 32; c++)
+    set_nibble(blk + kSparseScaleBytes + c * kSparseQ4_0Channel, rr, c < 16 ? qs[c] & 15 : qs[c - 16] >> 4);
+}
+void unpack_q4_0(const uint8_t* blk, int rr, uint8_t* dst) {
+  std::memcpy(dst + offsetof(BlockQ4_0, d), blk + 2 * rr, 2);
+  const uint8_t* ch = blk + kSparseScaleBytes;
+  for (int i = 0; i < 16; i++)
+    dst[offsetof(BlockQ4_0, qs) + i] =
+        uint8_t(get_nibble(ch + i * kSparseQ4_0Channel, rr) | get_nibble(ch + (16 + i) * kSparseQ4_0Channel, rr) << 4);
+}
+
+void pack_q8_0(const uint8_t* src, uint8_t* blk, int rr) {
+  std::memcpy(blk + 2 * rr, src + offsetof(BlockQ8_0, d), 2);
+  for (int c = 0; c < 32; c++)
+    blk[kSparseScaleBytes + c * kSparseQ8_0Channel + 64 * (rr / 64) + slot_of(rr % 64)] =
+        uint8_t(src[offsetof(BlockQ8_0, qs) + c] ^ 0x80);
+}
+void unpack_q8_0(const uint8_t* blk, int rr, uint8_t* dst) {
+  std::memcpy(dst + offsetof(BlockQ8_0, d), blk + 2 * rr, 2);
+  for (int c = 0; c < 32; c++)
+    dst[offsetof(BlockQ8_0, qs) + c] =
+        uint8_t(blk[kSparseScaleBytes + c * kSparseQ8_0Channel + 64 * (rr / 64) + slot_of(rr % 64)] ^ 0x80);
+}
+
+// Q4_K: value 64 c + l (l < 32) is the low nibble of qs[32 c + l], value 64 c + 32 + l the
+// high one; the 6-bit scales and mins of the 8 sub-blocks are packed in 12 bytes.
+void pack_q4_k(const uint8_t* src, uint8_t* blk, int rr) {
+  std::memcpy(blk + 2 * rr, src + offsetof(BlockQ4_K, d), 2);
+  std::memcpy(blk + 256 + 2 * rr, src + offsetof(BlockQ4_K, dmin), 2);
+  for (int j = 0; j < 8; j++) kquant_scale_min(src + offsetof(BlockQ4_K, scales), j, blk + 512 + 128 * j + rr, blk + 1536 + 128 * j + rr);
+  const uint8_t* qs = src + offsetof(BlockQ4_K, qs);
+  for (int n = 0; n < 256; n++) {
+    const int c = n / 64, l = n % 32, hi = (n % 64) / 32;
+    set_nibble(blk + kSparseQ4_KHead + 64 * n, rr, hi ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 15);
+  }
+}
+void unpack_q4_k(const uint8_t* blk, int rr, uint8_t* dst) {
+  std::memcpy(dst + offsetof(BlockQ4_K, d), blk + 2 * rr, 2);
+  std::memcpy(dst + offsetof(BlockQ4_K, dmin), blk + 256 + 2 * rr, 2);
+  uint8_t sc[8], m[8];
+  for (int j = 0; j < 8; j++) sc[j] = blk[512 + 128 * j + rr], m[j] = blk[1536 + 128 * j + rr];
+  uint8_t* q = dst + offsetof(BlockQ4_K, scales);  // the inverse of kquant_scale_min
+  for (int j = 0; j < 4; j++) {
+    q[j] = uint8_t(sc[j] | (sc[j + 4] >> 4) << 6);
+    q[j + 4] = uint8_t(m[j] | (m[j + 4] >> 4) << 6);
+    q[j + 8] = uint8_t((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+  }
+  uint8_t* qs = dst + offsetof(BlockQ4_K, qs);
+  for (int i = 0; i < 128; i++) {
+    const int c = i / 32, l = i % 32;
+    qs[i] = uint8_t(get_nibble(blk + kSparseQ4_KHead + 64 * (64 * c + l), rr) |
+                    get_nibble(blk + kSparseQ4_KHead + 64 * (64 * c + 32 + l), rr) << 4);
+  }
+}
+
+// Q6_K: value n has its low 4 bits in nibble (n / 64) % 2 of ql[64 (n / 128) + n % 64] and
+// its high 2 bits at bit 2 ((n / 32) % 4) of qh[32 (n / 128) + n % 32].
+void pack_q6_k(const uint8_t* src, uint8_t* blk, int rr) {
+  std::memcpy(blk + 2 * rr, src + offsetof(BlockQ6_K, d), 2);
+  for (int s = 0; s < 16; s++) blk[256 + 128 * s + rr] = src[offsetof(BlockQ6_K, scales) + s];
+  const uint8_t* ql = src + offsetof(BlockQ6_K, ql);
+  const uint8_t* qh = src + offsetof(BlockQ6_K, qh);
+  for (int n = 0; n < 256; n++) {
+    uint8_t* ch = blk + kSparseQ6_KHead + kSparseQ6_KChannel * n;
+    set_nibble(ch, rr, ql[64 * (n / 128) + n % 64] >> (4 * ((n / 64) % 2)));
+    set_high2(ch, rr, qh[32 * (n / 128) + n % 32] >> (2 * ((n / 32) % 4)));
+  }
+}
+void unpack_q6_k(const uint8_t* blk, int rr, uint8_t* dst) {
+  std::memcpy(dst + offsetof(BlockQ6_K, d), blk + 2 * rr, 2);
+  for (int s = 0; s < 16; s++) dst[offsetof(BlockQ6_K, scales) + s] = blk[256 + 128 * s + rr];
+  uint8_t* ql = dst + offsetof(BlockQ6_K, ql);
+  uint8_t* qh = dst + offsetof(BlockQ6_K, qh);
+  std::memset(ql, 0, 128);
+  std::memset(qh, 0, 64);
+  for (int n = 0; n < 256; n++) {
+    const uint8_t* ch = blk + kSparseQ6_KHead + kSparseQ6_KChannel * n;
+    ql[64 * (n / 128) + n % 64] = uint8_t(ql[64 * (n / 128) + n % 64] | get_nibble(ch, rr) << (4 * ((n / 64) % 2)));
+    qh[32 * (n / 128) + n % 32] = uint8_t(qh[32 * (n / 128) + n % 32] | get_high2(ch, rr) << (2 * ((n / 32) % 4)));
+  }
+}
+
+struct SparseKind {
+  int block;        // columns per file block
+  int group_block;  // bytes per (128-row group, block)
+  int head, chan;   // bytes of the scales, and of one channel vector, per group block
+  bool kquant;      // BlockQ8KA activations (else BlockQ8A)
+  void (*pack)(const uint8_t* src, uint8_t* blk, int rr);
+  void (*unpack)(const uint8_t* blk, int rr, uint8_t* dst);
+  SparseMatMulFn SparseKernels::*fn;
+  QMatMulFn Kernels::*dense;
+};
+
+const SparseKind* sparse_kind(uint32_t type) {
+  static const SparseKind q4_0{32, kSparseQ4_0Block, kSparseScaleBytes, kSparseQ4_0Channel, false, pack_q4_0,
+                               unpack_q4_0, &SparseKernels::smm_q4_0, &Kernels::mm_q4_0};
+  static const SparseKind q8_0{32, kSparseQ8_0Block, kSparseScaleBytes, kSparseQ8_0Channel, false, pack_q8_0,
+                               unpack_q8_0, &SparseKernels::smm_q8_0, &Kernels::mm_q8_0};
+  static const SparseKind q4_k{256, kSparseQ4_KBlock, kSparseQ4_KHead, 64, true, pack_q4_k,
+                               unpack_q4_k, &SparseKernels::smm_q4_k, &Kernels::mm_q4_k};
+  static const SparseKind q6_k{256, kSparseQ6_KBlock, kSparseQ6_KHead, kSparseQ6_KChannel, true, pack_q6_k,
+                               unpack_q6_k, &SparseKernels::smm_q6_k, &Kernels::mm_q6_k};
+  switch (type) {
+    case kQ4_0: return &q4_0;
+    case kQ8_0: return &q8_0;
+    case kQ4_K: return &q4_k;
+    case kQ6_K: return &q6_k;
+    default: return nullptr;
+  }
 }
 
 class SparseMatrix final : public Matrix {
  public:
-  SparseMatrix(uint32_t type, const uint8_t* data, int64_t rows, int64_t cols, std::shared_ptr<SparseStats> stats,
-               const ParallelFor& par)
+  SparseMatrix(uint32_t type, const SparseKind& kind, const uint8_t* data, int64_t rows, int64_t cols,
+               std::shared_ptr<SparseStats> stats, const ParallelFor& par)
       : Matrix(type, rows, cols),
-        q4_(type == kQ4_0),
-        nb_(cols / 32),
-        block_(q4_ ? kSparseQ4_0Block : kSparseQ8_0Block),
-        chan_(q4_ ? kSparseQ4_0Channel : kSparseQ8_0Channel),
+        k_(kind),
+        nb_(cols / kind.block),
+        src_block_(quant_block_bytes(type)),
         groups_((rows + kSparseRows - 1) / kSparseRows),
         stats_(std::move(stats)) {
-    const int64_t group_bytes = nb_ * block_;
-    w_ = PageBuffer(size_t(groups_ * group_bytes), "channel-major weights");
-    const size_t src_block = quant_block_bytes(type);
+    const int64_t group_bytes = nb_ * k_.group_block;
+    w_ = PageBuffer(size_t(groups_ * group_bytes), "channel-major weights");  // zero-filled
     auto repack_group = [&](int64_t g) {
       uint8_t* wg = w_.get() + g * group_bytes;
       prefault_pages(wg, size_t(group_bytes));
       const int64_t row_end = std::min(rows, (g + 1) * kSparseRows);
-      for (int64_t row = g * kSparseRows; row < row_end; row++) {
-        const int rr = int(row % kSparseRows), h = rr / 64, p = slot_of(rr % 64);
-        for (int64_t b = 0; b < nb_; b++) {
-          const uint8_t* src = data + (row * nb_ + b) * int64_t(src_block);
-          uint8_t* blk = wg + b * block_;
-          std::memcpy(blk + 2 * rr, src, 2);  // d comes first in both file blocks
-          uint8_t* ch = blk + kSparseScaleBytes;
-          if (q4_) {
-            const uint8_t* qs = src + offsetof(BlockQ4_0, qs);
-            for (int c = 0; c < 32; c++) {
-              const int v = c < 16 ? qs[c] & 15 : qs[c - 16] >> 4;
-              ch[c * chan_ + p] = uint8_t(ch[c * chan_ + p] | v << (4 * h));
-            }
-          } else {
-            const uint8_t* qs = src + offsetof(BlockQ8_0, qs);
-            for (int c = 0; c < 32; c++) ch[c * chan_ + 64 * h + p] = uint8_t(qs[c] ^ 0x80);
-          }
-        }
-      }
+      for (int64_t row = g * kSparseRows; row < row_end; row++)
+        for (int64_t b = 0; b < nb_; b++)
+          k_.pack(data + size_t(row * nb_ + b) * src_block_, wg + b * k_.group_block, int(row % kSparseRows));
     };
     if (par && groups_ > 1) par(groups_, repack_group);
     else for (int64_t g = 0; g < groups_; g++) repack_group(g);
   }
 
-  InputFormat input_format() const override { return InputFormat::Q8A; }
-  size_t input_bytes(int64_t n) const override { return size_t(n * nb_ * kQ8ABytes); }
+  InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
+  size_t input_bytes(int64_t n) const override { return size_t(n * row_bytes()); }
   void quantize_input(const float* x, int64_t n, void* xq) const override {
     const Kernels& k = kernels();
-    for (int64_t t = 0; t < n; t++) k.quantize_q8a(x + t * cols_, static_cast<uint8_t*>(xq) + t * nb_ * kQ8ABytes, cols_);
+    auto quantize = k_.kquant ? k.quantize_q8ka : k.quantize_q8a;
+    for (int64_t t = 0; t < n; t++) quantize(x + t * cols_, static_cast<uint8_t*>(xq) + t * row_bytes(), cols_);
   }
   int64_t row_align() const override { return kSparseRows; }
 
@@ -96,15 +208,14 @@ class SparseMatrix final : public Matrix {
                                               std::to_string(r1) + ") is not aligned to 128 or out of range");
     if (r0 == r1 || n <= 0) return;
     const int64_t g0 = r0 / kSparseRows, g1 = (r1 + kSparseRows - 1) / kSparseRows;
-    const uint64_t dense_bytes = uint64_t(g1 - g0) * uint64_t(nb_ * block_);
+    const uint64_t dense_bytes = uint64_t(g1 - g0) * uint64_t(nb_ * k_.group_block);
     const Isa isa = current_isa();
-    const SparseKernels& sk = sparse_kernels_for(isa);
-    SparseMatMulFn fn = q4_ ? sk.smm_q4_0 : sk.smm_q8_0;
+    SparseMatMulFn fn = sparse_kernels_for(isa).*(k_.fn);
     uint64_t read = dense_bytes;
     if (fn && n <= kSparseMaxTokens)
       read = fn(w_.get(), cols_, xq, n, y, ldy, g0, g1, r1);
     else
-      mul_dense(kernels_for(isa), xq, n, y, ldy, g0, g1, r1);
+      mul_dense(kernels_for(isa).*(k_.dense), xq, n, y, ldy, g0, g1, r1);
     if (stats_) {
       stats_->read.fetch_add(read, std::memory_order_relaxed);
       stats_->dense.fetch_add(dense_bytes, std::memory_order_relaxed);
@@ -112,71 +223,46 @@ class SparseMatrix final : public Matrix {
   }
 
   void get_row(int64_t r, float* out) const override {
-    const int rr = int(r % kSparseRows);
-    const uint8_t* wg = w_.get() + (r / kSparseRows) * nb_ * block_;
+    const uint8_t* wg = w_.get() + (r / kSparseRows) * nb_ * k_.group_block;
+    std::vector<uint8_t> blk(src_block_);
     for (int64_t b = 0; b < nb_; b++) {
-      const uint8_t* blk = wg + b * block_;
-      const float d = fp16_to_fp32(get16(blk + 2 * rr));
-      for (int c = 0; c < 32; c++) {
-        const int q = value(blk, rr, c);
-        out[b * 32 + c] = q4_ ? d * float(q - 8) : d * float(int8_t(uint8_t(q) ^ 0x80));
-      }
+      k_.unpack(wg + b * k_.group_block, int(r % kSparseRows), blk.data());
+      dequantize_row(type_, blk.data(), out + b * k_.block, k_.block);
     }
   }
 
  private:
-  // The stored quant of row rr (< 128) and channel c of a group block: the nibble (Q4_0),
-  // or q ^ 0x80 (Q8_0).
-  int value(const uint8_t* blk, int rr, int c) const {
-    const int h = rr / 64, p = slot_of(rr % 64);
-    const uint8_t* ch = blk + kSparseScaleBytes + c * chan_;
-    return q4_ ? (ch[p] >> (4 * h)) & 15 : ch[64 * h + p];
-  }
+  int64_t row_bytes() const { return nb_ * (k_.kquant ? kQ8KABytes : kQ8ABytes); }
 
-  // Repacks group g into the dense 16-row layout of kernels/layout.h (8 dense groups).
-  void to_dense(int64_t g, uint8_t* dst) const {
-    const int dblock = q4_ ? kQ4_0GroupBlock : kQ8_0GroupBlock;
-    const uint8_t* wg = w_.get() + g * nb_ * block_;
-    for (int dg = 0; dg < kSparseRows / kGroupRows; dg++)
-      for (int64_t b = 0; b < nb_; b++) {
-        const uint8_t* blk = wg + b * block_;
-        uint8_t* out = dst + (dg * nb_ + b) * dblock;
-        for (int r = 0; r < kGroupRows; r++) {
-          const int rr = dg * kGroupRows + r;
-          std::memcpy(out + 2 * r, blk + 2 * rr, 2);
-          if (q4_)
-            for (int i = 0; i < 16; i++)
-              out[32 + 64 * (i / 4) + 4 * r + i % 4] = uint8_t(value(blk, rr, i) | value(blk, rr, 16 + i) << 4);
-          else
-            for (int i = 0; i < 32; i++) out[32 + 64 * (i / 4) + 4 * r + i % 4] = uint8_t(value(blk, rr, i));
-        }
-      }
-  }
-
-  // The dense kernel over each group repacked into a per-thread scratch buffer; tokens
-  // in chunks as the dense Matrix does (each output depends only on its row and token).
-  void mul_dense(const Kernels& k, const void* xq, int64_t n, float* y, int64_t ldy, int64_t g0, int64_t g1,
+  // The dense kernel over each group, rebuilt as the file's rows and repacked into the
+  // dense layout in per-thread scratch buffers; tokens in chunks as the dense Matrix does
+  // (each output depends only on its row and token).
+  void mul_dense(QMatMulFn fn, const void* xq, int64_t n, float* y, int64_t ldy, int64_t g0, int64_t g1,
                  int64_t r1) const {
-    thread_local std::vector<uint8_t> scratch;
-    const int dblock = q4_ ? kQ4_0GroupBlock : kQ8_0GroupBlock;
-    const size_t need = size_t(kSparseRows / kGroupRows) * size_t(nb_) * size_t(dblock);
-    if (scratch.size() < need) scratch.resize(need);
-    QMatMulFn fn = q4_ ? k.mm_q4_0 : k.mm_q8_0;
-    const int64_t xrow = nb_ * kQ8ABytes;
+    thread_local std::vector<uint8_t> file_rows, dense;
+    const size_t src_row = size_t(nb_) * src_block_;
+    if (file_rows.size() < kSparseRows * src_row) file_rows.resize(kSparseRows * src_row);
+    const size_t dense_need = size_t(kSparseRows / kGroupRows) * size_t(dense_group_bytes(type_, cols_));
+    if (dense.size() < dense_need) dense.resize(dense_need);
+    const int64_t xrow = row_bytes();
     const int64_t chunk = std::max<int64_t>(8, (int64_t(192) * 1024 / xrow) / 8 * 8);
     const uint8_t* x = static_cast<const uint8_t*>(xq);
     for (int64_t g = g0; g < g1; g++) {
-      to_dense(g, scratch.data());
       const int64_t row0 = g * kSparseRows, rlimit = std::min(r1, row0 + kSparseRows) - row0;
+      const uint8_t* wg = w_.get() + g * nb_ * k_.group_block;
+      for (int64_t rr = 0; rr < rlimit; rr++)
+        for (int64_t b = 0; b < nb_; b++)
+          k_.unpack(wg + b * k_.group_block, int(rr), file_rows.data() + size_t(rr) * src_row + size_t(b) * src_block_);
+      repack_dense_rows(type_, file_rows.data(), rlimit, cols_, dense.data());
       const int64_t dg1 = (rlimit + kGroupRows - 1) / kGroupRows;
       for (int64_t t0 = 0; t0 < n; t0 += chunk)
-        fn(scratch.data(), cols_, x + t0 * xrow, std::min(chunk, n - t0), y + t0 * ldy + row0, ldy, 0, dg1, rlimit);
+        fn(dense.data(), cols_, x + t0 * xrow, std::min(chunk, n - t0), y + t0 * ldy + row0, ldy, 0, dg1, rlimit);
     }
   }
 
-  bool q4_;
+  const SparseKind& k_;
   int64_t nb_;
-  int block_, chan_;
+  size_t src_block_;
   int64_t groups_;
   std::shared_ptr<SparseStats> stats_;
   PageBuffer w_;
@@ -194,21 +280,23 @@ const SparseKernels& sparse_kernels_for(Isa isa) {
   }
 }
 
-bool sparse_supported(uint32_t type) { return type == kQ4_0 || type == kQ8_0; }
-const char* sparse_supported_names() { return "Q4_0, Q8_0"; }
+bool sparse_supported(uint32_t type) { return sparse_kind(type) != nullptr; }
+const char* sparse_supported_names() { return "Q4_0, Q8_0, Q4_K, Q6_K"; }
 
 std::unique_ptr<Matrix> make_sparse_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols,
                                            const char* name, std::shared_ptr<SparseStats> stats,
                                            const ParallelFor& par) {
-  if (!sparse_supported(type))
+  const SparseKind* k = sparse_kind(type);
+  if (!k)
     throw sparrow_error("ERR_UNSUPPORTED_TYPE", std::string("tensor '") + name + "' has type " + type_name(type) +
                                                     ", which has no channel-major (sparse) layout (supported: " +
                                                     sparse_supported_names() + ")");
-  if (rows <= 0 || cols <= 0 || cols % 32 != 0)
+  if (rows <= 0 || cols <= 0 || cols % k->block != 0)
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", std::string("tensor '") + name + "' of type " + type_name(type) +
                                                     " has " + std::to_string(cols) +
-                                                    " columns, not a positive multiple of its block size 32");
-  return std::make_unique<SparseMatrix>(type, static_cast<const uint8_t*>(data), rows, cols, std::move(stats), par);
+                                                    " columns, not a positive multiple of its block size " +
+                                                    std::to_string(k->block));
+  return std::make_unique<SparseMatrix>(type, *k, static_cast<const uint8_t*>(data), rows, cols, std::move(stats), par);
 }
 
 }  // namespace sparrow

@@ -16,8 +16,12 @@ const s = () => k() as unknown as SparseAddon & ReturnType<typeof k>;
 
 const isas = systemInfo().supportedIsas;
 const ROWS = 128; // rows per channel-major group
-const CHANNEL_BYTES = { Q4_0: 64, Q8_0: 128 } as const;
+const CHANNEL_BYTES = { Q4_0: 64, Q8_0: 128, Q4_K: 64, Q6_K: 96 } as const;
+// bytes of scales (and mins) per group and block
+const HEAD_BYTES = { Q4_0: 256, Q8_0: 256, Q4_K: 2560, Q6_K: 2304 } as const;
 type SType = keyof typeof CHANNEL_BYTES;
+const BLOCK_COLS = (type: SType) => (type.endsWith('_K') ? 256 : 32);
+const TYPES: SType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
 
 function makeWeights(type: SType, rows: number, cols: number, seed: number): Uint8Array {
   const r = rng(seed);
@@ -51,16 +55,18 @@ function makeInput(n: number, cols: number, zero: number, mixed: boolean, seed: 
 
 /** The weight bytes a sparse pass reads over groups [g0, g1): scales, plus the channels nonzero in some token. */
 function expectedBytes(type: SType, x: Float32Array, n: number, cols: number, g0: number, g1: number) {
-  const nb = cols / 32;
+  const bc = BLOCK_COLS(type), nb = cols / bc;
+  // BlockQ8A: 40 bytes, qs at 8; BlockQ8KA: 308 bytes, qs at 52
+  const [xb, qoff] = bc === 32 ? [40, 8] : [308, 52];
   let active = 0;
   const q: Uint8Array[] = [];
-  for (let t = 0; t < n; t++) q.push(k()._quantizeActivations('generic', 32, x.subarray(t * cols, (t + 1) * cols)));
+  for (let t = 0; t < n; t++) q.push(k()._quantizeActivations('generic', bc as 32 | 256, x.subarray(t * cols, (t + 1) * cols)));
   for (let b = 0; b < nb; b++)
-    for (let c = 0; c < 32; c++) if (q.some((qt) => qt[40 * b + 8 + c] !== 0)) active++;
+    for (let c = 0; c < bc; c++) if (q.some((qt) => qt[xb * b + qoff + c] !== 0)) active++;
   const groups = g1 - g0;
   return {
-    read: groups * (nb * 2 * ROWS + active * CHANNEL_BYTES[type]),
-    dense: groups * nb * (2 * ROWS + 32 * CHANNEL_BYTES[type]),
+    read: groups * (nb * HEAD_BYTES[type] + active * CHANNEL_BYTES[type]),
+    dense: groups * nb * (HEAD_BYTES[type] + bc * CHANNEL_BYTES[type]),
   };
 }
 
@@ -68,33 +74,35 @@ function bits(a: Float32Array) {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
 }
 
-const SHAPES: [number, number][] = [[1, 32], [127, 64], [128, 32], [200, 96], [300, 160]];
+// [rows, blocks]
+const SHAPES: [number, number][] = [[1, 1], [127, 2], [128, 1], [200, 3], [300, 5]];
 
 describe('sparse matmul (channel-major layout)', () => {
   it('reports the types and kernel paths it has', () => {
     const info = s()._sparseInfo();
-    expect(info.types.sort()).toEqual([T.Q4_0, T.Q8_0].sort());
+    expect([...info.types].sort()).toEqual(TYPES.map((t) => T[t]).sort());
     expect(info.kernelIsas).toContain('generic');
     if (isas.includes('avx512')) expect(info.kernelIsas).toContain('avx512');
   });
 
   it('refuses a type without a sparse layout, with a code', () => {
-    const w = k()._quantize(T.Q4_K, new Float32Array(256 * 16));
-    expect(() => s()._sparseMatmul('generic', T.Q4_K, w, 16, 256, new Float32Array(256), 1)).toThrow(
+    const w = k()._quantize(T.Q5_K, new Float32Array(256 * 16));
+    expect(() => s()._sparseMatmul('generic', T.Q5_K, w, 16, 256, new Float32Array(256), 1)).toThrow(
       expect.objectContaining({ code: 'ERR_UNSUPPORTED_TYPE' }),
     );
   });
 
-  for (const type of ['Q8_0', 'Q4_0'] as SType[])
+  for (const type of TYPES)
     for (const isa of isas)
       it(`${type} ${isa}: bit-identical to the dense kernel, bytes read as counted, close to the generic twin`, () => {
         const sparseKernel = s()._sparseInfo().kernelIsas.includes(isa);
         let seed = 1;
         let checked = 0;
-        for (const [rows, cols] of SHAPES)
+        for (const [rows, blocks] of SHAPES)
           for (const zero of [0, 0.5, 0.9, 1])
             for (const n of [1, 2, 3, 5, 8, 9, 20]) {
               if (n > 3 && n !== 8 && n !== 9 && (rows !== 200 || zero === 0)) continue;
+              const cols = blocks * BLOCK_COLS(type);
               seed++;
               const w = makeWeights(type, rows, cols, seed);
               const x = makeInput(n, cols, zero, n > 1 && seed % 2 === 0, seed + 7);
@@ -105,22 +113,22 @@ describe('sparse matmul (channel-major layout)', () => {
               const exp = expectedBytes(type, x, n, cols, 0, groups);
               expect(sp.dense).toBe(exp.dense);
               expect(sp.read, `${rows}x${cols} n=${n} zero=${zero}`).toBe(sparseKernel && n <= 8 ? exp.read : exp.dense);
-              if (zero === 1 && sparseKernel && n <= 8) expect(sp.read).toBe(groups * (cols / 32) * 2 * ROWS);
+              if (zero === 1 && sparseKernel && n <= 8) expect(sp.read).toBe(groups * (cols / BLOCK_COLS(type)) * HEAD_BYTES[type]);
               if (isa !== 'generic') {
                 const twin = s()._sparseMatmul('generic', T[type], w, rows, cols, x, n);
                 let max = 1;
                 for (const v of twin.y) max = Math.max(max, Math.abs(v));
                 for (let i = 0; i < twin.y.length; i++)
-                  expect(Math.abs(sp.y[i]! - twin.y[i]!)).toBeLessThanOrEqual(1e-5 * max * (cols / 32 + 4));
+                  expect(Math.abs(sp.y[i]! - twin.y[i]!)).toBeLessThanOrEqual(1e-5 * max * (blocks + 4));
               }
               checked++;
             }
         expect(checked).toBeGreaterThan(50);
       });
 
-  for (const type of ['Q8_0', 'Q4_0'] as SType[])
+  for (const type of TYPES)
     it(`${type}: a row range starting at a later group computes only its rows`, () => {
-      const rows = 300, cols = 64, n = 2;
+      const rows = 300, cols = 2 * BLOCK_COLS(type), n = 2;
       const w = makeWeights(type, rows, cols, 99);
       const x = makeInput(n, cols, 0.5, true, 100);
       for (const isa of isas) {
@@ -129,7 +137,7 @@ describe('sparse matmul (channel-major layout)', () => {
         for (let t = 0; t < n; t++)
           for (let r = 0; r < rows; r++)
             expect(part.y[t * rows + r]).toBe(r >= 128 && r < 256 ? full.y[t * rows + r] : 0);
-        expect(part.dense).toBe((cols / 32) * (2 * ROWS + 32 * CHANNEL_BYTES[type]));
+        expect(part.dense).toBe(2 * (HEAD_BYTES[type] + BLOCK_COLS(type) * CHANNEL_BYTES[type]));
         expect(() => s()._sparseMatmul(isa, T[type], w, rows, cols, x, n, 16, 256)).toThrow(
           expect.objectContaining({ code: 'ERR_INTERNAL' }),
         );

@@ -30,7 +30,9 @@ const CASES: [string, MixName, boolean][] = [
   ['tiny-gqa4-hd128', 'q8_0', true],
   ['tiny-qwen2', 'q4_0', true],
   ['tiny-phi3', 'q4_0', true], // fused QKV and gate/up tensors, split into row ranges
-  ['tiny-gqa3', 'q4_k_m', false], // mostly types without a sparse layout: dense matrices beside sparse ones
+  ['tiny-gqa3', 'q4_k_m', true], // Q4_K and Q6_K
+  ['tiny-qwen2-576', 'q6_k', true],
+  ['tiny-mixtral', 'q4_k_m', true], // experts stay dense; attention is channel-major
 ];
 
 describe('a model with channel-major layer matrices', () => {

@@ -42,65 +42,100 @@ inline void interleave4(__m512i a, __m512i b, __m512i c, __m512i d, __m512i out[
   out[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
 }
 
+// Channel kinds: 4-bit nibbles (Q4_0, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
+// 2 bits (Q6_K).
+enum Kind { kNib = 0, kByte = 1, kSix = 2 };
+
+// The four channel vectors of channels c[0..3] for rows 64 h .. 64 h + 63, as bytes in
+// layout slot order.
+template <int K>
+inline __m512i channel_half(const uint8_t* ch, int h) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  if (K == kByte) return load(ch + 64 * h);
+  const __m512i raw = load(ch);
+  __m512i v = h ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4) : _mm512_and_si512(raw, m4);
+  if (K == kSix) {
+    const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ch + 64));
+    const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srli_epi16(y, 4 * h)),
+                                         _mm256_srli_epi16(y, 4 * h + 2), 1);
+    v = _mm512_or_si512(v, _mm512_and_si512(_mm512_slli_epi16(z, 4), _mm512_set1_epi8(0x30)));
+  }
+  return v;
+}
+
+// s[t][j] (rows 16j..16j+15) += sum over the channels c set in `mask` of q[row][c] * x_t[c],
+// where channel c's vector is at ch0 + c * chan and x_t[c] at xs[t * xrow + c].
+template <int T, int K>
+inline void channels(const uint8_t* ch0, int chan, const uint8_t* xs, int64_t xrow, uint32_t mask, __m512i s[T][8]) {
+  while (mask) {
+    int c[4];
+    uint32_t keep[4];  // 0xff where channel c[k] is a real one of the quad, else 0
+    for (int k = 0; k < 4; k++) {
+      if (mask) {
+        c[k] = __builtin_ctz(mask);
+        mask &= mask - 1;
+        keep[k] = 0xffu;
+      } else {
+        c[k] = c[0];
+        keep[k] = 0;
+      }
+    }
+    __m512i xv[T];
+    for (int t = 0; t < T; t++) {
+      const uint8_t* xt = xs + t * xrow;
+      const uint32_t v = (uint32_t(xt[c[0]]) & keep[0]) | (uint32_t(xt[c[1]]) & keep[1]) << 8 |
+                         (uint32_t(xt[c[2]]) & keep[2]) << 16 | (uint32_t(xt[c[3]]) & keep[3]) << 24;
+      xv[t] = _mm512_set1_epi32(int32_t(v));
+    }
+    for (int h = 0; h < 2; h++) {
+      __m512i r[4];
+      interleave4(channel_half<K>(ch0 + c[0] * chan, h), channel_half<K>(ch0 + c[1] * chan, h),
+                  channel_half<K>(ch0 + c[2] * chan, h), channel_half<K>(ch0 + c[3] * chan, h), r);
+      for (int t = 0; t < T; t++)
+        for (int j = 0; j < 4; j++) s[t][4 * h + j] = _mm512_dpbusd_epi32(s[t][4 * h + j], r[j], xv[t]);
+    }
+  }
+}
+
+// Bit c of the result: qs[t * xrow + c] != 0 for some token t < T (32 channels).
+template <int T>
+inline uint32_t active32(const uint8_t* qs, int64_t xrow) {
+  __m256i any = _mm256_setzero_si256();
+  for (int t = 0; t < T; t++) any = _mm256_or_si256(any, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + t * xrow)));
+  return _mm256_test_epi8_mask(any, any);
+}
+
+template <int T>
+inline void store_rows(const __m512 acc[T][8], float* y, int64_t ldy, int64_t rows_left) {
+  for (int j = 0; j < 8; j++) {
+    const int64_t left = rows_left - 16 * j;
+    if (left <= 0) break;
+    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
+    for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy + 16 * j, mask, acc[t][j]);
+  }
+}
+
+// Q4_0 / Q8_0: BlockQ8A activations (d at 0, sum at 4, qs at 8; 40 bytes).
 template <int T, bool Q4>
-struct Tile {
+struct Tile32 {
   static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
                       int64_t rows_left) {
     constexpr int kChan = Q4 ? sparrow::kSparseQ4_0Channel : sparrow::kSparseQ8_0Channel;
     constexpr int kBlock = Q4 ? sparrow::kSparseQ4_0Block : sparrow::kSparseQ8_0Block;
     constexpr int32_t kOff = Q4 ? 8 : 128;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
     __m512 acc[T][8];
     for (int t = 0; t < T; t++)
       for (int j = 0; j < 8; j++) acc[t][j] = _mm512_setzero_ps();
     uint64_t bytes = 0;
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
-      const uint8_t* ch0 = blk + sparrow::kSparseScaleBytes;
-      __m256i any = _mm256_setzero_si256();
-      for (int t = 0; t < T; t++)
-        any = _mm256_or_si256(any, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + t * xrow + b * 40 + 8)));
-      uint32_t active = _mm256_test_epi8_mask(any, any);
+      const uint8_t* xs = x + b * 40 + 8;
+      const uint32_t active = active32<T>(xs, xrow);
       bytes += sparrow::kSparseScaleBytes + uint64_t(__builtin_popcount(active)) * kChan;
       __m512i s[T][8];
       for (int t = 0; t < T; t++)
         for (int j = 0; j < 8; j++) s[t][j] = _mm512_setzero_si512();
-      while (active) {
-        int c[4];
-        uint32_t keep[4];  // 0xff where channel c[k] is a real one of the quad, else 0
-        for (int k = 0; k < 4; k++) {
-          if (active) {
-            c[k] = __builtin_ctz(active);
-            active &= active - 1;
-            keep[k] = 0xffu;
-          } else {
-            c[k] = c[0];
-            keep[k] = 0;
-          }
-        }
-        __m512i xv[T];
-        for (int t = 0; t < T; t++) {
-          const uint8_t* xs = x + t * xrow + b * 40 + 8;
-          uint32_t v = (uint32_t(xs[c[0]]) & keep[0]) | (uint32_t(xs[c[1]]) & keep[1]) << 8 |
-                       (uint32_t(xs[c[2]]) & keep[2]) << 16 | (uint32_t(xs[c[3]]) & keep[3]) << 24;
-          xv[t] = _mm512_set1_epi32(int32_t(v));
-        }
-        for (int h = 0; h < 2; h++) {
-          __m512i v[4];
-          for (int k = 0; k < 4; k++) {
-            if (Q4) {
-              const __m512i raw = load(ch0 + c[k] * kChan);
-              v[k] = h ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4) : _mm512_and_si512(raw, m4);
-            } else {
-              v[k] = load(ch0 + c[k] * kChan + 64 * h);
-            }
-          }
-          __m512i r[4];
-          interleave4(v[0], v[1], v[2], v[3], r);
-          for (int t = 0; t < T; t++)
-            for (int j = 0; j < 4; j++) s[t][4 * h + j] = _mm512_dpbusd_epi32(s[t][4 * h + j], r[j], xv[t]);
-        }
-      }
+      channels<T, Q4 ? kNib : kByte>(blk + sparrow::kSparseScaleBytes, kChan, xs, xrow, active, s);
       for (int j = 0; j < 8; j++) {
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * j)));
         for (int t = 0; t < T; t++) {
@@ -110,42 +145,128 @@ struct Tile {
         }
       }
     }
-    for (int j = 0; j < 8; j++) {
-      const int64_t left = rows_left - 16 * j;
-      if (left <= 0) break;
-      const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1);
-      for (int t = 0; t < T; t++) _mm512_mask_storeu_ps(y + t * ldy + 16 * j, mask, acc[t][j]);
-    }
+    store_rows<T>(acc, y, ldy, rows_left);
     return bytes;
   }
 };
 
-template <bool Q4>
-uint64_t smm(SP_SMM_ARGS) {
-  constexpr int kBlock = Q4 ? sparrow::kSparseQ4_0Block : sparrow::kSparseQ8_0Block;
-  const int64_t nb = cols / 32, xrow = nb * 40;
-  const uint8_t* x = static_cast<const uint8_t*>(xq);
+inline int32_t ld16(const uint8_t* p) {
+  int16_t v;
+  __builtin_memcpy(&v, p, 2);
+  return v;
+}
+inline __m512i bytes16_u(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m512i bytes16_s(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+
+// Q4_K / Q6_K: BlockQ8KA activations (d at 0, bsums at 4, bsums32 at 36, qs at 52; 308 bytes).
+template <int T, bool Q6>
+struct TileK {
+  static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
+                      int64_t rows_left) {
+    constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : 64;
+    constexpr int kHead = Q6 ? sparrow::kSparseQ6_KHead : sparrow::kSparseQ4_KHead;
+    constexpr int kBlock = Q6 ? sparrow::kSparseQ6_KBlock : sparrow::kSparseQ4_KBlock;
+    __m512 acc[T][8];
+    for (int t = 0; t < T; t++)
+      for (int j = 0; j < 8; j++) acc[t][j] = _mm512_setzero_ps();
+    uint64_t bytes = 0;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* xb = x + b * 308;
+      const uint8_t* ch0 = blk + kHead;
+      uint32_t active[8];
+      int n_active = 0;
+      for (int j = 0; j < 8; j++) n_active += __builtin_popcount(active[j] = active32<T>(xb + 52 + 32 * j, xrow));
+      bytes += kHead + uint64_t(n_active) * kChan;
+      __m512i isum[T][8], csum[T][8];
+      for (int t = 0; t < T; t++)
+        for (int h = 0; h < 8; h++) isum[t][h] = csum[t][h] = _mm512_setzero_si512();
+      constexpr int kSub = Q6 ? 16 : 8, kCols = 256 / kSub;
+      for (int sb = 0; sb < kSub; sb++) {
+        // Q4_K: scales at 512 + 128 j (unsigned), mins at 1536 + 128 j, with bsums32;
+        // Q6_K: int8 scales at 256 + 128 s, with bsums (the -32 offset).
+        const uint8_t* sc = blk + (Q6 ? 256 : 512) + 128 * sb;
+        for (int h = 0; h < 8; h++) {
+          const __m512i f = Q6 ? bytes16_s(sc + 16 * h) : bytes16_u(blk + 1536 + 128 * sb + 16 * h);
+          for (int t = 0; t < T; t++)
+            csum[t][h] = _mm512_add_epi32(csum[t][h], _mm512_mullo_epi32(f, _mm512_set1_epi32(
+                                                                            ld16(xb + t * xrow + (Q6 ? 4 : 36) + 2 * sb))));
+        }
+        const uint32_t m = Q6 ? (active[sb >> 1] >> (16 * (sb & 1))) & 0xffffu : active[sb];
+        if (!m) continue;
+        __m512i s[T][8];
+        for (int t = 0; t < T; t++)
+          for (int h = 0; h < 8; h++) s[t][h] = _mm512_setzero_si512();
+        channels<T, Q6 ? kSix : kNib>(ch0 + kChan * kCols * sb, kChan, xb + 52 + kCols * sb, xrow, m, s);
+        for (int h = 0; h < 8; h++) {
+          const __m512i f = Q6 ? bytes16_s(sc + 16 * h) : bytes16_u(sc + 16 * h);
+          for (int t = 0; t < T; t++) isum[t][h] = _mm512_add_epi32(isum[t][h], _mm512_mullo_epi32(s[t][h], f));
+        }
+      }
+      for (int h = 0; h < 8; h++) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * h)));
+        for (int t = 0; t < T; t++) {
+          const __m512 dx = _mm512_set1_ps(ldf(xb + t * xrow));
+          if (Q6) {
+            const __m512i v = _mm512_sub_epi32(isum[t][h], _mm512_slli_epi32(csum[t][h], 5));
+            acc[t][h] = _mm512_fmadd_ps(dx, _mm512_mul_ps(d, _mm512_cvtepi32_ps(v)), acc[t][h]);
+          } else {
+            const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 256 + 32 * h)));
+            const __m512 v = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(isum[t][h])),
+                                           _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(csum[t][h])));
+            acc[t][h] = _mm512_fmadd_ps(dx, v, acc[t][h]);
+          }
+        }
+      }
+    }
+    store_rows<T>(acc, y, ldy, rows_left);
+    return bytes;
+  }
+};
+
+template <template <int> class Tile>
+uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uint8_t* x, int64_t xrow, int64_t n,
+                    float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
   uint64_t bytes = 0;
   for (int64_t g = g0; g < g1; g++) {
-    const uint8_t* wg = w + g * nb * kBlock;
+    const uint8_t* wg = w + g * group_bytes;
     float* yg = y + g * sparrow::kSparseRows;
     const int64_t left = rlimit - g * sparrow::kSparseRows;
     switch (n) {
-      case 1: bytes += Tile<1, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 2: bytes += Tile<2, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 3: bytes += Tile<3, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 4: bytes += Tile<4, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 5: bytes += Tile<5, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 6: bytes += Tile<6, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 7: bytes += Tile<7, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 8: bytes += Tile<8, Q4>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 1: bytes += Tile<1>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 2: bytes += Tile<2>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 3: bytes += Tile<3>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 4: bytes += Tile<4>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 5: bytes += Tile<5>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 6: bytes += Tile<6>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 7: bytes += Tile<7>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 8: bytes += Tile<8>::run(wg, nb, x, xrow, yg, ldy, left); break;
       default: break;
     }
   }
   return bytes;
 }
 
+template <int T> struct Q4_0Tile : Tile32<T, true> {};
+template <int T> struct Q8_0Tile : Tile32<T, false> {};
+template <int T> struct Q4_KTile : TileK<T, false> {};
+template <int T> struct Q6_KTile : TileK<T, true> {};
+
 }  // namespace
 
-extern "C" uint64_t sp_smm_q4_0_avx512(SP_SMM_ARGS) { return smm<true>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
-extern "C" uint64_t sp_smm_q8_0_avx512(SP_SMM_ARGS) { return smm<false>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
+extern "C" uint64_t sp_smm_q4_0_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q4_0Tile>(w, nb * sparrow::kSparseQ4_0Block, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q8_0_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q8_0Tile>(w, nb * sparrow::kSparseQ8_0Block, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q4_k_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 256;
+  return run_groups<Q4_KTile>(w, nb * sparrow::kSparseQ4_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q6_k_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 256;
+  return run_groups<Q6_KTile>(w, nb * sparrow::kSparseQ6_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}

@@ -77,7 +77,83 @@ uint64_t smm(SP_SMM_ARGS) {
   return bytes;
 }
 
+int16_t ld_i16(const uint8_t* p) {
+  int16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+
+// Q4_K (Q6 = false) and Q6_K (Q6 = true), BlockQ8KA activations (d at 0, bsums at 4,
+// bsums32 at 36, qs at 52; 308 bytes).
+template <bool Q6>
+uint64_t smm_k(SP_SMM_ARGS) {
+  constexpr int kChan = Q6 ? kSparseQ6_KChannel : 64;
+  constexpr int kHead = Q6 ? kSparseQ6_KHead : kSparseQ4_KHead;
+  constexpr int kBlock = Q6 ? kSparseQ6_KBlock : kSparseQ4_KBlock;
+  const int64_t nb = cols / 256;
+  const uint8_t* x = static_cast<const uint8_t*>(xq);
+  const int64_t xrow = nb * 308;
+  uint64_t bytes = 0;
+  for (int64_t g = g0; g < g1; g++) {
+    const uint8_t* wg = w + g * nb * kBlock;
+    float acc[kSparseMaxTokens][kSparseRows] = {};
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      bool active[256];
+      int n_active = 0;
+      for (int c = 0; c < 256; c++) {
+        active[c] = false;
+        for (int64_t t = 0; t < n; t++) active[c] = active[c] || x[t * xrow + b * 308 + 52 + c] != 0;
+        n_active += active[c];
+      }
+      bytes += kHead + uint64_t(n_active) * kChan;
+      for (int64_t t = 0; t < n; t++) {
+        const uint8_t* xb = x + t * xrow + b * 308;
+        const float dx = ld_f32(xb);
+        const int8_t* xs = reinterpret_cast<const int8_t*>(xb + 52);
+        for (int r = 0; r < kSparseRows; r++) {
+          const int h = r / 64, p = slot_of(r % 64);
+          auto q = [&](int c) {
+            const uint8_t* ch = blk + kHead + c * kChan;
+            int v = h ? ch[p] >> 4 : ch[p] & 15;
+            if (Q6) v |= ((ch[64 + p % 32] >> (2 * (2 * h + p / 32))) & 3) << 4;
+            return v;
+          };
+          if (!Q6) {
+            int32_t isum = 0, msum = 0;
+            for (int j = 0; j < 8; j++) {
+              int32_t dot = 0;
+              for (int c = 32 * j; c < 32 * j + 32; c++)
+                if (active[c]) dot += q(c) * xs[c];
+              isum += dot * blk[512 + 128 * j + r];
+              msum += blk[1536 + 128 * j + r] * ld_i16(xb + 36 + 2 * j);
+            }
+            acc[t][r] += dx * (ld_f16(blk + 2 * r) * float(isum) - ld_f16(blk + 256 + 2 * r) * float(msum));
+          } else {
+            int32_t isum = 0, csum = 0;
+            for (int sb = 0; sb < 16; sb++) {
+              int32_t dot = 0;
+              for (int c = 16 * sb; c < 16 * sb + 16; c++)
+                if (active[c]) dot += q(c) * xs[c];
+              const int32_t sc = int8_t(blk[256 + 128 * sb + r]);
+              isum += dot * sc;
+              csum += sc * ld_i16(xb + 4 + 2 * sb);
+            }
+            acc[t][r] += dx * (ld_f16(blk + 2 * r) * float(isum - 32 * csum));
+          }
+        }
+      }
+    }
+    for (int64_t t = 0; t < n; t++)
+      for (int r = 0; r < kSparseRows && g * kSparseRows + r < rlimit; r++) y[t * ldy + g * kSparseRows + r] = acc[t][r];
+  }
+  return bytes;
+}
+
 }  // namespace
+
+extern "C" uint64_t sp_smm_q4_k_generic(SP_SMM_ARGS) { return smm_k<false>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
+extern "C" uint64_t sp_smm_q6_k_generic(SP_SMM_ARGS) { return smm_k<true>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
 
 extern "C" uint64_t sp_smm_q4_0_generic(SP_SMM_ARGS) { return smm<true>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
 extern "C" uint64_t sp_smm_q8_0_generic(SP_SMM_ARGS) { return smm<false>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }

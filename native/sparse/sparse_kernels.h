@@ -22,6 +22,7 @@
 
 extern "C" {
 SP_DECLARE_SPARSE_ISA(generic)
+SP_DECLARE_SPARSE_ISA(avx2)
 SP_DECLARE_SPARSE_ISA(avx512)
 }
 

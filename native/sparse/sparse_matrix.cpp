@@ -27,6 +27,7 @@ const SparseKernels kSparseGeneric = {sp_smm_q4_0_generic, sp_smm_q8_0_generic, 
                                       sp_smm_q6_k_generic};
 const SparseKernels kSparseNone = {nullptr, nullptr, nullptr, nullptr};
 #ifdef SPARROW_HAVE_X86_KERNELS
+const SparseKernels kSparseAvx2 = {sp_smm_q4_0_avx2, sp_smm_q8_0_avx2, sp_smm_q4_k_avx2, sp_smm_q6_k_avx2};
 const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512, sp_smm_q4_k_avx512,
                                      sp_smm_q6_k_avx512};
 #endif
@@ -274,6 +275,7 @@ const SparseKernels& sparse_kernels_for(Isa isa) {
   switch (isa) {
     case Isa::Generic: return kSparseGeneric;
 #ifdef SPARROW_HAVE_X86_KERNELS
+    case Isa::AVX2: return kSparseAvx2;
     case Isa::AVX512: return kSparseAvx512;
 #endif
     default: return kSparseNone;

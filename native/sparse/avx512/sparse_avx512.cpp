@@ -1,4 +1,4 @@
-// AVX-512 (F, BW, VL, VNNI) sparse matmul kernels over the channel-major layouts of
+// AVX-512 (F, BW, VL, VNNI) sparse matmul kernels (Q4_0, Q8_0, Q4_K, Q6_K) over the channel-major layouts of
 // sparse/layout.h. extern "C" entry points only; helpers have internal linkage.
 //
 // Per 128-row group and block: the active channels (int8 activation nonzero in some token)

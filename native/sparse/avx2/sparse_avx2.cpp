@@ -1,0 +1,273 @@
+// AVX2 sparse matmul kernels over the channel-major layouts of sparse/layout.h. extern "C"
+// entry points only; helpers have internal linkage.
+//
+// As the AVX-512 kernels, four active channels at a time: each channel vector half (64
+// rows, 64 bytes) is two ymm; unpacklo/hi_epi8 then _epi16 within 128-bit lanes turn four
+// channels' ymm e of half h into four vectors j whose 32-bit lanes hold the four quants of
+// rows 64h + 16j + 8e .. +7 (the layout's slot order makes them consecutive). pmaddubsw
+// (unsigned quant x signed activation) gives int16 pair sums, pmaddwd with ones the int32
+// row sums. The int16 pairs cannot saturate: 4-bit and 6-bit quants times |x| <= 127 stay
+// below 2 * 63 * 127; Q8_0's q + 128 is turned back into signed q and multiplied as
+// |q| x sign(x, q) (|q| <= 128: at most 2 * 128 * 127 = 32512). The float steps per block
+// and 8 rows are the dense AVX2 kernels' (kernels/avx2/matmul_avx2.cpp), so the results
+// are bit-identical to them.
+#include <immintrin.h>
+#include <stdint.h>
+
+#define SPARROW_KERNEL_TU
+#include "sparse/layout.h"
+#include "sparse/sparse_kernels.h"
+
+namespace {
+
+inline int32_t ld32(const uint8_t* p) {
+  int32_t v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+inline int32_t ld16(const uint8_t* p) {
+  int16_t v;
+  __builtin_memcpy(&v, p, 2);
+  return v;
+}
+inline float ldf(const uint8_t* p) {
+  float v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+inline __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m256 load_f16x8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline __m256i bytes8_u(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+inline __m256i bytes8_s(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+
+enum Kind { kNib = 0, kByte = 1, kSix = 2 };
+
+// ymm e (slots 32e .. 32e + 31) of half h of a channel vector, as unsigned quants (for
+// kByte: the signed q, see channels()).
+template <int K>
+inline __m256i channel_part(const uint8_t* ch, int h, int e) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  if (K == kByte) return _mm256_xor_si256(load(ch + 64 * h + 32 * e), _mm256_set1_epi8(char(0x80)));
+  const __m256i raw = load(ch + 32 * e);
+  __m256i v = h ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4);
+  if (K == kSix) {
+    const __m256i hb = _mm256_srli_epi16(load(ch + 64), 4 * h + 2 * e);
+    v = _mm256_or_si256(v, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x30)));
+  }
+  return v;
+}
+
+// s[t][q] (rows 8q .. 8q + 7) += sum over the channels c set in `mask` of q[row][c] * x_t[c].
+template <int T, int K>
+inline void channels(const uint8_t* ch0, int chan, const uint8_t* xs, int64_t xrow, uint32_t mask, __m256i s[T][16]) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  while (mask) {
+    int c[4];
+    uint32_t keep[4];  // 0xff where channel c[k] is a real one of the quad, else 0
+    for (int k = 0; k < 4; k++) {
+      if (mask) {
+        c[k] = __builtin_ctz(mask);
+        mask &= mask - 1;
+        keep[k] = 0xffu;
+      } else {
+        c[k] = c[0];
+        keep[k] = 0;
+      }
+    }
+    __m256i xv[T];
+    for (int t = 0; t < T; t++) {
+      const uint8_t* xt = xs + t * xrow;
+      const uint32_t v = (uint32_t(xt[c[0]]) & keep[0]) | (uint32_t(xt[c[1]]) & keep[1]) << 8 |
+                         (uint32_t(xt[c[2]]) & keep[2]) << 16 | (uint32_t(xt[c[3]]) & keep[3]) << 24;
+      xv[t] = _mm256_set1_epi32(int32_t(v));
+    }
+    for (int h = 0; h < 2; h++)
+      for (int e = 0; e < 2; e++) {
+        const __m256i a = channel_part<K>(ch0 + c[0] * chan, h, e), b = channel_part<K>(ch0 + c[1] * chan, h, e);
+        const __m256i cc = channel_part<K>(ch0 + c[2] * chan, h, e), d = channel_part<K>(ch0 + c[3] * chan, h, e);
+        const __m256i ab_lo = _mm256_unpacklo_epi8(a, b), ab_hi = _mm256_unpackhi_epi8(a, b);
+        const __m256i cd_lo = _mm256_unpacklo_epi8(cc, d), cd_hi = _mm256_unpackhi_epi8(cc, d);
+        __m256i r[4];
+        r[0] = _mm256_unpacklo_epi16(ab_lo, cd_lo);
+        r[1] = _mm256_unpackhi_epi16(ab_lo, cd_lo);
+        r[2] = _mm256_unpacklo_epi16(ab_hi, cd_hi);
+        r[3] = _mm256_unpackhi_epi16(ab_hi, cd_hi);
+        for (int j = 0; j < 4; j++) {
+          const int q = 8 * h + 2 * j + e;
+          for (int t = 0; t < T; t++) {
+            const __m256i p = K == kByte ? _mm256_maddubs_epi16(_mm256_sign_epi8(r[j], r[j]), _mm256_sign_epi8(xv[t], r[j]))
+                                         : _mm256_maddubs_epi16(r[j], xv[t]);
+            s[t][q] = _mm256_add_epi32(s[t][q], _mm256_madd_epi16(p, ones));
+          }
+        }
+      }
+  }
+}
+
+template <int T>
+inline uint32_t active32(const uint8_t* qs, int64_t xrow) {
+  __m256i any = _mm256_setzero_si256();
+  for (int t = 0; t < T; t++) any = _mm256_or_si256(any, load(qs + t * xrow));
+  return ~uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi8(any, _mm256_setzero_si256())));
+}
+
+template <int T>
+inline void store_rows(const __m256 acc[T][16], float* y, int64_t ldy, int64_t rows_left) {
+  for (int q = 0; q < 16; q++) {
+    const int64_t left = rows_left - 8 * q;
+    if (left <= 0) break;
+    for (int t = 0; t < T; t++) {
+      if (left >= 8) {
+        _mm256_storeu_ps(y + t * ldy + 8 * q, acc[t][q]);
+      } else {
+        const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(left)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_maskstore_ps(y + t * ldy + 8 * q, m, acc[t][q]);
+      }
+    }
+  }
+}
+
+// Q4_0 / Q8_0: BlockQ8A activations (d at 0, sum at 4, qs at 8; 40 bytes).
+template <int T, bool Q4>
+struct Tile32 {
+  static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
+                      int64_t rows_left) {
+    constexpr int kChan = Q4 ? sparrow::kSparseQ4_0Channel : sparrow::kSparseQ8_0Channel;
+    constexpr int kBlock = Q4 ? sparrow::kSparseQ4_0Block : sparrow::kSparseQ8_0Block;
+    __m256 acc[T][16];
+    for (int t = 0; t < T; t++)
+      for (int q = 0; q < 16; q++) acc[t][q] = _mm256_setzero_ps();
+    uint64_t bytes = 0;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* xs = x + b * 40 + 8;
+      const uint32_t active = active32<T>(xs, xrow);
+      bytes += sparrow::kSparseScaleBytes + uint64_t(__builtin_popcount(active)) * kChan;
+      __m256i s[T][16];
+      for (int t = 0; t < T; t++)
+        for (int q = 0; q < 16; q++) s[t][q] = _mm256_setzero_si256();
+      channels<T, Q4 ? kNib : kByte>(blk + sparrow::kSparseScaleBytes, kChan, xs, xrow, active, s);
+      for (int q = 0; q < 16; q++) {
+        const __m256 dw = load_f16x8(blk + 16 * q);
+        for (int t = 0; t < T; t++) {
+          const uint8_t* xb = x + t * xrow + b * 40;
+          // Q4_0: nibbles 0..15 with the -8 offset taken out by the block sum; Q8_0: signed q.
+          const __m256i si = Q4 ? _mm256_sub_epi32(s[t][q], _mm256_set1_epi32(8 * ld32(xb + 4))) : s[t][q];
+          acc[t][q] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(si), dw), _mm256_set1_ps(ldf(xb)), acc[t][q]);
+        }
+      }
+    }
+    store_rows<T>(acc, y, ldy, rows_left);
+    return bytes;
+  }
+};
+
+// Q4_K / Q6_K: BlockQ8KA activations (d at 0, bsums at 4, bsums32 at 36, qs at 52; 308 bytes).
+template <int T, bool Q6>
+struct TileK {
+  static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
+                      int64_t rows_left) {
+    constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : 64;
+    constexpr int kHead = Q6 ? sparrow::kSparseQ6_KHead : sparrow::kSparseQ4_KHead;
+    constexpr int kBlock = Q6 ? sparrow::kSparseQ6_KBlock : sparrow::kSparseQ4_KBlock;
+    constexpr int kSub = Q6 ? 16 : 8, kCols = 256 / kSub;
+    __m256 acc[T][16];
+    for (int t = 0; t < T; t++)
+      for (int q = 0; q < 16; q++) acc[t][q] = _mm256_setzero_ps();
+    uint64_t bytes = 0;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* xb = x + b * 308;
+      uint32_t active[8];
+      int n_active = 0;
+      for (int j = 0; j < 8; j++) n_active += __builtin_popcount(active[j] = active32<T>(xb + 52 + 32 * j, xrow));
+      bytes += kHead + uint64_t(n_active) * kChan;
+      __m256i isum[T][16], csum[T][16];
+      for (int t = 0; t < T; t++)
+        for (int q = 0; q < 16; q++) isum[t][q] = csum[t][q] = _mm256_setzero_si256();
+      for (int sb = 0; sb < kSub; sb++) {
+        const uint8_t* sc = blk + (Q6 ? 256 : 512) + 128 * sb;
+        for (int q = 0; q < 16; q++) {
+          const __m256i f = Q6 ? bytes8_s(sc + 8 * q) : bytes8_u(blk + 1536 + 128 * sb + 8 * q);
+          for (int t = 0; t < T; t++)
+            csum[t][q] = _mm256_add_epi32(
+                csum[t][q], _mm256_mullo_epi32(f, _mm256_set1_epi32(ld16(xb + t * xrow + (Q6 ? 4 : 36) + 2 * sb))));
+        }
+        const uint32_t m = Q6 ? (active[sb >> 1] >> (16 * (sb & 1))) & 0xffffu : active[sb];
+        if (!m) continue;
+        __m256i s[T][16];
+        for (int t = 0; t < T; t++)
+          for (int q = 0; q < 16; q++) s[t][q] = _mm256_setzero_si256();
+        channels<T, Q6 ? kSix : kNib>(blk + kHead + kChan * kCols * sb, kChan, xb + 52 + kCols * sb, xrow, m, s);
+        for (int q = 0; q < 16; q++) {
+          const __m256i f = Q6 ? bytes8_s(sc + 8 * q) : bytes8_u(sc + 8 * q);
+          for (int t = 0; t < T; t++) isum[t][q] = _mm256_add_epi32(isum[t][q], _mm256_mullo_epi32(s[t][q], f));
+        }
+      }
+      for (int q = 0; q < 16; q++) {
+        const __m256 d = load_f16x8(blk + 16 * q);
+        for (int t = 0; t < T; t++) {
+          const __m256 dx = _mm256_set1_ps(ldf(xb + t * xrow));
+          if (Q6) {
+            const __m256i v = _mm256_sub_epi32(isum[t][q], _mm256_slli_epi32(csum[t][q], 5));
+            acc[t][q] = _mm256_fmadd_ps(dx, _mm256_mul_ps(d, _mm256_cvtepi32_ps(v)), acc[t][q]);
+          } else {
+            const __m256 dmin = load_f16x8(blk + 256 + 16 * q);
+            const __m256 v = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(isum[t][q])),
+                                           _mm256_mul_ps(dmin, _mm256_cvtepi32_ps(csum[t][q])));
+            acc[t][q] = _mm256_fmadd_ps(dx, v, acc[t][q]);
+          }
+        }
+      }
+    }
+    store_rows<T>(acc, y, ldy, rows_left);
+    return bytes;
+  }
+};
+
+template <template <int> class Tile>
+uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uint8_t* x, int64_t xrow, int64_t n,
+                    float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
+  uint64_t bytes = 0;
+  for (int64_t g = g0; g < g1; g++) {
+    const uint8_t* wg = w + g * group_bytes;
+    float* yg = y + g * sparrow::kSparseRows;
+    const int64_t left = rlimit - g * sparrow::kSparseRows;
+    switch (n) {
+      case 1: bytes += Tile<1>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 2: bytes += Tile<2>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 3: bytes += Tile<3>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 4: bytes += Tile<4>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 5: bytes += Tile<5>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 6: bytes += Tile<6>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 7: bytes += Tile<7>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 8: bytes += Tile<8>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      default: break;
+    }
+  }
+  return bytes;
+}
+
+template <int T> struct Q4_0Tile : Tile32<T, true> {};
+template <int T> struct Q8_0Tile : Tile32<T, false> {};
+template <int T> struct Q4_KTile : TileK<T, false> {};
+template <int T> struct Q6_KTile : TileK<T, true> {};
+
+}  // namespace
+
+extern "C" uint64_t sp_smm_q4_0_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q4_0Tile>(w, nb * sparrow::kSparseQ4_0Block, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q8_0_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q8_0Tile>(w, nb * sparrow::kSparseQ8_0Block, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q4_k_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 256;
+  return run_groups<Q4_KTile>(w, nb * sparrow::kSparseQ4_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q6_k_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 256;
+  return run_groups<Q6_KTile>(w, nb * sparrow::kSparseQ6_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}

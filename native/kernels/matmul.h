@@ -70,11 +70,4 @@ std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t, const ParallelFor& par 
 std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols, const char* name,
                                     const ParallelFor& par = {});
 
-// The dense repacked layout (kernels/layout.h) of quantized rows given as the file stores
-// them: rows x cols of `type` from `src` into dst (the 16-row group blocks, one group after
-// the other; the rows of a last partial group beyond `rows` are left as they are).
-// dense_group_bytes: bytes of one group (0 for a type that is not repacked).
-int64_t dense_group_bytes(uint32_t type, int64_t cols);
-void repack_dense_rows(uint32_t type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst);
-
 }  // namespace sparrow

@@ -539,20 +539,6 @@ std::unique_ptr<Matrix> make_matrix(uint32_t type, const void* data, int64_t row
   return std::make_unique<FloatMatrix>(type, data, rows, cols);
 }
 
-int64_t dense_group_bytes(uint32_t type, int64_t cols) {
-  const QuantKind* k = quant_kind(type);
-  return k ? cols / k->block * k->group_block : 0;
-}
-
-void repack_dense_rows(uint32_t type, const uint8_t* src, int64_t rows, int64_t cols, uint8_t* dst) {
-  const QuantKind* k = quant_kind(type);
-  if (!k) throw sparrow_error("ERR_INTERNAL", std::string("repack_dense_rows: type ") + type_name(type) + " is not repacked");
-  const int64_t nb = cols / k->block, group_bytes = nb * k->group_block;
-  const size_t src_row = size_t(nb) * quant_block_bytes(type);
-  for (int64_t row = 0; row < rows; row++)
-    k->repack(src + size_t(row) * src_row, dst + (row / kGroupRows) * group_bytes, nb, int(row % kGroupRows));
-}
-
 std::unique_ptr<Matrix> make_matrix(const GGUFTensor& t, const ParallelFor& par) {
   if (t.ne[2] != 1 || t.ne[3] != 1)
     throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + t.name + "' is not a matrix (" +

@@ -34,9 +34,9 @@
 //         [2304, 26880) 256 channel vectors of 96 bytes: 64 bytes of low 4 bits as above, then
 //         32 bytes of high 2 bits: bits 2k..2k+1 of byte i are those of row 64 (k >> 1) +
 //         slot_row(i + 32 (k & 1)) (q = low | high << 4 in 0..63; the value is q - 32)
-// Q4_K's scales and mins are unpacked from the file's 12 bytes (and packed back exactly
-// for the dense route), so it holds 148 bytes per row and super-block (the file 144, the
-// dense layout 148); Q6_K holds exactly the file's 210.
+// Q4_K's scales and mins are unpacked from the file's 12 bytes (get_row packs them back
+// exactly), so it holds 148 bytes per row and super-block (the file 144, the dense layout
+// 148); Q6_K holds exactly the file's 210.
 //
 // Activations are BlockQ8A (quant/quant.h), as for the dense kernels; BlockQ8KA for the
 // K-quants. A channel is skipped

@@ -141,6 +141,98 @@ void unpack_q6_k(const uint8_t* blk, int rr, uint8_t* dst) {
   }
 }
 
+// --- per type: a 128-row group into the dense 16-row layout (kernels/layout.h) ---
+// For each of the `rows` rows (< 128) and block b: row rr of the group is row rr % 16 of
+// dense group rr / 16; in the sparse group block its quants are at byte slot_of(rr % 64)
+// of each channel vector, nibble (or 64-byte half) rr / 64.
+
+struct RowAt {
+  int p, h;  // the byte of a channel-vector half, and the half
+  explicit RowAt(int rr) : p(slot_of(rr % 64)), h(rr / 64) {}
+  int nib(const uint8_t* ch) const { return (ch[p] >> (4 * h)) & 15; }
+  int six(const uint8_t* ch) const {  // Q6_K's q: low nibble | high 2 bits << 4
+    return nib(ch) | ((ch[64 + p % 32] >> (2 * (2 * h + p / 32))) & 3) << 4;
+  }
+};
+
+void dense_q4_0(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+  for (int rr = 0; rr < rows; rr++) {
+    const RowAt at(rr);
+    const int r = rr % kGroupRows;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kSparseQ4_0Block;
+      const uint8_t* ch = blk + kSparseScaleBytes;
+      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * kQ4_0GroupBlock;
+      std::memcpy(out + 2 * r, blk + 2 * rr, 2);
+      for (int i = 0; i < 16; i++)
+        out[32 + 64 * (i / 4) + 4 * r + i % 4] =
+            uint8_t(at.nib(ch + i * kSparseQ4_0Channel) | at.nib(ch + (16 + i) * kSparseQ4_0Channel) << 4);
+    }
+  }
+}
+
+void dense_q8_0(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+  for (int rr = 0; rr < rows; rr++) {
+    const RowAt at(rr);
+    const int r = rr % kGroupRows, off = 64 * at.h + at.p;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kSparseQ8_0Block;
+      const uint8_t* ch = blk + kSparseScaleBytes + off;
+      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * kQ8_0GroupBlock;
+      std::memcpy(out + 2 * r, blk + 2 * rr, 2);
+      for (int i = 0; i < 32; i++) out[32 + 64 * (i / 4) + 4 * r + i % 4] = ch[i * kSparseQ8_0Channel];  // both q ^ 0x80
+    }
+  }
+}
+
+void dense_q4_k(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+  for (int rr = 0; rr < rows; rr++) {
+    const RowAt at(rr);
+    const int r = rr % kGroupRows;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kSparseQ4_KBlock;
+      const uint8_t* ch = blk + kSparseQ4_KHead;
+      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * kQ4_KGroupBlock;
+      std::memcpy(out + 2 * r, blk + 2 * rr, 2);
+      std::memcpy(out + 32 + 2 * r, blk + 256 + 2 * rr, 2);
+      for (int j = 0; j < 8; j++) {
+        out[64 + 16 * j + r] = blk[512 + 128 * j + rr];
+        out[192 + 32 * (j >> 1) + 2 * r + (j & 1)] = blk[1536 + 128 * j + rr];
+      }
+      for (int c = 0; c < 4; c++)
+        for (int k = 0; k < 8; k++)
+          for (int e = 0; e < 4; e++) {
+            const int n = 64 * c + 4 * k + e;
+            out[320 + 64 * (8 * c + k) + 4 * r + e] = uint8_t(at.nib(ch + 64 * n) | at.nib(ch + 64 * (n + 32)) << 4);
+          }
+    }
+  }
+}
+
+void dense_q6_k(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+  for (int rr = 0; rr < rows; rr++) {
+    const RowAt at(rr);
+    const int r = rr % kGroupRows;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * kSparseQ6_KBlock;
+      const uint8_t* ch = blk + kSparseQ6_KHead;
+      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * kQ6_KGroupBlock;
+      std::memcpy(out + 2 * r, blk + 2 * rr, 2);
+      for (int s = 0; s < 16; s++) out[32 + 32 * (s >> 1) + 2 * r + (s & 1)] = blk[256 + 128 * s + rr];
+      uint8_t q[256];
+      for (int n = 0; n < 256; n++) q[n] = uint8_t(at.six(ch + kSparseQ6_KChannel * n));
+      for (int c = 0; c < 32; c++)
+        for (int e = 0; e < 4; e++) out[288 + 64 * c + 4 * r + e] = uint8_t((q[8 * c + e] & 15) | (q[8 * c + 4 + e] & 15) << 4);
+      for (int s = 0; s < 16; s++)
+        for (int e = 0; e < 4; e++) {
+          int hb = 0;
+          for (int i = 0; i < 4; i++) hb |= ((q[16 * s + 4 * i + e] >> 4) & 3) << (2 * i);
+          out[2336 + 64 * s + 4 * r + e] = uint8_t(hb);
+        }
+    }
+  }
+}
+
 struct SparseKind {
   int block;        // columns per file block
   int group_block;  // bytes per (128-row group, block)
@@ -148,19 +240,22 @@ struct SparseKind {
   bool kquant;      // BlockQ8KA activations (else BlockQ8A)
   void (*pack)(const uint8_t* src, uint8_t* blk, int rr);
   void (*unpack)(const uint8_t* blk, int rr, uint8_t* dst);
+  // rows (<= 128) of a group into the dense layout: 8 group blocks of 16 rows per block
+  void (*to_dense)(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst);
+  int dense_block;  // bytes per (16-row group, block) of the dense layout
   SparseMatMulFn SparseKernels::*fn;
   QMatMulFn Kernels::*dense;
 };
 
 const SparseKind* sparse_kind(uint32_t type) {
   static const SparseKind q4_0{32, kSparseQ4_0Block, kSparseScaleBytes, kSparseQ4_0Channel, false, pack_q4_0,
-                               unpack_q4_0, &SparseKernels::smm_q4_0, &Kernels::mm_q4_0};
+                               unpack_q4_0, dense_q4_0, kQ4_0GroupBlock, &SparseKernels::smm_q4_0, &Kernels::mm_q4_0};
   static const SparseKind q8_0{32, kSparseQ8_0Block, kSparseScaleBytes, kSparseQ8_0Channel, false, pack_q8_0,
-                               unpack_q8_0, &SparseKernels::smm_q8_0, &Kernels::mm_q8_0};
+                               unpack_q8_0, dense_q8_0, kQ8_0GroupBlock, &SparseKernels::smm_q8_0, &Kernels::mm_q8_0};
   static const SparseKind q4_k{256, kSparseQ4_KBlock, kSparseQ4_KHead, 64, true, pack_q4_k,
-                               unpack_q4_k, &SparseKernels::smm_q4_k, &Kernels::mm_q4_k};
+                               unpack_q4_k, dense_q4_k, kQ4_KGroupBlock, &SparseKernels::smm_q4_k, &Kernels::mm_q4_k};
   static const SparseKind q6_k{256, kSparseQ6_KBlock, kSparseQ6_KHead, kSparseQ6_KChannel, true, pack_q6_k,
-                               unpack_q6_k, &SparseKernels::smm_q6_k, &Kernels::mm_q6_k};
+                               unpack_q6_k, dense_q6_k, kQ6_KGroupBlock, &SparseKernels::smm_q6_k, &Kernels::mm_q6_k};
   switch (type) {
     case kQ4_0: return &q4_0;
     case kQ8_0: return &q8_0;
@@ -235,26 +330,20 @@ class SparseMatrix final : public Matrix {
  private:
   int64_t row_bytes() const { return nb_ * (k_.kquant ? kQ8KABytes : kQ8ABytes); }
 
-  // The dense kernel over each group, rebuilt as the file's rows and repacked into the
-  // dense layout in per-thread scratch buffers; tokens in chunks as the dense Matrix does
-  // (each output depends only on its row and token).
+  // The dense kernel over each group, converted into the dense layout in a per-thread
+  // scratch buffer; tokens in chunks as the dense Matrix does (each output depends only
+  // on its row and token).
   void mul_dense(QMatMulFn fn, const void* xq, int64_t n, float* y, int64_t ldy, int64_t g0, int64_t g1,
                  int64_t r1) const {
-    thread_local std::vector<uint8_t> file_rows, dense;
-    const size_t src_row = size_t(nb_) * src_block_;
-    if (file_rows.size() < kSparseRows * src_row) file_rows.resize(kSparseRows * src_row);
-    const size_t dense_need = size_t(kSparseRows / kGroupRows) * size_t(dense_group_bytes(type_, cols_));
-    if (dense.size() < dense_need) dense.resize(dense_need);
+    thread_local std::vector<uint8_t> dense;
+    const size_t need = size_t(kSparseRows / kGroupRows) * size_t(nb_) * size_t(k_.dense_block);
+    if (dense.size() < need) dense.resize(need);
     const int64_t xrow = row_bytes();
     const int64_t chunk = std::max<int64_t>(8, (int64_t(192) * 1024 / xrow) / 8 * 8);
     const uint8_t* x = static_cast<const uint8_t*>(xq);
     for (int64_t g = g0; g < g1; g++) {
       const int64_t row0 = g * kSparseRows, rlimit = std::min(r1, row0 + kSparseRows) - row0;
-      const uint8_t* wg = w_.get() + g * nb_ * k_.group_block;
-      for (int64_t rr = 0; rr < rlimit; rr++)
-        for (int64_t b = 0; b < nb_; b++)
-          k_.unpack(wg + b * k_.group_block, int(rr), file_rows.data() + size_t(rr) * src_row + size_t(b) * src_block_);
-      repack_dense_rows(type_, file_rows.data(), rlimit, cols_, dense.data());
+      k_.to_dense(w_.get() + g * nb_ * k_.group_block, nb_, int(rlimit), dense.data());
       const int64_t dg1 = (rlimit + kGroupRows - 1) / kGroupRows;
       for (int64_t t0 = 0; t0 < n; t0 += chunk)
         fn(dense.data(), cols_, x + t0 * xrow, std::min(chunk, n - t0), y + t0 * ldy + row0, ldy, 0, dg1, rlimit);

@@ -17,6 +17,8 @@
 //   glu         { kind: 'swiglu' | 'geglu', gate, up, width }
 //   add         { x, y, width }
 //   scale       { x, width, s }
+//   sparsify    { x, width, frac: Float32Array (one per row), reference? }  in place; reference:
+//               the plain twin (sparsify.h) instead of the backend's op
 //   moe         { x, width, nExpert, nUsed, ff, norm?, act?, router: Float32Array (nExpert x width),
 //                 type, gate, up (Uint8Array: nExpert matrices ff x width), down (nExpert x width x ff) }
 //   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
@@ -32,6 +34,7 @@
 
 #include "addon.h"
 #include "backend/cpu_backend.h"
+#include "backend/sparsify.h"
 #include "core/error.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
@@ -260,6 +263,22 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     one_seq(x.size(), width);
     Act a = input(*be, x, width);
     be->scale(a, float(s.num("s")));
+    return output(env, *be, a);
+  }
+  if (op == "sparsify") {
+    const int width = s.integer("width");
+    auto x = s.f32("x"), frac = s.f32("frac");
+    one_seq(x.size(), width);
+    if (frac.size() != size_t(be->tokens())) bad("frac needs one fraction per row");
+    if (s.has("reference") && s.o.Get("reference").ToBoolean().Value()) {
+      for (size_t t = 0; t < frac.size(); t++)
+        sparrow::sparsify_row_reference(x.data() + t * size_t(width), width, sparrow::sparsify_count(frac[t], width));
+      auto out = Napi::Float32Array::New(env, x.size());
+      std::memcpy(out.Data(), x.data(), x.size() * sizeof(float));
+      return out;
+    }
+    Act a = input(*be, x, width);
+    be->sparsify(a, frac);
     return output(env, *be, a);
   }
   if (op == "moe") {

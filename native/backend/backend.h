@@ -135,6 +135,11 @@ class Backend {
   virtual void add(Act x, Act y) = 0;
   // x *= s, in place.
   virtual void scale(Act x, float s) = 0;
+  // Activation sparsity, in place: in each row t, the floor(frac[t] * x.width) entries of
+  // smallest magnitude become +0 (exact count; ties broken by index, NaN ranks above
+  // infinity: see sparsify.h). frac holds x.rows fractions in [0, 1]; rows with 0 are left
+  // as they are.
+  virtual void sparsify(Act x, const std::vector<float>& frac) = 0;
   // out = the mixture-of-experts block of x (see MoeFfn); out must not be x.
   virtual void moe(Act x, const MoeFfn& m, Act out) = 0;
   // Final norm and output projection of the rows `rows` of x; the logits of row i go to

@@ -8,6 +8,7 @@
 // V (ggml converts the f32 operand of an f16 matmul to f16); softmax runs in f32 with a
 // double sum.
 #include "cpu_backend.h"
+#include "sparsify.h"
 
 #include <algorithm>
 #include <cmath>
@@ -388,6 +389,21 @@ void CpuBackend::glu(GluKind kind, Act gate, Act up, Act out) {
   const int64_t total = int64_t(gate.rows) * gate.width;
   if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU) throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
   parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(kind, g, u, o, i0, i1); });
+}
+
+void CpuBackend::sparsify(Act x, const std::vector<float>& frac) {
+  if (frac.size() != size_t(x.rows)) throw sparrow_error("ERR_INTERNAL", "backend: sparsify needs one fraction per row");
+  float* p = ptr(x);
+  const int w = x.width;
+  parallel_ranges(*pool_, x.rows, 4, [&](int t0, int t1) {
+    std::vector<uint32_t> scratch;
+    for (int t = t0; t < t1; t++) {
+      const int k = sparsify_count(frac[size_t(t)], w);
+      if (k == 0) continue;
+      if (scratch.empty()) scratch.resize(size_t(w));
+      sparsify_row(p + size_t(t) * size_t(w), w, k, scratch.data());
+    }
+  });
 }
 
 void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {

@@ -36,6 +36,7 @@ class CpuBackend final : public Backend {
   void glu(GluKind kind, Act gate, Act up, Act out) override;
   void add(Act x, Act y) override;
   void scale(Act x, float s) override;
+  void sparsify(Act x, const std::vector<float>& frac) override;
   void moe(Act x, const MoeFfn& m, Act out) override;
   void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
                    float* const* dest) override;

@@ -54,6 +54,36 @@ function expectBits(a: Float32Array, b: Float32Array, what: string) {
 // ---------------------------------------------------------------------------------
 // References.
 
+/** Activation sparsity: in each row, the floor(frac * width) entries of smallest |x| (ordered by the bits of |x|, ties by index) become +0. */
+function refSparsify(x: Float32Array, width: number, frac: Float32Array): Float32Array {
+  const out = x.slice();
+  const bits = new Uint32Array(out.buffer);
+  for (let t = 0; t < frac.length; t++) {
+    const k = Math.min(width, Math.max(0, Math.floor(frac[t]! * width)));
+    const idx = Array.from({ length: width }, (_, i) => t * width + i);
+    const key = (i: number) => bits[i]! & 0x7fffffff;
+    idx.sort((a, b) => key(a) - key(b) || a - b);
+    for (let j = 0; j < k; j++) out[idx[j]!] = 0;
+  }
+  return out;
+}
+
+/** Rows for sparsify: random values with many ties, zeros of both signs, denormals, huge values, NaN and infinities. */
+function sparsifyInput(rows: number, width: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(rows * width);
+  for (let i = 0; i < x.length; i++) {
+    const u = r();
+    const sign = r() < 0.5 ? -1 : 1;
+    x[i] =
+      u < 0.3 ? sign * Math.round(r() * 6) / 4 // ties (and +-0)
+      : u < 0.33 ? sign * 1e-40 * Math.round(r() * 4) // denormals
+      : u < 0.335 ? [NaN, Infinity, -Infinity, 3e38][Math.floor(r() * 4)]!
+      : sign * Math.exp((r() - 0.5) * 20);
+  }
+  return x;
+}
+
 function refRmsnorm(x: Float32Array, w: Float32Array, d: number, eps: number): Float64Array {
   const out = new Float64Array(x.length);
   for (let t = 0; t < x.length / d; t++) {
@@ -582,6 +612,34 @@ for (const backend of internal().backends()) {
             expectBits(one, got.subarray(r * hd, (r + 1) * hd), `pv_f16 row ${r} alone vs among ${rows}`);
           }
         }
+      });
+
+      it('sparsify: exact counts of the smallest magnitudes zeroed, ties by index, against both references, any thread count', () => {
+        const fracs = [0, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.77, 0.95, 0.999, 1];
+        for (const [width, rows] of [[1, 3], [7, 5], [64, 10], [100, 7], [172, 10], [1000, 4], [2049, 3], [5000, 2]]) {
+          const x = sparsifyInput(rows, width, width * 31 + rows);
+          const frac = Float32Array.from({ length: rows }, (_, t) => fracs[(t * 7 + width) % fracs.length]!);
+          const want = refSparsify(x, width, frac);
+          const got = op('sparsify', { ...base, x, width, frac, threads: 1 });
+          expectBits(got, want, `sparsify width=${width}`);
+          expectBits(op('sparsify', { ...base, x, width, frac, reference: true }), want, `sparsify reference twin width=${width}`);
+          expectBits(op('sparsify', { ...base, x, width, frac, threads: 3 }), got, `sparsify width=${width}, 3 threads`);
+          // Each row alone: the same bits as within the batch.
+          for (let t = 0; t < rows; t++) {
+            const one = op('sparsify', { ...base, x: x.slice(t * width, (t + 1) * width), width, frac: frac.slice(t, t + 1) });
+            expectBits(one, got.subarray(t * width, (t + 1) * width), `sparsify row ${t} alone`);
+          }
+          // The count is exact: rows keep their zeros plus exactly floor(frac * width) more at most.
+          for (let t = 0; t < rows; t++) {
+            const k = Math.floor(frac[t]! * width);
+            let zeros = 0;
+            for (let i = 0; i < width; i++) if (got[t * width + i] === 0 && Object.is(got[t * width + i], 0)) zeros++;
+            expect(zeros).toBeGreaterThanOrEqual(k);
+          }
+        }
+        expect(() => op('sparsify', { ...base, x: new Float32Array(8), width: 4, frac: new Float32Array(3) })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+        );
       });
 
       it('bad input is a clear SparrowError and leaves the addon usable', () => {

@@ -29,6 +29,9 @@
 //         [512, 1536) byte 512 + 128 j + r = the 6-bit scale of sub-block j (32 columns) of row r
 //         [1536, 2560) byte 1536 + 128 j + r = the 6-bit min of sub-block j of row r
 //         [2560, 18944) 256 channel vectors of 64 bytes (the low 4 bits of q, 0..15)
+//   Q5_K: the Q4_K header, then 256 channel vectors of 80 bytes: the 64 bytes of low 4 bits,
+//         then 16 bytes of fifth bits: bit p % 8 of byte 64 + 8 h + p / 8 is that of row
+//         64 h + slot_row(p)                             (23040 bytes per group block)
 //   Q6_K: [0, 256) d[128] fp16
 //         [256, 2304) byte 256 + 128 s + r = the int8 scale of sub-block s (16 columns) of row r
 //         [2304, 26880) 256 channel vectors of 96 bytes: 64 bytes of low 4 bits as above, then
@@ -36,7 +39,7 @@
 //         slot_row(i + 32 (k & 1)) (q = low | high << 4 in 0..63; the value is q - 32)
 // Q4_K's scales and mins are unpacked from the file's 12 bytes (get_row packs them back
 // exactly), so it holds 148 bytes per row and super-block (the file 144, the dense layout
-// 148); Q6_K holds exactly the file's 210.
+// 148), Q5_K 180 (176, 180); Q6_K holds exactly the file's 210.
 //
 // Activations are BlockQ8A (quant/quant.h), as for the dense kernels; BlockQ8KA for the
 // K-quants. A channel is skipped
@@ -54,6 +57,8 @@ constexpr int kSparseQ4_0Block = kSparseScaleBytes + 32 * kSparseQ4_0Channel;  /
 constexpr int kSparseQ8_0Block = kSparseScaleBytes + 32 * kSparseQ8_0Channel;  // 4352
 constexpr int kSparseQ4_KHead = 2560;
 constexpr int kSparseQ4_KBlock = kSparseQ4_KHead + 256 * 64;  // 18944
+constexpr int kSparseQ5_KChannel = 80;
+constexpr int kSparseQ5_KBlock = kSparseQ4_KHead + 256 * kSparseQ5_KChannel;  // 23040
 constexpr int kSparseQ6_KHead = 2304;
 constexpr int kSparseQ6_KChannel = 96;
 constexpr int kSparseQ6_KBlock = kSparseQ6_KHead + 256 * kSparseQ6_KChannel;  // 26880

@@ -18,6 +18,7 @@
   uint64_t sp_smm_q4_0_##isa(SP_SMM_ARGS);    \
   uint64_t sp_smm_q8_0_##isa(SP_SMM_ARGS);    \
   uint64_t sp_smm_q4_k_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_q5_k_##isa(SP_SMM_ARGS);    \
   uint64_t sp_smm_q6_k_##isa(SP_SMM_ARGS);
 
 extern "C" {
@@ -36,7 +37,7 @@ using SparseMatMulFn = uint64_t (*)(SP_SMM_ARGS);
 struct SparseKernels {
   // nullptr where the ISA has no sparse kernel of that type: the SparseMatrix then
   // computes through the dense kernel of the ISA (same bits, no bytes saved).
-  SparseMatMulFn smm_q4_0, smm_q8_0, smm_q4_k, smm_q6_k;
+  SparseMatMulFn smm_q4_0, smm_q8_0, smm_q4_k, smm_q6_k, smm_q5_k;
 };
 
 const SparseKernels& sparse_kernels_for(Isa isa);

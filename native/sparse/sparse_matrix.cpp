@@ -24,15 +24,16 @@ namespace sparrow {
 namespace {
 
 const SparseKernels kSparseGeneric = {sp_smm_q4_0_generic, sp_smm_q8_0_generic, sp_smm_q4_k_generic,
-                                      sp_smm_q6_k_generic};
-const SparseKernels kSparseNone = {nullptr, nullptr, nullptr, nullptr};
+                                      sp_smm_q6_k_generic, sp_smm_q5_k_generic};
+const SparseKernels kSparseNone = {nullptr, nullptr, nullptr, nullptr, nullptr};
 #ifdef SPARROW_HAVE_X86_KERNELS
-const SparseKernels kSparseAvx2 = {sp_smm_q4_0_avx2, sp_smm_q8_0_avx2, sp_smm_q4_k_avx2, sp_smm_q6_k_avx2};
+const SparseKernels kSparseAvx2 = {sp_smm_q4_0_avx2, sp_smm_q8_0_avx2, sp_smm_q4_k_avx2, sp_smm_q6_k_avx2,
+                                   sp_smm_q5_k_avx2};
 const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512, sp_smm_q4_k_avx512,
-                                     sp_smm_q6_k_avx512};
+                                     sp_smm_q6_k_avx512, sp_smm_q5_k_avx512};
 #endif
 
-enum : uint32_t { kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14 };
+enum : uint32_t { kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14 };
 
 // --- one row's values in a channel vector (sparse/layout.h) ---
 
@@ -114,6 +115,52 @@ void unpack_q4_k(const uint8_t* blk, int rr, uint8_t* dst) {
   }
 }
 
+// Q5_K: Q4_K's layout of the low 4 bits (as Q4_K's qs), and the fifth bit of value n at
+// bit n / 32 of qh[n % 32].
+void set_fifth(uint8_t* ch, int rr, int v) {
+  const int p = slot_of(rr % 64);
+  ch[64 + 8 * (rr / 64) + p / 8] = uint8_t(ch[64 + 8 * (rr / 64) + p / 8] | (v & 1) << (p % 8));
+}
+int get_fifth(const uint8_t* ch, int rr) {
+  const int p = slot_of(rr % 64);
+  return (ch[64 + 8 * (rr / 64) + p / 8] >> (p % 8)) & 1;
+}
+void pack_q5_k(const uint8_t* src, uint8_t* blk, int rr) {
+  std::memcpy(blk + 2 * rr, src + offsetof(BlockQ5_K, d), 2);
+  std::memcpy(blk + 256 + 2 * rr, src + offsetof(BlockQ5_K, dmin), 2);
+  for (int j = 0; j < 8; j++) kquant_scale_min(src + offsetof(BlockQ5_K, scales), j, blk + 512 + 128 * j + rr, blk + 1536 + 128 * j + rr);
+  const uint8_t* qs = src + offsetof(BlockQ5_K, qs);
+  const uint8_t* qh = src + offsetof(BlockQ5_K, qh);
+  for (int n = 0; n < 256; n++) {
+    const int c = n / 64, l = n % 32, hi = (n % 64) / 32;
+    uint8_t* ch = blk + kSparseQ4_KHead + kSparseQ5_KChannel * n;
+    set_nibble(ch, rr, hi ? qs[32 * c + l] >> 4 : qs[32 * c + l] & 15);
+    set_fifth(ch, rr, qh[n % 32] >> (n / 32));
+  }
+}
+void unpack_q5_k(const uint8_t* blk, int rr, uint8_t* dst) {
+  std::memcpy(dst + offsetof(BlockQ5_K, d), blk + 2 * rr, 2);
+  std::memcpy(dst + offsetof(BlockQ5_K, dmin), blk + 256 + 2 * rr, 2);
+  uint8_t sc[8], m[8];
+  for (int j = 0; j < 8; j++) sc[j] = blk[512 + 128 * j + rr], m[j] = blk[1536 + 128 * j + rr];
+  uint8_t* q = dst + offsetof(BlockQ5_K, scales);  // the inverse of kquant_scale_min
+  for (int j = 0; j < 4; j++) {
+    q[j] = uint8_t(sc[j] | (sc[j + 4] >> 4) << 6);
+    q[j + 4] = uint8_t(m[j] | (m[j + 4] >> 4) << 6);
+    q[j + 8] = uint8_t((sc[j + 4] & 15) | (m[j + 4] & 15) << 4);
+  }
+  uint8_t* qs = dst + offsetof(BlockQ5_K, qs);
+  uint8_t* qh = dst + offsetof(BlockQ5_K, qh);
+  std::memset(qh, 0, 32);
+  const uint8_t* ch = blk + kSparseQ4_KHead;
+  for (int i = 0; i < 128; i++) {
+    const int c = i / 32, l = i % 32;
+    qs[i] = uint8_t(get_nibble(ch + kSparseQ5_KChannel * (64 * c + l), rr) |
+                    get_nibble(ch + kSparseQ5_KChannel * (64 * c + 32 + l), rr) << 4);
+  }
+  for (int n = 0; n < 256; n++) qh[n % 32] = uint8_t(qh[n % 32] | get_fifth(ch + kSparseQ5_KChannel * n, rr) << (n / 32));
+}
+
 // Q6_K: value n has its low 4 bits in nibble (n / 64) % 2 of ql[64 (n / 128) + n % 64] and
 // its high 2 bits at bit 2 ((n / 32) % 4) of qh[32 (n / 128) + n % 32].
 void pack_q6_k(const uint8_t* src, uint8_t* blk, int rr) {
@@ -150,6 +197,7 @@ struct RowAt {
   int p, h;  // the byte of a channel-vector half, and the half
   explicit RowAt(int rr) : p(slot_of(rr % 64)), h(rr / 64) {}
   int nib(const uint8_t* ch) const { return (ch[p] >> (4 * h)) & 15; }
+  int fifth(const uint8_t* ch) const { return (ch[64 + 8 * h + p / 8] >> (p % 8)) & 1; }
   int six(const uint8_t* ch) const {  // Q6_K's q: low nibble | high 2 bits << 4
     return nib(ch) | ((ch[64 + p % 32] >> (2 * (2 * h + p / 32))) & 3) << 4;
   }
@@ -185,14 +233,18 @@ void dense_q8_0(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
   }
 }
 
-void dense_q4_k(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+// Q4_K (Q5 = false) and Q5_K (its fifth bits after Q4_K's group block).
+template <bool Q5>
+void dense_q45_k(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+  constexpr int kBlock = Q5 ? kSparseQ5_KBlock : kSparseQ4_KBlock, kChan = Q5 ? kSparseQ5_KChannel : 64;
+  constexpr int kDense = Q5 ? kQ5_KGroupBlock : kQ4_KGroupBlock;
   for (int rr = 0; rr < rows; rr++) {
     const RowAt at(rr);
     const int r = rr % kGroupRows;
     for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * kSparseQ4_KBlock;
+      const uint8_t* blk = wg + b * kBlock;
       const uint8_t* ch = blk + kSparseQ4_KHead;
-      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * kQ4_KGroupBlock;
+      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * kDense;
       std::memcpy(out + 2 * r, blk + 2 * rr, 2);
       std::memcpy(out + 32 + 2 * r, blk + 256 + 2 * rr, 2);
       for (int j = 0; j < 8; j++) {
@@ -203,7 +255,14 @@ void dense_q4_k(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
         for (int k = 0; k < 8; k++)
           for (int e = 0; e < 4; e++) {
             const int n = 64 * c + 4 * k + e;
-            out[320 + 64 * (8 * c + k) + 4 * r + e] = uint8_t(at.nib(ch + 64 * n) | at.nib(ch + 64 * (n + 32)) << 4);
+            out[320 + 64 * (8 * c + k) + 4 * r + e] = uint8_t(at.nib(ch + kChan * n) | at.nib(ch + kChan * (n + 32)) << 4);
+          }
+      if (Q5)  // byte [2368 + 64 k + 4 r + e]: bit j = the fifth bit of value 32 j + 4 k + e
+        for (int k = 0; k < 8; k++)
+          for (int e = 0; e < 4; e++) {
+            int hb = 0;
+            for (int j = 0; j < 8; j++) hb |= at.fifth(ch + kChan * (32 * j + 4 * k + e)) << j;
+            out[2368 + 64 * k + 4 * r + e] = uint8_t(hb);
           }
     }
   }
@@ -253,13 +312,16 @@ const SparseKind* sparse_kind(uint32_t type) {
   static const SparseKind q8_0{32, kSparseQ8_0Block, kSparseScaleBytes, kSparseQ8_0Channel, false, pack_q8_0,
                                unpack_q8_0, dense_q8_0, kQ8_0GroupBlock, &SparseKernels::smm_q8_0, &Kernels::mm_q8_0};
   static const SparseKind q4_k{256, kSparseQ4_KBlock, kSparseQ4_KHead, 64, true, pack_q4_k,
-                               unpack_q4_k, dense_q4_k, kQ4_KGroupBlock, &SparseKernels::smm_q4_k, &Kernels::mm_q4_k};
+                               unpack_q4_k, dense_q45_k<false>, kQ4_KGroupBlock, &SparseKernels::smm_q4_k, &Kernels::mm_q4_k};
+  static const SparseKind q5_k{256, kSparseQ5_KBlock, kSparseQ4_KHead, kSparseQ5_KChannel, true, pack_q5_k,
+                               unpack_q5_k, dense_q45_k<true>, kQ5_KGroupBlock, &SparseKernels::smm_q5_k, &Kernels::mm_q5_k};
   static const SparseKind q6_k{256, kSparseQ6_KBlock, kSparseQ6_KHead, kSparseQ6_KChannel, true, pack_q6_k,
                                unpack_q6_k, dense_q6_k, kQ6_KGroupBlock, &SparseKernels::smm_q6_k, &Kernels::mm_q6_k};
   switch (type) {
     case kQ4_0: return &q4_0;
     case kQ8_0: return &q8_0;
     case kQ4_K: return &q4_k;
+    case kQ5_K: return &q5_k;
     case kQ6_K: return &q6_k;
     default: return nullptr;
   }
@@ -372,7 +434,7 @@ const SparseKernels& sparse_kernels_for(Isa isa) {
 }
 
 bool sparse_supported(uint32_t type) { return sparse_kind(type) != nullptr; }
-const char* sparse_supported_names() { return "Q4_0, Q8_0, Q4_K, Q6_K"; }
+const char* sparse_supported_names() { return "Q4_0, Q8_0, Q4_K, Q5_K, Q6_K"; }
 
 std::unique_ptr<Matrix> make_sparse_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols,
                                            const char* name, std::shared_ptr<SparseStats> stats,

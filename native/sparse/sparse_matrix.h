@@ -25,7 +25,7 @@ struct SparseStats {
   void reset() { read = 0, dense = 0; }
 };
 
-// Whether the type has a channel-major layout (Q4_0, Q8_0, Q4_K, Q6_K so far).
+// Whether the type has a channel-major layout (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K so far).
 bool sparse_supported(uint32_t type);
 // The names of the supported types, for messages.
 const char* sparse_supported_names();

@@ -16,12 +16,12 @@ const s = () => k() as unknown as SparseAddon & ReturnType<typeof k>;
 
 const isas = systemInfo().supportedIsas;
 const ROWS = 128; // rows per channel-major group
-const CHANNEL_BYTES = { Q4_0: 64, Q8_0: 128, Q4_K: 64, Q6_K: 96 } as const;
+const CHANNEL_BYTES = { Q4_0: 64, Q8_0: 128, Q4_K: 64, Q5_K: 80, Q6_K: 96 } as const;
 // bytes of scales (and mins) per group and block
-const HEAD_BYTES = { Q4_0: 256, Q8_0: 256, Q4_K: 2560, Q6_K: 2304 } as const;
+const HEAD_BYTES = { Q4_0: 256, Q8_0: 256, Q4_K: 2560, Q5_K: 2560, Q6_K: 2304 } as const;
 type SType = keyof typeof CHANNEL_BYTES;
 const BLOCK_COLS = (type: SType) => (type.endsWith('_K') ? 256 : 32);
-const TYPES: SType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K'];
+const TYPES: SType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'Q5_K'];
 
 function makeWeights(type: SType, rows: number, cols: number, seed: number): Uint8Array {
   const r = rng(seed);
@@ -86,8 +86,8 @@ describe('sparse matmul (channel-major layout)', () => {
   });
 
   it('refuses a type without a sparse layout, with a code', () => {
-    const w = k()._quantize(T.Q5_K, new Float32Array(256 * 16));
-    expect(() => s()._sparseMatmul('generic', T.Q5_K, w, 16, 256, new Float32Array(256), 1)).toThrow(
+    const w = k()._quantize(T.Q3_K, new Float32Array(256 * 16));
+    expect(() => s()._sparseMatmul('generic', T.Q3_K, w, 16, 256, new Float32Array(256), 1)).toThrow(
       expect.objectContaining({ code: 'ERR_UNSUPPORTED_TYPE' }),
     );
   });

@@ -32,6 +32,7 @@ const CASES: [string, MixName, boolean][] = [
   ['tiny-phi3', 'q4_0', true], // fused QKV and gate/up tensors, split into row ranges
   ['tiny-gqa3', 'q4_k_m', true], // dims not multiples of 256: mostly Q5_0 (dense) beside Q8_0/Q4_K/Q6_K
   ['tiny-gqa4-hd128', 'q4_k_m', true], // Q4_K and Q6_K
+  ['tiny-gqa4-hd128', 'q5_k_m', true], // Q5_K and Q6_K
   ['tiny-qwen2-576', 'q6_k', true],
   ['tiny-mixtral', 'q4_k_m', true], // experts stay dense; attention is channel-major
 ];

@@ -40,7 +40,9 @@ inline __m256 load_f16x8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si
 inline __m256i bytes8_u(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 inline __m256i bytes8_s(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 
-enum Kind { kNib = 0, kByte = 1, kSix = 2 };
+// Channel kinds: 4-bit nibbles (Q4_0, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
+// 2 bits (Q6_K), nibbles plus a fifth bit (Q5_K).
+enum Kind { kNib = 0, kByte = 1, kSix = 2, kFive = 3 };
 
 // ymm e (slots 32e .. 32e + 31) of half h of a channel vector, as unsigned quants (for
 // kByte: the signed q, see channels()).
@@ -50,6 +52,13 @@ inline __m256i channel_part(const uint8_t* ch, int h, int e) {
   if (K == kByte) return _mm256_xor_si256(load(ch + 64 * h + 32 * e), _mm256_set1_epi8(char(0x80)));
   const __m256i raw = load(ch + 32 * e);
   __m256i v = h ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4);
+  if (K == kFive) {  // the 32 fifth bits of slots 32e .. 32e + 31, one byte each
+    const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                         2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+    const __m256i b = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(ld32(ch + 64 + 8 * h + 4 * e)), sel), bit);
+    v = _mm256_or_si256(v, _mm256_and_si256(_mm256_cmpeq_epi8(b, bit), _mm256_set1_epi8(0x10)));
+  }
   if (K == kSix) {
     const __m256i hb = _mm256_srli_epi16(load(ch + 64), 4 * h + 2 * e);
     v = _mm256_or_si256(v, _mm256_and_si256(_mm256_slli_epi16(hb, 4), _mm256_set1_epi8(0x30)));
@@ -163,13 +172,14 @@ struct Tile32 {
 };
 
 // Q4_K / Q6_K: BlockQ8KA activations (d at 0, bsums at 4, bsums32 at 36, qs at 52; 308 bytes).
-template <int T, bool Q6>
+template <int T, int Ty>
 struct TileK {
   static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
                       int64_t rows_left) {
-    constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : 64;
+    constexpr bool Q6 = Ty == 6, Q5 = Ty == 5;
+    constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : Q5 ? sparrow::kSparseQ5_KChannel : 64;
     constexpr int kHead = Q6 ? sparrow::kSparseQ6_KHead : sparrow::kSparseQ4_KHead;
-    constexpr int kBlock = Q6 ? sparrow::kSparseQ6_KBlock : sparrow::kSparseQ4_KBlock;
+    constexpr int kBlock = Q6 ? sparrow::kSparseQ6_KBlock : Q5 ? sparrow::kSparseQ5_KBlock : sparrow::kSparseQ4_KBlock;
     constexpr int kSub = Q6 ? 16 : 8, kCols = 256 / kSub;
     __m256 acc[T][16];
     for (int t = 0; t < T; t++)
@@ -198,7 +208,7 @@ struct TileK {
         __m256i s[T][16];
         for (int t = 0; t < T; t++)
           for (int q = 0; q < 16; q++) s[t][q] = _mm256_setzero_si256();
-        channels<T, Q6 ? kSix : kNib>(blk + kHead + kChan * kCols * sb, kChan, xb + 52 + kCols * sb, xrow, m, s);
+        channels<T, Q6 ? kSix : Q5 ? kFive : kNib>(blk + kHead + kChan * kCols * sb, kChan, xb + 52 + kCols * sb, xrow, m, s);
         for (int q = 0; q < 16; q++) {
           const __m256i f = Q6 ? bytes8_s(sc + 8 * q) : bytes8_u(sc + 8 * q);
           for (int t = 0; t < T; t++) isum[t][q] = _mm256_add_epi32(isum[t][q], _mm256_mullo_epi32(s[t][q], f));
@@ -250,8 +260,9 @@ uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uin
 
 template <int T> struct Q4_0Tile : Tile32<T, true> {};
 template <int T> struct Q8_0Tile : Tile32<T, false> {};
-template <int T> struct Q4_KTile : TileK<T, false> {};
-template <int T> struct Q6_KTile : TileK<T, true> {};
+template <int T> struct Q4_KTile : TileK<T, 4> {};
+template <int T> struct Q5_KTile : TileK<T, 5> {};
+template <int T> struct Q6_KTile : TileK<T, 6> {};
 
 }  // namespace
 
@@ -266,6 +277,10 @@ extern "C" uint64_t sp_smm_q8_0_avx2(SP_SMM_ARGS) {
 extern "C" uint64_t sp_smm_q4_k_avx2(SP_SMM_ARGS) {
   const int64_t nb = cols / 256;
   return run_groups<Q4_KTile>(w, nb * sparrow::kSparseQ4_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q5_k_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 256;
+  return run_groups<Q5_KTile>(w, nb * sparrow::kSparseQ5_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
 }
 extern "C" uint64_t sp_smm_q6_k_avx2(SP_SMM_ARGS) {
   const int64_t nb = cols / 256;

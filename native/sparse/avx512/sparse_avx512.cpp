@@ -43,8 +43,8 @@ inline void interleave4(__m512i a, __m512i b, __m512i c, __m512i d, __m512i out[
 }
 
 // Channel kinds: 4-bit nibbles (Q4_0, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
-// 2 bits (Q6_K).
-enum Kind { kNib = 0, kByte = 1, kSix = 2 };
+// 2 bits (Q6_K), nibbles plus a fifth bit (Q5_K).
+enum Kind { kNib = 0, kByte = 1, kSix = 2, kFive = 3 };
 
 // The four channel vectors of channels c[0..3] for rows 64 h .. 64 h + 63, as bytes in
 // layout slot order.
@@ -54,6 +54,11 @@ inline __m512i channel_half(const uint8_t* ch, int h) {
   if (K == kByte) return load(ch + 64 * h);
   const __m512i raw = load(ch);
   __m512i v = h ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4) : _mm512_and_si512(raw, m4);
+  if (K == kFive) {  // 64 fifth bits of the half, one per slot
+    uint64_t bits;
+    __builtin_memcpy(&bits, ch + 64 + 8 * h, 8);
+    v = _mm512_or_si512(v, _mm512_maskz_mov_epi8(__mmask64(bits), _mm512_set1_epi8(0x10)));
+  }
   if (K == kSix) {
     const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ch + 64));
     const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_srli_epi16(y, 4 * h)),
@@ -159,13 +164,14 @@ inline __m512i bytes16_u(const uint8_t* p) { return _mm512_cvtepu8_epi32(_mm_loa
 inline __m512i bytes16_s(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 
 // Q4_K / Q6_K: BlockQ8KA activations (d at 0, bsums at 4, bsums32 at 36, qs at 52; 308 bytes).
-template <int T, bool Q6>
+template <int T, int Ty>
 struct TileK {
   static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
                       int64_t rows_left) {
-    constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : 64;
+    constexpr bool Q6 = Ty == 6, Q5 = Ty == 5;
+    constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : Q5 ? sparrow::kSparseQ5_KChannel : 64;
     constexpr int kHead = Q6 ? sparrow::kSparseQ6_KHead : sparrow::kSparseQ4_KHead;
-    constexpr int kBlock = Q6 ? sparrow::kSparseQ6_KBlock : sparrow::kSparseQ4_KBlock;
+    constexpr int kBlock = Q6 ? sparrow::kSparseQ6_KBlock : Q5 ? sparrow::kSparseQ5_KBlock : sparrow::kSparseQ4_KBlock;
     __m512 acc[T][8];
     for (int t = 0; t < T; t++)
       for (int j = 0; j < 8; j++) acc[t][j] = _mm512_setzero_ps();
@@ -197,7 +203,7 @@ struct TileK {
         __m512i s[T][8];
         for (int t = 0; t < T; t++)
           for (int h = 0; h < 8; h++) s[t][h] = _mm512_setzero_si512();
-        channels<T, Q6 ? kSix : kNib>(ch0 + kChan * kCols * sb, kChan, xb + 52 + kCols * sb, xrow, m, s);
+        channels<T, Q6 ? kSix : Q5 ? kFive : kNib>(ch0 + kChan * kCols * sb, kChan, xb + 52 + kCols * sb, xrow, m, s);
         for (int h = 0; h < 8; h++) {
           const __m512i f = Q6 ? bytes16_s(sc + 16 * h) : bytes16_u(sc + 16 * h);
           for (int t = 0; t < T; t++) isum[t][h] = _mm512_add_epi32(isum[t][h], _mm512_mullo_epi32(s[t][h], f));
@@ -249,8 +255,9 @@ uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uin
 
 template <int T> struct Q4_0Tile : Tile32<T, true> {};
 template <int T> struct Q8_0Tile : Tile32<T, false> {};
-template <int T> struct Q4_KTile : TileK<T, false> {};
-template <int T> struct Q6_KTile : TileK<T, true> {};
+template <int T> struct Q4_KTile : TileK<T, 4> {};
+template <int T> struct Q5_KTile : TileK<T, 5> {};
+template <int T> struct Q6_KTile : TileK<T, 6> {};
 
 }  // namespace
 
@@ -265,6 +272,10 @@ extern "C" uint64_t sp_smm_q8_0_avx512(SP_SMM_ARGS) {
 extern "C" uint64_t sp_smm_q4_k_avx512(SP_SMM_ARGS) {
   const int64_t nb = cols / 256;
   return run_groups<Q4_KTile>(w, nb * sparrow::kSparseQ4_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q5_k_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 256;
+  return run_groups<Q5_KTile>(w, nb * sparrow::kSparseQ5_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
 }
 extern "C" uint64_t sp_smm_q6_k_avx512(SP_SMM_ARGS) {
   const int64_t nb = cols / 256;

@@ -83,13 +83,14 @@ int16_t ld_i16(const uint8_t* p) {
   return v;
 }
 
-// Q4_K (Q6 = false) and Q6_K (Q6 = true), BlockQ8KA activations (d at 0, bsums at 4,
+// Q4_K (Ty = 4), Q5_K (5) and Q6_K (6), BlockQ8KA activations (d at 0, bsums at 4,
 // bsums32 at 36, qs at 52; 308 bytes).
-template <bool Q6>
+template <int Ty>
 uint64_t smm_k(SP_SMM_ARGS) {
-  constexpr int kChan = Q6 ? kSparseQ6_KChannel : 64;
+  constexpr bool Q6 = Ty == 6, Q5 = Ty == 5;
+  constexpr int kChan = Q6 ? kSparseQ6_KChannel : Q5 ? kSparseQ5_KChannel : 64;
   constexpr int kHead = Q6 ? kSparseQ6_KHead : kSparseQ4_KHead;
-  constexpr int kBlock = Q6 ? kSparseQ6_KBlock : kSparseQ4_KBlock;
+  constexpr int kBlock = Q6 ? kSparseQ6_KBlock : Q5 ? kSparseQ5_KBlock : kSparseQ4_KBlock;
   const int64_t nb = cols / 256;
   const uint8_t* x = static_cast<const uint8_t*>(xq);
   const int64_t xrow = nb * 308;
@@ -117,6 +118,7 @@ uint64_t smm_k(SP_SMM_ARGS) {
             const uint8_t* ch = blk + kHead + c * kChan;
             int v = h ? ch[p] >> 4 : ch[p] & 15;
             if (Q6) v |= ((ch[64 + p % 32] >> (2 * (2 * h + p / 32))) & 3) << 4;
+            if (Q5) v |= ((ch[64 + 8 * h + p / 8] >> (p % 8)) & 1) << 4;
             return v;
           };
           if (!Q6) {
@@ -152,8 +154,9 @@ uint64_t smm_k(SP_SMM_ARGS) {
 
 }  // namespace
 
-extern "C" uint64_t sp_smm_q4_k_generic(SP_SMM_ARGS) { return smm_k<false>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
-extern "C" uint64_t sp_smm_q6_k_generic(SP_SMM_ARGS) { return smm_k<true>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
+extern "C" uint64_t sp_smm_q4_k_generic(SP_SMM_ARGS) { return smm_k<4>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
+extern "C" uint64_t sp_smm_q5_k_generic(SP_SMM_ARGS) { return smm_k<5>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
+extern "C" uint64_t sp_smm_q6_k_generic(SP_SMM_ARGS) { return smm_k<6>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
 
 extern "C" uint64_t sp_smm_q4_0_generic(SP_SMM_ARGS) { return smm<true>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }
 extern "C" uint64_t sp_smm_q8_0_generic(SP_SMM_ARGS) { return smm<false>(w, cols, xq, n, y, ldy, g0, g1, rlimit); }

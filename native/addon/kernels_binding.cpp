@@ -14,6 +14,7 @@
 //   _sparseMatmul(isa, type, w, rows, cols, x, n, r0?, r1?) -> { y, read, dense }
 //        as _matmul through the channel-major SparseMatrix (sparse/sparse_matrix.h);
 //        read: the weight bytes its kernels read, dense: those a dense pass reads
+//   _sparseGetRow(type, w, rows, cols, r) -> Float32Array   row r of the SparseMatrix
 //   _sparseInfo() -> { types: ggml type ids with a sparse layout, kernelIsas: ISA names
 //        with sparse kernels (the others compute through the dense kernel) }
 //   _sparseModelRun(path, sparsity, threads, prompt: Int32Array, decode: Int32Array)
@@ -224,6 +225,22 @@ Napi::Value SparseModelRun(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value SparseGetRow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    uint32_t type = arg_type(info, 0);
+    auto w = arg_typed<Napi::Uint8Array>(info, 1, "w");
+    auto rows = int64_t(arg_number(info, 2, "rows")), cols = int64_t(arg_number(info, 3, "cols"));
+    auto r = int64_t(arg_number(info, 4, "r"));
+    check_weights(info, type, w.ByteLength(), rows, cols);
+    if (r < 0 || r >= rows) throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "r is out of range");
+    auto m = sparrow::make_sparse_matrix(type, w.Data(), rows, cols, "test", nullptr);
+    auto out = Napi::Float32Array::New(env, size_t(cols));
+    m->get_row(r, out.Data());
+    return out;
+  });
+}
+
 Napi::Value SparseInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -417,6 +434,7 @@ SPARROW_INTERNAL_BINDING(kernels) {
   exports.Set("_matmul", Napi::Function::New(env, Matmul, "_matmul"));
   exports.Set("_sparseMatmul", Napi::Function::New(env, SparseMatmul, "_sparseMatmul"));
   exports.Set("_sparseModelRun", Napi::Function::New(env, SparseModelRun, "_sparseModelRun"));
+  exports.Set("_sparseGetRow", Napi::Function::New(env, SparseGetRow, "_sparseGetRow"));
   exports.Set("_sparseInfo", Napi::Function::New(env, SparseInfo, "_sparseInfo"));
   exports.Set("_matmulReference", Napi::Function::New(env, MatmulReference, "_matmulReference"));
   exports.Set("_dotF16", Napi::Function::New(env, DotF16, "_dotF16"));

@@ -11,6 +11,7 @@ interface SparseAddon {
   _sparseMatmul(isa: string, type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, n: number,
     r0?: number, r1?: number): { y: Float32Array; read: number; dense: number };
   _sparseInfo(): { types: number[]; kernelIsas: string[] };
+  _sparseGetRow(type: number, w: Uint8Array, rows: number, cols: number, r: number): Float32Array;
 }
 const s = () => k() as unknown as SparseAddon & ReturnType<typeof k>;
 
@@ -125,6 +126,17 @@ describe('sparse matmul (channel-major layout)', () => {
             }
         expect(checked).toBeGreaterThan(50);
       });
+
+  for (const type of TYPES)
+    it(`${type}: get_row reads back the file's values exactly (the layout loses nothing)`, () => {
+      const rows = 300, cols = 3 * BLOCK_COLS(type);
+      const w = makeWeights(type, rows, cols, 5);
+      const ref = k()._dequantize(T[type], w, rows * cols);
+      for (const r of [0, 1, 63, 64, 127, 128, 200, 255, 256, 299]) {
+        const got = s()._sparseGetRow(T[type], w, rows, cols, r);
+        expect(bits(got), `row ${r}`).toEqual(bits(ref.slice(r * cols, (r + 1) * cols)));
+      }
+    });
 
   for (const type of TYPES)
     it(`${type}: a row range starting at a later group computes only its rows`, () => {

@@ -13,7 +13,9 @@ import { unpackMetadata, type PackedMetadata } from './gguf.js';
 import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './templates/template.js';
 import { Chat, type ChatOptions } from './chat/chat.js';
 import { embed, type EmbedOptions } from './embeddings/embed.js';
-import { checkLevel, defaultAllocation } from './sparsity/allocation.js';
+import fs from 'node:fs';
+import { byteFraction, checkLevel } from './sparsity/allocation.js';
+import { calibrationPathFor, SparsityPlan } from './sparsity/plan.js';
 
 export interface LoadModelOptions {
   /** Threads for the forward pass (the calling worker thread included): an integer 1..256. Default: physical cores. */
@@ -49,6 +51,14 @@ export interface LoadModelOptions {
    * Sessions may override the level (createSession({ sparsity })).
    */
   sparsity?: number;
+  /**
+   * The sparsity calibration (per-site, per-layer allocation of each level, from `sparrow
+   * calibrate`): a file path, or false for the built-in default allocation. Default: the
+   * file `MODEL.gguf.sparsity.json` beside the model when it exists. A calibration made for
+   * another model file rejects with ERR_CALIBRATION_MISMATCH, a damaged one with
+   * ERR_BAD_CALIBRATION.
+   */
+  sparsityCalibration?: string | false;
 }
 
 /** Options of model.createChat: the chat's own, plus the size of the session it creates. */
@@ -164,6 +174,10 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   checkInteger(options.batchSize, 'batchSize', 1, 65536);
   checkInteger(options.maxQueue, 'maxQueue', 1, 2 ** 30);
   checkLevel(options.sparsity);
+  const cal = options.sparsityCalibration;
+  if (cal !== undefined && cal !== false && (typeof cal !== 'string' || cal.length === 0))
+    throw new SparrowError('loadModel: sparsityCalibration must be a file path or false', 'ERR_INVALID_ARG');
+  const calibration = cal === false ? null : (cal ?? (fs.existsSync(calibrationPathFor(path)) ? calibrationPathFor(path) : null));
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new SparrowError(`loadModel: options.onProgress must be a function (got ${typeof onProgress})`, 'ERR_INVALID_ARG');
@@ -171,7 +185,7 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
     throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
   if (signal?.aborted) throw abortError('loadModel');
   const { threads, batchSize, maxQueue, sparsity } = options;
-  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, sparsity }, onProgress, signal);
+  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, sparsity }, calibration, onProgress, signal);
 }
 
 /** Share of the progress given to the weights; the tokenizer has the rest. */
@@ -186,6 +200,7 @@ async function loadWithProgress(
   native: ModelAddon,
   path: string,
   nativeOptions: { threads?: number; batchSize?: number; maxQueue?: number; sparsity?: number },
+  calibration: string | null,
   onProgress: ((fraction: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Model> {
@@ -219,6 +234,10 @@ async function loadWithProgress(
       if (failed.callbackError) throw failed.callbackError.error;
       throw e;
     }
+    const siteBytes = native.modelSparsitySites(handle);
+    const plan = calibration
+      ? SparsityPlan.fromFile(calibration, siteBytes, native.modelFingerprint(handle))
+      : SparsityPlan.default(siteBytes);
     report(WEIGHTS_SHARE);
     let slices = 0;
     const sliced = {
@@ -232,7 +251,7 @@ async function loadWithProgress(
     });
     if (failed.callbackError) throw failed.callbackError.error;
     if (signal?.aborted) throw abortError('loadModel');
-    const model = new Model(native, handle, tokenizer);
+    const model = new Model(native, handle, tokenizer, plan);
     handle = undefined;
     report(1);
     const late = failed.callbackError as { error: unknown } | undefined; // set by report(1)
@@ -258,32 +277,65 @@ export class Model {
   #sessions = new Set<WeakRef<Session>>();
   /** Bytes of the weights behind each sparsity site, n_layer x 4 (src/sparsity). */
   readonly #siteBytes: Float64Array;
+  readonly #plan: SparsityPlan;
 
   /** @internal Use loadModel(). */
-  constructor(native: ModelAddon, handle: NativeHandle, tokenizer: Tokenizer) {
+  constructor(native: ModelAddon, handle: NativeHandle, tokenizer: Tokenizer, plan?: SparsityPlan) {
     this.#native = native;
     this.#handle = handle;
     this.#statsHandle = handle;
     const info = native.modelInfo(handle);
     this.#siteBytes = native.modelSparsitySites(handle);
+    this.#plan = plan ?? SparsityPlan.default(this.#siteBytes);
     this.info = Object.freeze({
       ...info,
-      sparsity: Object.freeze({ level: info.sparsity, allocation: 'default', file: null }),
+      sparsity: Object.freeze({ level: info.sparsity, allocation: this.#plan.kind, file: this.#plan.file }),
     });
     this.tokenizer = tokenizer;
   }
 
   /**
    * @internal The allocation of a sparsity level (n_layer x 4 fractions of zeroed input
-   * channels, src/sparsity/allocation.ts).
+   * channels, src/sparsity): the calibration's, else the default prior's.
    */
   sparsityAllocation(level: number): Float32Array {
-    return defaultAllocation(this.#siteBytes, level);
+    return this.#plan.allocation(level);
   }
 
   /** @internal Bytes of the weights behind each sparsity site, n_layer x 4. */
   get sparsitySiteBytes(): Float64Array {
     return this.#siteBytes.slice();
+  }
+
+  /** @internal The model file's fingerprint (16 hex digits), which a calibration file names. */
+  get fingerprint(): string {
+    if (!this.#handle) throw new SparrowError('the model has been disposed', 'ERR_DISPOSED');
+    return this.#native.modelFingerprint(this.#handle);
+  }
+
+  /**
+   * @internal A session whose decoded (and, with sparsePrompt, prompt) tokens use this
+   * explicit allocation (n_layer x 4 fractions): what calibration measures.
+   */
+  createSessionWithAllocation(allocation: Float32Array, options: { contextSize?: number; sparsePrompt?: boolean } = {}): Session {
+    if (!this.#handle) throw new SparrowError('the model has been disposed', 'ERR_DISPOSED');
+    let any = false;
+    for (const f of allocation) any ||= f > 0;
+    const handle = this.#native.sessionCreate(this.#handle, {
+      contextSize: options.contextSize,
+      // The native level only says "sparsified"; the allocation says how much.
+      sparsity: any ? Math.min(0.9, Math.max(1e-6, byteFraction(this.#siteBytes, allocation))) : 0,
+      sparsityAllocation: any ? allocation : undefined,
+      sparsePrompt: options.sparsePrompt,
+    });
+    const session = new Session(this.#native, handle, {
+      tokenizer: this.tokenizer,
+      vocabSize: this.info.vocabSize,
+      onDispose: () => this.#sessions.delete(ref),
+    });
+    const ref = new WeakRef(session);
+    this.#sessions.add(ref);
+    return session;
   }
 
   get disposed(): boolean {

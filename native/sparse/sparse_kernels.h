@@ -1,10 +1,12 @@
 // The sparse (input-skipping) matmul kernels over the channel-major layouts of
 // sparse/layout.h, one table per ISA, as kernels/kernels.h does for the dense ones.
-// The generic kernels are the plain reference twins.
+// The generic kernels are the plain reference twins; AVX2 and AVX-512 have fast ones
+// (NEON none yet: the SparseMatrix computes through the dense NEON kernels there).
 //
 // For the 128-row groups [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and
 // 128*g0 <= r < min(128*g1, rlimit); n <= kSparseMaxTokens. xq holds n tokens of BlockQ8A
-// rows (BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0 in all n tokens are not read.
+// rows (BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0
+// in all n tokens are not read.
 // Returns the weight bytes read (scales of every block, plus the channel vectors of the
 // channels read).
 #pragma once

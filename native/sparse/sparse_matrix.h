@@ -1,7 +1,8 @@
 // SparseMatrix: a weight matrix stored channel-major (sparse/layout.h) so that decoding
 // skips the weight bytes of input channels whose activations are zero.
 //
-// It is a Matrix like any other (kernels/matmul.h): the same input format (BlockQ8A) and
+// It is a Matrix like any other (kernels/matmul.h): the same input format (BlockQ8A, or
+// BlockQ8KA for the K-quants) and
 // the same results, bit for bit, as the dense matrix of the same tensor on the same ISA.
 //   n <= kSparseMaxTokens (decode steps, batched or not): the sparse kernel of the current
 //     ISA reads only the channels that are nonzero in some token.

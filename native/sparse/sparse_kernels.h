@@ -7,6 +7,8 @@
 // 128*g0 <= r < min(128*g1, rlimit); n <= kSparseMaxTokens. xq holds n tokens of BlockQ8A
 // rows (BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0
 // in all n tokens are not read.
+// The AVX2 and AVX-512 kernels prefetch the active channel vectors (and scales) a few
+// blocks ahead, also into the next group of the call (skips defeat the stream prefetcher).
 // Returns the weight bytes read (scales of every block, plus the channel vectors of the
 // channels read).
 #pragma once

@@ -110,6 +110,25 @@ inline uint32_t active32(const uint8_t* qs, int64_t xrow) {
   return _mm256_test_epi8_mask(any, any);
 }
 
+// Software prefetch: a skip pattern breaks the hardware stream prefetcher, so the kernels
+// prefetch the active channel vectors (and the scales) a few blocks ahead themselves.
+// kAheadBlocks: 32-column blocks ahead (Q4_0/Q8_0); kAheadSub: K-quant sub-blocks ahead.
+constexpr int64_t kAheadBlocks = 2, kAheadSub = 2;
+inline void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
+inline void prefetch_bytes(const uint8_t* p, int bytes) {
+  for (int l = 0; l < bytes; l += 64) prefetch(p + l);
+  prefetch(p + bytes - 1);
+}
+// The channel vectors of the channels set in mask (channel c at ch0 + c * chan).
+inline void prefetch_channels(const uint8_t* ch0, int chan, uint32_t mask) {
+  for (; mask; mask &= mask - 1) prefetch_bytes(ch0 + __builtin_ctz(mask) * chan, chan);
+}
+// Block a of a group of nb blocks at wg, or block a - nb of the next group (nullptr: none).
+inline const uint8_t* ahead_block(const uint8_t* wg, const uint8_t* next, int64_t nb, int64_t block, int64_t a) {
+  if (a < nb) return wg + a * block;
+  return next && a - nb < nb ? next + (a - nb) * block : nullptr;
+}
+
 template <int T>
 inline void store_rows(const __m512 acc[T][8], float* y, int64_t ldy, int64_t rows_left) {
   for (int j = 0; j < 8; j++) {
@@ -123,8 +142,8 @@ inline void store_rows(const __m512 acc[T][8], float* y, int64_t ldy, int64_t ro
 // Q4_0 / Q8_0: BlockQ8A activations (d at 0, sum at 4, qs at 8; 40 bytes).
 template <int T, bool Q4>
 struct Tile32 {
-  static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
-                      int64_t rows_left) {
+  static uint64_t run(const uint8_t* wg, const uint8_t* next, int64_t nb, const uint8_t* x, int64_t xrow, float* y,
+                      int64_t ldy, int64_t rows_left) {
     constexpr int kChan = Q4 ? sparrow::kSparseQ4_0Channel : sparrow::kSparseQ8_0Channel;
     constexpr int kBlock = Q4 ? sparrow::kSparseQ4_0Block : sparrow::kSparseQ8_0Block;
     constexpr int32_t kOff = Q4 ? 8 : 128;
@@ -136,6 +155,11 @@ struct Tile32 {
       const uint8_t* blk = wg + b * kBlock;
       const uint8_t* xs = x + b * 40 + 8;
       const uint32_t active = active32<T>(xs, xrow);
+      if (const uint8_t* pb = ahead_block(wg, next, nb, kBlock, b + kAheadBlocks)) {
+        const int64_t a = (b + kAheadBlocks) % nb;
+        prefetch_bytes(pb, sparrow::kSparseScaleBytes);
+        prefetch_channels(pb + sparrow::kSparseScaleBytes, kChan, active32<T>(x + a * 40 + 8, xrow));
+      }
       bytes += sparrow::kSparseScaleBytes + uint64_t(__builtin_popcount(active)) * kChan;
       __m512i s[T][8];
       for (int t = 0; t < T; t++)
@@ -166,8 +190,8 @@ inline __m512i bytes16_s(const uint8_t* p) { return _mm512_cvtepi8_epi32(_mm_loa
 // Q4_K / Q6_K: BlockQ8KA activations (d at 0, bsums at 4, bsums32 at 36, qs at 52; 308 bytes).
 template <int T, int Ty>
 struct TileK {
-  static uint64_t run(const uint8_t* wg, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy,
-                      int64_t rows_left) {
+  static uint64_t run(const uint8_t* wg, const uint8_t* next, int64_t nb, const uint8_t* x, int64_t xrow, float* y,
+                      int64_t ldy, int64_t rows_left) {
     constexpr bool Q6 = Ty == 6, Q5 = Ty == 5;
     constexpr int kChan = Q6 ? sparrow::kSparseQ6_KChannel : Q5 ? sparrow::kSparseQ5_KChannel : 64;
     constexpr int kHead = Q6 ? sparrow::kSparseQ6_KHead : sparrow::kSparseQ4_KHead;
@@ -188,7 +212,22 @@ struct TileK {
       for (int t = 0; t < T; t++)
         for (int h = 0; h < 8; h++) isum[t][h] = csum[t][h] = _mm512_setzero_si512();
       constexpr int kSub = Q6 ? 16 : 8, kCols = 256 / kSub;
+      const uint8_t* next_blk = ahead_block(wg, next, nb, kBlock, b + 1);
       for (int sb = 0; sb < kSub; sb++) {
+        // The next block's header, a slice per sub-block, and the active channels of the
+        // sub-block kAheadSub ahead.
+        if (next_blk)
+          for (int l = (sb * kHead / kSub) & ~63; l < (sb + 1) * kHead / kSub; l += 64) prefetch(next_blk + l);
+        {
+          const int64_t i = b * kSub + sb + kAheadSub, ab = i / kSub;
+          const int asb = int(i % kSub);
+          if (const uint8_t* pb = ahead_block(wg, next, nb, kBlock, ab)) {
+            const uint8_t* qs = x + (ab % nb) * 308 + 52;
+            const uint32_t am = Q6 ? (active32<T>(qs + 32 * (asb >> 1), xrow) >> (16 * (asb & 1))) & 0xffffu
+                                   : active32<T>(qs + 32 * asb, xrow);
+            prefetch_channels(pb + kHead + kChan * kCols * asb, kChan, am);
+          }
+        }
         // Q4_K: scales at 512 + 128 j (unsigned), mins at 1536 + 128 j, with bsums32;
         // Q6_K: int8 scales at 256 + 128 s, with bsums (the -32 offset).
         const uint8_t* sc = blk + (Q6 ? 256 : 512) + 128 * sb;
@@ -238,15 +277,16 @@ uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uin
     const uint8_t* wg = w + g * group_bytes;
     float* yg = y + g * sparrow::kSparseRows;
     const int64_t left = rlimit - g * sparrow::kSparseRows;
+    const uint8_t* next = g + 1 < g1 ? wg + group_bytes : nullptr;  // prefetched at the end of this group
     switch (n) {
-      case 1: bytes += Tile<1>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 2: bytes += Tile<2>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 3: bytes += Tile<3>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 4: bytes += Tile<4>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 5: bytes += Tile<5>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 6: bytes += Tile<6>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 7: bytes += Tile<7>::run(wg, nb, x, xrow, yg, ldy, left); break;
-      case 8: bytes += Tile<8>::run(wg, nb, x, xrow, yg, ldy, left); break;
+      case 1: bytes += Tile<1>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 2: bytes += Tile<2>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 3: bytes += Tile<3>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 4: bytes += Tile<4>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 5: bytes += Tile<5>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 6: bytes += Tile<6>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 7: bytes += Tile<7>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
+      case 8: bytes += Tile<8>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
       default: break;
     }
   }

@@ -23,6 +23,18 @@
 //   for vpdpbusd. Every quant and scale is the file's, unchanged; the group block holds
 //   exactly as many bytes as the file spends on those 128 rows x 32 columns.
 //
+// The other 32-column types, per block (the same 64-byte nibble channel vectors as Q4_0;
+// for the 5-bit types followed by Q5_K's 16 bytes of fifth bits):
+//   Q5_0:   [0, 256) d[128] fp16, then 32 channel vectors of 80 bytes (q 0..31, value
+//           q - 16)                                      (2816 bytes per group block)
+//   Q4_1:   [0, 256) d[128] fp16, [256, 512) m[128] fp16, 32 channel vectors of 64 bytes
+//           (value d q + m)                              (2560)
+//   Q5_1:   as Q4_1 with 80-byte channel vectors         (3072)
+//   IQ4_NL: as Q4_0, the nibbles being codebook indices  (2304)
+//   MXFP4:  [0, 128) e[128] E8M0 exponent bytes, 32 channel vectors of 64 bytes of codebook
+//           indices                                      (2176)
+// each exactly the file's bytes for those 128 rows x 32 columns.
+//
 // The K-quants, per super-block of the file (256 columns), with the same 64-byte nibble
 // channel vectors as Q4_0 (low nibble: row slot_row(p), high: row 64 + slot_row(p)):
 //   Q4_K: [0, 256) d[128] fp16   [256, 512) dmin[128] fp16
@@ -41,8 +53,8 @@
 // exactly), so it holds 148 bytes per row and super-block (the file 144, the dense layout
 // 148), Q5_K 180 (176, 180); Q6_K holds exactly the file's 210.
 //
-// Activations are BlockQ8A (quant/quant.h), as for the dense kernels; BlockQ8KA for the
-// K-quants. A channel is skipped
+// Activations are BlockQ8A (quant/quant.h), as for the dense kernels (Q4_1 and Q5_1: with
+// the float s in place of the sum, InputFormat::Q8A1); BlockQ8KA for the K-quants. A channel is skipped
 // when its int8 activation is 0 in every token of the call: the integer block sums do not
 // change, so a sparse kernel's output is bit-identical to the dense kernel of its ISA.
 #pragma once
@@ -62,6 +74,11 @@ constexpr int kSparseQ5_KBlock = kSparseQ4_KHead + 256 * kSparseQ5_KChannel;  //
 constexpr int kSparseQ6_KHead = 2304;
 constexpr int kSparseQ6_KChannel = 96;
 constexpr int kSparseQ6_KBlock = kSparseQ6_KHead + 256 * kSparseQ6_KChannel;  // 26880
+constexpr int kSparseQ5_0Block = kSparseScaleBytes + 32 * kSparseQ5_KChannel;          // 2816
+constexpr int kSparseQ4_1Block = 2 * kSparseScaleBytes + 32 * kSparseQ4_0Channel;      // 2560
+constexpr int kSparseQ5_1Block = 2 * kSparseScaleBytes + 32 * kSparseQ5_KChannel;      // 3072
+constexpr int kSparseMXFP4Head = kSparseRows;                                          // e[128]
+constexpr int kSparseMXFP4Block = kSparseMXFP4Head + 32 * kSparseQ4_0Channel;          // 2176
 constexpr int kSparseMaxTokens = 8;  // the sparse kernels take n <= 8 tokens
 
 }  // namespace sparrow

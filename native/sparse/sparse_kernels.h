@@ -5,7 +5,7 @@
 //
 // For the 128-row groups [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and
 // 128*g0 <= r < min(128*g1, rlimit); n <= kSparseMaxTokens. xq holds n tokens of BlockQ8A
-// rows (BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0
+// rows (Q8A1 for Q4_1/Q5_1, BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0
 // in all n tokens are not read.
 // The AVX2 and AVX-512 kernels prefetch the active channel vectors (and scales) a few
 // blocks ahead, also into the next group of the call (skips defeat the stream prefetcher).
@@ -23,7 +23,12 @@
   uint64_t sp_smm_q8_0_##isa(SP_SMM_ARGS);    \
   uint64_t sp_smm_q4_k_##isa(SP_SMM_ARGS);    \
   uint64_t sp_smm_q5_k_##isa(SP_SMM_ARGS);    \
-  uint64_t sp_smm_q6_k_##isa(SP_SMM_ARGS);
+  uint64_t sp_smm_q6_k_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_q4_1_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_q5_0_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_q5_1_##isa(SP_SMM_ARGS);    \
+  uint64_t sp_smm_iq4_nl_##isa(SP_SMM_ARGS);  \
+  uint64_t sp_smm_mxfp4_##isa(SP_SMM_ARGS);
 
 extern "C" {
 SP_DECLARE_SPARSE_ISA(generic)
@@ -42,6 +47,7 @@ struct SparseKernels {
   // nullptr where the ISA has no sparse kernel of that type: the SparseMatrix then
   // computes through the dense kernel of the ISA (same bits, no bytes saved).
   SparseMatMulFn smm_q4_0, smm_q8_0, smm_q4_k, smm_q6_k, smm_q5_k;
+  SparseMatMulFn smm_q4_1, smm_q5_0, smm_q5_1, smm_iq4_nl, smm_mxfp4;
 };
 
 const SparseKernels& sparse_kernels_for(Isa isa);

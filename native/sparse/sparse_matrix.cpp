@@ -5,6 +5,7 @@
 #include "sparse/sparse_matrix.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -23,17 +24,14 @@ namespace sparrow {
 
 namespace {
 
-const SparseKernels kSparseGeneric = {sp_smm_q4_0_generic, sp_smm_q8_0_generic, sp_smm_q4_k_generic,
-                                      sp_smm_q6_k_generic, sp_smm_q5_k_generic};
-const SparseKernels kSparseNone = {nullptr, nullptr, nullptr, nullptr, nullptr};
+const SparseKernels kSparseGeneric = {sp_smm_q4_0_generic, sp_smm_q8_0_generic, sp_smm_q4_k_generic, sp_smm_q6_k_generic, sp_smm_q5_k_generic, sp_smm_q4_1_generic, sp_smm_q5_0_generic, sp_smm_q5_1_generic, sp_smm_iq4_nl_generic, sp_smm_mxfp4_generic};
+const SparseKernels kSparseNone = {};
 #ifdef SPARROW_HAVE_X86_KERNELS
-const SparseKernels kSparseAvx2 = {sp_smm_q4_0_avx2, sp_smm_q8_0_avx2, sp_smm_q4_k_avx2, sp_smm_q6_k_avx2,
-                                   sp_smm_q5_k_avx2};
-const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512, sp_smm_q4_k_avx512,
-                                     sp_smm_q6_k_avx512, sp_smm_q5_k_avx512};
+const SparseKernels kSparseAvx2 = {sp_smm_q4_0_avx2, sp_smm_q8_0_avx2, sp_smm_q4_k_avx2, sp_smm_q6_k_avx2, sp_smm_q5_k_avx2, sp_smm_q4_1_avx2, sp_smm_q5_0_avx2, sp_smm_q5_1_avx2, sp_smm_iq4_nl_avx2, sp_smm_mxfp4_avx2};
+const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512, sp_smm_q4_k_avx512, sp_smm_q6_k_avx512, sp_smm_q5_k_avx512, sp_smm_q4_1_avx512, sp_smm_q5_0_avx512, sp_smm_q5_1_avx512, sp_smm_iq4_nl_avx512, sp_smm_mxfp4_avx512};
 #endif
 
-enum : uint32_t { kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14 };
+enum : uint32_t { kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kIQ4_NL = 20, kMXFP4 = 39 };
 
 // --- one row's values in a channel vector (sparse/layout.h) ---
 
@@ -292,6 +290,86 @@ void dense_q6_k(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
   }
 }
 
+// Q4_1, Q5_0, Q5_1 (d, m, 4 or 5 bits) and IQ4_NL, MXFP4 (codebook indices): value i < 16
+// in the low nibble of qs[i], value 16 + i in the high one; Q5_*'s fifth bit of value i at
+// bit i of the 32-bit qh.
+template <uint32_t Ty>
+struct Small {
+  static constexpr bool kMin = Ty == kQ4_1 || Ty == kQ5_1, kFive = Ty == kQ5_0 || Ty == kQ5_1, kMx = Ty == kMXFP4;
+  // offsets in the file's block
+  static constexpr int kQh = Ty == kQ5_0 ? 2 : 4;
+  static constexpr int kQs = Ty == kQ4_1 ? 4 : Ty == kQ5_0 ? 6 : Ty == kQ5_1 ? 8 : Ty == kIQ4_NL ? 2 : 1;
+  static constexpr int kFileBytes = kQs + 16;
+  // the sparse group block
+  static constexpr int kHead = kMx ? kSparseMXFP4Head : kMin ? 2 * kSparseScaleBytes : kSparseScaleBytes;
+  static constexpr int kChan = kFive ? kSparseQ5_KChannel : kSparseQ4_0Channel;
+  static constexpr int kBlock = kHead + 32 * kChan;
+  // the dense group block (kernels/layout.h)
+  static constexpr int kDenseQs = kMin ? 64 : 32;
+  static constexpr int kDense = Ty == kQ4_1 ? kQ4_1GroupBlock : Ty == kQ5_0 ? kQ5_0GroupBlock
+                              : Ty == kQ5_1 ? kQ5_1GroupBlock : kCodebookGroupBlock;
+};
+
+template <uint32_t Ty>
+void pack_small(const uint8_t* src, uint8_t* blk, int rr) {
+  using L = Small<Ty>;
+  if (L::kMx) blk[rr] = src[0];
+  else std::memcpy(blk + 2 * rr, src, 2);
+  if (L::kMin) std::memcpy(blk + kSparseScaleBytes + 2 * rr, src + 2, 2);
+  uint32_t qh = 0;
+  if (L::kFive) std::memcpy(&qh, src + L::kQh, 4);
+  for (int c = 0; c < 32; c++) {
+    uint8_t* ch = blk + L::kHead + c * L::kChan;
+    set_nibble(ch, rr, c < 16 ? src[L::kQs + c] & 15 : src[L::kQs + c - 16] >> 4);
+    if (L::kFive) set_fifth(ch, rr, int(qh >> c));
+  }
+}
+template <uint32_t Ty>
+void unpack_small(const uint8_t* blk, int rr, uint8_t* dst) {
+  using L = Small<Ty>;
+  std::memset(dst, 0, L::kFileBytes);
+  if (L::kMx) dst[0] = blk[rr];
+  else std::memcpy(dst, blk + 2 * rr, 2);
+  if (L::kMin) std::memcpy(dst + 2, blk + kSparseScaleBytes + 2 * rr, 2);
+  const uint8_t* ch = blk + L::kHead;
+  uint32_t qh = 0;
+  for (int i = 0; i < 16; i++)
+    dst[L::kQs + i] = uint8_t(get_nibble(ch + i * L::kChan, rr) | get_nibble(ch + (16 + i) * L::kChan, rr) << 4);
+  if (L::kFive) {
+    for (int c = 0; c < 32; c++) qh |= uint32_t(get_fifth(ch + c * L::kChan, rr)) << c;
+    std::memcpy(dst + L::kQh, &qh, 4);
+  }
+}
+template <uint32_t Ty>
+void dense_small(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst);
+
+template <uint32_t Ty>
+void dense_small(const uint8_t* wg, int64_t nb, int rows, uint8_t* dst) {
+  using L = Small<Ty>;
+  for (int rr = 0; rr < rows; rr++) {
+    const RowAt at(rr);
+    const int r = rr % kGroupRows;
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t* blk = wg + b * L::kBlock;
+      const uint8_t* ch = blk + L::kHead;
+      uint8_t* out = dst + ((rr / kGroupRows) * nb + b) * L::kDense;
+      if (L::kMx) out[r] = blk[rr], out[16 + r] = 0;
+      else std::memcpy(out + 2 * r, blk + 2 * rr, 2);
+      if (L::kMin) std::memcpy(out + 32 + 2 * r, blk + kSparseScaleBytes + 2 * rr, 2);
+      // chunk k lane r byte e: value 4k + e (low nibble), 16 + 4k + e (high)
+      for (int i = 0; i < 16; i++)
+        out[L::kDenseQs + 64 * (i / 4) + 4 * r + i % 4] = uint8_t(at.nib(ch + i * L::kChan) | at.nib(ch + (16 + i) * L::kChan) << 4);
+      if (L::kFive)  // byte e of lane r: bit k = fifth bit of value 4k + e, bit 4 + k that of 16 + 4k + e
+        for (int e = 0; e < 4; e++) {
+          int hb = 0;
+          for (int k = 0; k < 4; k++)
+            hb |= at.fifth(ch + (4 * k + e) * L::kChan) << k | at.fifth(ch + (16 + 4 * k + e) * L::kChan) << (4 + k);
+          out[L::kDenseQs + 256 + 4 * r + e] = uint8_t(hb);
+        }
+    }
+  }
+}
+
 struct SparseKind {
   int block;        // columns per file block
   int group_block;  // bytes per (128-row group, block)
@@ -304,6 +382,7 @@ struct SparseKind {
   int dense_block;  // bytes per (16-row group, block) of the dense layout
   SparseMatMulFn SparseKernels::*fn;
   QMatMulFn Kernels::*dense;
+  bool q8_1 = false;  // Q8A1 activations (BlockQ8A with the float s in place of the sum)
 };
 
 const SparseKind* sparse_kind(uint32_t type) {
@@ -317,7 +396,22 @@ const SparseKind* sparse_kind(uint32_t type) {
                                unpack_q5_k, dense_q45_k<true>, kQ5_KGroupBlock, &SparseKernels::smm_q5_k, &Kernels::mm_q5_k};
   static const SparseKind q6_k{256, kSparseQ6_KBlock, kSparseQ6_KHead, kSparseQ6_KChannel, true, pack_q6_k,
                                unpack_q6_k, dense_q6_k, kQ6_KGroupBlock, &SparseKernels::smm_q6_k, &Kernels::mm_q6_k};
+#define SP_SMALL_KIND(name, Ty, q81)                                                                       \
+  static const SparseKind name{32, Small<Ty>::kBlock, Small<Ty>::kHead, Small<Ty>::kChan, false, pack_small<Ty>, \
+                               unpack_small<Ty>, dense_small<Ty>, Small<Ty>::kDense, &SparseKernels::smm_##name,   \
+                               &Kernels::mm_##name, q81};
+  SP_SMALL_KIND(q4_1, kQ4_1, true)
+  SP_SMALL_KIND(q5_0, kQ5_0, false)
+  SP_SMALL_KIND(q5_1, kQ5_1, true)
+  SP_SMALL_KIND(iq4_nl, kIQ4_NL, false)
+  SP_SMALL_KIND(mxfp4, kMXFP4, false)
+#undef SP_SMALL_KIND
   switch (type) {
+    case kQ4_1: return &q4_1;
+    case kQ5_0: return &q5_0;
+    case kQ5_1: return &q5_1;
+    case kIQ4_NL: return &iq4_nl;
+    case kMXFP4: return &mxfp4;
     case kQ4_0: return &q4_0;
     case kQ8_0: return &q8_0;
     case kQ4_K: return &q4_k;
@@ -351,12 +445,15 @@ class SparseMatrix final : public Matrix {
     else for (int64_t g = 0; g < groups_; g++) repack_group(g);
   }
 
-  InputFormat input_format() const override { return k_.kquant ? InputFormat::Q8KA : InputFormat::Q8A; }
+  InputFormat input_format() const override {
+    return k_.kquant ? InputFormat::Q8KA : k_.q8_1 ? InputFormat::Q8A1 : InputFormat::Q8A;
+  }
   size_t input_bytes(int64_t n) const override { return size_t(n * row_bytes()); }
   void quantize_input(const float* x, int64_t n, void* xq) const override {
     const Kernels& k = kernels();
     auto quantize = k_.kquant ? k.quantize_q8ka : k.quantize_q8a;
     for (int64_t t = 0; t < n; t++) quantize(x + t * cols_, static_cast<uint8_t*>(xq) + t * row_bytes(), cols_);
+    if (k_.q8_1) to_q8_1(x, n, static_cast<uint8_t*>(xq));
   }
   int64_t row_align() const override { return kSparseRows; }
 
@@ -391,6 +488,22 @@ class SparseMatrix final : public Matrix {
 
  private:
   int64_t row_bytes() const { return nb_ * (k_.kquant ? kQ8KABytes : kQ8ABytes); }
+
+  // ggml's Q8_1, as the dense matrix makes it (kernels/matrix.cpp): the sum field of each
+  // BlockQ8A becomes the float s = fp16(d * sum), d = amax / 127 unrounded.
+  void to_q8_1(const float* x, int64_t n, uint8_t* xq) const {
+    for (int64_t t = 0; t < n; t++)
+      for (int64_t b = 0; b < nb_; b++) {
+        const float* v = x + t * cols_ + 32 * b;
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = std::max(amax, std::fabs(v[i]));
+        uint8_t* blk = xq + t * row_bytes() + b * kQ8ABytes;
+        int32_t sum;
+        std::memcpy(&sum, blk + 4, 4);
+        const float s = fp16_to_fp32(fp32_to_fp16(amax / 127 * float(sum)));
+        std::memcpy(blk + 4, &s, 4);
+      }
+  }
 
   // The dense kernel over each group, converted into the dense layout in a per-thread
   // scratch buffer; tokens in chunks as the dense Matrix does (each output depends only
@@ -434,7 +547,7 @@ const SparseKernels& sparse_kernels_for(Isa isa) {
 }
 
 bool sparse_supported(uint32_t type) { return sparse_kind(type) != nullptr; }
-const char* sparse_supported_names() { return "Q4_0, Q8_0, Q4_K, Q5_K, Q6_K"; }
+const char* sparse_supported_names() { return "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4, Q4_K, Q5_K, Q6_K"; }
 
 std::unique_ptr<Matrix> make_sparse_matrix(uint32_t type, const void* data, int64_t rows, int64_t cols,
                                            const char* name, std::shared_ptr<SparseStats> stats,

@@ -2,7 +2,7 @@
 // skips the weight bytes of input channels whose activations are zero.
 //
 // It is a Matrix like any other (kernels/matmul.h): the same input format (BlockQ8A, or
-// BlockQ8KA for the K-quants) and
+// BlockQ8KA for the K-quants, Q8A1 for Q4_1/Q5_1) and
 // the same results, bit for bit, as the dense matrix of the same tensor on the same ISA.
 //   n <= kSparseMaxTokens (decode steps, batched or not): the sparse kernel of the current
 //     ISA reads only the channels that are nonzero in some token.
@@ -26,7 +26,8 @@ struct SparseStats {
   void reset() { read = 0, dense = 0; }
 };
 
-// Whether the type has a channel-major layout (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K so far).
+// Whether the type has a channel-major layout (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL, MXFP4,
+// Q4_K, Q5_K, Q6_K so far).
 bool sparse_supported(uint32_t type);
 // The names of the supported types, for messages.
 const char* sparse_supported_names();

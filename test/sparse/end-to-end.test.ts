@@ -11,7 +11,9 @@ import { rng } from '../kernels/helpers.js';
 
 // Bytes of scales (and mins) per 128-row group and block against the whole group block
 // (sparse/layout.h): always read, so a level L skips at most L x (1 - this).
-const HEAD_SHARE = { q8_0: 256 / 4352, q4_0: 256 / 2304, q4_k_m: 2560 / 18944, q5_k_m: 2560 / 23040 } as const;
+const HEAD_SHARE = {
+  q8_0: 256 / 4352, q4_0: 256 / 2304, q5_0: 256 / 2816, q4_1: 512 / 2560, q4_k_m: 2560 / 18944, q5_k_m: 2560 / 23040,
+} as const;
 
 function bits(a: Float32Array) {
   return new Uint32Array(a.buffer, a.byteOffset, a.length);
@@ -35,6 +37,8 @@ async function decode(model: Model, sparsity: number, prompt: number[], steps: n
 describe('activation sparsity end to end', () => {
   for (const [shape, mix] of [
     ['tiny-qwen2', 'q4_0'],
+    ['tiny-qwen2', 'q5_0'],
+    ['tiny-qwen2', 'q4_1'], // Q8A1 activations
     ['tiny-gqa4-hd128', 'q8_0'],
     ['tiny-gqa4-hd128', 'q4_k_m'], // Q4_K and Q6_K
     ['tiny-gqa4-hd128', 'q5_k_m'], // Q5_K and Q6_K

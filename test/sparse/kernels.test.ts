@@ -17,12 +17,16 @@ const s = () => k() as unknown as SparseAddon & ReturnType<typeof k>;
 
 const isas = systemInfo().supportedIsas;
 const ROWS = 128; // rows per channel-major group
-const CHANNEL_BYTES = { Q4_0: 64, Q8_0: 128, Q4_K: 64, Q5_K: 80, Q6_K: 96 } as const;
+const CHANNEL_BYTES = {
+  Q4_0: 64, Q8_0: 128, Q4_1: 64, Q5_0: 80, Q5_1: 80, IQ4_NL: 64, MXFP4: 64, Q4_K: 64, Q5_K: 80, Q6_K: 96,
+} as const;
 // bytes of scales (and mins) per group and block
-const HEAD_BYTES = { Q4_0: 256, Q8_0: 256, Q4_K: 2560, Q5_K: 2560, Q6_K: 2304 } as const;
+const HEAD_BYTES = {
+  Q4_0: 256, Q8_0: 256, Q4_1: 512, Q5_0: 256, Q5_1: 512, IQ4_NL: 256, MXFP4: 128, Q4_K: 2560, Q5_K: 2560, Q6_K: 2304,
+} as const;
 type SType = keyof typeof CHANNEL_BYTES;
 const BLOCK_COLS = (type: SType) => (type.endsWith('_K') ? 256 : 32);
-const TYPES: SType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'Q5_K'];
+const TYPES: SType[] = ['Q8_0', 'Q4_0', 'Q4_K', 'Q6_K', 'Q5_K', 'Q5_0', 'Q4_1', 'Q5_1', 'IQ4_NL', 'MXFP4'];
 
 function makeWeights(type: SType, rows: number, cols: number, seed: number): Uint8Array {
   const r = rng(seed);

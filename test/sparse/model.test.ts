@@ -30,7 +30,12 @@ const CASES: [string, MixName, boolean][] = [
   ['tiny-gqa4-hd128', 'q8_0', true],
   ['tiny-qwen2', 'q4_0', true],
   ['tiny-phi3', 'q4_0', true], // fused QKV and gate/up tensors, split into row ranges
-  ['tiny-gqa3', 'q4_k_m', true], // dims not multiples of 256: mostly Q5_0 (dense) beside Q8_0/Q4_K/Q6_K
+  ['tiny-gqa3', 'q4_k_m', true], // dims not multiples of 256: mostly Q5_0 beside Q8_0/Q4_K/Q6_K
+  ['tiny-qwen2', 'q5_0', true],
+  ['tiny-qwen2', 'q4_1', true], // Q8A1 activations
+  ['tiny-qwen2', 'q5_1', true],
+  ['tiny-qwen2', 'iq4_nl', true],
+  ['tiny-qwen2', 'mxfp4', true],
   ['tiny-gqa4-hd128', 'q4_k_m', true], // Q4_K and Q6_K
   ['tiny-gqa4-hd128', 'q5_k_m', true], // Q5_K and Q6_K
   ['tiny-qwen2-576', 'q6_k', true],

@@ -6,9 +6,10 @@
 // channels' ymm e of half h into four vectors j whose 32-bit lanes hold the four quants of
 // rows 64h + 16j + 8e .. +7 (the layout's slot order makes them consecutive). pmaddubsw
 // (unsigned quant x signed activation) gives int16 pair sums, pmaddwd with ones the int32
-// row sums. The int16 pairs cannot saturate: 4-bit and 6-bit quants times |x| <= 127 stay
-// below 2 * 63 * 127; Q8_0's q + 128 is turned back into signed q and multiplied as
-// |q| x sign(x, q) (|q| <= 128: at most 2 * 128 * 127 = 32512). The float steps per block
+// row sums. The int16 pairs cannot saturate: 4-, 5- and 6-bit quants (and MXFP4's values
+// plus 12) times |x| <= 127 stay below 2 * 63 * 127; Q8_0's q + 128 is turned back into
+// signed q and, as IQ4_NL's signed values, multiplied as |q| x sign(x, q) (|q| <= 128: at
+// most 2 * 128 * 127 = 32512). The float steps per block
 // and 8 rows are the dense AVX2 kernels' (kernels/avx2/matmul_avx2.cpp), so the results
 // are bit-identical to them.
 #include <immintrin.h>
@@ -40,9 +41,11 @@ inline __m256 load_f16x8(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si
 inline __m256i bytes8_u(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 inline __m256i bytes8_s(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
 
-// Channel kinds: 4-bit nibbles (Q4_0, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
-// 2 bits (Q6_K), nibbles plus a fifth bit (Q5_K).
-enum Kind { kNib = 0, kByte = 1, kSix = 2, kFive = 3 };
+// Channel kinds: 4-bit nibbles (Q4_0, Q4_1, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
+// 2 bits (Q6_K), nibbles plus a fifth bit (Q5_K, Q5_0, Q5_1), IQ4_NL codebook values
+// (signed, multiplied as Q8_0's) and MXFP4 ones plus 12 (unsigned, the offset taken out
+// with the block sum).
+enum Kind { kNib = 0, kByte = 1, kSix = 2, kFive = 3, kIQ4 = 4, kMx = 5 };
 
 // ymm e (slots 32e .. 32e + 31) of half h of a channel vector, as unsigned quants (for
 // kByte: the signed q, see channels()).
@@ -52,6 +55,12 @@ inline __m256i channel_part(const uint8_t* ch, int h, int e) {
   if (K == kByte) return _mm256_xor_si256(load(ch + 64 * h + 32 * e), _mm256_set1_epi8(char(0x80)));
   const __m256i raw = load(ch + 32 * e);
   __m256i v = h ? _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4) : _mm256_and_si256(raw, m4);
+  if (K == kIQ4)
+    v = _mm256_shuffle_epi8(_mm256_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+                                             -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113), v);
+  if (K == kMx)
+    v = _mm256_shuffle_epi8(_mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+                                             12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0), v);
   if (K == kFive) {  // the 32 fifth bits of slots 32e .. 32e + 31, one byte each
     const __m256i sel = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                          2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
@@ -104,7 +113,7 @@ inline void channels(const uint8_t* ch0, int chan, const uint8_t* xs, int64_t xr
         for (int j = 0; j < 4; j++) {
           const int q = 8 * h + 2 * j + e;
           for (int t = 0; t < T; t++) {
-            const __m256i p = K == kByte ? _mm256_maddubs_epi16(_mm256_sign_epi8(r[j], r[j]), _mm256_sign_epi8(xv[t], r[j]))
+            const __m256i p = K == kByte || K == kIQ4 ? _mm256_maddubs_epi16(_mm256_sign_epi8(r[j], r[j]), _mm256_sign_epi8(xv[t], r[j]))
                                          : _mm256_maddubs_epi16(r[j], xv[t]);
             s[t][q] = _mm256_add_epi32(s[t][q], _mm256_madd_epi16(p, ones));
           }
@@ -155,38 +164,69 @@ inline void store_rows(const __m256 acc[T][16], float* y, int64_t ldy, int64_t r
   }
 }
 
-// Q4_0 / Q8_0: BlockQ8A activations (d at 0, sum at 4, qs at 8; 40 bytes).
-template <int T, bool Q4>
+// 2^(e-128) for 8 E8M0 bytes (exact; e = 0, 1 give subnormals), as the dense kernels.
+inline __m256 e8m0_half_x8(const uint8_t* p) {
+  const __m256i e = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+  const __m256i sub = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+  return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, sub, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e)));
+}
+
+// The 32-column types.
+enum Var { vQ4_0, vQ8_0, vQ4_1, vQ5_0, vQ5_1, vIQ4, vMx };
+template <int V>
+struct Var32 {
+  static constexpr bool kMin = V == vQ4_1 || V == vQ5_1, kFive5 = V == vQ5_0 || V == vQ5_1;
+  static constexpr int kHead = V == vMx ? sparrow::kSparseMXFP4Head : kMin ? 2 * sparrow::kSparseScaleBytes
+                                                                           : sparrow::kSparseScaleBytes;
+  static constexpr int kChan = V == vQ8_0 ? sparrow::kSparseQ8_0Channel : kFive5 ? sparrow::kSparseQ5_KChannel
+                                                                                : sparrow::kSparseQ4_0Channel;
+  static constexpr int kBlock = kHead + 32 * kChan;
+  static constexpr int kKind = V == vQ8_0 ? kByte : kFive5 ? kFive : V == vIQ4 ? kIQ4 : V == vMx ? kMx : kNib;
+  // taken out of the integer sum with the block's sum of x (Q8_0 and IQ4_NL are multiplied
+  // signed; Q4_1/Q5_1 have a float there)
+  static constexpr int32_t kOff = V == vQ4_0 ? 8 : V == vQ5_0 ? 16 : V == vMx ? 12 : 0;
+};
+
+// BlockQ8A activations (d at 0, sum (or Q8A1's float s) at 4, qs at 8; 40 bytes). Per block
+// and 8 rows the dense kernels' float step: Q4_1/Q5_1 acc + fma(float(s) * d, dx, m * s),
+// the others fma(float(s - off * sx) * d, dx, acc).
+template <int T, int V>
 struct Tile32 {
   static uint64_t run(const uint8_t* wg, const uint8_t* next, int64_t nb, const uint8_t* x, int64_t xrow, float* y,
                       int64_t ldy, int64_t rows_left) {
-    constexpr int kChan = Q4 ? sparrow::kSparseQ4_0Channel : sparrow::kSparseQ8_0Channel;
-    constexpr int kBlock = Q4 ? sparrow::kSparseQ4_0Block : sparrow::kSparseQ8_0Block;
+    using L = Var32<V>;
     __m256 acc[T][16];
     for (int t = 0; t < T; t++)
       for (int q = 0; q < 16; q++) acc[t][q] = _mm256_setzero_ps();
     uint64_t bytes = 0;
     for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* blk = wg + b * L::kBlock;
       const uint8_t* xs = x + b * 40 + 8;
       const uint32_t active = active32<T>(xs, xrow);
-      if (const uint8_t* pb = ahead_block(wg, next, nb, kBlock, b + kAheadBlocks)) {
+      if (const uint8_t* pb = ahead_block(wg, next, nb, L::kBlock, b + kAheadBlocks)) {
         const int64_t a = (b + kAheadBlocks) % nb;
-        prefetch_bytes(pb, sparrow::kSparseScaleBytes);
-        prefetch_channels(pb + sparrow::kSparseScaleBytes, kChan, active32<T>(x + a * 40 + 8, xrow));
+        prefetch_bytes(pb, L::kHead);
+        prefetch_channels(pb + L::kHead, L::kChan, active32<T>(x + a * 40 + 8, xrow));
       }
-      bytes += sparrow::kSparseScaleBytes + uint64_t(__builtin_popcount(active)) * kChan;
+      bytes += L::kHead + uint64_t(__builtin_popcount(active)) * L::kChan;
       __m256i s[T][16];
       for (int t = 0; t < T; t++)
         for (int q = 0; q < 16; q++) s[t][q] = _mm256_setzero_si256();
-      channels<T, Q4 ? kNib : kByte>(blk + sparrow::kSparseScaleBytes, kChan, xs, xrow, active, s);
+      channels<T, L::kKind>(blk + L::kHead, L::kChan, xs, xrow, active, s);
       for (int q = 0; q < 16; q++) {
-        const __m256 dw = load_f16x8(blk + 16 * q);
+        const __m256 dw = V == vMx ? e8m0_half_x8(blk + 8 * q) : load_f16x8(blk + 16 * q);
         for (int t = 0; t < T; t++) {
           const uint8_t* xb = x + t * xrow + b * 40;
-          // Q4_0: nibbles 0..15 with the -8 offset taken out by the block sum; Q8_0: signed q.
-          const __m256i si = Q4 ? _mm256_sub_epi32(s[t][q], _mm256_set1_epi32(8 * ld32(xb + 4))) : s[t][q];
-          acc[t][q] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(si), dw), _mm256_set1_ps(ldf(xb)), acc[t][q]);
+          if (L::kMin) {
+            const __m256 mw = load_f16x8(blk + 256 + 16 * q);
+            const __m256 dot = _mm256_mul_ps(_mm256_cvtepi32_ps(s[t][q]), dw);
+            acc[t][q] = _mm256_add_ps(acc[t][q], _mm256_fmadd_ps(dot, _mm256_set1_ps(ldf(xb)),
+                                                                 _mm256_mul_ps(mw, _mm256_set1_ps(ldf(xb + 4)))));
+          } else {
+            const __m256i si = L::kOff ? _mm256_sub_epi32(s[t][q], _mm256_set1_epi32(L::kOff * ld32(xb + 4))) : s[t][q];
+            acc[t][q] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(si), dw), _mm256_set1_ps(ldf(xb)), acc[t][q]);
+          }
         }
       }
     }
@@ -298,8 +338,13 @@ uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uin
   return bytes;
 }
 
-template <int T> struct Q4_0Tile : Tile32<T, true> {};
-template <int T> struct Q8_0Tile : Tile32<T, false> {};
+template <int T> struct Q4_0Tile : Tile32<T, vQ4_0> {};
+template <int T> struct Q8_0Tile : Tile32<T, vQ8_0> {};
+template <int T> struct Q4_1Tile : Tile32<T, vQ4_1> {};
+template <int T> struct Q5_0Tile : Tile32<T, vQ5_0> {};
+template <int T> struct Q5_1Tile : Tile32<T, vQ5_1> {};
+template <int T> struct IQ4_NLTile : Tile32<T, vIQ4> {};
+template <int T> struct MXFP4Tile : Tile32<T, vMx> {};
 template <int T> struct Q4_KTile : TileK<T, 4> {};
 template <int T> struct Q5_KTile : TileK<T, 5> {};
 template <int T> struct Q6_KTile : TileK<T, 6> {};
@@ -325,4 +370,24 @@ extern "C" uint64_t sp_smm_q5_k_avx2(SP_SMM_ARGS) {
 extern "C" uint64_t sp_smm_q6_k_avx2(SP_SMM_ARGS) {
   const int64_t nb = cols / 256;
   return run_groups<Q6_KTile>(w, nb * sparrow::kSparseQ6_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q4_1_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q4_1Tile>(w, nb * Var32<vQ4_1>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q5_0_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q5_0Tile>(w, nb * Var32<vQ5_0>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q5_1_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q5_1Tile>(w, nb * Var32<vQ5_1>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_iq4_nl_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<IQ4_NLTile>(w, nb * Var32<vIQ4>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_mxfp4_avx2(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<MXFP4Tile>(w, nb * Var32<vMx>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
 }

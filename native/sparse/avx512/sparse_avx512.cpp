@@ -1,4 +1,4 @@
-// AVX-512 (F, BW, VL, VNNI) sparse matmul kernels (Q4_0, Q8_0, Q4_K, Q6_K) over the channel-major layouts of
+// AVX-512 (F, BW, VL, VNNI) sparse matmul kernels (Q4_0, Q8_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, Q4_K, Q5_K, Q6_K) over the channel-major layouts of
 // sparse/layout.h. extern "C" entry points only; helpers have internal linkage.
 //
 // Per 128-row group and block: the active channels (int8 activation nonzero in some token)
@@ -42,9 +42,10 @@ inline void interleave4(__m512i a, __m512i b, __m512i c, __m512i d, __m512i out[
   out[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
 }
 
-// Channel kinds: 4-bit nibbles (Q4_0, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
-// 2 bits (Q6_K), nibbles plus a fifth bit (Q5_K).
-enum Kind { kNib = 0, kByte = 1, kSix = 2, kFive = 3 };
+// Channel kinds: 4-bit nibbles (Q4_0, Q4_1, Q4_K), bytes q + 128 (Q8_0), nibbles plus high
+// 2 bits (Q6_K), nibbles plus a fifth bit (Q5_K, Q5_0, Q5_1), IQ4_NL codebook values plus
+// 128 and MXFP4 ones plus 12 (both unsigned, the offset taken out with the block sum).
+enum Kind { kNib = 0, kByte = 1, kSix = 2, kFive = 3, kIQ4 = 4, kMx = 5 };
 
 // The four channel vectors of channels c[0..3] for rows 64 h .. 64 h + 63, as bytes in
 // layout slot order.
@@ -54,6 +55,11 @@ inline __m512i channel_half(const uint8_t* ch, int h) {
   if (K == kByte) return load(ch + 64 * h);
   const __m512i raw = load(ch);
   __m512i v = h ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4) : _mm512_and_si512(raw, m4);
+  if (K == kIQ4)
+    v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, -127, -115, -103,
+                                                                  -90, -75, -59, -39, -15)), v);
+  if (K == kMx)
+    v = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0)), v);
   if (K == kFive) {  // 64 fifth bits of the half, one per slot
     uint64_t bits;
     __builtin_memcpy(&bits, ch + 64 + 8 * h, 8);
@@ -139,38 +145,69 @@ inline void store_rows(const __m512 acc[T][8], float* y, int64_t ldy, int64_t ro
   }
 }
 
-// Q4_0 / Q8_0: BlockQ8A activations (d at 0, sum at 4, qs at 8; 40 bytes).
-template <int T, bool Q4>
+// 2^(e-128) for 16 E8M0 bytes (exact; e = 0, 1 give subnormals), as the dense kernels.
+inline __m512 e8m0_half_x16(const uint8_t* p) {
+  const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+  const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+  return _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2)), normal, sub));
+}
+
+// The 32-column types.
+enum Var { vQ4_0, vQ8_0, vQ4_1, vQ5_0, vQ5_1, vIQ4, vMx };
+template <int V>
+struct Var32 {
+  static constexpr bool kMin = V == vQ4_1 || V == vQ5_1, kFive5 = V == vQ5_0 || V == vQ5_1;
+  static constexpr int kHead = V == vMx ? sparrow::kSparseMXFP4Head : kMin ? 2 * sparrow::kSparseScaleBytes
+                                                                           : sparrow::kSparseScaleBytes;
+  static constexpr int kChan = V == vQ8_0 ? sparrow::kSparseQ8_0Channel : kFive5 ? sparrow::kSparseQ5_KChannel
+                                                                                : sparrow::kSparseQ4_0Channel;
+  static constexpr int kBlock = kHead + 32 * kChan;
+  static constexpr int kKind = V == vQ8_0 ? kByte : kFive5 ? kFive : V == vIQ4 ? kIQ4 : V == vMx ? kMx : kNib;
+  // taken out of the integer sum with the block's sum of x (0: none; Q4_1/Q5_1 have a float there)
+  static constexpr int32_t kOff = V == vQ4_0 ? 8 : V == vQ8_0 || V == vIQ4 ? 128 : V == vQ5_0 ? 16 : V == vMx ? 12 : 0;
+};
+
+// BlockQ8A activations (d at 0, sum (or Q8A1's float s) at 4, qs at 8; 40 bytes). Per block
+// and 16 rows the dense kernels' float step: Q4_1/Q5_1 acc + fma(float(s) * d, dx, m * s),
+// the others fma(float(s - off * sx) * d, dx, acc).
+template <int T, int V>
 struct Tile32 {
   static uint64_t run(const uint8_t* wg, const uint8_t* next, int64_t nb, const uint8_t* x, int64_t xrow, float* y,
                       int64_t ldy, int64_t rows_left) {
-    constexpr int kChan = Q4 ? sparrow::kSparseQ4_0Channel : sparrow::kSparseQ8_0Channel;
-    constexpr int kBlock = Q4 ? sparrow::kSparseQ4_0Block : sparrow::kSparseQ8_0Block;
-    constexpr int32_t kOff = Q4 ? 8 : 128;
+    using L = Var32<V>;
     __m512 acc[T][8];
     for (int t = 0; t < T; t++)
       for (int j = 0; j < 8; j++) acc[t][j] = _mm512_setzero_ps();
     uint64_t bytes = 0;
     for (int64_t b = 0; b < nb; b++) {
-      const uint8_t* blk = wg + b * kBlock;
+      const uint8_t* blk = wg + b * L::kBlock;
       const uint8_t* xs = x + b * 40 + 8;
       const uint32_t active = active32<T>(xs, xrow);
-      if (const uint8_t* pb = ahead_block(wg, next, nb, kBlock, b + kAheadBlocks)) {
+      if (const uint8_t* pb = ahead_block(wg, next, nb, L::kBlock, b + kAheadBlocks)) {
         const int64_t a = (b + kAheadBlocks) % nb;
-        prefetch_bytes(pb, sparrow::kSparseScaleBytes);
-        prefetch_channels(pb + sparrow::kSparseScaleBytes, kChan, active32<T>(x + a * 40 + 8, xrow));
+        prefetch_bytes(pb, L::kHead);
+        prefetch_channels(pb + L::kHead, L::kChan, active32<T>(x + a * 40 + 8, xrow));
       }
-      bytes += sparrow::kSparseScaleBytes + uint64_t(__builtin_popcount(active)) * kChan;
+      bytes += L::kHead + uint64_t(__builtin_popcount(active)) * L::kChan;
       __m512i s[T][8];
       for (int t = 0; t < T; t++)
         for (int j = 0; j < 8; j++) s[t][j] = _mm512_setzero_si512();
-      channels<T, Q4 ? kNib : kByte>(blk + sparrow::kSparseScaleBytes, kChan, xs, xrow, active, s);
+      channels<T, L::kKind>(blk + L::kHead, L::kChan, xs, xrow, active, s);
       for (int j = 0; j < 8; j++) {
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * j)));
+        const __m512 dw = V == vMx ? e8m0_half_x16(blk + 16 * j)
+                                   : _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * j)));
         for (int t = 0; t < T; t++) {
           const uint8_t* xb = x + t * xrow + b * 40;
-          const __m512i si = _mm512_sub_epi32(s[t][j], _mm512_set1_epi32(kOff * ld32(xb + 4)));
-          acc[t][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(si), dw), _mm512_set1_ps(ldf(xb)), acc[t][j]);
+          if (L::kMin) {
+            const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 256 + 32 * j)));
+            const __m512 dot = _mm512_mul_ps(_mm512_cvtepi32_ps(s[t][j]), dw);
+            acc[t][j] = _mm512_add_ps(acc[t][j], _mm512_fmadd_ps(dot, _mm512_set1_ps(ldf(xb)),
+                                                                 _mm512_mul_ps(mw, _mm512_set1_ps(ldf(xb + 4)))));
+          } else {
+            const __m512i si = L::kOff ? _mm512_sub_epi32(s[t][j], _mm512_set1_epi32(L::kOff * ld32(xb + 4))) : s[t][j];
+            acc[t][j] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(si), dw), _mm512_set1_ps(ldf(xb)), acc[t][j]);
+          }
         }
       }
     }
@@ -293,8 +330,13 @@ uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uin
   return bytes;
 }
 
-template <int T> struct Q4_0Tile : Tile32<T, true> {};
-template <int T> struct Q8_0Tile : Tile32<T, false> {};
+template <int T> struct Q4_0Tile : Tile32<T, vQ4_0> {};
+template <int T> struct Q8_0Tile : Tile32<T, vQ8_0> {};
+template <int T> struct Q4_1Tile : Tile32<T, vQ4_1> {};
+template <int T> struct Q5_0Tile : Tile32<T, vQ5_0> {};
+template <int T> struct Q5_1Tile : Tile32<T, vQ5_1> {};
+template <int T> struct IQ4_NLTile : Tile32<T, vIQ4> {};
+template <int T> struct MXFP4Tile : Tile32<T, vMx> {};
 template <int T> struct Q4_KTile : TileK<T, 4> {};
 template <int T> struct Q5_KTile : TileK<T, 5> {};
 template <int T> struct Q6_KTile : TileK<T, 6> {};
@@ -320,4 +362,24 @@ extern "C" uint64_t sp_smm_q5_k_avx512(SP_SMM_ARGS) {
 extern "C" uint64_t sp_smm_q6_k_avx512(SP_SMM_ARGS) {
   const int64_t nb = cols / 256;
   return run_groups<Q6_KTile>(w, nb * sparrow::kSparseQ6_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q4_1_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q4_1Tile>(w, nb * Var32<vQ4_1>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q5_0_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q5_0Tile>(w, nb * Var32<vQ5_0>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_q5_1_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<Q5_1Tile>(w, nb * Var32<vQ5_1>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_iq4_nl_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<IQ4_NLTile>(w, nb * Var32<vIQ4>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
+}
+extern "C" uint64_t sp_smm_mxfp4_avx512(SP_SMM_ARGS) {
+  const int64_t nb = cols / 32;
+  return run_groups<MXFP4Tile>(w, nb * Var32<vMx>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
 }

@@ -17,6 +17,7 @@
 #include "core/gguf.h"
 #include "hparams.h"
 #include "kernels/matmul.h"
+#include "sparse/sparse_matrix.h"
 
 namespace sparrow {
 
@@ -94,6 +95,9 @@ class Model {
   // scratch, is shared by all of its sessions); sessions hold this lock while they evaluate.
   std::mutex& run_mutex() const { return run_mutex_; }
   Backend& backend() const { return *backend_; }
+  // The weight bytes read by the channel-major layer matrices (ModelOptions::sparsity > 0),
+  // against those a dense pass would read; null for a dense model.
+  SparseStats* sparse_stats() const { return sparse_stats_.get(); }
 
  private:
   Model() = default;
@@ -110,6 +114,7 @@ class Model {
   std::vector<float> output_norm_, rope_freqs_, rope_long_;
   std::vector<LayerWeights> layers_;
   std::unique_ptr<CpuBackend> backend_;
+  std::shared_ptr<SparseStats> sparse_stats_;
   mutable std::mutex run_mutex_;
 };
 

@@ -25,8 +25,18 @@
  * moved the hidden state by one quantization step, a near-tie in a router can send one
  * token to another expert in one engine only, and that token's distribution then moves far
  * (measured: 0.36 at one position of qwen3moe Q4_K_M, every other position <= 2.3e-2). So
- * for quantized MoE files up to 2 of the 64 positions may exceed the bound (F32 files, with
- * no events, none); every decisive argmax must still agree.
+ * for quantized MoE files up to 2 of the 64 positions may exceed the bound; every decisive
+ * argmax must still agree.
+ * F32 files have rounding events too: the query, the K/V cache and the softmax probabilities
+ * are rounded to f16 in both engines, and a value an ulp from an f16 rounding boundary can
+ * land on either side (the engines' float sums are ordered differently). On the phi3 file
+ * (head dim 96) one such event per sequence peaks at up to 6.9e-4, whichever of our kernel
+ * paths runs: measured over 12 token sequences x {AVX-512, AVX2, generic} (generic's dot
+ * products are exact in double, so accuracy does not avoid them), at most one position per
+ * sequence over 5e-4, the largest 6.84e-4; our own paths differ from each other by as much
+ * (AVX-512 vs generic 6.87e-4). Before the event the AVX-512 path agrees with llama.cpp's
+ * zen4 build to <= 3.3e-6 (AVX2 6.1e-5). So for F32 one position may exceed the bound, if
+ * it stays under twice the bound.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -137,9 +147,12 @@ async function compare(shape: string, mix: MixName, flashAttention = false) {
       ` (decisive positions ${decisiveAgree}/${decisive})`,
   );
   const routingJumps = (SHAPES[shape]!.nExpert ?? 0) > 0 && mix !== 'f32' ? 2 : 0;
+  const f16Events = mix === 'f32' ? 1 : 0;  // one f16 rounding event, under twice the bound (see above)
   const over = errs.filter((e) => e >= bound).length;
   if (routingJumps) console.log(`${shape} ${mix}: ${over} position(s) over the bound (routing jumps allowed: ${routingJumps})`);
-  expect(over).toBeLessThanOrEqual(routingJumps);
+  if (f16Events && over) console.log(`${shape} ${mix}: ${over} position(s) over the bound (f16 events allowed: ${f16Events})`);
+  expect(over).toBeLessThanOrEqual(routingJumps + f16Events);
+  if (f16Events) expect(maxErr).toBeLessThan(2 * bound);
   expect(decisiveAgree).toBe(decisive);
   expect(decisive / SEQ_LEN).toBeGreaterThanOrEqual(0.6);
   expect(agree / SEQ_LEN).toBeGreaterThanOrEqual(mix === 'f32' ? 0.99 : 0.9);

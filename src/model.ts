@@ -38,6 +38,16 @@ export interface LoadModelOptions {
    * progress is never cut off by the limit.
    */
   maxQueue?: number;
+  /**
+   * Where the forward pass runs. 'auto' (the default): a GPU when this build has the Vulkan
+   * backend (`npm run build:vulkan`) and the machine a real GPU (never a CPU-type Vulkan
+   * device such as Mesa's lavapipe), else the CPU; a model the GPU backend cannot run yet
+   * (mixture of experts, a weight type it lacks) stays on the CPU. 'vulkan': a Vulkan device
+   * of any type, or a SparrowError ERR_NO_GPU. false: the CPU. `model.info.gpu` says which.
+   */
+  gpu?: 'auto' | 'vulkan' | false;
+  /** Which device (the `index` of `systemInfo().gpus`); default: the first suitable one. */
+  gpuDevice?: number;
 }
 
 /** Options of model.createChat: the chat's own, plus the size of the session it creates. */
@@ -76,6 +86,8 @@ export interface ModelInfo {
   /** Threads and batch size in use. */
   threads: number;
   batchSize: number;
+  /** The GPU the forward pass runs on, or null for the CPU. */
+  gpu: { api: 'vulkan'; index: number; name: string; type: string; memory: number } | null;
 }
 
 /** An opaque native handle. */
@@ -102,7 +114,7 @@ export interface ModelStats {
 interface ModelAddon extends SessionAddon {
   loadModel(
     path: string,
-    options: { threads?: number; batchSize?: number; maxQueue?: number },
+    options: NativeLoadOptions,
     onProgress?: (fraction: number) => void,
     abortFlag?: NativeHandle,
   ): Promise<[NativeHandle, PackedMetadata]>;
@@ -113,6 +125,8 @@ interface ModelAddon extends SessionAddon {
   modelStats(model: NativeHandle): ModelStats;
   sessionCreate(model: NativeHandle, options: SessionOptions): NativeHandle;
 }
+
+type NativeLoadOptions = Pick<LoadModelOptions, 'threads' | 'batchSize' | 'maxQueue' | 'gpu' | 'gpuDevice'>;
 
 function checkInteger(value: unknown, name: string, min: number, max: number): void {
   if (value === undefined) return;
@@ -129,14 +143,17 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   checkInteger(options.threads, 'threads', 1, 256);
   checkInteger(options.batchSize, 'batchSize', 1, 65536);
   checkInteger(options.maxQueue, 'maxQueue', 1, 2 ** 30);
+  checkInteger(options.gpuDevice, 'gpuDevice', 0, 64);
+  if (options.gpu !== undefined && options.gpu !== 'auto' && options.gpu !== 'vulkan' && options.gpu !== false)
+    throw new SparrowError(`loadModel: gpu must be 'auto', 'vulkan' or false (got ${String(options.gpu)})`, 'ERR_INVALID_ARG');
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new SparrowError(`loadModel: options.onProgress must be a function (got ${typeof onProgress})`, 'ERR_INVALID_ARG');
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
   if (signal?.aborted) throw abortError('loadModel');
-  const { threads, batchSize, maxQueue } = options;
-  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue }, onProgress, signal);
+  const { threads, batchSize, maxQueue, gpu, gpuDevice } = options;
+  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, gpu, gpuDevice }, onProgress, signal);
 }
 
 /** Share of the progress given to the weights; the tokenizer has the rest. */
@@ -150,7 +167,7 @@ const WEIGHTS_SHARE = 0.9;
 async function loadWithProgress(
   native: ModelAddon,
   path: string,
-  nativeOptions: { threads?: number; batchSize?: number; maxQueue?: number },
+  nativeOptions: NativeLoadOptions,
   onProgress: ((fraction: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Model> {

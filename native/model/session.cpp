@@ -165,6 +165,7 @@ void Session::restore_state(const uint8_t* data, size_t size) {
       std::memcpy(kv_.v_head(l, h), p + rows, rows);
       p += 2 * rows;
     }
+  kv_.mark_changed();
   tokens_ = std::move(toks);
 }
 

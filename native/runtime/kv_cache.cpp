@@ -64,6 +64,7 @@ void KVCache::write_row(const float* x, uint8_t* out) const {
 }
 
 void KVCache::store(int layer, int pos, int n, const float* k, const float* v, int64_t ld) {
+  generation_++;
   for (int h = 0; h < n_head_kv_; h++)
     for (int t = 0; t < n; t++) {
       write_row(k + t * ld + size_t(h) * head_dim_, k_head(layer, h) + size_t(pos + t) * row_bytes_);
@@ -72,11 +73,13 @@ void KVCache::store(int layer, int pos, int n, const float* k, const float* v, i
 }
 
 void KVCache::write_k(int layer, int head, int pos, const float* k) {
+  generation_++;
   write_row(k, k_head(layer, head) + size_t(pos) * row_bytes_);
 }
 
 void KVCache::move(int src, int dst, int n) {
   if (n <= 0 || src == dst) return;
+  generation_++;
   for (int layer = 0; layer < n_layer_; layer++)
     for (int h = 0; h < n_head_kv_; h++)
       for (uint8_t* base : {k_head(layer, h), v_head(layer, h)})

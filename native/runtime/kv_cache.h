@@ -42,6 +42,14 @@ class KVCache {
   // head (the ranges may overlap). The keys keep the rotation of their old positions.
   void move(int src, int dst, int n);
 
+  // A GPU backend's copy of this cache (gpu/), freed with the cache.
+  std::shared_ptr<void> device_copy;
+  // Counts the host-side changes of the contents (store, write_k, move, mark_changed): a
+  // device copy made at another generation is stale. Whoever writes through k_head() /
+  // v_head() calls mark_changed().
+  uint64_t generation() const { return generation_; }
+  void mark_changed() { generation_++; }
+
   // The first position of a head's keys / values; the next position follows row_bytes() later.
   uint8_t* k_head(int layer, int head) const { return block(layer, 0, head); }
   uint8_t* v_head(int layer, int head) const { return block(layer, 1, head); }
@@ -57,6 +65,7 @@ class KVCache {
   int n_layer_, n_ctx_, n_head_kv_, head_dim_;
   KVType type_;
   size_t row_bytes_;
+  uint64_t generation_ = 0;
   PageBuffer data_;
 };
 

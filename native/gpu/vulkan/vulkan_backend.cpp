@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -593,6 +594,11 @@ class VulkanBackend final : public Backend {
     check(f_.vkCreateFence(d_->dev, &fi, nullptr, &fence_), "vkCreateFence");
     dummy_ = d_->create(16, false, "a placeholder binding");
     max_range_ = std::min<uint64_t>(d_->info.max_buffer, uint64_t(1) << 31);
+    // Tests lower the limit to split small matrices the way a large one is split.
+    if (const char* e = std::getenv("SPARROW_VULKAN_MAX_BUFFER")) {
+      const unsigned long long v = std::strtoull(e, nullptr, 10);
+      if (v >= 1024) max_range_ = std::min<uint64_t>(max_range_, v);
+    }
   }
   ~VulkanBackend() override {
     try {

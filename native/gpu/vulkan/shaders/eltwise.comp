@@ -32,14 +32,14 @@ void main() {
       break;
     }
     case 4u: {
-      float g = round_f16(a[i]);
+      float x = a[i], g = round_f16(x);
       float r;
-      if (g <= -10.0) r = 0.0;
-      else if (g >= 10.0) r = g;
+      if (x <= -10.0) r = 0.0;
+      else if (x >= 10.0) r = x;
       else r = round_f16(0.5 * g * (1.0 + tanh(0.7978845608028654 * g * (1.0 + 0.044715 * g * g))));
       o[i] = r * b[i];
       break;
     }
-    case 5u: a[i] = pc.s * tanh(a[i] / pc.s); break;
+    case 5u: a[i] = tanh(a[i] * (1.0 / pc.s)) * pc.s; break;
   }
 }

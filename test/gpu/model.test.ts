@@ -1,0 +1,206 @@
+// Whole models on the Vulkan backend through the public API: device choice (gpu 'auto' |
+// 'vulkan' | false, gpuDevice), stories260K F32's greedy reference ids (llama.cpp's, see
+// ../shared/models/PROVENANCE.md), logits of every architecture and the usual weight mixes
+// against the CPU backend within a per-type tolerance, and sessions (batching, save and
+// restore, context shift, dispose) on the device.
+// Runs where a Vulkan device exists (lavapipe in CI); skips, saying why, elsewhere.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { syntheticModel } from '../../models/cache.js';
+import type { ModelShape, MixName } from '../../models/synthetic.js';
+import { loadModel, systemInfo, type Model } from '../../src/index.js';
+
+const info = systemInfo();
+const skipReason = info.gpus.length === 0 ? `no Vulkan device: ${info.gpuUnavailableReason ?? 'unknown reason'}` : undefined;
+if (skipReason) console.log(`test/gpu/model.test.ts skipped: ${skipReason}`);
+
+const MODELS = path.resolve(__dirname, '../../../shared/models');
+const haveModels = fs.existsSync(path.join(MODELS, 'stories260K-f32.gguf'));
+if (!skipReason && !haveModels) console.log(`test/gpu/model.test.ts: stories260K tests skipped: ${MODELS} is missing`);
+
+const loaded: Model[] = [];
+afterAll(() => {
+  for (const m of loaded) m.dispose();
+});
+async function load(file: string, gpu: 'auto' | 'vulkan' | false, extra: Record<string, unknown> = {}): Promise<Model> {
+  const m = await loadModel(file, { gpu, threads: 2, ...extra });
+  loaded.push(m);
+  return m;
+}
+
+function argmax(a: Float32Array): number {
+  let b = 0;
+  for (let i = 1; i < a.length; i++) if (a[i] > a[b]) b = i;
+  return b;
+}
+
+/** Logits of a prompt and then `steps` greedy decode steps (the CPU's choices fed to both). */
+async function trace(m: Model, prompt: Int32Array, tokens: number[]): Promise<Float32Array[]> {
+  const s = m.createSession({ contextSize: 128 });
+  const out = [await s.evaluate(prompt)];
+  for (const t of tokens) out.push(await s.evaluate(Int32Array.from([t])));
+  s.dispose();
+  return out;
+}
+
+function maxDiff(a: Float32Array[], b: Float32Array[]): { diff: number; scale: number } {
+  let diff = 0,
+    scale = 0;
+  a.forEach((x, i) => {
+    for (let j = 0; j < x.length; j++) {
+      diff = Math.max(diff, Math.abs(x[j] - b[i][j]));
+      scale = Math.max(scale, Math.abs(b[i][j]));
+    }
+  });
+  return { diff, scale };
+}
+
+describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => {
+  it('systemInfo().gpus describes every device', () => {
+    expect(info.vulkan).toBe(true);
+    for (const [i, g] of info.gpus.entries()) {
+      expect(g.index).toBe(i);
+      expect(g.api).toBe('vulkan');
+      expect(g.name.length).toBeGreaterThan(0);
+      expect(['discrete', 'integrated', 'virtual', 'cpu', 'other']).toContain(g.type);
+      expect(g.memory).toBeGreaterThan(0);
+      expect(g.maxBufferSize).toBeGreaterThan(0);
+      expect(Array.isArray(g.features)).toBe(true);
+    }
+  });
+
+  it.skipIf(!haveModels)('device choice: auto skips CPU-type devices, vulkan takes any, false is the CPU; bad options are clear errors', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const real = info.gpus.find((g) => g.type !== 'cpu');
+    const auto = await load(file, 'auto');
+    if (real) expect(auto.info.gpu?.name).toBe(real.name);
+    else expect(auto.info.gpu).toBeNull();
+    const vk = await load(file, 'vulkan');
+    expect(vk.info.gpu).toMatchObject({ api: 'vulkan', index: real ? real.index : 0 });
+    expect((await load(file, false)).info.gpu).toBeNull();
+    const last = info.gpus[info.gpus.length - 1];
+    expect((await load(file, 'vulkan', { gpuDevice: last.index })).info.gpu?.name).toBe(last.name);
+    await expect(loadModel(file, { gpu: 'vulkan', gpuDevice: info.gpus.length })).rejects.toMatchObject({ code: 'ERR_NO_GPU' });
+    await expect(loadModel(file, { gpu: 'cuda' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+    await expect(loadModel(file, { gpuDevice: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
+  it.skipIf(!haveModels)('stories260K F32 reproduces its greedy reference ids', async () => {
+    const ref = JSON.parse(fs.readFileSync(path.join(MODELS, 'reference_outputs.json'), 'utf8')) as {
+      models: Record<string, { promptTokens: number[]; outTokens: number[] }[]>;
+    };
+    const m = await load(path.join(MODELS, 'stories260K-f32.gguf'), 'vulkan');
+    expect(m.info.gpu).not.toBeNull();
+    for (const c of ref.models["stories260K-f32.gguf"].slice(0, 2)) {
+      const s = m.createSession({ contextSize: 256 });
+      let logits = await s.evaluate(Int32Array.from(c.promptTokens));
+      const out: number[] = [];
+      for (let i = 0; i < c.outTokens.length; i++) {
+        out.push(argmax(logits));
+        if (i + 1 < c.outTokens.length) logits = await s.evaluate(Int32Array.from([out[i]]));
+      }
+      expect(out).toEqual(c.outTokens);
+      s.dispose();
+    }
+  });
+
+  // Tolerance: the largest logit difference over the largest |logit| of the CPU's. The CPU
+  // multiplies quantized weights with 8-bit activations where the device keeps f32 ones.
+  const TOL: Record<string, number> = { f32: 2e-3, f16: 5e-3, bf16: 1e-2, q8_0: 3e-2, q4_0: 5e-2, q4_k_m: 5e-2, q5_k_m: 5e-2, q6_k: 5e-2 };
+
+  for (const mix of ['f16', 'q8_0'] as const)
+    it.skipIf(!haveModels)(`stories260K ${mix}: logits match the CPU backend`, async () => {
+      const file = path.join(MODELS, `stories260K-${mix}.gguf`);
+      const cpu = await load(file, false),
+        gpu = await load(file, 'vulkan');
+      const prompt = Int32Array.from([1, 403, 407, 261, 378, 290, 300]);
+      const ref = await trace(cpu, prompt, [432, 383, 286]);
+      const { diff, scale } = maxDiff(await trace(gpu, prompt, [432, 383, 286]), ref);
+      expect(diff / scale).toBeLessThan(TOL[mix]);
+    });
+
+  // Small synthetic files of every architecture the device runs, in the usual mixes.
+  const base = { nLayers: 2, nEmbd: 256, nFF: 512, nHead: 4, nHeadKv: 2, nVocab: 512, contextLength: 4096 };
+  const CASES: [string, Partial<ModelShape> & { arch: ModelShape['arch'] }, MixName[]][] = [
+    ['llama', { arch: 'llama' }, ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k_m', 'q5_k_m', 'q6_k']],
+    ['qwen2 (biases)', { arch: 'qwen2', tokenizer: 'gpt2' }, ['q4_0', 'q8_0']],
+    ['qwen3 (Q/K norms)', { arch: 'qwen3', tokenizer: 'gpt2', headDim: 128 }, ['q8_0', 'q4_k_m']],
+    ['gemma2 (post-norms, soft caps, sliding window)', { arch: 'gemma2', slidingWindow: 8, headDim: 128 }, ['q8_0']],
+    ['gemma3 (sliding window, local RoPE base)', { arch: 'gemma3', slidingWindow: 8, headDim: 128 }, ['q4_0']],
+    ['phi3 (fused QKV and gate/up, LongRoPE)', { arch: 'phi3', ropeFactors: true, originalContextLength: 64 }, ['q8_0']],
+  ];
+  for (const [name, shape, mixes] of CASES)
+    for (const mix of mixes)
+      it(`synthetic ${name} ${mix}: logits of a prompt and decode steps match the CPU backend`, async () => {
+        const file = await syntheticModel({ name: `vk-${shape.arch}`, shape: { ...base, ...shape } as ModelShape }, mix);
+        const cpu = await load(file, false),
+          gpu = await load(file, 'vulkan');
+        expect(gpu.info.gpu).not.toBeNull();
+        const prompt = Int32Array.from({ length: 19 }, (_, i) => (i * 37 + 5) % 500);
+        const ref = await trace(cpu, prompt, [7, 100, 250]);
+        const { diff, scale } = maxDiff(await trace(gpu, prompt, [7, 100, 250]), ref);
+        expect(diff / scale, `max |diff| ${diff} of max |logit| ${scale}`).toBeLessThan(TOL[mix]);
+        cpu.dispose();
+        gpu.dispose();
+      });
+
+  it.skipIf(!haveModels)('sessions: batched decode equals decode alone (bits); save/restore and context shift continue as the CPU', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const m = await load(file, 'vulkan');
+    const cpu = await load(file, false);
+    const prompt = Int32Array.from([1, 403, 407, 261, 378]);
+    // Alone.
+    const a = m.createSession({ contextSize: 64 });
+    const aloneFirst = await a.evaluate(prompt);
+    const aloneNext = await a.evaluate(Int32Array.from([argmax(aloneFirst)]));
+    // Three sessions whose decode steps wait together (one batched pass).
+    const ss = [0, 1, 2].map(() => m.createSession({ contextSize: 64 }));
+    await Promise.all(ss.map((s) => s.evaluate(prompt)));
+    const steps = await Promise.all(ss.map((s) => s.evaluate(Int32Array.from([argmax(aloneFirst)]))));
+    for (const st of steps) expect(Buffer.from(st.buffer).equals(Buffer.from(aloneNext.buffer))).toBe(true);
+    // Save after the prompt, restore into a new session: the same next logits.
+    const state = ss[0].save();
+    const r = m.createSession({ contextSize: 64 });
+    r.restore(state);
+    const afterRestore = await r.evaluate(Int32Array.from([argmax(aloneNext)]));
+    const cont = await ss[0].evaluate(Int32Array.from([argmax(aloneNext)]));
+    expect(Buffer.from(afterRestore.buffer).equals(Buffer.from(cont.buffer))).toBe(true);
+    // A CPU session restored from the device's state continues within tolerance.
+    const c = cpu.createSession({ contextSize: 64 });
+    c.restore(state);
+    const onCpu = await c.evaluate(Int32Array.from([argmax(aloneNext)]));
+    const { diff, scale } = maxDiff([onCpu], [cont]);
+    expect(diff / scale).toBeLessThan(1e-3);
+    // Context shift (keys re-rotated on the host cache, the device copy uploaded again).
+    const g = m.createSession({ contextSize: 64 }),
+      h = cpu.createSession({ contextSize: 64 });
+    const long = Int32Array.from({ length: 40 }, (_, i) => (i * 13 + 7) % 500);
+    await g.evaluate(long);
+    await h.evaluate(long);
+    await g.shift(1, 10);
+    await h.shift(1, 10);
+    const gl = await g.evaluate(Int32Array.from([42])),
+      hl = await h.evaluate(Int32Array.from([42]));
+    const sh = maxDiff([gl], [hl]);
+    expect(sh.diff / sh.scale).toBeLessThan(1e-3);
+    for (const s of [a, ...ss, r, c, g, h]) s.dispose();
+  });
+
+  it.skipIf(!haveModels)('dispose: a model disposed while a session evaluates ends that evaluation cleanly; the device stays usable', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const m = await loadModel(file, { gpu: 'vulkan' });
+    const s = m.createSession({ contextSize: 256 });
+    const p = s.evaluate(Int32Array.from({ length: 200 }, (_, i) => (i * 7 + 3) % 500));
+    m.dispose();
+    await p.then(
+      (l) => expect(l.length).toBeGreaterThan(0),
+      (e) => expect(['ERR_DISPOSED', 'ERR_ABORTED', 'ERR_CANCELLED']).toContain((e as { code: string }).code),
+    );
+    const again = await load(file, 'vulkan');
+    const l = await again.createSession().evaluate(Int32Array.from([1, 403]));
+    expect(l.length).toBe(again.info.vocabSize);
+  });
+});
+
+it.skipIf(skipReason === undefined)(`models on the Vulkan backend: skipped (${skipReason ?? ''})`, () => {});

@@ -119,7 +119,10 @@ async function benchModel(model: ResolvedModel, engines: EngineName[], o: BenchO
       const t0 = performance.now();
       process.stderr.write(`${model.name}: round ${r + 1}/${o.rounds}, ${e} ... `);
       try {
-        const res = await runChild({ engine: e, model: model.path, threads: o.threads, promptTokens, decodeTokens, iterations: 1 }, timeoutMs);
+        const res = await runChild(
+          { engine: e, model: model.path, threads: o.threads, promptTokens, decodeTokens, iterations: 1, gpu: o.gpu },
+          timeoutMs,
+        );
         rounds.get(e)!.push(res);
         log(`pp ${res.pp_tps[0]!.toFixed(1)} tok/s, tg ${res.tg_tps[0]!.toFixed(1)} tok/s (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       } catch (err) {

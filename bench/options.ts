@@ -25,6 +25,8 @@ export interface BenchOptions {
   quick: boolean;
   json: boolean;
   kernels: boolean;
+  /** `--gpu vulkan`: both engines on the GPU (sparrow's Vulkan backend, node-llama-cpp's Vulkan build); false: the CPU. */
+  gpu: 'vulkan' | false;
   html?: string;
   /** Seed of the random token ids fed to both engines. */
   seed: number;
@@ -52,6 +54,9 @@ options:
   --pp N            prompt tokens (default 512)
   --tg N            generated tokens (default 128)
   --engines LIST    sparrow,llama.cpp (default both)
+  --gpu vulkan      run both engines on the GPU: sparrow's Vulkan backend (npm run
+                    build:vulkan; any Vulkan device, lavapipe included) and node-llama-cpp's
+                    Vulkan build (@node-llama-cpp/<platform>-<arch>-vulkan, when installed)
   --quick           smoke run under a minute: ${QUICK_MODELS}, pp64, tg16, 1 round
   --json            print a machine-readable report on stdout (progress goes to stderr)
   --html FILE       also write a self-contained HTML report with charts
@@ -73,6 +78,7 @@ const SPEC = {
   html: 'string',
   kernels: 'boolean',
   seed: 'number',
+  gpu: 'string',
   help: 'boolean',
 } as const;
 
@@ -120,6 +126,12 @@ export function parseModelList(list: string): ModelSpec[] {
   return out;
 }
 
+function parseGpu(v: unknown): 'vulkan' | false {
+  if (v === undefined) return false;
+  if (String(v).toLowerCase() === 'vulkan') return 'vulkan';
+  bad(`--gpu must be 'vulkan' (got '${String(v)}')`);
+}
+
 /** Returns the options, or 'help' when --help was asked for. */
 export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   const { flags, positional } = parseArgs(argv, SPEC, USAGE);
@@ -162,6 +174,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     quick,
     json: flags.json === true,
     kernels: flags.kernels === true,
+    gpu: parseGpu(flags.gpu),
     html,
     seed: flags.seed === undefined ? 1 : positiveInt('seed', flags.seed, 0xffffffff),
     argv: [...argv],

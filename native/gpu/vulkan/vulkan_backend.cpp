@@ -943,7 +943,8 @@ class VulkanBackend final : public Backend {
         uint32_t rows, cols, n, ldy, row0, row_bytes, x_stride;
       } pc{uint32_t(c.rows), uint32_t(w.cols()), uint32_t(x.rows), uint32_t(y.width), uint32_t(c.row0), uint32_t(dm.row_bytes),
            uint32_t(x.width)};
-      dispatch(dm.pipe, {{c.buf.b}, ref(x), ref(y), {dummy_.b}}, &pc, sizeof pc, uint32_t(c.rows), uint32_t((x.rows + 7) / 8));
+      dispatch(dm.pipe, {{c.buf.b}, ref(x), ref(y), {dummy_.b}}, &pc, sizeof pc, uint32_t((c.rows + 63) / 64),
+               uint32_t((x.rows + 7) / 8));
     }
   }
 

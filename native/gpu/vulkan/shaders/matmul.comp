@@ -1,10 +1,11 @@
 #version 450
-// y[t][row0 + r] = sum_c W[r][c] x[t][c] for the rows of one weight chunk, one workgroup
-// per output row and tile of up to TILE tokens (decode: a GEMV; prompts reuse each
-// dequantized weight block for TILE tokens). The weights are the GGUF blocks as stored in
-// the file, read as 32-bit words; WTYPE_* picks the block format (one SPIR-V per type).
-// A thread's sums run over a fixed set of blocks whatever the tile, so a token's result
-// does not depend on the tokens it is batched with.
+// y[t][row0 + r] = sum_c W[r][c] x[t][c] for the rows of one weight chunk: one thread per
+// output row and tile of up to TILE tokens (decode: a GEMV; prompts reuse each dequantized
+// weight block for TILE tokens), no shared memory and no barrier (CPU-type devices such as
+// lavapipe run barriers slowly). The weights are the GGUF blocks as stored in the file,
+// read as 32-bit words; WTYPE_* picks the block format (one SPIR-V per type). A thread
+// sums its row in one fixed order whatever the tile, so a token's result does not depend
+// on the tokens it is batched with.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x = WG) in;
@@ -21,7 +22,6 @@ layout(push_constant) uniform PC {
   uint x_stride;   // floats per row of x
 } pc;
 #define TILE 8
-shared float red[TILE][WG];
 
 uint byte_at(uint off) { return (w[off >> 2] >> ((off & 3u) << 3)) & 0xFFu; }
 uint u16_at(uint off) { return byte_at(off) | (byte_at(off + 1u) << 8); }
@@ -118,16 +118,15 @@ void dequant32(uint rb, uint u, out float v[32]) {
 #endif
 
 void main() {
-  uint r = wg_linear();
-  if (r >= pc.rows) return;  // the whole workgroup leaves together
-  uint tid = gl_LocalInvocationID.x;
+  uint r = wg_linear() * WG + gl_LocalInvocationID.x;
+  if (r >= pc.rows) return;
   uint t0 = gl_WorkGroupID.y * TILE;
   uint nt = min(uint(TILE), pc.n - t0);
   float acc[TILE];
   for (uint t = 0u; t < TILE; t++) acc[t] = 0.0;
   uint rb = r * pc.row_bytes;
 #ifdef FLOAT_WEIGHTS
-  for (uint c = tid; c < pc.cols; c += WG) {
+  for (uint c = 0u; c < pc.cols; c++) {
 #if defined(WTYPE_F32)
     float wv = uintBitsToFloat(w[(rb >> 2) + c]);
 #elif defined(WTYPE_F16)
@@ -149,7 +148,7 @@ void main() {
   }
 #else
   uint units = pc.cols / 32u;
-  for (uint u = tid; u < units; u += WG) {
+  for (uint u = 0u; u < units; u++) {
     float v[32];
     dequant32(rb, u, v);
     for (uint t = 0u; t < nt; t++) {
@@ -160,12 +159,5 @@ void main() {
     }
   }
 #endif
-  for (uint t = 0u; t < TILE; t++) red[t][tid] = acc[t];
-  barrier();
-  for (uint s = WG / 2; s > 0u; s >>= 1) {
-    if (tid < s)
-      for (uint t = 0u; t < TILE; t++) red[t][tid] += red[t][tid + s];
-    barrier();
-  }
-  if (tid < nt) y[(t0 + tid) * pc.ldy + pc.row0 + r] = red[tid][0];
+  for (uint t = 0u; t < nt; t++) y[(t0 + t) * pc.ldy + pc.row0 + r] = acc[t];
 }

@@ -86,6 +86,19 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     await expect(loadModel(file, { gpuDevice: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
   });
 
+  it.skipIf(!haveModels)('a model larger than the device memory is a clear error naming both sizes', async () => {
+    process.env.SPARROW_VULKAN_MAX_MEMORY = String(64 * 1024);
+    try {
+      const err = await loadModel(path.join(MODELS, 'stories260K-f32.gguf'), { gpu: 'vulkan' }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_GPU_OUT_OF_MEMORY' });
+      expect((err as Error).message).toMatch(/weights need [\d.]+ MiB of device memory, but .* has 0\.1 MiB/);
+    } finally {
+      delete process.env.SPARROW_VULKAN_MAX_MEMORY;
+    }
+    // The process stays healthy: the same file loads afterwards.
+    expect((await load(path.join(MODELS, 'stories260K-f32.gguf'), 'vulkan')).info.gpu).not.toBeNull();
+  });
+
   it.skipIf(!haveModels)('stories260K F32 reproduces its greedy reference ids', async () => {
     const ref = JSON.parse(fs.readFileSync(path.join(MODELS, 'reference_outputs.json'), 'utf8')) as {
       models: Record<string, { promptTokens: number[]; outTokens: number[] }[]>;

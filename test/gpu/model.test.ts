@@ -4,6 +4,7 @@
 // against the CPU backend within a per-type tolerance, and sessions (batching, save and
 // restore, context shift, dispose) on the device.
 // Runs where a Vulkan device exists (lavapipe in CI); skips, saying why, elsewhere.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -84,6 +85,24 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     await expect(loadModel(file, { gpu: 'vulkan', gpuDevice: info.gpus.length })).rejects.toMatchObject({ code: 'ERR_NO_GPU' });
     await expect(loadModel(file, { gpu: 'cuda' as never })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
     await expect(loadModel(file, { gpuDevice: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_ARG' });
+  });
+
+  it.skipIf(!haveModels)('where the Vulkan loader finds no driver: no GPUs and the reason, auto runs on the CPU, vulkan is ERR_NO_GPU', () => {
+    const script = `
+      import { loadModel, systemInfo } from ${JSON.stringify(path.resolve(__dirname, '../../dist/src/index.js'))};
+      const si = systemInfo();
+      const m = await loadModel(${JSON.stringify(path.join(MODELS, 'stories260K-f32.gguf'))});
+      const err = await loadModel(${JSON.stringify(path.join(MODELS, 'stories260K-f32.gguf'))}, { gpu: 'vulkan' }).catch((e) => e);
+      console.log(JSON.stringify({ gpus: si.gpus.length, vulkan: si.vulkan, why: si.gpuUnavailableReason, gpu: m.info.gpu, code: err.code, message: err.message }));
+      m.dispose();`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_DRIVER_FILES: '/nonexistent/icd.json' },
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as Record<string, unknown>;
+    expect(r).toMatchObject({ gpus: 0, vulkan: true, gpu: null, code: 'ERR_NO_GPU' });
+    expect(String(r.why)).toMatch(/no Vulkan driver|no device/);
+    expect(String(r.message)).toContain(String(r.why));
   });
 
   it.skipIf(!haveModels)('a model larger than the device memory is a clear error naming both sizes', async () => {
@@ -217,4 +236,4 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
   });
 });
 
-it.skipIf(skipReason === undefined)(`models on the Vulkan backend: skipped (${skipReason ?? ''})`, () => {});
+if (skipReason) it.skip(`models on the Vulkan backend: skipped (${skipReason})`, () => {});

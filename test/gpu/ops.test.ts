@@ -69,7 +69,7 @@ function both(name: string, spec: Record<string, unknown>, rel: number, abs = 0)
 // Every weight type the Vulkan backend computes with, with a width its block divides.
 const TYPES: [TypeName, number][] = [
   ['F32', 100], ['F16', 72], ['BF16', 72], ['Q8_0', 96], ['Q4_0', 160], ['Q4_1', 96], ['Q5_0', 96], ['Q5_1', 96],
-  ['Q4_K', 256], ['Q5_K', 512], ['Q6_K', 256],
+  ['Q4_K', 256], ['Q5_K', 512], ['Q6_K', 256], ['Q2_K', 256], ['Q3_K', 512], ['IQ4_NL', 64], ['IQ4_XS', 256], ['MXFP4', 96],
 ];
 
 describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {

@@ -98,6 +98,21 @@ const uint32_t kMatmulQ5_K[] =
 const uint32_t kMatmulQ6_K[] =
 #include "matmul_Q6_K.spv.inc"
     ;
+const uint32_t kMatmulQ2_K[] =
+#include "matmul_Q2_K.spv.inc"
+    ;
+const uint32_t kMatmulQ3_K[] =
+#include "matmul_Q3_K.spv.inc"
+    ;
+const uint32_t kMatmulIQ4_NL[] =
+#include "matmul_IQ4_NL.spv.inc"
+    ;
+const uint32_t kMatmulIQ4_XS[] =
+#include "matmul_IQ4_XS.spv.inc"
+    ;
+const uint32_t kMatmulMXFP4[] =
+#include "matmul_MXFP4.spv.inc"
+    ;
 
 enum Pipe { P_RMSNORM, P_ELTWISE, P_ROPE, P_KV_STORE, P_ATTENTION, P_MATMUL0 };
 struct ShaderCode {
@@ -111,7 +126,9 @@ const ShaderCode kShaders[] = {
     SC(kMatmulF32, GGMLType::F32), SC(kMatmulF16, GGMLType::F16), SC(kMatmulBF16, GGMLType::BF16),
     SC(kMatmulQ8_0, GGMLType::Q8_0), SC(kMatmulQ4_0, GGMLType::Q4_0), SC(kMatmulQ4_1, GGMLType::Q4_1),
     SC(kMatmulQ5_0, GGMLType::Q5_0), SC(kMatmulQ5_1, GGMLType::Q5_1), SC(kMatmulQ4_K, GGMLType::Q4_K),
-    SC(kMatmulQ5_K, GGMLType::Q5_K), SC(kMatmulQ6_K, GGMLType::Q6_K),
+    SC(kMatmulQ5_K, GGMLType::Q5_K), SC(kMatmulQ6_K, GGMLType::Q6_K), SC(kMatmulQ2_K, GGMLType::Q2_K),
+    SC(kMatmulQ3_K, GGMLType::Q3_K), SC(kMatmulIQ4_NL, GGMLType::IQ4_NL), SC(kMatmulIQ4_XS, GGMLType::IQ4_XS),
+    SC(kMatmulMXFP4, GGMLType::MXFP4),
 };
 #undef SC
 constexpr int kNumPipes = int(sizeof(kShaders) / sizeof(kShaders[0]));
@@ -838,8 +855,7 @@ class VulkanBackend final : public Backend {
     const int pipe = matmul_pipe(m.type());
     if (pipe < 0)
       throw sparrow_error("ERR_GPU_UNSUPPORTED", std::string("the Vulkan backend cannot compute with ") + type_name(m.type()) +
-                                                     " weights yet (it has F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
-                                                     "Q4_K, Q5_K, Q6_K)");
+                                                     " weights yet");
     if (!m.source()) throw sparrow_error("ERR_INTERNAL", "Vulkan: a weight matrix has no source bytes");
     DevMatrix dm;
     dm.pipe = pipe;
@@ -1199,8 +1215,7 @@ void prepare_model(Backend& be, const Model& model) {
   for (const Matrix* m : mats) {
     if (!VulkanBackend::supported(m->type()))
       throw sparrow_error("ERR_GPU_UNSUPPORTED", std::string("the Vulkan backend cannot compute with ") + type_name(m->type()) +
-                                                     " weights yet (it has F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
-                                                     "Q4_K, Q5_K, Q6_K)");
+                                                     " weights yet");
     need += quant_row_bytes(m->type(), m->cols()) * uint64_t(m->rows());
   }
   const GpuDevice& dev = vb->device();

@@ -111,6 +111,54 @@ void dequant32(uint rb, uint u, out float v[32]) {
     float sc = float(i8_at(o + 192u + 8u * half_ + (i >> 4) + 2u * g));
     v[i] = d * sc * float(q);
   }
+#elif defined(WTYPE_IQ4_NL) || defined(WTYPE_MXFP4)
+#if defined(WTYPE_IQ4_NL)
+  const float table[16] = float[16](-127., -104., -83., -65., -49., -35., -22., -10., 1., 13., 25., 38., 53., 69., 89., 113.);
+  uint o = rb + u * 18u;
+  float d = f16_at(o);
+  uint qs = o + 2u;
+#else
+  const float table[16] = float[16](0., 1., 2., 3., 4., 6., 8., 12., 0., -1., -2., -3., -4., -6., -8., -12.);
+  uint o = rb + u * 17u;
+  uint e = byte_at(o);
+  float d = uintBitsToFloat(e < 2u ? (0x00200000u << e) : ((e - 1u) << 23));  // 2^(e-128)
+  uint qs = o + 1u;
+#endif
+  for (uint i = 0u; i < 16u; i++) {
+    uint q = byte_at(qs + i);
+    v[i] = d * table[q & 15u];
+    v[i + 16u] = d * table[q >> 4];
+  }
+#elif defined(WTYPE_Q2_K)
+  uint o = rb + (u >> 3) * 84u, j32 = u & 7u;
+  float d = f16_at(o + 80u), dmin = f16_at(o + 82u);
+  for (uint k = 0u; k < 32u; k++) {
+    uint i = 32u * j32 + k;
+    uint sc = byte_at(o + i / 16u);
+    uint q = (byte_at(o + 16u + 32u * (i / 128u) + i % 32u) >> (2u * ((i / 32u) % 4u))) & 3u;
+    v[k] = d * float(sc & 15u) * float(q) - dmin * float(sc >> 4);
+  }
+#elif defined(WTYPE_Q3_K)
+  uint o = rb + (u >> 3) * 110u, j32 = u & 7u;
+  float d = f16_at(o + 108u);
+  for (uint k = 0u; k < 32u; k++) {
+    uint i = 32u * j32 + k, j = i / 16u;
+    int s = int(((byte_at(o + 96u + j % 8u) >> (4u * (j / 8u))) & 15u) | (((byte_at(o + 104u + j % 4u) >> (2u * (j / 4u))) & 3u) << 4)) - 32;
+    uint lo = (byte_at(o + 32u + 32u * (i / 128u) + i % 32u) >> (2u * ((i / 32u) % 4u))) & 3u;
+    uint hi = (byte_at(o + i % 32u) >> (i / 32u)) & 1u;
+    v[k] = d * float(s) * float(int(lo | (hi << 2)) - 4);
+  }
+#elif defined(WTYPE_IQ4_XS)
+  const float table[16] = float[16](-127., -104., -83., -65., -49., -35., -22., -10., 1., 13., 25., 38., 53., 69., 89., 113.);
+  uint o = rb + (u >> 3) * 136u, j = u & 7u;
+  float d = f16_at(o);
+  uint ls = ((byte_at(o + 4u + j / 2u) >> (4u * (j % 2u))) & 15u) | (((u16_at(o + 2u) >> (2u * j)) & 3u) << 4);
+  float dl = d * float(int(ls) - 32);
+  for (uint i = 0u; i < 16u; i++) {
+    uint q = byte_at(o + 8u + 16u * j + i);
+    v[i] = dl * table[q & 15u];
+    v[i + 16u] = dl * table[q >> 4];
+  }
 #else
 #error "unknown weight type"
 #endif

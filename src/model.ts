@@ -42,7 +42,7 @@ export interface LoadModelOptions {
    * Where the forward pass runs. 'auto' (the default): a GPU when this build has the Vulkan
    * backend (`npm run build:vulkan`) and the machine a real GPU (never a CPU-type Vulkan
    * device such as Mesa's lavapipe), else the CPU; a model the GPU backend cannot run yet
-   * (mixture of experts, a weight type it lacks) stays on the CPU. 'vulkan': a Vulkan device
+   * (a head dimension above 256) stays on the CPU. 'vulkan': a Vulkan device
    * of any type, or a SparrowError ERR_NO_GPU. false: the CPU. `model.info.gpu` says which.
    */
   gpu?: 'auto' | 'vulkan' | false;

@@ -45,7 +45,7 @@ int gpu_choose(GpuMode mode, int gpu_device);
 std::unique_ptr<Backend> gpu_make_backend(int index);
 
 // Uploads every weight of a model (throws ERR_GPU_OUT_OF_MEMORY naming the sizes, or
-// ERR_GPU_UNSUPPORTED for a weight type or block the backend cannot compute).
+// ERR_GPU_UNSUPPORTED for a model the backend cannot run, e.g. a head dimension above 256).
 void gpu_prepare_model(Backend& be, const Model& model);
 
 // For tests: the Backend is a GPU backend.

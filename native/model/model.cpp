@@ -367,7 +367,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   m->batch_size_ = opts.batch_size > 0 ? opts.batch_size : 512;
 
   // The GPU backend, with every weight uploaded now (out of device memory fails here). With
-  // gpu 'auto', a model the GPU backend cannot run (a weight type it lacks, experts) stays
+  // gpu 'auto', a model the GPU backend cannot run (a head dimension above 256) stays
   // on the CPU; with gpu 'vulkan' that is an error.
   if (gpu_index >= 0) {
     try {

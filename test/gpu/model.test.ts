@@ -140,7 +140,10 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
   // Tolerance: the largest logit difference over the largest |logit| of the CPU's. The CPU
   // multiplies quantized weights with 8-bit activations where the device keeps f32 ones,
   // and its attention rounds the probabilities to f16 (the device keeps them f32).
-  const TOL: Record<string, number> = { f32: 2e-3, f16: 5e-3, bf16: 1e-2, q8_0: 3e-2, q4_0: 5e-2, q4_k_m: 5e-2, q5_k_m: 5e-2, q6_k: 5e-2 };
+  const TOL: Record<string, number> = {
+    f32: 2e-3, f16: 5e-3, bf16: 1e-2, q8_0: 3e-2, q4_0: 5e-2, q4_k_m: 5e-2, q5_k_m: 5e-2, q6_k: 5e-2,
+    q4_1: 5e-2, q5_0: 5e-2, q5_1: 5e-2, q2_k: 5e-2, q3_k_m: 5e-2, iq4_nl: 5e-2, iq4_xs: 5e-2, mxfp4: 5e-2,
+  };
 
   for (const mix of ['f16', 'q8_0'] as const)
     it.skipIf(!haveModels)(`stories260K ${mix}: logits match the CPU backend`, async () => {
@@ -162,6 +165,9 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     ['gemma2 (post-norms, soft caps, sliding window)', { arch: 'gemma2', slidingWindow: 8, headDim: 128 }, ['q8_0']],
     ['gemma3 (sliding window, local RoPE base)', { arch: 'gemma3', slidingWindow: 8, headDim: 128 }, ['q4_0']],
     ['phi3 (fused QKV and gate/up, LongRoPE)', { arch: 'phi3', ropeFactors: true, originalContextLength: 64 }, ['q8_0']],
+    ['qwen3moe (8 experts, 2 per token)', { arch: 'qwen3moe', tokenizer: 'gpt2', nExpert: 8, nExpertUsed: 2, nFFExp: 128 }, ['q8_0']],
+    ['llama Mixtral-style (4 experts, 2 per token)', { arch: 'llama', nExpert: 4, nExpertUsed: 2 }, ['f16']],
+    ['more CPU weight types', { arch: 'llama' }, ['q4_1', 'q5_0', 'q5_1', 'q2_k', 'q3_k_m', 'iq4_nl', 'iq4_xs', 'mxfp4']],
   ];
   for (const [name, shape, mixes] of CASES)
     for (const mix of mixes)

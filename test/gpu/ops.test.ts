@@ -229,15 +229,18 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
     expectBits(op('ropeCache', { ...spec, backend: 'vulkan' }), cpu, 'ropeCache');
   });
 
-  it('moe: a clear error (not on the device yet)', () => {
-    const width = 32,
-      E = 2,
-      F = 32;
-    const g = weights('F32', E * F, width, 1).w;
-    const d = weights('F32', E * width, F, 2).w;
-    expect(() =>
-      op('moe', { backend: 'vulkan', x: random(2 * width, 1), width, nExpert: E, nUsed: 1, ff: F, router: random(E * width, 3), type: T.F32, gate: g, up: g, down: d }),
-    ).toThrow(expect.objectContaining({ code: 'ERR_GPU_UNSUPPORTED' }));
+  it('moe: routing, the chosen experts over their tokens, weighted sums (SwiGLU and GeGLU, with and without renormalization)', () => {
+    const width = 64,
+      E = 6,
+      F = 96,
+      n = 11;
+    for (const [type, act, norm] of [['F32', 'swiglu', true], ['Q8_0', 'geglu', false], ['Q4_0', 'swiglu', true]] as [TypeName, string, boolean][]) {
+      const g = weights(type, E * F, width, 1).w,
+        u = weights(type, E * F, width, 2).w,
+        d = weights(type, E * width, F, 3).w;
+      const spec = { x: random(n * width, 1, 2), width, nExpert: E, nUsed: 2, ff: F, norm, act, router: random(E * width, 3), type: T[type], gate: g, up: u, down: d };
+      both('moe', spec, type === 'F32' ? 1e-4 : 0.05);
+    }
   });
 });
 

@@ -793,8 +793,61 @@ class VulkanBackend final : public Backend {
   void add(Act x, Act y) override { eltwise(0, x, ref(y), {dummy_.b}, 0.0f); }
   void scale(Act x, float s) override { eltwise(1, x, {dummy_.b}, {dummy_.b}, s); }
 
-  void moe(Act, const MoeFfn&, Act) override {
-    throw sparrow_error("ERR_GPU_UNSUPPORTED", "the Vulkan backend does not run mixture-of-experts layers yet");
+  // Mixture of experts: the router's logits come back to the host (the one read-back inside
+  // a pass: the routing decides which experts' weights are read), the routing is computed
+  // as the CPU backend does, then each chosen expert runs on the device over its tokens
+  // (gathered), and its output is added, weighted, to theirs (experts in index order).
+  void moe(Act x, const MoeFfn& m, Act out) override {
+    const int n = x.rows, D = x.width, E = int(m.gate.size()), K = m.n_used;
+    if (!m.router || E < 1 || K < 1 || K > E || m.up.size() != size_t(E) || m.down.size() != size_t(E) ||
+        m.router->rows() != E || m.router->cols() != D || out.width != D || out.id == x.id)
+      throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
+    if (n == 0) return;
+    Act lg = alloc(E, n);
+    mul(*m.router, x, lg, 0);
+    std::vector<float> p(size_t(n) * size_t(E));
+    download(buf(lg).b, 0, VkDeviceSize(p.size()) * 4, p.data());
+    finish();
+    std::vector<std::vector<std::pair<int32_t, float>>> routed(static_cast<size_t>(E));  // (token, weight)
+    std::vector<int> idx(static_cast<size_t>(E));
+    for (int t = 0; t < n; t++) {
+      float* pt = p.data() + size_t(t) * size_t(E);
+      float mx = -INFINITY;
+      for (int e = 0; e < E; e++) mx = std::max(mx, pt[e]);
+      double sum = 0;
+      for (int e = 0; e < E; e++) {
+        pt[e] = std::exp(pt[e] - mx);
+        sum += double(pt[e]);
+      }
+      const float inv = float(1.0 / sum);
+      for (int e = 0; e < E; e++) pt[e] *= inv;
+      for (int e = 0; e < E; e++) idx[size_t(e)] = e;
+      std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return pt[a] > pt[b] || (pt[a] == pt[b] && a < b); });
+      double wsum = 0;
+      for (int i = 0; i < K; i++) wsum += double(pt[idx[size_t(i)]]);
+      const float s = m.norm ? std::max(float(wsum), 6.103515625e-5f) : 1.0f;
+      for (int i = 0; i < K; i++) routed[size_t(idx[size_t(i)])].push_back({t, m.norm ? pt[idx[size_t(i)]] / s : pt[idx[size_t(i)]]});
+    }
+    eltwise(8, out, {dummy_.b}, {dummy_.b}, 0.0f);
+    for (int e = 0; e < E; e++) {
+      const auto& r = routed[size_t(e)];
+      if (r.empty()) continue;
+      const int cnt = int(r.size()), F = int(m.gate[size_t(e)]->rows());
+      Act sel = alloc(2, cnt);
+      std::vector<float> pairs(size_t(cnt) * 2);
+      for (int i = 0; i < cnt; i++) {
+        std::memcpy(&pairs[size_t(2 * i)], &r[size_t(i)].first, 4);
+        pairs[size_t(2 * i + 1)] = r[size_t(i)].second;
+      }
+      write(sel, pairs.data());
+      Act xe = alloc(D, cnt), g = alloc(F, cnt), u = alloc(F, cnt), de = alloc(D, cnt);
+      eltwise(6, xe, ref(sel), ref(x), 0.0f);  // n and width from xe: o = xe, a = x
+      mul(*m.gate[size_t(e)], xe, g, 0);
+      mul(*m.up[size_t(e)], xe, u, 0);
+      glu(m.act, g, u, g);
+      mul(*m.down[size_t(e)], g, de, 0);
+      eltwise(7, de, ref(sel), ref(out), 0.0f);
+    }
   }
 
   void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output, const std::vector<int>& rows,
@@ -964,6 +1017,8 @@ class VulkanBackend final : public Backend {
     }
   }
 
+  // An element-wise op over the elements of `a` (gather and scatter, 6 and 7: over those
+  // of the compact rows, passed as `a`, with the full buffer as `o`; see eltwise.comp).
   void eltwise(uint32_t op, Act a, BufRef b, BufRef o, float s) {
     const uint32_t n = uint32_t(a.rows) * uint32_t(a.width);
     if (n == 0) return;
@@ -971,7 +1026,9 @@ class VulkanBackend final : public Backend {
       uint32_t op, n, width;
       float s;
     } pc{op, n, uint32_t(a.width), s};
-    dispatch(P_ELTWISE, {ref(a), b, o, {dummy_.b}}, &pc, sizeof pc, (n + 63) / 64);
+    // The shader's `a` is the full buffer and `o` the compact rows for gather / scatter.
+    if (op == 6 || op == 7) dispatch(P_ELTWISE, {o, b, ref(a), {dummy_.b}}, &pc, sizeof pc, (n + 63) / 64);
+    else dispatch(P_ELTWISE, {ref(a), b, o, {dummy_.b}}, &pc, sizeof pc, (n + 63) / 64);
   }
 
   // The rows `rows` of x, normed, in a new buffer of n rows.
@@ -1206,9 +1263,13 @@ void prepare_model(Backend& be, const Model& model) {
   const HParams& hp = model.hp();
   std::vector<const Matrix*> mats{&model.output()};
   for (const LayerWeights& w : model.layers()) {
-    if (w.moe) throw sparrow_error("ERR_GPU_UNSUPPORTED", "the Vulkan backend does not run mixture-of-experts models yet");
     for (const auto* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.w_gate, &w.w_up, &w.w_down})
       if (*m) mats.push_back(m->get());
+    if (w.moe) {
+      mats.push_back(w.moe->router.get());
+      for (const auto* list : {&w.moe->gate, &w.moe->up, &w.moe->down})
+        for (const auto& m : *list) mats.push_back(m.get());
+    }
   }
   if (hp.head_dim > 256) throw sparrow_error("ERR_GPU_UNSUPPORTED", "the Vulkan backend supports head_dim up to 256");
   uint64_t need = 0;

@@ -6,6 +6,9 @@
 //   3 swiglu:   o[i] = silu(a[i]) * b[i]
 //   4 geglu:    o[i] = gelu(a[i]) * b[i] (tanh approximation, through f16 as ggml's CPU)
 //   5 softcap:  a[i] = s * tanh(a[i] / s)
+//   6 gather:   o[r][c] = a[idx(r)][c]            (b: per row r, {idx as int bits, weight})
+//   7 scatter:  a[idx(r)][c] += weight(r) * o[r][c]
+//   8 zero:     a[i] = 0
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x = WG) in;
@@ -41,5 +44,17 @@ void main() {
       break;
     }
     case 5u: a[i] = tanh(a[i] * (1.0 / pc.s)) * pc.s; break;
+    case 6u: {
+      uint r = i / pc.width, c = i % pc.width;
+      o[i] = a[uint(floatBitsToInt(b[2u * r])) * pc.width + c];
+      break;
+    }
+    case 7u: {
+      uint r = i / pc.width, c = i % pc.width;
+      uint dst = uint(floatBitsToInt(b[2u * r])) * pc.width + c;
+      a[dst] += b[2u * r + 1u] * o[i];
+      break;
+    }
+    case 8u: a[i] = 0.0; break;
   }
 }

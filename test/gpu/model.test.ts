@@ -226,6 +226,17 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     for (const s of [a, ...ss, r, c, g, h]) s.dispose();
   });
 
+  it.skipIf(!haveModels)('embeddings (the final hidden state read back) match the CPU backend', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const texts = ['Once upon a time', 'The cat sat on the mat. It was happy.'];
+    for (const pooling of ['mean', 'last'] as const) {
+      const want = await (await load(file, false)).embed(texts, { pooling });
+      const got = await (await load(file, 'vulkan')).embed(texts, { pooling });
+      const { diff } = maxDiff(got, want);
+      expect(diff).toBeLessThan(1e-3);  // unit vectors
+    }
+  });
+
   it.skipIf(!haveModels)('dispose: a model disposed while a session evaluates ends that evaluation cleanly; the device stays usable', async () => {
     const file = path.join(MODELS, 'stories260K-f32.gguf');
     const m = await loadModel(file, { gpu: 'vulkan' });

@@ -226,6 +226,15 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     for (const s of [a, ...ss, r, c, g, h]) s.dispose();
   });
 
+  it.skipIf(!haveModels)('a KV cache layer larger than one binding is a clear error; the session stays usable after', async () => {
+    const m = await load(path.join(MODELS, 'stories260K-f32.gguf'), 'vulkan');
+    process.env.SPARROW_VULKAN_MAX_BUFFER = '4096';  // read when a backend is made: only the next model sees it
+    const small = await load(path.join(MODELS, 'stories260K-f32.gguf'), 'vulkan').finally(() => delete process.env.SPARROW_VULKAN_MAX_BUFFER);
+    const s = small.createSession({ contextSize: 256 });
+    await expect(s.evaluate(Int32Array.from([1, 403]))).rejects.toMatchObject({ code: 'ERR_GPU_UNSUPPORTED' });
+    expect((await m.createSession({ contextSize: 256 }).evaluate(Int32Array.from([1, 403]))).length).toBe(m.info.vocabSize);
+  });
+
   it.skipIf(!haveModels)('embeddings (the final hidden state read back) match the CPU backend', async () => {
     const file = path.join(MODELS, 'stories260K-f32.gguf');
     const texts = ['Once upon a time', 'The cat sat on the mat. It was happy.'];

@@ -975,6 +975,11 @@ class VulkanBackend final : public Backend {
   DeviceKV& device_kv(KVCache& kv, int upto) {
     auto dk = std::static_pointer_cast<DeviceKV>(kv.device_copy);
     if (!dk || dk->owner != this) {
+      const uint64_t layer_bytes = uint64_t(kv.n_ctx()) * uint64_t(kv.n_head_kv()) * uint64_t(kv.head_dim()) * 4;
+      if (layer_bytes > max_range_)
+        throw sparrow_error("ERR_GPU_UNSUPPORTED", "Vulkan: one layer of the KV cache (contextSize " + std::to_string(kv.n_ctx()) +
+                                                       ", " + mib(layer_bytes) + ") exceeds " + d_->info.name +
+                                                       "'s storage-buffer limit (" + mib(max_range_) + "): use a smaller contextSize");
       dk = std::make_shared<DeviceKV>();
       dk->d = d_;
       dk->owner = this;

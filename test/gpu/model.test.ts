@@ -246,6 +246,29 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     }
   });
 
+  it.skipIf(!haveModels)('abort: an evaluation aborted mid-prompt leaves the session as it was; the next ones give the same logits as the CPU', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const m = await load(file, 'vulkan'),
+      cpu = await load(file, false);
+    const s = m.createSession({ contextSize: 256 });
+    await s.evaluate(Int32Array.from([1, 403, 407]));
+    const ac = new AbortController();
+    const p = s.evaluate(Int32Array.from({ length: 200 }, (_, i) => (i * 11 + 2) % 500), { signal: ac.signal });
+    ac.abort();
+    const outcome = await p.then(
+      () => 'finished',
+      (e: { code?: string }) => e.code,
+    );
+    expect(outcome).toBe('ERR_ABORTED');  // aborted before or between its passes
+    expect(s.tokens.length).toBe(3);
+    const c = cpu.createSession({ contextSize: 256 });
+    await c.evaluate(Int32Array.from(s.tokens));
+    const want = await c.evaluate(Int32Array.from([261, 378]));
+    const got = await s.evaluate(Int32Array.from([261, 378]));
+    const { diff, scale } = maxDiff([got], [want]);
+    expect(diff / scale).toBeLessThan(1e-3);
+  });
+
   it.skipIf(!haveModels)('dispose: a model disposed while a session evaluates ends that evaluation cleanly; the device stays usable', async () => {
     const file = path.join(MODELS, 'stories260K-f32.gguf');
     const m = await loadModel(file, { gpu: 'vulkan' });

@@ -75,11 +75,15 @@ const TYPES: [TypeName, number][] = [
 describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
   afterEach(() => {
     delete process.env.SPARROW_VULKAN_MAX_BUFFER;
+    delete process.env.SPARROW_VULKAN_MATMUL;
   });
 
+  // Both forms of the matrix shader (matmul.comp): a thread per row (CPU-type devices) and
+  // a workgroup per row (GPUs), whichever this device uses by default.
   for (const [type, cols] of TYPES) {
-    it(`matmul ${type}: decode (n = 1) and a prompt (n = 13) against the reference product; a token's result independent of its batch`, () => {
-      for (const [rows, n] of [[53, 1], [37, 13]]) {
+    it(`matmul ${type}: decode (n = 1) and a prompt (n = 13) against the reference product, both shader forms; a token's result independent of its batch`, () => {
+      for (const [rows, n, form] of [[53, 1, 'rows'], [37, 13, 'rows'], [53, 1, 'reduce'], [37, 13, 'reduce']] as [number, number, string][]) {
+        process.env.SPARROW_VULKAN_MATMUL = form;
         const { w, deq } = weights(type, rows, cols, rows + cols);
         const x = random(n * cols, 7 + n, 2);
         const [y] = backendOp('matmul', {
@@ -99,7 +103,7 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
             inputs: [x.slice(5 * cols, 6 * cols)],
             mats: [{ type: T[type], w, rows, cols, input: 0 }],
           }) as Float32Array[];
-          expectBits(alone, y.slice(5 * rows, 6 * rows), `matmul ${type}: token 5 alone vs in the batch`);
+          expectBits(alone, y.slice(5 * rows, 6 * rows), `matmul ${type} (${form}): token 5 alone vs in the batch`);
         }
       }
     });
@@ -109,7 +113,8 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
     const rows = 301,
       cols = 256,
       n = 3;
-    for (const type of ['Q4_0', 'Q6_K', 'F32'] as TypeName[]) {
+    for (const [type, form] of [['Q4_0', 'rows'], ['Q6_K', 'reduce'], ['F32', 'rows'], ['F32', 'reduce']] as [TypeName, string][]) {
+      process.env.SPARROW_VULKAN_MATMUL = form;
       const { w } = weights(type, rows, cols, 99);
       const x = random(n * cols, 5);
       const spec = { backend: 'vulkan', inputs: [x], mats: [{ type: T[type], w, rows, cols, input: 0 }] };

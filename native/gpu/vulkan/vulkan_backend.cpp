@@ -113,14 +113,64 @@ const uint32_t kMatmulIQ4_XS[] =
 const uint32_t kMatmulMXFP4[] =
 #include "matmul_MXFP4.spv.inc"
     ;
+const uint32_t kMatmulF32_R[] =
+#include "matmul_F32_reduce.spv.inc"
+    ;
+const uint32_t kMatmulF16_R[] =
+#include "matmul_F16_reduce.spv.inc"
+    ;
+const uint32_t kMatmulBF16_R[] =
+#include "matmul_BF16_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ8_0_R[] =
+#include "matmul_Q8_0_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ4_0_R[] =
+#include "matmul_Q4_0_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ4_1_R[] =
+#include "matmul_Q4_1_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ5_0_R[] =
+#include "matmul_Q5_0_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ5_1_R[] =
+#include "matmul_Q5_1_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ4_K_R[] =
+#include "matmul_Q4_K_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ5_K_R[] =
+#include "matmul_Q5_K_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ6_K_R[] =
+#include "matmul_Q6_K_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ2_K_R[] =
+#include "matmul_Q2_K_reduce.spv.inc"
+    ;
+const uint32_t kMatmulQ3_K_R[] =
+#include "matmul_Q3_K_reduce.spv.inc"
+    ;
+const uint32_t kMatmulIQ4_NL_R[] =
+#include "matmul_IQ4_NL_reduce.spv.inc"
+    ;
+const uint32_t kMatmulIQ4_XS_R[] =
+#include "matmul_IQ4_XS_reduce.spv.inc"
+    ;
+const uint32_t kMatmulMXFP4_R[] =
+#include "matmul_MXFP4_reduce.spv.inc"
+    ;
 
 enum Pipe { P_RMSNORM, P_ELTWISE, P_ROPE, P_KV_STORE, P_ATTENTION, P_MATMUL0 };
 struct ShaderCode {
   const uint32_t* code;
   size_t bytes;
   uint32_t type;  // the weight type of a matmul shader
+  bool reduce;    // the matmul form for GPUs (see matmul.comp)
 };
-#define SC(a, t) {a, sizeof(a), uint32_t(t)}
+#define SC(a, t) {a, sizeof(a), uint32_t(t), false}
+#define SCR(a, t) {a, sizeof(a), uint32_t(t), true}
 const ShaderCode kShaders[] = {
     SC(kRmsnorm, 0), SC(kEltwise, 0), SC(kRope, 0), SC(kKvStore, 0), SC(kAttention, 0),
     SC(kMatmulF32, GGMLType::F32), SC(kMatmulF16, GGMLType::F16), SC(kMatmulBF16, GGMLType::BF16),
@@ -129,15 +179,32 @@ const ShaderCode kShaders[] = {
     SC(kMatmulQ5_K, GGMLType::Q5_K), SC(kMatmulQ6_K, GGMLType::Q6_K), SC(kMatmulQ2_K, GGMLType::Q2_K),
     SC(kMatmulQ3_K, GGMLType::Q3_K), SC(kMatmulIQ4_NL, GGMLType::IQ4_NL), SC(kMatmulIQ4_XS, GGMLType::IQ4_XS),
     SC(kMatmulMXFP4, GGMLType::MXFP4),
+    SCR(kMatmulF32_R, GGMLType::F32),
+    SCR(kMatmulF16_R, GGMLType::F16),
+    SCR(kMatmulBF16_R, GGMLType::BF16),
+    SCR(kMatmulQ8_0_R, GGMLType::Q8_0),
+    SCR(kMatmulQ4_0_R, GGMLType::Q4_0),
+    SCR(kMatmulQ4_1_R, GGMLType::Q4_1),
+    SCR(kMatmulQ5_0_R, GGMLType::Q5_0),
+    SCR(kMatmulQ5_1_R, GGMLType::Q5_1),
+    SCR(kMatmulQ4_K_R, GGMLType::Q4_K),
+    SCR(kMatmulQ5_K_R, GGMLType::Q5_K),
+    SCR(kMatmulQ6_K_R, GGMLType::Q6_K),
+    SCR(kMatmulQ2_K_R, GGMLType::Q2_K),
+    SCR(kMatmulQ3_K_R, GGMLType::Q3_K),
+    SCR(kMatmulIQ4_NL_R, GGMLType::IQ4_NL),
+    SCR(kMatmulIQ4_XS_R, GGMLType::IQ4_XS),
+    SCR(kMatmulMXFP4_R, GGMLType::MXFP4),
 };
+#undef SCR
 #undef SC
 constexpr int kNumPipes = int(sizeof(kShaders) / sizeof(kShaders[0]));
 constexpr int kBindings = 4;
 constexpr uint32_t kPushBytes = 64;
 
-int matmul_pipe(uint32_t type) {
+int matmul_pipe(uint32_t type, bool reduce) {
   for (int i = P_MATMUL0; i < kNumPipes; i++)
-    if (kShaders[i].type == type) return i;
+    if (kShaders[i].type == type && kShaders[i].reduce == reduce) return i;
   return -1;
 }
 
@@ -231,7 +298,8 @@ std::string mib(uint64_t bytes) {
 }
 
 // The process's Vulkan instance and devices: made on first use, kept for the life of the
-// process (instance and device creation are slow; the driver frees them at exit).
+// process (instance and device creation are slow; the driver frees them at exit). Pipelines
+// are built on first use and kept with their device.
 struct Instance {
   void* lib = nullptr;
   Fns f;
@@ -409,6 +477,28 @@ struct Device {
   VkPipelineLayout layout = VK_NULL_HANDLE;
   VkPipeline pipes[kNumPipes] = {};
   std::mutex queue_mu;  // one submission at a time (backends of several models share the queue)
+  std::mutex pipe_mu;
+
+  // The compute pipeline of shader i, built on first use (then kept).
+  VkPipeline pipeline(int i) {
+    std::lock_guard<std::mutex> lock(pipe_mu);
+    if (pipes[i]) return pipes[i];
+    VkShaderModuleCreateInfo si{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
+    si.codeSize = kShaders[i].bytes;
+    si.pCode = kShaders[i].code;
+    VkShaderModule mod;
+    check(f->vkCreateShaderModule(dev, &si, nullptr, &mod), "vkCreateShaderModule");
+    VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
+    ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+    ci.stage.module = mod;
+    ci.stage.pName = "main";
+    ci.layout = layout;
+    VkResult r = f->vkCreateComputePipelines(dev, VK_NULL_HANDLE, 1, &ci, nullptr, &pipes[i]);
+    f->vkDestroyShaderModule(dev, mod, nullptr);
+    check(r, "vkCreateComputePipelines");
+    return pipes[i];
+  }
   std::mutex alloc_mu;
   uint64_t allocated = 0;  // bytes of device memory sparrow-llm holds on it
 
@@ -539,22 +629,6 @@ std::shared_ptr<Device> open_device(int index) {
   pli.pushConstantRangeCount = 1;
   pli.pPushConstantRanges = &pr;
   check(f.vkCreatePipelineLayout(d->dev, &pli, nullptr, &d->layout), "vkCreatePipelineLayout");
-  for (int i = 0; i < kNumPipes; i++) {
-    VkShaderModuleCreateInfo si{VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO};
-    si.codeSize = kShaders[i].bytes;
-    si.pCode = kShaders[i].code;
-    VkShaderModule mod;
-    check(f.vkCreateShaderModule(d->dev, &si, nullptr, &mod), "vkCreateShaderModule");
-    VkComputePipelineCreateInfo ci{VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO};
-    ci.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
-    ci.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
-    ci.stage.module = mod;
-    ci.stage.pName = "main";
-    ci.layout = d->layout;
-    VkResult r = f.vkCreateComputePipelines(d->dev, VK_NULL_HANDLE, 1, &ci, nullptr, &d->pipes[i]);
-    f.vkDestroyShaderModule(d->dev, mod, nullptr);
-    check(r, "vkCreateComputePipelines");
-  }
   devices[index] = d;
   return d;
 }
@@ -610,6 +684,13 @@ class VulkanBackend final : public Backend {
     VkFenceCreateInfo fi{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     check(f_.vkCreateFence(d_->dev, &fi, nullptr, &fence_), "vkCreateFence");
     dummy_ = d_->create(16, false, "a placeholder binding");
+    // The matrix-product form (matmul.comp): a workgroup per row on GPUs, a thread per row on
+    // CPU-type devices; SPARROW_VULKAN_MATMUL=reduce|rows forces one (tests run both).
+    reduce_ = d_->info.type != "cpu";
+    if (const char* e = std::getenv("SPARROW_VULKAN_MATMUL")) {
+      if (std::strcmp(e, "reduce") == 0) reduce_ = true;
+      if (std::strcmp(e, "rows") == 0) reduce_ = false;
+    }
     max_range_ = std::min<uint64_t>(d_->info.max_buffer, uint64_t(1) << 31);
     // Tests lower the limit to split small matrices the way a large one is split.
     if (const char* e = std::getenv("SPARROW_VULKAN_MAX_BUFFER")) {
@@ -900,12 +981,12 @@ class VulkanBackend final : public Backend {
     size_t row_bytes = 0;
     int pipe = -1;
   };
-  static bool supported(uint32_t type) { return matmul_pipe(type) >= 0; }
+  static bool supported(uint32_t type) { return matmul_pipe(type, false) >= 0; }
 
   const DevMatrix& weights(const Matrix& m) {
     auto it = weights_.find(&m);
     if (it != weights_.end()) return it->second;
-    const int pipe = matmul_pipe(m.type());
+    const int pipe = matmul_pipe(m.type(), reduce_);
     if (pipe < 0)
       throw sparrow_error("ERR_GPU_UNSUPPORTED", std::string("the Vulkan backend cannot compute with ") + type_name(m.type()) +
                                                      " weights yet");
@@ -1017,8 +1098,8 @@ class VulkanBackend final : public Backend {
         uint32_t rows, cols, n, ldy, row0, row_bytes, x_stride;
       } pc{uint32_t(c.rows), uint32_t(w.cols()), uint32_t(x.rows), uint32_t(y.width), uint32_t(c.row0), uint32_t(dm.row_bytes),
            uint32_t(x.width)};
-      dispatch(dm.pipe, {{c.buf.b}, ref(x), ref(y), {dummy_.b}}, &pc, sizeof pc, uint32_t((c.rows + 63) / 64),
-               uint32_t((x.rows + 7) / 8));
+      dispatch(dm.pipe, {{c.buf.b}, ref(x), ref(y), {dummy_.b}}, &pc, sizeof pc,
+               reduce_ ? uint32_t(c.rows) : uint32_t((c.rows + 63) / 64), uint32_t((x.rows + 7) / 8));
     }
   }
 
@@ -1112,7 +1193,7 @@ class VulkanBackend final : public Backend {
       i++;
     }
     f_.vkUpdateDescriptorSets(d_->dev, uint32_t(i), wr, 0, nullptr);
-    f_.vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, d_->pipes[pipe]);
+    f_.vkCmdBindPipeline(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, d_->pipeline(pipe));
     f_.vkCmdBindDescriptorSets(cb_, VK_PIPELINE_BIND_POINT_COMPUTE, d_->layout, 0, 1, &set, 0, nullptr);
     f_.vkCmdPushConstants(cb_, d_->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, uint32_t(pc_bytes), pc);
     uint32_t x = gx, z = 1;
@@ -1219,6 +1300,7 @@ class VulkanBackend final : public Backend {
   const Fns& f_;
   CpuBackend cpu_;  // context shifts on the host cache
   uint64_t max_range_ = 0;
+  bool reduce_ = false;
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkCommandBuffer cb_ = VK_NULL_HANDLE;
   VkFence fence_ = VK_NULL_HANDLE;

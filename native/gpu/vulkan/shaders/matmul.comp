@@ -1,11 +1,13 @@
 #version 450
-// y[t][row0 + r] = sum_c W[r][c] x[t][c] for the rows of one weight chunk: one thread per
-// output row and tile of up to TILE tokens (decode: a GEMV; prompts reuse each dequantized
-// weight block for TILE tokens), no shared memory and no barrier (CPU-type devices such as
-// lavapipe run barriers slowly). The weights are the GGUF blocks as stored in the file,
-// read as 32-bit words; WTYPE_* picks the block format (one SPIR-V per type). A thread
-// sums its row in one fixed order whatever the tile, so a token's result does not depend
-// on the tokens it is batched with.
+// y[t][row0 + r] = sum_c W[r][c] x[t][c] for the rows of one weight chunk and a tile of up
+// to TILE tokens (decode: a GEMV; prompts reuse each dequantized weight block for TILE
+// tokens). Two forms: REDUCE (GPUs): a workgroup per output row, its threads over
+// consecutive blocks (coalesced reads), summed by a tree in shared memory; else (CPU-type
+// devices such as lavapipe, whose barriers are slow): one thread per output row, no shared
+// memory and no barrier. The weights are the GGUF blocks as stored in the file,
+// read as 32-bit words; WTYPE_* picks the block format (one SPIR-V per type and form). The
+// sums run in one fixed order whatever the tile, so a token's result does not depend on the
+// tokens it is batched with.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x = WG) in;
@@ -22,6 +24,9 @@ layout(push_constant) uniform PC {
   uint x_stride;   // floats per row of x
 } pc;
 #define TILE 8
+#ifdef REDUCE
+shared float red[TILE][WG];
+#endif
 
 uint byte_at(uint off) { return (w[off >> 2] >> ((off & 3u) << 3)) & 0xFFu; }
 uint u16_at(uint off) { return byte_at(off) | (byte_at(off + 1u) << 8); }
@@ -165,6 +170,60 @@ void dequant32(uint rb, uint u, out float v[32]) {
 }
 #endif
 
+#ifdef REDUCE
+void main() {
+  uint r = wg_linear();
+  if (r >= pc.rows) return;  // the whole workgroup leaves together
+  uint tid = gl_LocalInvocationID.x;
+  uint t0 = gl_WorkGroupID.y * TILE;
+  uint nt = min(uint(TILE), pc.n - t0);
+  float acc[TILE];
+  for (uint t = 0u; t < TILE; t++) acc[t] = 0.0;
+  uint rb = r * pc.row_bytes;
+#ifdef FLOAT_WEIGHTS
+  for (uint c = tid; c < pc.cols; c += WG) {
+#if defined(WTYPE_F32)
+    float wv = uintBitsToFloat(w[(rb >> 2) + c]);
+#elif defined(WTYPE_F16)
+    float wv = f16_at(rb + 2u * c);
+#else
+    float wv = uintBitsToFloat(u16_at(rb + 2u * c) << 16);
+#endif
+    for (uint t = 0u; t < nt; t++) {
+      float xv = x[(t0 + t) * pc.x_stride + c];
+#if defined(WTYPE_F16)
+      xv = round_f16(xv);  // as the CPU (and ggml): activations rounded to the weights' f16
+#elif defined(WTYPE_BF16)
+      uint b = floatBitsToUint(xv);
+      b = (b + 0x7FFFu + ((b >> 16) & 1u)) & 0xFFFF0000u;
+      xv = uintBitsToFloat(b);
+#endif
+      acc[t] += wv * xv;
+    }
+  }
+#else
+  uint units = pc.cols / 32u;
+  for (uint u = tid; u < units; u += WG) {
+    float v[32];
+    dequant32(rb, u, v);
+    for (uint t = 0u; t < nt; t++) {
+      uint xo = (t0 + t) * pc.x_stride + u * 32u;
+      float s = 0.0;
+      for (uint i = 0u; i < 32u; i++) s += v[i] * x[xo + i];
+      acc[t] += s;
+    }
+  }
+#endif
+  for (uint t = 0u; t < TILE; t++) red[t][tid] = acc[t];
+  barrier();
+  for (uint s = WG / 2; s > 0u; s >>= 1) {
+    if (tid < s)
+      for (uint t = 0u; t < TILE; t++) red[t][tid] += red[t][tid + s];
+    barrier();
+  }
+  if (tid < nt) y[(t0 + tid) * pc.ldy + pc.row0 + r] = red[tid][0];
+}
+#else
 void main() {
   uint r = wg_linear() * WG + gl_LocalInvocationID.x;
   if (r >= pc.rows) return;
@@ -209,3 +268,4 @@ void main() {
 #endif
   for (uint t = 0u; t < nt; t++) y[(t0 + t) * pc.ldy + pc.row0 + r] = acc[t];
 }
+#endif

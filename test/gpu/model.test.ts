@@ -71,6 +71,11 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     }
   });
 
+  it('`sparrow info` lists the GPU devices', () => {
+    const out = execFileSync(process.execPath, [path.resolve(__dirname, '../../bin/sparrow.mjs'), 'info'], { encoding: 'utf8' });
+    for (const g of info.gpus) expect(out).toContain(`gpu ${g.index}:      ${g.name} (vulkan, ${g.type}`);
+  });
+
   it.skipIf(!haveModels)('device choice: auto skips CPU-type devices, vulkan takes any, false is the CPU; bad options are clear errors', async () => {
     const file = path.join(MODELS, 'stories260K-f32.gguf');
     const real = info.gpus.find((g) => g.type !== 'cpu');

@@ -274,6 +274,24 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     expect(diff / scale).toBeLessThan(1e-3);
   });
 
+  it.skipIf(!haveModels)('dispose: a session disposed mid-prompt (its cache freed with work still recorded) leaves the model healthy', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const m = await load(file, 'vulkan', { batchSize: 16 }),
+      cpu = await load(file, false);
+    for (let round = 0; round < 3; round++) {
+      const s = m.createSession({ contextSize: 256 });
+      const p = s.evaluate(Int32Array.from({ length: 150 }, (_, i) => (i * 7 + round) % 500)).catch((e: { code?: string }) => e.code);
+      await new Promise((r) => setTimeout(r, 5 + 20 * round));
+      s.dispose();
+      expect([undefined, 'ERR_DISPOSED', 'ERR_ABORTED', 'ERR_CANCELLED']).toContain(typeof (await p) === 'string' ? await p : undefined);
+    }
+    const prompt = Int32Array.from([1, 403, 407, 261, 378]);
+    const got = await m.createSession({ contextSize: 64 }).evaluate(prompt);
+    const want = await cpu.createSession({ contextSize: 64 }).evaluate(prompt);
+    const { diff, scale } = maxDiff([got], [want]);
+    expect(diff / scale).toBeLessThan(1e-3);
+  });
+
   it.skipIf(!haveModels)('dispose: a model disposed while a session evaluates ends that evaluation cleanly; the device stays usable', async () => {
     const file = path.join(MODELS, 'stories260K-f32.gguf');
     const m = await loadModel(file, { gpu: 'vulkan' });

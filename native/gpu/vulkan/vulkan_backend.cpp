@@ -646,6 +646,11 @@ struct DeviceKV {
     for (Buf& b : v) d->destroy(b);
   }
 };
+// What the host cache holds (KVCache::device_copy): it dies with the cache, which tells the
+// backend the cache is gone; the device copy itself also lives while recorded work uses it.
+struct KvLink {
+  std::shared_ptr<DeviceKV> dk;
+};
 
 // cos/sin of the rotated pairs at one position, exactly as the CPU backend computes them.
 void rope_angles(const RopeParams& p, int pos, float* cs, const std::vector<float>* factors) {
@@ -720,6 +725,9 @@ class VulkanBackend final : public Backend {
   const GpuDevice& device() const { return d_->info; }
 
   void begin(const SeqSpan* seqs, int n_seq) override {
+    // What an abandoned pass (an exception, a cancel) recorded still runs (it may upload
+    // weights), but its read-backs go nowhere: their destinations may be gone.
+    reads_.clear();
     finish();
     for (auto& a : acts_) free_.push_back(a.buf);
     acts_.clear();
@@ -840,7 +848,7 @@ class VulkanBackend final : public Backend {
                uint32_t((threads + 63) / 64));
       // The rows go back to the host cache after the pass (see the file's comment).
       const VkDeviceSize off = VkDeviceSize(sq.pos0) * VkDeviceSize(dk.kvd) * 4, bytes = VkDeviceSize(sq.n) * VkDeviceSize(dk.kvd) * 4;
-      KvSync ks{sq.kv, layer, sq.pos0, sq.n, 0, 0};
+      KvSync ks{sq.kv, layer, sq.pos0, sq.n, 0, 0, std::static_pointer_cast<KvLink>(sq.kv->device_copy)};
       reserve_down(2 * bytes + 32);
       ks.k_off = download(dk.k[size_t(layer)].b, off, bytes, nullptr);
       ks.v_off = download(dk.v[size_t(layer)].b, off, bytes, nullptr);
@@ -1043,6 +1051,7 @@ class VulkanBackend final : public Backend {
     KVCache* kv;
     int layer, pos0, n;
     VkDeviceSize k_off, v_off;
+    std::weak_ptr<KvLink> alive;  // expired: the cache is gone (a pass abandoned when its session was disposed)
   };
 
   const Buf& buf(Act a) const {
@@ -1054,7 +1063,8 @@ class VulkanBackend final : public Backend {
   // The device copy of a cache, made (and, when the host cache changed, filled with its
   // positions [0, upto)) as needed. upto < 0: only find it.
   DeviceKV& device_kv(KVCache& kv, int upto) {
-    auto dk = std::static_pointer_cast<DeviceKV>(kv.device_copy);
+    auto link = std::static_pointer_cast<KvLink>(kv.device_copy);
+    std::shared_ptr<DeviceKV> dk = link ? link->dk : nullptr;
     if (!dk || dk->owner != this) {
       const uint64_t layer_bytes = uint64_t(kv.n_ctx()) * uint64_t(kv.n_head_kv()) * uint64_t(kv.head_dim()) * 4;
       if (layer_bytes > max_range_)
@@ -1069,8 +1079,11 @@ class VulkanBackend final : public Backend {
         dk->k.push_back(d_->create(size_t(kv.n_ctx()) * size_t(dk->kvd) * 4, false, "the KV cache"));
         dk->v.push_back(d_->create(size_t(kv.n_ctx()) * size_t(dk->kvd) * 4, false, "the KV cache"));
       }
-      kv.device_copy = dk;
+      link = std::make_shared<KvLink>();
+      link->dk = dk;
+      kv.device_copy = link;
     }
+    keep_.push_back(dk);  // alive until the work recorded with it has run
     if (upto >= 0 && dk->generation != kv.generation()) {
       const int hd = kv.head_dim();
       std::vector<float> rows(size_t(upto) * size_t(dk->kvd)), head(size_t(upto) * size_t(hd));
@@ -1287,11 +1300,13 @@ class VulkanBackend final : public Backend {
     const uint8_t* base = static_cast<const uint8_t*>(down_.map);
     for (const Read& rd : reads) std::memcpy(rd.dst, base + rd.off, size_t(rd.bytes));
     for (const KvSync& s : syncs) {
+      if (s.alive.expired()) continue;
       const int kvd = s.kv->n_head_kv() * s.kv->head_dim();
       s.kv->store(s.layer, s.pos0, s.n, reinterpret_cast<const float*>(base + s.k_off), reinterpret_cast<const float*>(base + s.v_off),
                   kvd);
-      if (auto dk = std::static_pointer_cast<DeviceKV>(s.kv->device_copy)) dk->generation = s.kv->generation();
+      if (auto link = s.alive.lock()) link->dk->generation = s.kv->generation();
     }
+    keep_.clear();
   }
 
   static constexpr size_t kArenaMax = size_t(256) << 20;
@@ -1312,6 +1327,7 @@ class VulkanBackend final : public Backend {
   VkDeviceSize down_off_ = 0;
   std::vector<Read> reads_;
   std::vector<KvSync> kv_syncs_;
+  std::vector<std::shared_ptr<DeviceKV>> keep_;  // device caches the recorded work uses
   std::vector<ActBuf> acts_;
   std::vector<Buf> free_;
   std::unordered_map<const Matrix*, DevMatrix> weights_;

@@ -799,7 +799,7 @@ class VulkanBackend final : public Backend {
   }
 
   void matmul(const std::vector<MatMul>& group) override {
-    for (const MatMul& m : group) mul(*m.w, m.x, m.y, 0);
+    for (const MatMul& m : group) mul(*m.w, m.x, m.y);
   }
 
   void add_bias(Act y, const std::vector<float>& b) override {
@@ -893,7 +893,7 @@ class VulkanBackend final : public Backend {
       throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
     if (n == 0) return;
     Act lg = alloc(E, n);
-    mul(*m.router, x, lg, 0);
+    mul(*m.router, x, lg);
     std::vector<float> p(size_t(n) * size_t(E));
     download(buf(lg).b, 0, VkDeviceSize(p.size()) * 4, p.data());
     finish();
@@ -931,10 +931,10 @@ class VulkanBackend final : public Backend {
       write(sel, pairs.data());
       Act xe = alloc(D, cnt), g = alloc(F, cnt), u = alloc(F, cnt), de = alloc(D, cnt);
       eltwise(6, xe, ref(sel), ref(x), 0.0f);  // n and width from xe: o = xe, a = x
-      mul(*m.gate[size_t(e)], xe, g, 0);
-      mul(*m.up[size_t(e)], xe, u, 0);
+      mul(*m.gate[size_t(e)], xe, g);
+      mul(*m.up[size_t(e)], xe, u);
       glu(m.act, g, u, g);
-      mul(*m.down[size_t(e)], g, de, 0);
+      mul(*m.down[size_t(e)], g, de);
       eltwise(7, de, ref(sel), ref(out), 0.0f);
     }
   }
@@ -948,7 +948,7 @@ class VulkanBackend final : public Backend {
       const int n = int(std::min(rows.size() - g0, size_t(group)));
       Act h = normed_rows(x, norm, eps, rows.data() + g0, n);
       Act lg = alloc(int(vocab), n);
-      mul(output, h, lg, 0);
+      mul(output, h, lg);
       if (softcap > 0) eltwise(5, lg, {dummy_.b}, {dummy_.b}, softcap);
       for (int i = 0; i < n; i++)
         download(buf(lg).b, VkDeviceSize(i) * VkDeviceSize(vocab) * 4, VkDeviceSize(vocab) * 4, dest[g0 + size_t(i)]);
@@ -1104,7 +1104,7 @@ class VulkanBackend final : public Backend {
   }
 
   // y = W x for the x.rows rows of x.
-  void mul(const Matrix& w, Act x, Act y, int) {
+  void mul(const Matrix& w, Act x, Act y) {
     const DevMatrix& dm = weights(w);
     for (const Chunk& c : dm.chunks) {
       struct {

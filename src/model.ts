@@ -13,6 +13,9 @@ import { unpackMetadata, type PackedMetadata } from './gguf.js';
 import { applyChatTemplate, type ApplyChatTemplateOptions, type ChatMessage } from './templates/template.js';
 import { Chat, type ChatOptions } from './chat/chat.js';
 import { embed, type EmbedOptions } from './embeddings/embed.js';
+import fs from 'node:fs';
+import { byteFraction, checkLevel } from './sparsity/allocation.js';
+import { calibrationPathFor, SparsityPlan } from './sparsity/plan.js';
 
 export interface LoadModelOptions {
   /** Threads for the forward pass (the calling worker thread included): an integer 1..256. Default: physical cores. */
@@ -42,12 +45,30 @@ export interface LoadModelOptions {
    * Where the forward pass runs. 'auto' (the default): a GPU when this build has the Vulkan
    * backend (`npm run build:vulkan`) and the machine a real GPU (never a CPU-type Vulkan
    * device such as Mesa's lavapipe), else the CPU; a model the GPU backend cannot run yet
-   * (a head dimension above 256) stays on the CPU. 'vulkan': a Vulkan device
+   * (a head dimension above 256, or sparsity > 0) stays on the CPU. 'vulkan': a Vulkan device
    * of any type, or a SparrowError ERR_NO_GPU. false: the CPU. `model.info.gpu` says which.
    */
   gpu?: 'auto' | 'vulkan' | false;
   /** Which device (the `index` of `systemInfo().gpus`); default: the first suitable one. */
   gpuDevice?: number;
+  /**
+   * Activation sparsity of decoding: the fraction of the layer matrices' weight bytes that
+   * each decoded token skips, a number from 0 to 0.9 (default 0: the exact dense path).
+   * The smallest-magnitude inputs of each layer's matrix products are zeroed, per site and
+   * layer as the allocation says, and the weights they would multiply are not read
+   * (a model loaded with sparsity > 0 stores its layer matrices for that). Prompts stay
+   * dense. Faster decoding for some quality; see README "Activation sparsity".
+   * Sessions may override the level (createSession({ sparsity })).
+   */
+  sparsity?: number;
+  /**
+   * The sparsity calibration (per-site, per-layer allocation of each level, from `sparrow
+   * calibrate`): a file path, or false for the built-in default allocation. Default: the
+   * file `MODEL.gguf.sparsity.json` beside the model when it exists. A calibration made for
+   * another model file rejects with ERR_CALIBRATION_MISMATCH, a damaged one with
+   * ERR_BAD_CALIBRATION.
+   */
+  sparsityCalibration?: string | false;
 }
 
 /** Options of model.createChat: the chat's own, plus the size of the session it creates. */
@@ -88,6 +109,17 @@ export interface ModelInfo {
   batchSize: number;
   /** The GPU the forward pass runs on, or null for the CPU. */
   gpu: { api: 'vulkan'; index: number; name: string; type: string; memory: number } | null;
+  /** The activation sparsity in effect (LoadModelOptions.sparsity). */
+  sparsity: SparsityInfo;
+}
+
+export interface SparsityInfo {
+  /** The level sessions get by default: the fraction of layer-matrix weight bytes skipped per decoded token. */
+  level: number;
+  /** Where the per-site, per-layer allocation of a level comes from: the built-in prior, or a calibration file. */
+  allocation: 'default' | 'calibrated';
+  /** The calibration file in use, or null. */
+  file: string | null;
 }
 
 /** An opaque native handle. */
@@ -120,13 +152,18 @@ interface ModelAddon extends SessionAddon {
   ): Promise<[NativeHandle, PackedMetadata]>;
   abortFlagCreate(): NativeHandle;
   abortFlagSet(flag: NativeHandle): void;
-  modelInfo(model: NativeHandle): ModelInfo;
+  modelInfo(model: NativeHandle): Omit<ModelInfo, 'sparsity'> & { sparsity: number };
+  modelSparsitySites(model: NativeHandle): Float64Array;
+  modelFingerprint(model: NativeHandle): string;
   modelDispose(model: NativeHandle): void;
   modelStats(model: NativeHandle): ModelStats;
-  sessionCreate(model: NativeHandle, options: SessionOptions): NativeHandle;
+  sessionCreate(
+    model: NativeHandle,
+    options: Omit<SessionOptions, 'sparsity'> & { sparsity?: number; sparsityAllocation?: Float32Array },
+  ): NativeHandle;
 }
 
-type NativeLoadOptions = Pick<LoadModelOptions, 'threads' | 'batchSize' | 'maxQueue' | 'gpu' | 'gpuDevice'>;
+type NativeLoadOptions = Pick<LoadModelOptions, 'threads' | 'batchSize' | 'maxQueue' | 'sparsity' | 'gpu' | 'gpuDevice'>;
 
 function checkInteger(value: unknown, name: string, min: number, max: number): void {
   if (value === undefined) return;
@@ -146,14 +183,19 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   checkInteger(options.gpuDevice, 'gpuDevice', 0, 64);
   if (options.gpu !== undefined && options.gpu !== 'auto' && options.gpu !== 'vulkan' && options.gpu !== false)
     throw new SparrowError(`loadModel: gpu must be 'auto', 'vulkan' or false (got ${String(options.gpu)})`, 'ERR_INVALID_ARG');
+  checkLevel(options.sparsity);
+  const cal = options.sparsityCalibration;
+  if (cal !== undefined && cal !== false && (typeof cal !== 'string' || cal.length === 0))
+    throw new SparrowError('loadModel: sparsityCalibration must be a file path or false', 'ERR_INVALID_ARG');
+  const calibration = cal === false ? null : (cal ?? (fs.existsSync(calibrationPathFor(path)) ? calibrationPathFor(path) : null));
   const { onProgress, signal } = options;
   if (onProgress !== undefined && typeof onProgress !== 'function')
     throw new SparrowError(`loadModel: options.onProgress must be a function (got ${typeof onProgress})`, 'ERR_INVALID_ARG');
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
   if (signal?.aborted) throw abortError('loadModel');
-  const { threads, batchSize, maxQueue, gpu, gpuDevice } = options;
-  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, gpu, gpuDevice }, onProgress, signal);
+  const { threads, batchSize, maxQueue, sparsity, gpu, gpuDevice } = options;
+  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, sparsity, gpu, gpuDevice }, calibration, onProgress, signal);
 }
 
 /** Share of the progress given to the weights; the tokenizer has the rest. */
@@ -168,6 +210,7 @@ async function loadWithProgress(
   native: ModelAddon,
   path: string,
   nativeOptions: NativeLoadOptions,
+  calibration: string | null,
   onProgress: ((fraction: number) => void) | undefined,
   signal: AbortSignal | undefined,
 ): Promise<Model> {
@@ -201,6 +244,10 @@ async function loadWithProgress(
       if (failed.callbackError) throw failed.callbackError.error;
       throw e;
     }
+    const siteBytes = native.modelSparsitySites(handle);
+    const plan = calibration
+      ? SparsityPlan.fromFile(calibration, siteBytes, native.modelFingerprint(handle))
+      : SparsityPlan.default(siteBytes);
     report(WEIGHTS_SHARE);
     let slices = 0;
     const sliced = {
@@ -214,7 +261,7 @@ async function loadWithProgress(
     });
     if (failed.callbackError) throw failed.callbackError.error;
     if (signal?.aborted) throw abortError('loadModel');
-    const model = new Model(native, handle, tokenizer);
+    const model = new Model(native, handle, tokenizer, plan);
     handle = undefined;
     report(1);
     const late = failed.callbackError as { error: unknown } | undefined; // set by report(1)
@@ -238,14 +285,68 @@ export class Model {
   #handle: NativeHandle | undefined;
   #statsHandle: NativeHandle;
   #sessions = new Set<WeakRef<Session>>();
+  /** Bytes of the weights behind each sparsity site, n_layer x 4 (src/sparsity). */
+  readonly #siteBytes: Float64Array;
+  readonly #plan: SparsityPlan;
 
   /** @internal Use loadModel(). */
-  constructor(native: ModelAddon, handle: NativeHandle, tokenizer: Tokenizer) {
+  constructor(native: ModelAddon, handle: NativeHandle, tokenizer: Tokenizer, plan?: SparsityPlan) {
     this.#native = native;
     this.#handle = handle;
     this.#statsHandle = handle;
-    this.info = Object.freeze(native.modelInfo(handle));
+    const info = native.modelInfo(handle);
+    this.#siteBytes = native.modelSparsitySites(handle);
+    this.#plan = plan ?? SparsityPlan.default(this.#siteBytes);
+    this.info = Object.freeze({
+      ...info,
+      // The native level is a float: give back the number asked for (to 6 decimals).
+      sparsity: Object.freeze({ level: Math.round(info.sparsity * 1e6) / 1e6, allocation: this.#plan.kind, file: this.#plan.file }),
+    });
     this.tokenizer = tokenizer;
+  }
+
+  /**
+   * @internal The allocation of a sparsity level (n_layer x 4 fractions of zeroed input
+   * channels, src/sparsity): the calibration's, else the default prior's.
+   */
+  sparsityAllocation(level: number): Float32Array {
+    return this.#plan.allocation(level);
+  }
+
+  /** @internal Bytes of the weights behind each sparsity site, n_layer x 4. */
+  get sparsitySiteBytes(): Float64Array {
+    return this.#siteBytes.slice();
+  }
+
+  /** @internal The model file's fingerprint (16 hex digits), which a calibration file names. */
+  get fingerprint(): string {
+    if (!this.#handle) throw new SparrowError('the model has been disposed', 'ERR_DISPOSED');
+    return this.#native.modelFingerprint(this.#handle);
+  }
+
+  /**
+   * @internal A session whose decoded (and, with sparsePrompt, prompt) tokens use this
+   * explicit allocation (n_layer x 4 fractions): what calibration measures.
+   */
+  createSessionWithAllocation(allocation: Float32Array, options: { contextSize?: number; sparsePrompt?: boolean } = {}): Session {
+    if (!this.#handle) throw new SparrowError('the model has been disposed', 'ERR_DISPOSED');
+    let any = false;
+    for (const f of allocation) any ||= f > 0;
+    const handle = this.#native.sessionCreate(this.#handle, {
+      contextSize: options.contextSize,
+      // The native level only says "sparsified"; the allocation says how much.
+      sparsity: any ? Math.min(0.9, Math.max(1e-6, byteFraction(this.#siteBytes, allocation))) : 0,
+      sparsityAllocation: any ? allocation : undefined,
+      sparsePrompt: options.sparsePrompt,
+    });
+    const session = new Session(this.#native, handle, {
+      tokenizer: this.tokenizer,
+      vocabSize: this.info.vocabSize,
+      onDispose: () => this.#sessions.delete(ref),
+    });
+    const ref = new WeakRef(session);
+    this.#sessions.add(ref);
+    return session;
   }
 
   get disposed(): boolean {
@@ -274,13 +375,24 @@ export class Model {
       throw new SparrowError(`flashAttention must be a boolean (got ${String(options.flashAttention)})`, 'ERR_INVALID_ARG');
     if (options.flashAttention && options.kvCacheType === 'q8_0')
       throw new SparrowError("flashAttention needs kvCacheType 'f16'", 'ERR_INVALID_ARG');
+    if (options.fullWindowCache !== undefined && typeof options.fullWindowCache !== 'boolean')
+      throw new SparrowError(`fullWindowCache must be a boolean (got ${String(options.fullWindowCache)})`, 'ERR_INVALID_ARG');
     if (options.embeddings !== undefined && typeof options.embeddings !== 'boolean')
       throw new SparrowError(`embeddings must be a boolean (got ${String(options.embeddings)})`, 'ERR_INVALID_ARG');
+    checkLevel(options.sparsity);
+    if (options.sparsePrompt !== undefined && typeof options.sparsePrompt !== 'boolean')
+      throw new SparrowError(`sparsePrompt must be a boolean (got ${String(options.sparsePrompt)})`, 'ERR_INVALID_ARG');
+    // Embeddings sessions evaluate prompts only: dense unless asked otherwise.
+    const sparsity = options.sparsity ?? (options.embeddings ? 0 : this.info.sparsity.level);
     const handle = this.#native.sessionCreate(this.#handle, {
       contextSize: options.contextSize,
       kvCacheType: options.kvCacheType,
       flashAttention: options.flashAttention,
       embeddings: options.embeddings,
+      fullWindowCache: options.fullWindowCache,
+      sparsity,
+      sparsityAllocation: sparsity > 0 ? this.sparsityAllocation(sparsity) : undefined,
+      sparsePrompt: options.sparsePrompt,
     });
     const session = new Session(this.#native, handle, {
       tokenizer: this.tokenizer,

@@ -31,6 +31,28 @@ export interface SessionOptions {
    * generate; model.embed() uses one.
    */
   embeddings?: boolean;
+  /**
+   * Models with sliding-window layers (Gemma 2/3 local layers): those layers keep only the
+   * positions they can still see (the window plus one batch), so a long context takes far
+   * less memory, with the same results. The price: such a session cannot go back further
+   * than its window (truncate() to an earlier point empties it, and a context shift whose
+   * kept tokens fall out of the windows falls back to evaluating again). true keeps every
+   * position in every layer, as before. Default false.
+   */
+  fullWindowCache?: boolean;
+  /**
+   * This session's activation sparsity level (a number from 0 to 0.9), overriding the
+   * model's (LoadModelOptions.sparsity): the fraction of the layer matrices' weight bytes
+   * skipped per decoded token. It applies to decode steps (single-token evaluations);
+   * prompts (evaluations of several tokens) stay dense. 0: the exact dense path.
+   */
+  sparsity?: number;
+  /**
+   * Apply the sparsity to every evaluated token, prompts included. For quality
+   * measurements (`sparrow perplexity --sparsity` scores each token as if it had been
+   * decoded sparsely); slower prompts, no use in generation. Default false.
+   */
+  sparsePrompt?: boolean;
 }
 
 export interface EvaluateOptions {
@@ -55,6 +77,7 @@ export interface SessionAddon {
   sessionShift(session: NativeHandle, keep: number, drop: number): Promise<void>;
   sessionTokens(session: NativeHandle): Int32Array;
   sessionContextSize(session: NativeHandle): number;
+  sessionCacheBytes(session: NativeHandle): number;
   sessionSaveState(session: NativeHandle): Uint8Array;
   sessionRestoreState(session: NativeHandle, state: Uint8Array): void;
   sessionDispose(session: NativeHandle): void;
@@ -128,6 +151,14 @@ export class Session {
   /** The most tokens this session can hold. */
   get contextSize(): number {
     return this.#native.sessionContextSize(this.#live());
+  }
+
+  /**
+   * Bytes reserved for the KV cache (they become resident as positions are used): the
+   * whole context in every layer, but only a window in sliding-window layers.
+   */
+  get cacheBytes(): number {
+    return this.#native.sessionCacheBytes(this.#live());
   }
 
   /** Number of tokens in the KV cache. */
@@ -213,7 +244,11 @@ export class Session {
     this.#native.sessionReset(this.#live());
   }
 
-  /** Keeps only the first `n` tokens of the KV cache (0 <= n <= nTokens). */
+  /**
+   * Keeps only the first `n` tokens of the KV cache (0 <= n <= nTokens). A model with
+   * sliding-window layers (unless fullWindowCache) keeps none when those layers no longer
+   * hold what position n sees (n more than a window back): check nTokens.
+   */
   truncate(n: number): void {
     this.#native.sessionTruncate(this.#live(), n);
   }
@@ -223,7 +258,10 @@ export class Session {
    * move down by `drop` positions and their cached keys are re-rotated for their new
    * positions (as llama.cpp's K-shift), so nothing is evaluated again. The logits that
    * follow are those of the shorter sequence up to the small differences of rotating
-   * stored f16 keys a second time. Rejects with ERR_INVALID_ARG unless drop >= 1 and
+   * stored f16 keys a second time. On a model with sliding-window layers (unless
+   * fullWindowCache), when the windows after the shift would reach kept tokens those
+   * layers no longer hold, the session is truncated instead (to `keep` tokens, or none:
+   * check nTokens) and the caller evaluates the rest again. Rejects with ERR_INVALID_ARG unless drop >= 1 and
    * keep + drop <= nTokens, ERR_SESSION_BUSY while an evaluate runs.
    */
   shift(keep: number, drop: number): Promise<void> {

@@ -43,13 +43,51 @@ export interface GpuInfo {
   features: string[];
 }
 
+/** Whether an architecture's loader reads a tensor: never, when the file has it, or always (else ERR_MISSING_TENSOR). */
+export type TensorNeed = 'absent' | 'optional' | 'required';
+
+/**
+ * @internal One row of the native architecture table (native/model/arch.cpp): which of
+ * the tensors beyond the common ones (embedding, norms, attention and feed-forward
+ * weights) the loader reads for this `general.architecture`.
+ */
+export interface ArchitectureRow {
+  name: string;
+  /** blk.N.attn_{q,k,v}.bias */
+  qkvBias: TensorNeed;
+  /** blk.N.attn_output.bias */
+  outBias: TensorNeed;
+  /** output.weight (not required: tied to token_embd.weight when absent or not read) */
+  output: TensorNeed;
+  /** rope_freqs.weight */
+  ropeFreqs: TensorNeed;
+  /** blk.N.attn_{q,k}_norm.weight */
+  qkNorm: TensorNeed;
+  /** blk.N.post_attention_norm.weight and blk.N.post_ffw_norm.weight */
+  postNorms: TensorNeed;
+  /** blk.N.attn_qkv.weight, read in place of attn_{q,k,v}.weight when the file has it */
+  attnQkv: TensorNeed;
+  /** blk.N.ffn_up.weight holds the gate and up rows (no ffn_gate.weight) */
+  ffnUpGate: boolean;
+  /** rope_factors_short.weight and rope_factors_long.weight */
+  longrope: TensorNeed;
+  /** Mixture of experts (ffn_gate_inp, ffn_{gate,up,down}_exps) when <arch>.expert_count > 0 ('optional') or always ('required') */
+  moe: TensorNeed;
+}
+
 interface SystemAddon {
   systemInfo(): SystemInfo;
   setIsa(isa: string): void;
+  architectureTable(): ArchitectureRow[];
 }
 
 export function systemInfo(): SystemInfo {
   return addon<SystemAddon>().systemInfo();
+}
+
+/** @internal The native architecture table, one row per architecture the loader runs. */
+export function architectureTable(): ArchitectureRow[] {
+  return addon<SystemAddon>().architectureTable();
 }
 
 /**

@@ -18,21 +18,26 @@
 //   glu         { kind: 'swiglu' | 'geglu', gate, up, width }
 //   add         { x, y, width }
 //   scale       { x, width, s }
+//   sparsify    { x, width, frac: Float32Array (one per row), reference? }  in place; reference:
+//               the plain twin (sparsify.h) instead of the backend's op
 //   moe         { x, width, nExpert, nUsed, ff, norm?, act?, router: Float32Array (nExpert x width),
 //                 type, gate, up (Uint8Array: nExpert matrices ff x width), down (nExpert x width x ff) }
-//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, kvType, ctx, q,
+//   attention   { route: 'default' | 'flash', nHead, nHeadKv, headDim, scale, softcap?, window?, sinks?, kvType, ctx, q,
 //                 k, v: per sequence its positions [0, pos0 + n) (history, then its tokens) }
 //   logits      { x, width, norm, eps, type, w, rows, cols, select: Int32Array, scatter?, softcap? }
 //   ropeCache   { k (len rows), nLayer, nHeadKv, headDim, ropeDim, base, freqScale, style, factors?,
 //                 factorsLong?, longAbove? (the long factors when ctx > longAbove), attnFactor?,
-//                 kvType, ctx, p0, p1, delta } -> the cached keys afterwards, [layer][head][len][headDim]
+//                 layerBases? (nLayer floats: each layer its own base), kvType, ctx, p0, p1, delta }
+//                 -> the cached keys afterwards, [layer][head][len][headDim]
 #include <cstring>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "addon.h"
 #include "backend/cpu_backend.h"
+#include "backend/sparsify.h"
 #include "core/error.h"
 #include "gpu/gpu.h"
 #include "kernels/isa.h"
@@ -251,11 +256,12 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
   if (op == "glu") {
     const int width = s.integer("width");
     const std::string kind = s.str("kind", "swiglu");
-    if (kind != "swiglu" && kind != "geglu") bad("kind must be 'swiglu' or 'geglu'");
+    if (kind != "swiglu" && kind != "geglu" && kind != "swiglu_oai") bad("kind must be 'swiglu', 'geglu' or 'swiglu_oai'");
     auto g = s.f32("gate"), u = s.f32("up");
     one_seq(g.size(), width);
     Act a = input(*be, g, width), b = input(*be, u, width), out = be->alloc(width);
-    be->glu(kind == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU, a, b, out);
+    be->glu(kind == "geglu" ? sparrow::GluKind::GeGLU : kind == "swiglu_oai" ? sparrow::GluKind::SwiGLUOAI : sparrow::GluKind::SwiGLU, a, b,
+            out);
     return output(env, *be, out);
   }
   if (op == "scale") {
@@ -264,6 +270,22 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     one_seq(x.size(), width);
     Act a = input(*be, x, width);
     be->scale(a, float(s.num("s")));
+    return output(env, *be, a);
+  }
+  if (op == "sparsify") {
+    const int width = s.integer("width");
+    auto x = s.f32("x"), frac = s.f32("frac");
+    one_seq(x.size(), width);
+    if (frac.size() != size_t(be->tokens())) bad("frac needs one fraction per row");
+    if (s.has("reference") && s.o.Get("reference").ToBoolean().Value()) {
+      for (size_t t = 0; t < frac.size(); t++)
+        sparrow::sparsify_row_reference(x.data() + t * size_t(width), width, sparrow::sparsify_count(frac[t], width));
+      auto out = Napi::Float32Array::New(env, x.size());
+      std::memcpy(out.Data(), x.data(), x.size() * sizeof(float));
+      return out;
+    }
+    Act a = input(*be, x, width);
+    be->sparsify(a, frac);
     return output(env, *be, a);
   }
   if (op == "moe") {
@@ -282,7 +304,29 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     m.router = r.get();
     m.n_used = K;
     m.norm = s.has("norm") ? s.o.Get("norm").ToBoolean().Value() : true;
-    m.act = s.str("act", "swiglu") == "geglu" ? sparrow::GluKind::GeGLU : sparrow::GluKind::SwiGLU;
+    const std::string act = s.str("act", "swiglu");
+    m.act = act == "geglu" ? sparrow::GluKind::GeGLU : act == "swiglu_oai" ? sparrow::GluKind::SwiGLUOAI : sparrow::GluKind::SwiGLU;
+    // gpt-oss: weightSoftmax (softmax over the chosen logits), routerBias (nExpert floats),
+    // gateBias / upBias (nExpert x ff floats), downBias (nExpert x width).
+    m.weight_softmax = s.has("weightSoftmax") && s.o.Get("weightSoftmax").ToBoolean().Value();
+    std::vector<float> router_bias;
+    if (s.has("routerBias")) {
+      router_bias = s.f32("routerBias");
+      if (router_bias.size() != size_t(E)) bad("routerBias must hold nExpert floats");
+      m.router_bias = &router_bias;
+    }
+    std::vector<std::vector<float>> biases;
+    biases.reserve(size_t(3 * E));
+    for (const auto& [key, rows, dest] : {std::make_tuple("gateBias", F, &m.gate_bias), std::make_tuple("upBias", F, &m.up_bias),
+                                          std::make_tuple("downBias", width, &m.down_bias)}) {
+      if (!s.has(key)) continue;
+      const auto all = s.f32(key);
+      if (all.size() != size_t(E) * size_t(rows)) bad(std::string(key) + " must hold one bias per expert");
+      for (int e = 0; e < E; e++) {
+        biases.emplace_back(all.begin() + ptrdiff_t(size_t(e) * rows), all.begin() + ptrdiff_t(size_t(e + 1) * rows));
+        dest->push_back(&biases.back());
+      }
+    }
     parts.reserve(size_t(3 * E));
     for (const auto* all : {&g, &u, &d}) {
       if (all->size() % size_t(E)) bad("expert bytes must split into nExpert matrices");
@@ -317,6 +361,12 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.window = s.integer("window", 0);
     if (p.softcap < 0 || p.window < 0) bad("softcap and window must not be negative");
     if (p.n_head < 1 || p.n_head_kv < 1 || p.n_head % p.n_head_kv || p.head_dim < 1) bad("bad head counts");
+    std::vector<float> sinks;
+    if (s.has("sinks")) {
+      sinks = s.f32("sinks");
+      if (sinks.size() != size_t(p.n_head)) bad("sinks must hold nHead floats");
+      p.sinks = &sinks;
+    }
     const int QD = p.n_head * p.head_dim, KVD = p.n_head_kv * p.head_dim, ctx = s.integer("ctx");
     const bool flash = s.str("route", "default") == "flash";
     auto q = s.f32("q"), k = s.f32("k"), v = s.f32("v");
@@ -409,7 +459,15 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     be->begin(&sq, 1);
     Act a = input(*be, k, KVD);
     for (int l = 0; l < n_layer; l++) be->kv_store(l, a, a);
-    be->rope_cache(kv, p0, p1, delta, p);
+    // Optional per-layer bases (layerBases: nLayer floats): every layer its own RoPE.
+    std::vector<sparrow::RopeParams> layers{p};
+    if (s.has("layerBases")) {
+      const auto bases = s.f32("layerBases");
+      if (bases.size() != size_t(n_layer)) bad("layerBases must hold nLayer floats");
+      layers.assign(size_t(n_layer), p);
+      for (int l = 0; l < n_layer; l++) layers[size_t(l)].base = bases[size_t(l)];
+    }
+    be->rope_cache(kv, p0, p1, delta, layers);
     auto out = Napi::Float32Array::New(env, size_t(n_layer) * size_t(n_head_kv) * size_t(len) * size_t(p.head_dim));
     for (int l = 0; l < n_layer; l++)
       for (int h = 0; h < n_head_kv; h++)

@@ -1,15 +1,17 @@
 // Models and sessions for JS. Loading and evaluation run on libuv worker threads
 // (AsyncWorker -> Promise); everything else is cheap and synchronous.
 //
-//   loadModel(path, { threads?, batchSize?, maxQueue?, gpu?: 'auto' | 'vulkan' | false, gpuDevice? },
-//             onProgress?, abortFlag?)
+//   loadModel(path, { threads?, batchSize?, maxQueue?, sparsity?, gpu?: 'auto' | 'vulkan' | false,
+//             gpuDevice? }, onProgress?, abortFlag?)
 //                                                      -> Promise<[ModelHandle, metadata]>
 //   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
-//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention? }) -> SessionHandle
+//   sessionCreate(model, { contextSize?, kvCacheType?, flashAttention?, fullWindowCache?, embeddings?, sparsity?,
+//                 sparsityAllocation? (Float32Array), sparsePrompt? }) -> SessionHandle
+//   modelSparsitySites(model) -> Float64Array / modelFingerprint(model) -> string (src/sparsity)
 //   sessionEvaluate(session, Int32Array, allLogits)    -> Promise<Float32Array>
 //   modelStats(model) -> { evaluations, batchedSteps, batchedTokens, maxBatch, queued }
-//   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize
+//   sessionReset / sessionTruncate(n) / sessionTokens / sessionContextSize / sessionCacheBytes
 //   sessionShift(session, keep, drop) -> Promise<void>: a context shift, queued like an
 //        evaluation (it moves and re-rotates cached keys on a worker thread)
 //   sessionSaveState -> Uint8Array / sessionRestoreState(Uint8Array) / sessionDispose
@@ -27,6 +29,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -99,6 +102,20 @@ int int_option(Napi::Env env, const Napi::Value& opts, const char* name, int dfl
     throw js_error(env, "ERR_INVALID_ARG", std::string(name) + " must be an integer from " + std::to_string(int64_t(lo)) +
                                                " to " + std::to_string(int64_t(hi)));
   return int(d);
+}
+
+// An optional number option in [lo, hi]; `dflt` when absent (undefined / null).
+float number_option(Napi::Env env, const Napi::Value& opts, const char* name, float dflt, double lo, double hi) {
+  if (!opts.IsObject()) return dflt;
+  Napi::Value v = opts.As<Napi::Object>().Get(name);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!v.IsNumber() || !std::isfinite(d) || d < lo || d > hi) {
+    char range[64];
+    std::snprintf(range, sizeof range, " must be a number from %g to %g", lo, hi);
+    throw js_error(env, "ERR_INVALID_ARG", std::string(name) + range);
+  }
+  return float(d);
 }
 
 void check_options_object(Napi::Env env, const Napi::Value& v, const char* what) {
@@ -300,6 +317,7 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   sparrow::ModelOptions o;
   o.threads = int_option(env, opts, "threads", 0, 1, 256);
   o.batch_size = int_option(env, opts, "batchSize", 512, 1, 65536);
+  o.sparsity = number_option(env, opts, "sparsity", 0, 0, 0.9);
   const int max_queue = int_option(env, opts, "maxQueue", 0, 1, 1 << 30);  // 0 (absent): no limit
   // Where the forward pass runs (gpu/gpu.h): 'auto' (absent), 'vulkan' or false.
   o.gpu = sparrow::GpuMode::Auto;
@@ -360,7 +378,28 @@ Napi::Value ModelInfo(const Napi::CallbackInfo& info) {
   } else {
     o.Set("gpu", env.Null());
   }
+  o.Set("sparsity", m->sparsity());
   return o;
+}
+
+// Internal (src/sparsity): the bytes of the weights behind each sparsity site,
+// n_layer x 4 (model.h SparsitySite order), and the model file's fingerprint as 16 hex
+// digits (what a calibration file is bound to).
+Napi::Value ModelSparsitySites(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<sparrow::Model> m = live_model(info, 0);
+  const int n_layer = m->hp().n_layer;
+  Napi::Float64Array out = Napi::Float64Array::New(env, size_t(n_layer) * sparrow::kSparsitySites);
+  for (int l = 0; l < n_layer; l++)
+    for (int s = 0; s < sparrow::kSparsitySites; s++) out[size_t(l) * sparrow::kSparsitySites + size_t(s)] = m->site_bytes(l, s);
+  return out;
+}
+
+Napi::Value ModelFingerprint(const Napi::CallbackInfo& info) {
+  std::shared_ptr<sparrow::Model> m = live_model(info, 0);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(m->fingerprint()));
+  return Napi::String::New(info.Env(), hex);
 }
 
 Napi::Value ModelDispose(const Napi::CallbackInfo& info) {
@@ -389,10 +428,28 @@ Napi::Value SessionCreate(const Napi::CallbackInfo& info) {
       if (!fa.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "flashAttention must be a boolean");
       o.flash_attn = fa.As<Napi::Boolean>().Value();
     }
+    Napi::Value fw = opts.As<Napi::Object>().Get("fullWindowCache");
+    if (!fw.IsUndefined() && !fw.IsNull()) {
+      if (!fw.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "fullWindowCache must be a boolean");
+      o.full_window_cache = fw.As<Napi::Boolean>().Value();
+    }
     Napi::Value em = opts.As<Napi::Object>().Get("embeddings");
     if (!em.IsUndefined() && !em.IsNull()) {
       if (!em.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "embeddings must be a boolean");
       o.embeddings = em.As<Napi::Boolean>().Value();
+    }
+    o.sparsity = number_option(env, opts, "sparsity", 0, 0, 0.9);
+    Napi::Value al = opts.As<Napi::Object>().Get("sparsityAllocation");
+    if (!al.IsUndefined() && !al.IsNull()) {
+      if (!al.IsTypedArray() || al.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw js_error(env, "ERR_INVALID_ARG", "sparsityAllocation must be a Float32Array");
+      Napi::Float32Array a = al.As<Napi::Float32Array>();
+      o.sparsity_alloc.assign(a.Data(), a.Data() + a.ElementLength());
+    }
+    Napi::Value sp = opts.As<Napi::Object>().Get("sparsePrompt");
+    if (!sp.IsUndefined() && !sp.IsNull()) {
+      if (!sp.IsBoolean()) throw js_error(env, "ERR_INVALID_ARG", "sparsePrompt must be a boolean");
+      o.sparse_prompt = sp.As<Napi::Boolean>().Value();
     }
   }
   std::shared_ptr<sparrow::SessionSlot> s;
@@ -544,7 +601,8 @@ Napi::Value SessionTruncate(const Napi::CallbackInfo& info) {
     throw js_error(env, "ERR_INVALID_ARG", "truncate: n must be an integer from 0 to the number of tokens (" +
                                                std::to_string(h.s->tokens.size()) + ")");
   SPARROW_GUARD(env, { h.s->session->truncate(size_t(n)); })
-  h.s->tokens.resize(size_t(n));
+  // A session with sliding-window layers may keep fewer (Session::truncate).
+  h.s->tokens.resize(h.s->session->tokens().size());
   return env.Undefined();
 }
 
@@ -557,6 +615,10 @@ Napi::Value SessionTokens(const Napi::CallbackInfo& info) {
 
 Napi::Value SessionContextSize(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), live_session(info, 0).s->session->context_size());
+}
+
+Napi::Value SessionCacheBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(live_session(info, 0).s->session->kv().bytes()));
 }
 
 Napi::Value SessionSaveState(const Napi::CallbackInfo& info) {
@@ -613,6 +675,8 @@ SPARROW_BINDING(model) {
   exports.Set("modelInfo", Napi::Function::New(env, ModelInfo, "modelInfo"));
   exports.Set("modelDispose", Napi::Function::New(env, ModelDispose, "modelDispose"));
   exports.Set("modelStats", Napi::Function::New(env, ModelStats, "modelStats"));
+  exports.Set("modelSparsitySites", Napi::Function::New(env, ModelSparsitySites, "modelSparsitySites"));
+  exports.Set("modelFingerprint", Napi::Function::New(env, ModelFingerprint, "modelFingerprint"));
   exports.Set("sessionCreate", Napi::Function::New(env, SessionCreate, "sessionCreate"));
   exports.Set("sessionEvaluate", Napi::Function::New(env, SessionEvaluate, "sessionEvaluate"));
   exports.Set("sessionReset", Napi::Function::New(env, SessionReset, "sessionReset"));
@@ -620,6 +684,7 @@ SPARROW_BINDING(model) {
   exports.Set("sessionShift", Napi::Function::New(env, SessionShift, "sessionShift"));
   exports.Set("sessionTokens", Napi::Function::New(env, SessionTokens, "sessionTokens"));
   exports.Set("sessionContextSize", Napi::Function::New(env, SessionContextSize, "sessionContextSize"));
+  exports.Set("sessionCacheBytes", Napi::Function::New(env, SessionCacheBytes, "sessionCacheBytes"));
   exports.Set("sessionSaveState", Napi::Function::New(env, SessionSaveState, "sessionSaveState"));
   exports.Set("sessionRestoreState", Napi::Function::New(env, SessionRestoreState, "sessionRestoreState"));
   exports.Set("sessionDispose", Napi::Function::New(env, SessionDispose, "sessionDispose"));

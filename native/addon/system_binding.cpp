@@ -72,6 +72,45 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+const char* need_name(sparrow::Need n) {
+  switch (n) {
+    case sparrow::Need::Absent: return "absent";
+    case sparrow::Need::Optional: return "optional";
+    case sparrow::Need::Required: return "required";
+  }
+  return "absent";
+}
+
+// architectureTable(): the loader's architecture table, the rows' tensor fields (which
+// optional tensors each architecture must, may or does not read), so that `sparrow
+// inspect` names the tensors a file lacks from the same table the loader reads.
+Napi::Value ArchitectureTable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array rows = Napi::Array::New(env);
+  const std::string list = sparrow::supported_archs();
+  for (size_t pos = 0; pos < list.size();) {
+    size_t end = list.find(", ", pos);
+    if (end == std::string::npos) end = list.size();
+    const sparrow::ArchSpec* a = sparrow::find_arch(list.substr(pos, end - pos));
+    pos = end + 2;
+    if (!a) continue;
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("name", a->name);
+    r.Set("qkvBias", need_name(a->qkv_bias));
+    r.Set("outBias", need_name(a->out_bias));
+    r.Set("output", need_name(a->output));
+    r.Set("ropeFreqs", need_name(a->rope_freqs));
+    r.Set("qkNorm", need_name(a->qk_norm));
+    r.Set("postNorms", need_name(a->post_norms));
+    r.Set("attnQkv", need_name(a->attn_qkv));
+    r.Set("ffnUpGate", a->ffn_up_gate);
+    r.Set("longrope", need_name(a->longrope));
+    r.Set("moe", need_name(a->moe));
+    rows.Set(rows.Length(), r);
+  }
+  return rows;
+}
+
 Isa parse_isa(const Napi::CallbackInfo& info, size_t i) {
   std::string name = sparrow::addon::arg_string(info, i, "isa");
   Isa isa;
@@ -108,6 +147,7 @@ Napi::Value DotF32(const Napi::CallbackInfo& info) {
 SPARROW_BINDING(system) {
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("architectureTable", Napi::Function::New(env, ArchitectureTable, "architectureTable"));
 }
 
 // A test hook (the bandwidth probe of the bench uses it too), on addon.internal.

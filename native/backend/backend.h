@@ -11,7 +11,10 @@
 // RoPE factors); a device backend uploads them once and finds them again by address.
 //
 // The KV cache is still the host KVCache of runtime/ (a session owns it; SeqSpan points to
-// it): a device backend will need its own cache type, made through the backend.
+// it): a device backend will need its own cache type, made through the backend. A layer
+// with a sliding window may hold only its window (KVCache::first(layer) on, addressed with
+// k_at / v_at): attention reads no position before the first one a token sees (rounded
+// down to a multiple of 4), and the forward pass has the cache make room before a pass.
 //
 // A pass starts with begin(): the batch's sequences (each a run of consecutive tokens of one
 // session, with its KV cache and first position). Token t of the batch then has a known
@@ -39,6 +42,8 @@ enum class GluKind {
   SwiGLU,  // silu(g) = g / (1 + exp(-g))
   GeGLU,   // gelu(g), tanh approximation, as ggml's CPU computes it: g rounded to f16, the
            // f16 value of 0.5 g (1 + tanh(sqrt(2/pi) g (1 + 0.044715 g^2))) (0 below -10, g above 10)
+  SwiGLUOAI,  // gpt-oss's clamped variant (ggml's swiglu_oai, alpha 1.702, limit 7): with
+              // x = min(g, 7), y = clamp(u, -7, 7): x / (1 + exp(-1.702 x)) * (y + 1)
 };
 
 struct RopeParams {
@@ -60,6 +65,9 @@ struct AttnParams {
   float scale = 1.0f;  // multiplies Q.K (1/sqrt(head_dim), or 1 where Q comes pre-scaled)
   float softcap = 0.0f;  // > 0: each logit s becomes softcap * tanh(s / softcap) (Gemma 2)
   int window = 0;        // > 0: a token at position p sees only positions (p - window, p] (sliding window)
+  // Attention sinks (gpt-oss): null/empty, or n_head learned logits; each head's softmax
+  // also counts exp(sink), a position that weighs no value (ggml's soft_max sinks).
+  const std::vector<float>* sinks = nullptr;
 };
 
 // One sequence of a batch: n consecutive tokens at positions [pos0, pos0 + n) of `kv`.
@@ -84,12 +92,20 @@ struct MatMul {
 //   out = sum_i w_i down_i(act(gate_i x) * up_i x)
 // added in that order. Only the chosen experts' matrices are read; the tokens routed to an
 // expert go through it together (one matrix product per expert and batch).
+//
+// gpt-oss's variant: `weight_softmax` chooses the n_used largest router logits (plus
+// router_bias) and weighs them by the softmax of those n_used logits alone (llama.cpp's
+// SOFTMAX_WEIGHT gating); the experts' gate, up and down products add their own biases.
 struct MoeFfn {
   const Matrix* router = nullptr;             // n_expert x n_embd
   std::vector<const Matrix*> gate, up, down;  // one each per expert
   int n_used = 0;
   bool norm = true;
   GluKind act = GluKind::SwiGLU;
+  bool weight_softmax = false;
+  const std::vector<float>* router_bias = nullptr;  // null/empty, or n_expert floats
+  // Empty, or one per expert: that expert's bias (rows of its matrix; null/empty: none).
+  std::vector<const std::vector<float>*> gate_bias, up_bias, down_bias;
 };
 
 class Backend {
@@ -122,7 +138,8 @@ class Backend {
   // Writes the keys and values of every token to its sequence's cache at its position.
   virtual void kv_store(int layer, Act k, Act v) = 0;
   // Attention of the tokens of the sequences `seqs` (indices into begin()'s list) over
-  // their caches, positions [0, pos + 1): q is rows x n_head*head_dim, out the same.
+  // their caches, positions [0, pos + 1) (with a window w, (pos - w, pos]): q is
+  // rows x n_head*head_dim, out the same.
   // The default route is llama.cpp's (Q K^T, softmax, then P V; q and P rounded to f16).
   virtual void attention(int layer, Act q, Act out, const AttnParams& p, const std::vector<int>& seqs) = 0;
   // The flash-attention route: llama.cpp's CPU flash attention numerics (one pass over the
@@ -135,6 +152,11 @@ class Backend {
   virtual void add(Act x, Act y) = 0;
   // x *= s, in place.
   virtual void scale(Act x, float s) = 0;
+  // Activation sparsity, in place: in each row t, the floor(frac[t] * x.width) entries of
+  // smallest magnitude become +0 (exact count; ties broken by index, NaN ranks above
+  // infinity: see sparsify.h). frac holds x.rows fractions in [0, 1]; rows with 0 are left
+  // as they are.
+  virtual void sparsify(Act x, const std::vector<float>& frac) = 0;
   // out = the mixture-of-experts block of x (see MoeFfn); out must not be x.
   virtual void moe(Act x, const MoeFfn& m, Act out) = 0;
   // Final norm and output projection of the rows `rows` of x; the logits of row i go to
@@ -147,8 +169,9 @@ class Backend {
   virtual void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
                            float* const* dest) = 0;
   // Re-rotates the cached keys of positions [p0, p1) of every layer and KV head by
-  // `delta` positions (context shift).
-  virtual void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) = 0;
+  // `delta` positions (context shift). `layers` holds the RoPE of each layer (kv.n_layer()
+  // entries: Gemma 3's local layers have their own base), or one entry for all layers.
+  virtual void rope_cache(KVCache& kv, int p0, int p1, int delta, const std::vector<RopeParams>& layers) = 0;
 
   // For tests and tools only (the forward pass never calls them): host copies in and out.
   virtual void write(Act a, const float* src) = 0;

@@ -8,6 +8,7 @@
 // V (ggml converts the f32 operand of an f16 matmul to f16); softmax runs in f32 with a
 // double sum.
 #include "cpu_backend.h"
+#include "sparsify.h"
 
 #include <algorithm>
 #include <cmath>
@@ -61,12 +62,13 @@ inline float round_prob_f16(float x) {
 }
 
 // Softmax of scale * s[0, vis) in place, probabilities rounded to f16, s[vis, len) = 0.
-void softmax_row(float* s, int vis, int len, float scale) {
+void softmax_row(float* s, int vis, int len, float scale, const float* sink) {
   float mx = -INFINITY;
   for (int p = 0; p < vis; p++) {
     s[p] *= scale;
     mx = std::max(mx, s[p]);
   }
+  if (sink) mx = std::max(mx, *sink);  // as ggml: the sink joins the maximum and the sum
   for (int p = 0; p < vis; p++) s[p] = exp_nonpositive(s[p] - mx);
   double sum0 = 0, sum1 = 0, sum2 = 0, sum3 = 0;  // double, as ggml; four chains for speed
   int p = 0;
@@ -77,7 +79,9 @@ void softmax_row(float* s, int vis, int len, float scale) {
     sum3 += s[p + 3];
   }
   for (; p < vis; p++) sum0 += s[p];
-  const float inv = float(1.0 / ((sum0 + sum1) + (sum2 + sum3)));
+  double total = (sum0 + sum1) + (sum2 + sum3);
+  if (sink) total += double(std::exp(*sink - mx));
+  const float inv = float(1.0 / total);
   for (int q = 0; q < vis; q++) s[q] = round_prob_f16(s[q] * inv);
   for (int q = vis; q < len; q++) s[q] = 0.0f;
 }
@@ -377,6 +381,14 @@ void glu_range(GluKind kind, const float* g, const float* u, float* o, int64_t i
       for (int64_t i = i0; i < i1; i++) o[i] = gelu_ggml(g[i], table) * u[i];
       return;
     }
+    case GluKind::SwiGLUOAI: {
+      constexpr float alpha = 1.702f, limit = 7.0f;
+      for (int64_t i = i0; i < i1; i++) {
+        const float x = std::min(g[i], limit), y = std::min(std::max(u[i], -limit), limit);
+        o[i] = x / (1.0f + std::exp(alpha * -x)) * (y + 1.0f);
+      }
+      return;
+    }
   }
   throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
 }
@@ -386,8 +398,24 @@ void CpuBackend::glu(GluKind kind, Act gate, Act up, Act out) {
   const float* u = ptr(up);
   float* o = ptr(out);
   const int64_t total = int64_t(gate.rows) * gate.width;
-  if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU) throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+  if (kind != GluKind::SwiGLU && kind != GluKind::GeGLU && kind != GluKind::SwiGLUOAI)
+    throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
   parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(kind, g, u, o, i0, i1); });
+}
+
+void CpuBackend::sparsify(Act x, const std::vector<float>& frac) {
+  if (frac.size() != size_t(x.rows)) throw sparrow_error("ERR_INTERNAL", "backend: sparsify needs one fraction per row");
+  float* p = ptr(x);
+  const int w = x.width;
+  parallel_ranges(*pool_, x.rows, 4, [&](int t0, int t1) {
+    std::vector<uint32_t> scratch;
+    for (int t = t0; t < t1; t++) {
+      const int k = sparsify_count(frac[size_t(t)], w);
+      if (k == 0) continue;
+      if (scratch.empty()) scratch.resize(size_t(w));
+      sparsify_row(p + size_t(t) * size_t(w), w, k, scratch.data());
+    }
+  });
 }
 
 void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
@@ -395,6 +423,13 @@ void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
   if (!m.router || E < 1 || K < 1 || K > E || m.up.size() != size_t(E) || m.down.size() != size_t(E) ||
       m.router->rows() != E || m.router->cols() != D || out.width != D || out.id == x.id)
     throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
+  for (const auto* b : {&m.gate_bias, &m.up_bias, &m.down_bias})
+    if (!b->empty() && b->size() != size_t(E)) throw sparrow_error("ERR_INTERNAL", "backend: expert biases must be one per expert");
+  if (m.router_bias && !m.router_bias->empty() && m.router_bias->size() != size_t(E))
+    throw sparrow_error("ERR_INTERNAL", "backend: the router bias must hold one value per expert");
+  auto bias_of = [](const std::vector<const std::vector<float>*>& b, int e) -> const float* {
+    return b.empty() || !b[size_t(e)] || b[size_t(e)]->empty() ? nullptr : b[size_t(e)]->data();
+  };
   const float* xp = ptr(x);
   float* op = ptr(out);
   if (n == 0) return;
@@ -409,6 +444,25 @@ void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
     std::vector<int> idx(static_cast<size_t>(E));
     for (int t = t0; t < t1; t++) {
       float* p = moe_logits_.data() + size_t(t) * E;
+      if (m.router_bias && !m.router_bias->empty())
+        for (int e = 0; e < E; e++) p[e] += (*m.router_bias)[size_t(e)];
+      if (m.weight_softmax) {
+        // gpt-oss: the K largest logits, then the softmax over those K only.
+        for (int e = 0; e < E; e++) idx[size_t(e)] = e;
+        std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+        float mk = -INFINITY;
+        for (int i = 0; i < K; i++) mk = std::max(mk, p[idx[size_t(i)]]);
+        double ksum = 0;
+        for (int i = 0; i < K; i++) {
+          const float w = std::exp(p[idx[size_t(i)]] - mk);
+          sel[size_t(t) * K + i] = idx[size_t(i)];
+          wts[size_t(t) * K + i] = w;
+          ksum += double(w);
+        }
+        const float kinv = float(1.0 / ksum);
+        for (int i = 0; i < K; i++) wts[size_t(t) * K + i] *= kinv;
+        continue;
+      }
       float mx = -INFINITY;
       for (int e = 0; e < E; e++) mx = std::max(mx, p[e]);
       double sum = 0;
@@ -451,9 +505,17 @@ void CpuBackend::moe(Act x, const MoeFfn& m, Act out) {
     for (int j = 0; j < c; j++)
       std::memcpy(moe_x_.data() + size_t(j) * D, xp + size_t(s[size_t(j)] / K) * D, sizeof(float) * size_t(D));
     matmul_host(c, {{m.gate[size_t(e)], moe_x_.data(), moe_g_.data()}, {m.up[size_t(e)], moe_x_.data(), moe_u_.data()}});
+    auto add_rows = [&](float* y, int rows, int width, const float* b) {
+      if (b)
+        for (int j = 0; j < rows; j++)
+          for (int i = 0; i < width; i++) y[size_t(j) * width + i] += b[i];
+    };
+    add_rows(moe_g_.data(), c, F, bias_of(m.gate_bias, e));
+    add_rows(moe_u_.data(), c, F, bias_of(m.up_bias, e));
     const int64_t total = int64_t(c) * F;
     parallel_ranges(*pool_, int(total), 4096, [&](int i0, int i1) { glu_range(m.act, moe_g_.data(), moe_u_.data(), moe_g_.data(), i0, i1); });
     matmul_host(c, {{m.down[size_t(e)], moe_g_.data(), moe_y_.data()}});
+    add_rows(moe_y_.data(), c, D, bias_of(m.down_bias, e));
     for (int j = 0; j < c; j++)
       std::memcpy(moe_r_.data() + size_t(s[size_t(j)]) * D, moe_y_.data() + size_t(j) * D, sizeof(float) * size_t(D));
   }
@@ -605,21 +667,44 @@ void CpuBackend::read_hidden(Act x, const std::vector<float>& norm, float eps, c
   });
 }
 
-void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) {
-  if (p1 <= p0 || delta == 0 || p.rope_dim == 0) return;
-  const int half = p.rope_dim / 2, HD = p.head_dim;
-  std::vector<float> cs(static_cast<size_t>(half)), sn(static_cast<size_t>(half));
-  rope_angles(p, delta, cs.data(), sn.data(), rope_factors_for(p, kv.n_ctx()));
+void CpuBackend::rope_cache(KVCache& kv, int p0, int p1, int delta, const std::vector<RopeParams>& layers) {
+  const int n_layer = kv.n_layer();
+  if (layers.size() != 1 && layers.size() != size_t(n_layer))
+    throw sparrow_error("ERR_INTERNAL", "rope_cache: " + std::to_string(layers.size()) + " RoPE parameter sets for " +
+                                            std::to_string(n_layer) + " layers");
+  if (p1 <= p0 || delta == 0) return;
+  auto params = [&](int layer) -> const RopeParams& { return layers.size() == 1 ? layers[0] : layers[size_t(layer)]; };
+  // The rotation by delta of each layer (layers that share their parameters share it).
+  std::vector<std::vector<float>> cs(static_cast<size_t>(n_layer)), sn(static_cast<size_t>(n_layer));
+  for (int l = 0; l < n_layer; l++) {
+    const RopeParams& p = params(l);
+    const size_t half = size_t(p.rope_dim / 2);
+    if (l > 0 && layers.size() == 1) {
+      cs[size_t(l)] = cs[0];
+      sn[size_t(l)] = sn[0];
+      continue;
+    }
+    cs[size_t(l)].resize(half);
+    sn[size_t(l)].resize(half);
+    if (half > 0) rope_angles(p, delta, cs[size_t(l)].data(), sn[size_t(l)].data(), rope_factors_for(p, kv.n_ctx()));
+  }
   const int n_head_kv = kv.n_head_kv();
   // One task per (layer, KV head): read its keys, rotate each, write them back.
-  parallel_ranges(*pool_, kv.n_layer() * n_head_kv, 1, [&](int i0, int i1) {
-    std::vector<float> rows(size_t(p1 - p0) * size_t(HD));
+  parallel_ranges(*pool_, n_layer * n_head_kv, 1, [&](int i0, int i1) {
+    std::vector<float> rows;
     for (int i = i0; i < i1; i++) {
       const int layer = i / n_head_kv, head = i % n_head_kv;
-      kv.read_k(layer, head, p0, p1, rows.data());
-      for (int q = p0; q < p1; q++) {
-        float* k = rows.data() + size_t(q - p0) * HD;
-        rope_apply(k, 1, HD, p.rope_dim, p.style, cs.data(), sn.data());
+      const RopeParams& p = params(layer);
+      if (p.rope_dim == 0) continue;
+      const int HD = p.head_dim;
+      // A windowed layer holds positions from kv.first(layer) only.
+      const int a = std::max(p0, kv.first(layer));
+      if (a >= p1) continue;
+      rows.resize(size_t(p1 - a) * size_t(HD));
+      kv.read_k(layer, head, a, p1, rows.data());
+      for (int q = a; q < p1; q++) {
+        float* k = rows.data() + size_t(q - a) * HD;
+        rope_apply(k, 1, HD, p.rope_dim, p.style, cs[size_t(layer)].data(), sn[size_t(layer)].data());
         kv.write_k(layer, head, q, k);
       }
     }
@@ -649,6 +734,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
   const float scale = hp.scale;
   const float cap = hp.softcap, inv_cap = cap > 0.0f ? 1.0f / cap : 0.0f;
   const int window = hp.window;
+  const float* sinks = hp.sinks && !hp.sinks->empty() ? hp.sinks->data() : nullptr;
   // The first position a token at position pos sees.
   auto first_seen = [window](int pos) { return window > 0 ? std::max(0, pos + 1 - window) : 0; };
   const auto pv_f16 = kernels().pv_f16;
@@ -698,6 +784,11 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
     float* tile = og + rows_max * HD;
     float* kf = tile + size_t(kTile) * HD;
     auto ri = [&](int t, int h) { return size_t((t - t0) * nh + (h - h0)); };  // row index
+    // The first position any token of the task sees, down to a multiple of 4: the work
+    // starts there (a windowed cache holds nothing much earlier), and sums in groups of 4
+    // positions keep their grouping (the same bits as starting at 0 with zeros before).
+    const int lo = window > 0 ? first_seen(pos0 + t0) & ~3 : 0;
+    auto sink_of = [&](int h) { return sinks ? sinks + h : nullptr; };
     auto out_of = [&](int t, int h) { return att_seq + size_t(t) * QD + size_t(h) * HD; };
 
     if (P.flash) {
@@ -705,8 +796,9 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       // visible positions; s = (K_p . q) * scale with q in f16; an online softmax (a new
       // maximum rescales the sum so far); the weighted values accumulate in f16, each
       // update rounded to f16; the result is that sum over the softmax denominator.
-      const uint8_t* kbase = kv.k_head(layer, kvh);
-      const uint8_t* vbase = kv.v_head(layer, kvh);
+      // Position p's rows: base + (p - lo) * rb.
+      const uint8_t* kbase = kv.k_at(layer, kvh, lo);
+      const uint8_t* vbase = kv.v_at(layer, kvh, lo);
       if (fa_tiled(n, HD)) {
         // The tiled route: exact f32 attention (its tiling changes only the order of sums).
         for (int t = t0; t < t1; t++) {
@@ -715,23 +807,25 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             const float* qr = q_seq + size_t(t) * QD + size_t(h) * HD;
             float* s = scores;
             float M = -INFINITY;
-            const int lo = first_seen(pos0 + t);
-            for (int p = lo; p < vis; p++) {
-              const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
+            const int from = first_seen(pos0 + t);
+            for (int p = from; p < vis; p++) {
+              const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p - lo) * rb);
               float dot = 0;
               for (int i = 0; i < HD; i++) dot += f16_to_f32_fast(kp[i]) * qr[i];
               s[p] = cap > 0.0f ? cap * std::tanh(dot * (scale / cap)) : dot * scale;
               M = std::max(M, s[p]);
             }
+            if (const float* sk = sink_of(h)) M = std::max(M, *sk);
             float* acc = og;
             std::fill(acc, acc + HD, 0.0f);
             float S = 0;
-            for (int p = lo; p < vis; p++) {
+            for (int p = from; p < vis; p++) {
               const float w = std::exp(s[p] - M);
               S += w;
-              const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
+              const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p - lo) * rb);
               for (int i = 0; i < HD; i++) acc[i] += w * f16_to_f32_fast(vp[i]);
             }
+            if (const float* sk = sink_of(h)) S += std::exp(*sk - M);
             float* out = out_of(t, h);
             for (int i = 0; i < HD; i++) out[i] = acc[i] / S;
           }
@@ -748,8 +842,8 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
           // ggml: with soft-capping, scale/cap multiplies the dot product, then cap * tanh.
           const float fa_scale = cap > 0.0f ? scale / cap : scale;
           for (int p = first_seen(pos0 + t); p < vis; p++) {
-            const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p) * rb);
-            const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p) * rb);
+            const uint16_t* kp = reinterpret_cast<const uint16_t*>(kbase + size_t(p - lo) * rb);
+            const uint16_t* vp = reinterpret_cast<const uint16_t*>(vbase + size_t(p - lo) * rb);
             double dot = 0;
             for (int i = 0; i < HD; i++) dot += double(f16_to_f32_fast(kp[i]) * qr[i]);
             const float s = cap > 0.0f ? cap * std::tanh(float(dot) * fa_scale) : float(dot) * fa_scale;
@@ -767,6 +861,17 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
             round_f16(acc, acc, HD);
             S = S * ms + vs;
           }
+          // The sink, after the positions (the sums are f32 from here on, as in ggml).
+          if (const float* sk = sink_of(h)) {
+            float ms = 1.0f, vs = 1.0f;
+            if (*sk > M) {
+              ms = std::exp(M - *sk);
+              for (int i = 0; i < HD; i++) acc[i] *= ms;
+            } else {
+              vs = std::exp(*sk - M);
+            }
+            S = S * ms + vs;
+          }
           const float inv = S == 0.0f ? 0.0f : 1.0f / S;
           float* out = out_of(t, h);
           for (int i = 0; i < HD; i++) out[i] = acc[i] * inv;
@@ -775,16 +880,16 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       return;
     }
 
-    // 1. Scores: rows x positions, as (keys [len][HD]) x (queries [rows][HD]).
+    // 1. Scores: rows x positions [lo, len), as (keys [len - lo][HD]) x (queries [rows][HD]).
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++)
         std::memcpy(qg + ri(t, h) * HD, q_seq + size_t(t) * QD + size_t(h) * HD, sizeof(float) * size_t(HD));
     if (f16) {
       // F32 and F16 matrices take their input as plain floats: no quantize_input needed.
-      make_matrix(uint32_t(GGMLType::F16), kv.k_head(layer, kvh), len, HD, "attention keys")
-          ->mul(qg, rows, scores, len, 0, len);
+      make_matrix(uint32_t(GGMLType::F16), kv.k_at(layer, kvh, lo), len - lo, HD, "attention keys")
+          ->mul(qg, rows, scores + lo, len, 0, len - lo);
     } else {
-      for (int p0 = 0; p0 < len; p0 += kChunk) {
+      for (int p0 = lo; p0 < len; p0 += kChunk) {
         const int p1 = std::min(len, p0 + kChunk);
         kv.read_k(layer, kvh, p0, p1, kf);
         make_matrix(uint32_t(GGMLType::F32), kf, p1 - p0, HD, "attention keys")->mul(qg, rows, scores + p0, len, 0, p1 - p0);
@@ -797,19 +902,19 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
       for (int t = t0; t < t1; t++)
         for (int h = h0; h < h1; h++) {
           float* s = scores + ri(t, h) * len;
-          const int lo = first_seen(pos0 + t), vis = pos0 + t + 1;
-          for (int p = 0; p < lo; p++) s[p] = -INFINITY;  // outside the window: probability 0
+          const int vis = pos0 + t + 1;
+          const int from = first_seen(pos0 + t);
+          for (int p = lo; p < from; p++) s[p] = -INFINITY;  // outside the window: probability 0
           if (cap > 0.0f)
-            for (int p = lo; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
+            for (int p = from; p < vis; p++) s[p] = softcap_value(s[p], inv_cap, cap);
         }
     for (int t = t0; t < t1; t++)
-      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len, pos0 + t + 1, len, scale);
+      for (int h = h0; h < h1; h++) softmax_row(scores + ri(t, h) * len + lo, pos0 + t + 1 - lo, len - lo, scale, sink_of(h));
 
     // 3. Weighted sum of the values.
     for (int t = t0; t < t1; t++)
       for (int h = h0; h < h1; h++) std::memset(out_of(t, h), 0, sizeof(float) * size_t(HD));
-    const uint8_t* vbase = kv.v_head(layer, kvh);
-    for (int p0 = 0; p0 < len; p0 += kTile) {
+    for (int p0 = lo; p0 < len; p0 += kTile) {
       const int p1 = std::min(len, p0 + kTile);
       if (!f16) kv.read_v(layer, kvh, p0, p1, tile);
       for (int t = std::max(t0, p0 - pos0); t < t1; t++) {  // tokens that see position p0
@@ -817,7 +922,7 @@ void CpuBackend::attend(int layer, float* q, float* out, const AttnParams& hp, c
         if (f16) {
           // The token's heads in one call: their probabilities rows are len apart, their
           // outputs HD apart.
-          pv_f16(scores + ri(t, h0) * len + p0, len, reinterpret_cast<const uint16_t*>(vbase + size_t(p0) * rb),
+          pv_f16(scores + ri(t, h0) * len + p0, len, reinterpret_cast<const uint16_t*>(kv.v_at(layer, kvh, p0)),
                  int64_t(rb / 2), pe - p0, out_of(t, h0), HD, nh, HD);
           continue;
         }

@@ -36,12 +36,13 @@ class CpuBackend final : public Backend {
   void glu(GluKind kind, Act gate, Act up, Act out) override;
   void add(Act x, Act y) override;
   void scale(Act x, float s) override;
+  void sparsify(Act x, const std::vector<float>& frac) override;
   void moe(Act x, const MoeFfn& m, Act out) override;
   void read_hidden(Act x, const std::vector<float>& norm, float eps, const std::vector<int>& rows,
                    float* const* dest) override;
   void read_logits(Act x, const std::vector<float>& norm, float eps, const Matrix& output, const std::vector<int>& rows,
                    float* const* dest, float softcap = 0.0f) override;
-  void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) override;
+  void rope_cache(KVCache& kv, int p0, int p1, int delta, const std::vector<RopeParams>& layers) override;
 
   void write(Act a, const float* src) override;
   void read(Act a, float* dst) override;

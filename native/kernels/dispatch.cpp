@@ -1,5 +1,6 @@
-// One kernel table per ISA. An entry an ISA has no fast kernel for points to the
-// generic twin, or (AVX-512) to the AVX2 kernel, which every AVX-512 CPU runs.
+// One kernel table per ISA. An entry an ISA has no fast kernel for would point to the
+// generic twin, or (AVX-512) to the AVX2 kernel, which every AVX-512 CPU runs; today
+// every table has its own kernel for every entry.
 #include "kernels.h"
 
 namespace sparrow {
@@ -30,9 +31,9 @@ const Kernels kAvx512 = {Isa::AVX512, sp_dot_f32_avx512, sp_mm_q4_0_avx512, sp_m
                          sp_mm_f16_avx512, sp_mm_bf16_avx512, sp_dot_f16_f32_avx512, sp_axpy_f16_avx512,
                          sp_quantize_q8a_avx512, sp_quantize_q8ka_avx512,
                          sp_f32_to_f16_avx512, sp_f16_to_f32_avx512, sp_round_f16_avx512,
-                       sp_pv_f16_avx512,
-                       sp_mm_q4_1_avx2, sp_mm_q5_0_avx2, sp_mm_q5_1_avx2, sp_mm_iq4_nl_avx2, sp_mm_mxfp4_avx2, sp_mm_iq4_xs_avx2,
-                       sp_mm_q2_k_avx2, sp_mm_q3_k_avx2};
+                         sp_pv_f16_avx512,
+                         sp_mm_q4_1_avx512, sp_mm_q5_0_avx512, sp_mm_q5_1_avx512, sp_mm_iq4_nl_avx512, sp_mm_mxfp4_avx512,
+                         sp_mm_iq4_xs_avx512, sp_mm_q2_k_avx512, sp_mm_q3_k_avx512};
 #endif
 #ifdef SPARROW_HAVE_NEON_KERNELS
 const Kernels kNeon = {Isa::NEON, sp_dot_f32_neon, sp_mm_q4_0_neon, sp_mm_q8_0_neon,

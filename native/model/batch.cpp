@@ -28,8 +28,7 @@ void Session::decode_batch(Session* const* sessions, const int32_t* tokens, size
                                                   " tokens + 1 new > contextSize " + std::to_string(s.kv_.n_ctx()));
   }
   std::vector<BatchSeq> seqs(n);
-  for (size_t i = 0; i < n; i++) seqs[i] = {&sessions[i]->kv_, int(sessions[i]->tokens_.size()), 1, logits[i], false, sessions[i]->flash_attn_,
-                                  sessions[i]->embeddings_};
+  for (size_t i = 0; i < n; i++) seqs[i] = sessions[i]->batch_seq(int(sessions[i]->tokens_.size()), 1, logits[i], false, true);
   {
     std::lock_guard<std::mutex> lock(model->run_mutex());
     forward_batch(*model, seqs.data(), int(n), tokens, nullptr);

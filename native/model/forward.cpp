@@ -56,14 +56,29 @@ void output_rows(const BatchSeq* seqs, int n_seq, bool embeddings, size_t width,
   }
 }
 
+// The fraction of `site`'s input channels each row of the batch zeroes in layer `layer`
+// (0 for the rows of sequences without sparsity). False when no row is sparsified: the
+// site is then left exactly as the dense pass has it.
+bool site_fractions(const BatchSeq* seqs, int n_seq, int layer, int site, std::vector<float>& frac) {
+  frac.clear();
+  bool any = false;
+  for (int i = 0; i < n_seq; i++) {
+    const float f = seqs[i].sparsity > 0 && seqs[i].sparsity_alloc
+                        ? seqs[i].sparsity_alloc[size_t(layer) * kSparsitySites + size_t(site)]
+                        : 0.0f;
+    any = any || f > 0;
+    frac.insert(frac.end(), size_t(seqs[i].n), f);
+  }
+  return any;
+}
+
 }  // namespace
 
 void shift_keys(const Model& model, KVCache& kv, int p0, int p1, int delta) {
-  const HParams& hp = model.hp();
-  if (hp.n_swa > 0 && hp.rope_base_swa != hp.rope_base)
-    throw sparrow_error("ERR_UNSUPPORTED_ROPE", "a context shift is not supported for models whose local layers have their own "
-                                           "RoPE base (" + std::string(model.arch().name) + ")");
-  model.backend().rope_cache(kv, p0, p1, delta, rope_params(model));
+  // Each layer's keys turn with that layer's RoPE (Gemma 3: the local layers' own base).
+  std::vector<RopeParams> layers;
+  for (int l = 0; l < model.hp().n_layer; l++) layers.push_back(rope_params(model, l));
+  model.backend().rope_cache(kv, p0, p1, delta, layers);
 }
 
 void forward(const Model& model, KVCache& kv, const int32_t* tokens, int n, int pos0, float* logits, bool all_logits,
@@ -78,14 +93,23 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
   const ArchSpec& arch = model.arch();
   Backend& be = model.backend();
 
-  // The batch, and which sequences take which attention route.
+  // The batch, and which sequences take which attention route. Each cache's windowed
+  // (sliding-window) layers make room for the new positions first.
   std::vector<SeqSpan> spans;
   std::vector<int> by_default, by_flash;
+  bool sparse = false;  // some sequence is sparsified (else the sites are never touched)
   for (int i = 0; i < n_seq; i++) {
+    seqs[i].kv->prepare(seqs[i].pos0, seqs[i].n);
     spans.push_back({seqs[i].kv, seqs[i].pos0, seqs[i].n, seqs[i].flash_attn});
     (seqs[i].flash_attn ? by_flash : by_default).push_back(i);
+    sparse = sparse || (seqs[i].sparsity > 0 && seqs[i].sparsity_alloc);
   }
   be.begin(spans.data(), n_seq);
+  // Activation sparsity at a site: zero each row's smallest inputs (BatchSeq::sparsity).
+  std::vector<float> frac;
+  auto sparsify = [&](Act a, int layer, int site) {
+    if (sparse && site_fractions(seqs, n_seq, layer, site, frac)) be.sparsify(a, frac);
+  };
 
   Act x = be.alloc(hp.n_embd), xb = be.alloc(hp.n_embd);
   Act q = be.alloc(hp.q_dim()), k = be.alloc(hp.kv_dim()), v = be.alloc(hp.kv_dim()), att = be.alloc(hp.q_dim());
@@ -105,6 +129,7 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
     // (with the qk_norm architectures, Q and K normed per head before the rotation; with
     // post-norms, the block's output normed before it is added).
     be.rmsnorm(x, w.attn_norm, hp.rms_eps, xb);
+    sparsify(xb, l, kSiteQKV);
     be.matmul({{w.wq.get(), xb, q}, {w.wk.get(), xb, k}, {w.wv.get(), xb, v}});
     be.add_bias(q, w.bq);
     be.add_bias(k, w.bk);
@@ -117,6 +142,7 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
     be.kv_store(l, k, v);
     be.attention(l, q, att, attn, by_default);
     be.attention_flash(l, q, att, attn, by_flash);
+    sparsify(att, l, kSiteO);
     be.matmul({{w.wo.get(), att, xb}});
     be.add_bias(xb, w.bo);
     if (!w.attn_post_norm.empty()) be.rmsnorm(xb, w.attn_post_norm, hp.rms_eps, xb);
@@ -130,8 +156,10 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
       be.add(x, moe_out);
       continue;
     }
+    sparsify(xb, l, kSiteGateUp);
     be.matmul({{w.w_gate.get(), xb, gate}, {w.w_up.get(), xb, up}});
     be.glu(arch.ffn_act, gate, up, gate);
+    sparsify(gate, l, kSiteDown);
     be.matmul({{w.w_down.get(), gate, xb}});
     if (!w.ffn_post_norm.empty()) be.rmsnorm(xb, w.ffn_post_norm, hp.rms_eps, xb);
     be.add(x, xb);

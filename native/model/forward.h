@@ -34,6 +34,13 @@ struct BatchSeq {
   // Output the final normed hidden state (n_embd floats per row, the embeddings llama.cpp
   // returns) in `logits` instead of the logits.
   bool embeddings = false;
+  // Activation sparsity of these tokens (the session's level for a decode step, 0 for
+  // prompt tokens): > 0 zeroes, at every site of every layer, the share sparsity_alloc
+  // gives of each token's smallest-magnitude input channels (Backend::sparsify).
+  // 0: the exact dense pass. Decided per token, so a batch may mix levels.
+  float sparsity = 0;
+  // n_layer * kSparsitySites fractions (model.h), used when sparsity > 0.
+  const float* sparsity_alloc = nullptr;
 };
 
 // The forward pass of a batch whose tokens may belong to several sessions (distinct

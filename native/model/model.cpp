@@ -243,6 +243,8 @@ uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
 }  // namespace
 
 std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& opts, const LoadControl* ctl) {
+  if (!(opts.sparsity >= 0.0f && opts.sparsity <= 0.9f))
+    throw sparrow_error("ERR_INVALID_ARG", "sparsity must be a number from 0 to 0.9 (got " + std::to_string(opts.sparsity) + ")");
   std::shared_ptr<Model> m(new Model());
   if (ctl && ctl->cancel && ctl->cancel->load()) throw sparrow_error("ERR_ABORTED", "loadModel was aborted");
   m->file_ = GGUFFile::open(path);
@@ -365,12 +367,16 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   m->fingerprint_ = h;
 
   m->batch_size_ = opts.batch_size > 0 ? opts.batch_size : 512;
+  m->sparsity_ = opts.sparsity;
 
   // The GPU backend, with every weight uploaded now (out of device memory fails here). With
   // gpu 'auto', a model the GPU backend cannot run (a head dimension above 256) stays
-  // on the CPU; with gpu 'vulkan' that is an error.
+  // on the CPU, as does one loaded with sparsity > 0; with gpu 'vulkan' that is an error.
   if (gpu_index >= 0) {
     try {
+      // Activation sparsity runs on the CPU backend only (its matrices are repacked for it).
+      if (opts.sparsity > 0)
+        throw sparrow_error("ERR_GPU_UNSUPPORTED", "the Vulkan backend does not run with sparsity > 0 (load with gpu: false)");
       auto gpu = gpu_make_backend(gpu_index);
       gpu_prepare_model(*gpu, *m);
       m->gpu_ = std::move(gpu);
@@ -381,6 +387,27 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   }
   tracker.finish();
   return m;
+}
+
+namespace {
+double matrix_bytes(const Matrix* w) {
+  if (!w) return 0;
+  const TypeInfo* t = type_info(w->type());
+  if (!t) return 0;
+  return double(w->rows()) * double(w->cols()) / t->block_size * t->type_size;
+}
+}  // namespace
+
+double Model::site_bytes(int layer, int site) const {
+  if (layer < 0 || size_t(layer) >= layers_.size()) return 0;
+  const LayerWeights& w = layers_[size_t(layer)];
+  switch (site) {
+    case kSiteQKV: return matrix_bytes(w.wq.get()) + matrix_bytes(w.wk.get()) + matrix_bytes(w.wv.get());
+    case kSiteO: return matrix_bytes(w.wo.get());
+    case kSiteGateUp: return w.moe ? 0 : matrix_bytes(w.w_gate.get()) + matrix_bytes(w.w_up.get());
+    case kSiteDown: return w.moe ? 0 : matrix_bytes(w.w_down.get());
+    default: return 0;
+  }
 }
 
 }  // namespace sparrow

@@ -43,7 +43,14 @@ struct ModelOptions {
   int batch_size = 512;  // tokens per forward pass when evaluating a prompt
   GpuMode gpu = GpuMode::Off;  // where the forward pass runs (gpu/gpu.h)
   int gpu_device = -1;         // which GPU device (-1: the first suitable one)
+  float sparsity = 0;  // loadModel's sparsity level: > 0 stores the layer matrices channel-major (native/sparse)
 };
+
+// The sites of activation sparsity in a layer (forward.cpp): the inputs of the matrix
+// products, each shared by the matrices that read it. A sequence's allocation is
+// kSparsitySites fractions per layer (layer-major): the share of each site's input
+// channels zeroed for each decoded token (see Backend::sparsify).
+enum SparsitySite { kSiteQKV = 0, kSiteO = 1, kSiteGateUp = 2, kSiteDown = 3, kSparsitySites = 4 };
 
 // Progress and cancellation of a load (both optional). `progress` is called on the loading
 // thread with the fraction of tensor bytes prepared: increasing, the last call with 1.
@@ -69,6 +76,11 @@ class Model {
   int file_type() const { return file_type_; }  // general.file_type, -1 when absent
   int threads() const { return backend_->threads(); }
   int batch_size() const { return batch_size_; }
+  float sparsity() const { return sparsity_; }  // ModelOptions::sparsity
+  // Bytes of the weights that read the input of `site` in layer `layer` (wq+wk+wv, wo,
+  // w_gate+w_up, w_down as stored); 0 for a site that is never sparsified (the FFN of a
+  // mixture-of-experts layer).
+  double site_bytes(int layer, int site) const;
   // A fingerprint of this model file (header bytes and a sample of the data), used to
   // check that a saved session state belongs to it.
   uint64_t fingerprint() const { return fingerprint_; }
@@ -97,6 +109,7 @@ class Model {
   uint64_t n_params_ = 0;
   int file_type_ = -1;
   int batch_size_ = 512;
+  float sparsity_ = 0;
   uint64_t fingerprint_ = 0;
   std::unique_ptr<Matrix> tok_embd_, output_;
   std::vector<float> output_norm_, rope_freqs_, rope_long_;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "forward.h"
 #include "model.h"
 #include "runtime/kv_cache.h"
 
@@ -15,6 +16,16 @@ struct SessionOptions {
   KVType kv_type = KVType::F16;
   bool flash_attn = false;  // llama.cpp's flash-attention numerics (forward.h, BatchSeq)
   bool embeddings = false;  // evaluations return the final normed hidden state, not logits
+  // Sliding-window layers keep every position (not only their window: see KVCache).
+  bool full_window_cache = false;
+  // Activation sparsity of decode steps (single-token evaluations): the level (0..0.9,
+  // the share of the layer matrices' weight bytes skipped) and its allocation,
+  // n_layer * kSparsitySites fractions of zeroed input channels (model.h). Level 0: dense.
+  float sparsity = 0;
+  std::vector<float> sparsity_alloc;
+  // Apply the sparsity to every evaluated token, prompts included (quality measurements:
+  // a perplexity run scores each token as if it had been decoded sparsely).
+  bool sparse_prompt = false;
 };
 
 class Session {
@@ -24,6 +35,10 @@ class Session {
 
   const Model& model() const { return *model_; }
   int context_size() const { return kv_.n_ctx(); }
+  float sparsity() const { return sparsity_; }
+  // The BatchSeq of `n` tokens of this session at position pos0, with its sparsity when
+  // they are a decode step (an evaluation of one token) or sparse_prompt is set.
+  BatchSeq batch_seq(int pos0, int n, float* logits, bool all_logits, bool decode) const;
   const KVCache& kv() const { return kv_; }
   const std::vector<int32_t>& tokens() const { return tokens_; }
   // Floats per returned row: n_vocab (logits), or n_embd for a session that outputs embeddings.
@@ -48,7 +63,10 @@ class Session {
   // output_width() floats) written to logits[i]. Checked like evaluate(), all or nothing for the batch.
   static void decode_batch(Session* const* sessions, const int32_t* tokens, size_t n, float* const* logits);
 
-  void reset() { tokens_.clear(); }
+  void reset() {
+    tokens_.clear();
+    kv_.clear();
+  }
   // Keeps the first n tokens (n <= tokens().size(), else ERR_INVALID_ARG).
   void truncate(size_t n);
   // Context shift: drops tokens [keep, keep + drop); the later ones move down by `drop`
@@ -67,6 +85,9 @@ class Session {
   KVCache kv_;
   bool flash_attn_ = false;
   bool embeddings_ = false;
+  float sparsity_ = 0;
+  std::vector<float> sparsity_alloc_;
+  bool sparse_prompt_ = false;
   std::vector<int32_t> tokens_;
 };
 

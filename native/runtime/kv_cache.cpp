@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/kernels.h"
@@ -35,19 +36,95 @@ const float* f16_table() {
   return table;
 }
 
-KVCache::KVCache(int n_layer, int n_ctx, int n_head_kv, int head_dim, KVType type)
+namespace {
+// Slots of a layer: the whole context, or with a sliding window w what a pass of up to
+// max_batch positions needs: the w - 1 positions before it, up to 3 more to start at a
+// multiple of 4, and the pass itself.
+int layer_slots(int n_ctx, int window, int max_batch) {
+  if (window <= 0) return n_ctx;
+  const int64_t need = int64_t(window) + 3 + std::max(1, max_batch);
+  return need >= n_ctx ? n_ctx : int(need);
+}
+size_t row_bytes_of(int head_dim, KVType type) {
+  return type == KVType::Q8_0 ? size_t(head_dim / kQ8Block) * kQ8BlockBytes : size_t(head_dim) * 2;
+}
+int align4(int p) { return p & ~3; }
+// The first position a token at pos sees, and the slot-aligned start of what it needs.
+int seen_from(int pos, int window) { return std::max(0, pos + 1 - window); }
+}  // namespace
+
+size_t KVCache::bytes_for(int n_layer, int n_ctx, int n_head_kv, int head_dim, KVType type, const std::vector<int>& windows,
+                          int max_batch) {
+  size_t total = 0;
+  for (int l = 0; l < n_layer; l++) {
+    const int w = windows.empty() ? 0 : windows[size_t(l)];
+    total += size_t(2) * n_head_kv * size_t(layer_slots(n_ctx, w, max_batch)) * row_bytes_of(head_dim, type);
+  }
+  return total;
+}
+
+KVCache::KVCache(int n_layer, int n_ctx, int n_head_kv, int head_dim, KVType type, const std::vector<int>& windows,
+                 int max_batch)
     : n_layer_(n_layer), n_ctx_(n_ctx), n_head_kv_(n_head_kv), head_dim_(head_dim), type_(type) {
-  if (type == KVType::Q8_0) {
-    if (head_dim % kQ8Block != 0)
-      throw sparrow_error("ERR_INVALID_ARG", "kvCacheType 'q8_0' needs a head dimension that is a multiple of 32 (this model's is " +
-                                                 std::to_string(head_dim) + "); use 'f16'");
-    row_bytes_ = size_t(head_dim / kQ8Block) * kQ8BlockBytes;
-  } else {
-    row_bytes_ = size_t(head_dim) * 2;
+  if (type == KVType::Q8_0 && head_dim % kQ8Block != 0)
+    throw sparrow_error("ERR_INVALID_ARG", "kvCacheType 'q8_0' needs a head dimension that is a multiple of 32 (this model's is " +
+                                               std::to_string(head_dim) + "); use 'f16'");
+  if (!windows.empty() && windows.size() != size_t(n_layer))
+    throw sparrow_error("ERR_INTERNAL", "KVCache: one sliding window per layer expected");
+  row_bytes_ = row_bytes_of(head_dim, type);
+  for (int l = 0; l < n_layer; l++) {
+    const int w = windows.empty() ? 0 : windows[size_t(l)];
+    const int slots = layer_slots(n_ctx, w, max_batch);
+    // A window as large as the context is no window: the layer keeps every position.
+    win_.push_back(slots < n_ctx ? w : 0);
+    windowed_ = windowed_ || slots < n_ctx;
+    slots_.push_back(slots);
+    first_.push_back(0);
+    off_.push_back(bytes_);
+    bytes_ += size_t(2) * n_head_kv * size_t(slots) * row_bytes_;
   }
   // Fresh pages: untouched (not resident) until a position is written, and given back
   // to the OS when the session goes.
-  data_ = PageBuffer(bytes(), "the KV cache");
+  data_ = PageBuffer(bytes_, "the KV cache");
+}
+
+void KVCache::clear() {
+  generation_++;
+  std::fill(first_.begin(), first_.end(), 0);
+}
+
+void KVCache::set_first(int layer, int first) {
+  if (first < 0 || first > n_ctx_ || (win_[size_t(layer)] == 0 && first != 0))
+    throw sparrow_error("ERR_INTERNAL", "KV cache: layer " + std::to_string(layer) + " cannot start at " + std::to_string(first));
+  first_[size_t(layer)] = first;
+}
+
+bool KVCache::can_continue(int n_tokens) const {
+  for (int l = 0; l < n_layer_; l++)
+    if (win_[size_t(l)] > 0 && align4(seen_from(n_tokens, win_[size_t(l)])) < first_[size_t(l)]) return false;
+  return true;
+}
+
+void KVCache::prepare(int pos0, int n) {
+  for (int l = 0; l < n_layer_; l++) {
+    const int w = win_[size_t(l)];
+    if (w == 0) continue;
+    const int lo = align4(seen_from(pos0, w)), first = first_[size_t(l)], slots = slots_[size_t(l)];
+    if (lo < first)
+      throw sparrow_error("ERR_INTERNAL", "KV cache: layer " + std::to_string(l) + " no longer holds position " + std::to_string(lo));
+    if (pos0 + n - lo > slots)
+      throw sparrow_error("ERR_INTERNAL", "KV cache: a pass of " + std::to_string(n) + " positions does not fit the window of layer " +
+                                              std::to_string(l));
+    if (pos0 + n - first <= slots) continue;
+    // Move the positions [lo, pos0) the pass still sees to the front.
+    const int keep = std::max(0, std::min(pos0, first + slots) - lo);
+    for (int h = 0; h < n_head_kv_; h++)
+      for (int kv = 0; kv < 2; kv++) {
+        uint8_t* b = block(l, kv, h);
+        std::memmove(b, b + size_t(lo - first) * row_bytes_, size_t(keep) * row_bytes_);
+      }
+    first_[size_t(l)] = lo;
+  }
 }
 
 void KVCache::write_row(const float* x, uint8_t* out) const {
@@ -67,32 +144,75 @@ void KVCache::store(int layer, int pos, int n, const float* k, const float* v, i
   generation_++;
   for (int h = 0; h < n_head_kv_; h++)
     for (int t = 0; t < n; t++) {
-      write_row(k + t * ld + size_t(h) * head_dim_, k_head(layer, h) + size_t(pos + t) * row_bytes_);
-      write_row(v + t * ld + size_t(h) * head_dim_, v_head(layer, h) + size_t(pos + t) * row_bytes_);
+      write_row(k + t * ld + size_t(h) * head_dim_, k_at(layer, h, pos + t));
+      write_row(v + t * ld + size_t(h) * head_dim_, v_at(layer, h, pos + t));
     }
 }
 
 void KVCache::write_k(int layer, int head, int pos, const float* k) {
   generation_++;
-  write_row(k, k_head(layer, head) + size_t(pos) * row_bytes_);
+  write_row(k, k_at(layer, head, pos));
 }
 
-void KVCache::move(int src, int dst, int n) {
-  if (n <= 0 || src == dst) return;
+bool KVCache::can_move(int src, int dst, int n) const {
+  const int end = dst + n;  // the next position after the move
+  for (int l = 0; l < n_layer_; l++) {
+    const int w = win_[size_t(l)];
+    if (w == 0) continue;
+    // The kept positions the next token sees must still be there.
+    const int from = seen_from(end, w);
+    if (from < dst && from < first_[size_t(l)]) return false;
+    // As must the moved ones (always so after a pass; checked for restored states).
+    if (n > 0 && std::max(from, dst) + (src - dst) < first_[size_t(l)]) return false;
+  }
+  return true;
+}
+
+bool KVCache::move(int src, int dst, int n) {
+  if (!can_move(src, dst, n)) return false;
   generation_++;
-  for (int layer = 0; layer < n_layer_; layer++)
+  const int d = src - dst, end = dst + n;
+  std::vector<uint8_t> tmp;
+  for (int layer = 0; layer < n_layer_; layer++) {
+    const int w = win_[size_t(layer)];
+    if (w == 0) {
+      if (n <= 0 || d == 0) continue;
+      for (int h = 0; h < n_head_kv_; h++)
+        for (int kv = 0; kv < 2; kv++) {
+          uint8_t* base = block(layer, kv, h);
+          std::memmove(base + size_t(dst) * row_bytes_, base + size_t(src) * row_bytes_, size_t(n) * row_bytes_);
+        }
+      continue;
+    }
+    // A windowed layer: positions [lo, end) of the shifted sequence (kept ones below dst,
+    // moved ones from dst), rebuilt at the front. Slots whose old position is gone are
+    // only ever masked (they precede what the next token sees): zeros.
+    const int lo = align4(seen_from(end, w)), first = first_[size_t(layer)], slots = slots_[size_t(layer)];
+    const size_t rows = size_t(end - lo);
+    tmp.assign(rows * row_bytes_, 0);
     for (int h = 0; h < n_head_kv_; h++)
-      for (uint8_t* base : {k_head(layer, h), v_head(layer, h)})
-        std::memmove(base + size_t(dst) * row_bytes_, base + size_t(src) * row_bytes_, size_t(n) * row_bytes_);
+      for (int kv = 0; kv < 2; kv++) {
+        uint8_t* b = block(layer, kv, h);
+        std::fill(tmp.begin(), tmp.end(), uint8_t(0));
+        for (int q = lo; q < end; q++) {
+          const int old = q < dst ? q : q + d;
+          if (old >= first && old < first + slots)
+            std::memcpy(tmp.data() + size_t(q - lo) * row_bytes_, b + size_t(old - first) * row_bytes_, row_bytes_);
+        }
+        std::memcpy(b, tmp.data(), tmp.size());
+      }
+    first_[size_t(layer)] = lo;
+  }
+  return true;
 }
 
-void KVCache::read(const uint8_t* rows, int p0, int p1, float* out) const {
+void KVCache::read(const uint8_t* rows, int n, float* out) const {
   if (type_ == KVType::F16) {
-    kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(rows) + size_t(p0) * head_dim_, out, int64_t(p1 - p0) * head_dim_);
+    kernels().f16_to_f32(reinterpret_cast<const uint16_t*>(rows), out, int64_t(n) * head_dim_);
     return;
   }
   const float* tab = f16_table();
-  for (int p = p0; p < p1; p++) {
+  for (int p = 0; p < n; p++) {
     const uint8_t* blk = rows + size_t(p) * row_bytes_;
     for (int b = 0; b < head_dim_ / kQ8Block; b++, blk += kQ8BlockBytes, out += kQ8Block) {
       uint16_t dh;

@@ -135,6 +135,8 @@ void Scheduler::settle(Request& r) {
       auto& t = s.tokens;
       const size_t keep = std::min(r.shift_keep, t.size()), end = std::min(r.shift_keep + r.shift_drop, t.size());
       t.erase(t.begin() + std::ptrdiff_t(keep), t.begin() + std::ptrdiff_t(end));
+      // A session with sliding-window layers may have kept fewer (Session::shift).
+      if (r.shift_kept < t.size()) t.resize(r.shift_kept);
     } else {
       s.tokens.insert(s.tokens.end(), r.tokens.begin(), r.tokens.end());
     }

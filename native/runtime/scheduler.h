@@ -57,6 +57,7 @@ struct Request {
   std::vector<int32_t> tokens;
   bool all_logits = false;
   size_t shift_keep = 0, shift_drop = 0;  // a shift (no tokens) when shift_drop > 0
+  size_t shift_kept = SIZE_MAX;            // the runner: tokens the session holds after the shift
 
   bool is_shift() const { return shift_drop > 0; }
   bool is_step() const { return !is_shift() && tokens.size() == 1; }

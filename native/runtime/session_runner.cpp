@@ -33,6 +33,10 @@ void SessionRunner::decode_batch(Request* const* rs, size_t n) {
   Session::decode_batch(sessions.data(), tokens.data(), n, logits.data());
 }
 
-void SessionRunner::shift(Request& r) { session_of(r).shift(r.shift_keep, r.shift_drop); }
+void SessionRunner::shift(Request& r) {
+  Session& s = session_of(r);
+  s.shift(r.shift_keep, r.shift_drop);
+  r.shift_kept = s.tokens().size();
+}
 
 }  // namespace sparrow

@@ -6,6 +6,7 @@
  * bad file, failed download).
  */
 import { SparrowError } from '../errors.js';
+import * as calibrate from './commands/calibrate.js';
 import * as chat from './commands/chat.js';
 import * as complete from './commands/complete.js';
 import * as info from './commands/info.js';
@@ -22,7 +23,7 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const commands: Record<string, Command> = { complete, chat, pull, serve, perplexity, inspect, info };
+const commands: Record<string, Command> = { complete, chat, pull, serve, perplexity, calibrate, inspect, info };
 
 function help(): string {
   const lines = ['usage: sparrow <command> [options]', '', 'commands:'];

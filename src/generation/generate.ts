@@ -287,7 +287,11 @@ export async function syncSession(
   while (common < max && cached[common] === sequence[common]) common++;
   // The logits of the last token are not kept: evaluate at least that one again.
   if (common === sequence.length) common--;
-  if (common < cached.length) session.truncate(common);
+  if (common < cached.length) {
+    session.truncate(common);
+    // A session with sliding-window layers may keep fewer tokens than asked.
+    common = Math.min(common, session.tokens.length);
+  }
   // With a signal, an abort stops the forward pass at its next layer (the session then
   // holds the common prefix only).
   const logits = await session.evaluate(sequence.slice(common), signal ? { signal } : undefined);
@@ -425,7 +429,9 @@ async function run(
         const drop = nCached + 1 - fitted.length;  // the tokens after `keep` that go
         if (session.shift && !o.reevaluate && keep + drop <= nCached) {
           await session.shift(keep, drop);
-          logits = await session.evaluate([t], { signal: stop });
+          // A session with sliding-window layers may keep fewer tokens (see shift()).
+          if (session.tokens.length === nCached - drop) logits = await session.evaluate([t], { signal: stop });
+          else ({ logits } = await syncSession(session, fitted, stop));
         } else {
           ({ logits } = await syncSession(session, fitted, stop));
         }

@@ -11,7 +11,7 @@ export type TokenInput = readonly number[] | Int32Array | Uint32Array;
 export interface SessionLike {
   /** Appends tokens to the KV cache; resolves to the logits of the last position. */
   evaluate(tokens: TokenInput, options?: { allLogits?: boolean; signal?: AbortSignal }): Promise<Float32Array>;
-  /** Keeps the first n cached tokens. */
+  /** Keeps the first n cached tokens (or fewer: a session with sliding-window layers may keep none). */
   truncate(n: number): void;
   /** Drops cached tokens [keep, keep + drop) and moves the later ones down (a native context shift). Optional. */
   shift?(keep: number, drop: number): Promise<void>;

@@ -7,13 +7,24 @@
  * normalized: their top is a byte-set element, or the stack is empty (the grammar may end
  * there). Each distinct set of stacks gets a state id, and transitions state x byte ->
  * state are computed on first use and cached: a lazily built DFA, shared by every
- * generation that uses the same compiled grammar.
+ * generation that uses the same compiled grammar. A state's row is grouped on first use
+ * (bytes that advance the same stacks), and each group's successor state is built when a
+ * transition first needs it. Stacks are interned in an open-addressing table and a DFA
+ * step runs without allocating (a generation-stamped visited set, a reusable buffer).
  *
  * Mask: the vocabulary's token byte strings sit in a trie flattened in preorder (typed
  * arrays, tokens numbered in trie order so a subtree is one range of positions). The walk
  * follows DFA transitions from the current state and skips a subtree as soon as its byte
  * is dead; a subtree whose bytes all loop on the state it reaches (string contents, digit
- * runs) is accepted whole without walking it. Masks are cached per DFA state.
+ * runs) is accepted whole without walking it, by bytes or by characters (following only
+ * the lead bytes the subtree uses). The trie part is cached per canonical state (see
+ * canonOf), the long tokens' part per state canonical for their length (canonLongOf), the
+ * whole mask per DFA state. A state inside a counted repetition of one byte class (every
+ * byte of the class leads to one state for L levels, then none does or the chain loops)
+ * may take its trie part from the class's run table (classRuns, per vocabulary): the
+ * tokens made of the class are allowed by length, and only the subtrees that leave the
+ * class are walked (classPart). The start state's mask is computed when the grammar is
+ * compiled.
  *
  * `referenceAllowed` is the plain twin of the mask: it runs the stack-set recognizer on
  * each token's bytes without the DFA, the trie or any cache.
@@ -23,6 +34,8 @@ import type { ByteGrammar } from './gbnf.js';
 
 const END = -2147483648;
 const UNKNOWN = -2;
+/** Transitions PENDING - g (g >= 0): byte group g of the row, whose state is not built yet. */
+const PENDING = -3;
 const DEAD = -1;
 /** Stack id of the empty stack (the grammar may end). */
 const ACCEPT = 0;
@@ -31,6 +44,22 @@ const MAX_STACKS = 4096;
 /** Interned stacks / states before the caches are dropped and rebuilt (bounds memory). */
 const MAX_NODES = 2_000_000;
 const MAX_STATES = 20_000;
+/**
+ * For each byte C0-FF as the lead of a UTF-8 character: the decoder state after it
+ * (continuation bytes left * 8 + the range of the next one, as VocabTrie.utf8Need);
+ * 255 for bytes that never start a well-formed character.
+ */
+const LEAD_NEED = Uint8Array.from({ length: 64 }, (_, i) => {
+  const b = 0xc0 + i;
+  if (b >= 0xc2 && b <= 0xdf) return 8;
+  if (b === 0xe0) return 16 + 1;
+  if (b === 0xed) return 16 + 2;
+  if (b >= 0xe1 && b <= 0xef) return 16;
+  if (b === 0xf0) return 24 + 3;
+  if (b === 0xf4) return 24 + 4;
+  if (b >= 0xf1 && b <= 0xf3) return 24;
+  return 255;
+});
 
 // ---------------------------------------------------------------------------------------
 // Vocabulary trie
@@ -83,6 +112,8 @@ export class VocabTrie {
   fingerprint = 0;
   /** The text of control tokens (never allowed by a grammar; seen by lazy triggers). */
   specialText = new Map<number, Uint8Array>();
+  /** Class-run tables (see classRuns) by byte class, least recently used first. */
+  readonly runTables = new Map<string, ClassRuns>();
 
   constructor(pieces: Uint8Array[], eog: Iterable<number>) {
     const n = pieces.length;
@@ -206,6 +237,129 @@ export class VocabTrie {
   }
 }
 
+/**
+ * The trie split along one byte class C: the tokens made only of C's bytes, and the
+ * subtrees where a token first leaves C. For a state where every byte of C leads to one
+ * state for L levels (a counted repetition of C), the first are allowed by length alone
+ * and only the second are walked (see Recognizer.classPart).
+ */
+export interface ClassRuns {
+  /** Runs of consecutive trie positions whose tokens are all made of C's bytes: [segLo[i], segHi[i]). */
+  segLo: Int32Array;
+  segHi: Int32Array;
+  /** The longest token of each run. */
+  segMax: Int32Array;
+  /** The token lengths of run i: len[segOff[i] + (position - segLo[i])]. */
+  segOff: Int32Array;
+  len: Uint8Array;
+  /** Nodes, in preorder, whose byte is not in C and whose ancestors' bytes all are. */
+  exits: Int32Array;
+  /**
+   * Cost estimates by L (0 to the trie's depth): positions in runs whose longest token is
+   * longer than L (looked at one by one), and the nodes a plain walk visits inside C up to
+   * depth L (the class tokens of at most L + 1 bytes, and the nodes leaving C above them).
+   */
+  perToken: Int32Array;
+  walkNodes: Int32Array;
+  /** Approximate size in bytes. */
+  bytes: number;
+}
+
+/**
+ * Classes with more bytes than this (string contents: nearly all of printable ASCII) get no
+ * class-run table: most of their exits stay alive (quotes, escapes, characters), where the
+ * plain walk's subtree shortcuts do better, and their table would cover most of the trie.
+ */
+const MAX_CLASS_BYTES = 90;
+
+/** Memory for class-run tables per vocabulary (bytes); the least recently used go first. */
+const RUN_TABLE_BYTES = 24 << 20;
+
+/**
+ * The class-run table of `trie` for the class `bits` (8 x 32 bits); built on first use, kept
+ * per vocabulary while the tables fit in `budget` bytes (the least recently used are dropped;
+ * the newest one is kept even alone over it).
+ */
+export function classRuns(trie: VocabTrie, bits: ArrayLike<number>, budget = RUN_TABLE_BYTES): ClassRuns {
+  const key = Array.prototype.join.call(bits, ',');
+  const tables = trie.runTables;
+  let t = tables.get(key);
+  if (t) {
+    tables.delete(key); // most recently used last
+    tables.set(key, t);
+    return t;
+  }
+  const { byte, depth, skip, tokLo, tokHi, nNodes, maxDepth } = trie;
+  const segLo: number[] = [];
+  const segHi: number[] = [];
+  const segMax: number[] = [];
+  const segOff: number[] = [];
+  const len: number[] = [];
+  const exits: number[] = [];
+  const nodesAt = new Int32Array(maxDepth + 2);
+  let n = 0;
+  // Preorder, descending only into nodes whose byte is in the class: every node visited has
+  // only class bytes above it.
+  while (n < nNodes) {
+    const b = byte[n]!;
+    const d = depth[n]!;
+    nodesAt[d]!++;
+    if (((bits[b >> 5]! >>> (b & 31)) & 1) === 0) {
+      exits.push(n);
+      n = skip[n]!;
+      continue;
+    }
+    const lo = tokLo[n]!;
+    const hi = tokHi[n]!;
+    if (hi > lo) {
+      const l = d + 1;
+      for (let p = lo; p < hi; p++) len.push(l);
+      const k = segHi.length - 1;
+      if (k >= 0 && segHi[k] === lo) {
+        segHi[k] = hi;
+        if (l > segMax[k]!) segMax[k] = l;
+      } else {
+        segLo.push(lo);
+        segHi.push(hi);
+        segMax.push(l);
+        segOff.push(len.length - (hi - lo));
+      }
+    }
+    n++;
+  }
+  const perToken = new Int32Array(maxDepth + 1);
+  const walkNodes = new Int32Array(maxDepth + 1);
+  for (let k = 0; k < segLo.length; k++) {
+    const size = segHi[k]! - segLo[k]!;
+    for (let L = 0; L < segMax[k]! && L <= maxDepth; L++) perToken[L]! += size;
+  }
+  for (let L = 0, acc = 0; L <= maxDepth; L++) {
+    acc += nodesAt[L]!;
+    walkNodes[L] = acc;
+  }
+  const nSeg = segLo.length;
+  t = {
+    segLo: Int32Array.from(segLo),
+    segHi: Int32Array.from(segHi),
+    segMax: Int32Array.from(segMax),
+    segOff: Int32Array.from(segOff),
+    len: Uint8Array.from(len),
+    exits: Int32Array.from(exits),
+    perToken,
+    walkNodes,
+    bytes: 16 * nSeg + len.length + 4 * exits.length + 8 * (maxDepth + 1) + 200,
+  };
+  let total = t.bytes;
+  for (const x of tables.values()) total += x.bytes;
+  for (const [k, x] of tables) {
+    if (total <= budget) break;
+    tables.delete(k);
+    total -= x.bytes;
+  }
+  tables.set(key, t);
+  return t;
+}
+
 /** A hash of a vocabulary's token bytes and end-of-generation tokens (to match tokenizers that are different objects). */
 export function vocabFingerprint(n: number, piece: (id: number) => Uint8Array, isEog: (id: number) => boolean): number {
   let h = 0x811c9dc5 ^ n;
@@ -280,7 +434,14 @@ export class Recognizer {
   private sPos: Int32Array = new Int32Array(1024);
   private sBelow: Int32Array = new Int32Array(1024);
   private nStacks = 1;
-  private stackIds = new Map<number, number>();
+  /** Open-addressing table of stack ids by (pos, below); 0 = empty slot (the empty stack is never looked up). */
+  private stackTable: Int32Array = new Int32Array(4096);
+  /** Per stack id: the step generation that last saw it (the fast step's visited set). */
+  private seenGen: Int32Array = new Int32Array(1024);
+  private gen = 0;
+  /** The fast step's output: normalized stacks, outLen of them. */
+  private outBuf: Int32Array = new Int32Array(256);
+  private outLen = 0;
 
   // States: sets of normalized stacks.
   private stateStacks: Int32Array[] = [];
@@ -288,12 +449,16 @@ export class Recognizer {
   private stateIds = new Map<number, number | number[]>();
   private trans: Int32Array = new Int32Array(0);
   private uniform: (Int32Array | null)[] = [];
-  private charUniform: (Int32Array | null)[] = [];
   private masks: (TokenMask | null)[] = [];
+  private parts: ({ ranges: Int32Array; count: number } | null)[] = [];
+  /** Per state with a filled row: a byte of each group (see fillRow). */
+  private groupRep: (Int32Array | null)[] = [];
   /** Start state. */
   initial = 0;
   /** Cache statistics (for the benchmark). */
-  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0 };
+  stats = { states: 0, maskHits: 0, maskMisses: 0, resets: 0, nodesWalked: 0, classParts: 0 };
+  /** Whether trie parts may use the class-run tables (classPart); off, every trie part is a plain walk (tests compare the two). */
+  useClassRuns = true;
 
   private readonly repChains: number[][];
   /** Position -> canonical position (see canonOf), for the trie depth it was built for. */
@@ -301,6 +466,14 @@ export class Recognizer {
   private canonDepth = 0;
   private canon: number[] = [];
   private canonStacks = new Map<number, number>();
+  /** The same for long tokens (see canonLongOf), and their results per canonical state. */
+  private longDepth = 0;
+  private longCanonMap: Int32Array | null = null;
+  private longCanon = new Map<number, number>();
+  private longCanonStacks = new Map<number, number>();
+  private longs = new Map<number, Int32Array>();
+  /** The vocabulary whose class-run tables prepare() made sure of. */
+  private classesFor: VocabTrie | null = null;
 
   constructor(g: ByteGrammar) {
     this.repChains = g.repChains ?? [];
@@ -325,40 +498,126 @@ export class Recognizer {
   /** Drops every cache (keeps the grammar). Called when the caches grow past their bounds. */
   private reset(): void {
     this.nStacks = 1;
-    this.stackIds.clear();
+    this.stackTable = new Int32Array(4096);
+    this.seenGen.fill(0);
+    this.gen = 0;
     this.stateStacks = [];
     this.stateIds.clear();
     this.trans = new Int32Array(256 * 64).fill(UNKNOWN);
     this.uniform = [];
-    this.charUniform = [];
     this.masks = [];
+    this.parts = [];
+    this.groupRep = [];
     this.canon = [];
     this.canonStacks.clear();
+    this.longCanon.clear();
+    this.longCanonStacks.clear();
+    this.longs.clear();
     this.midChar.clear();
-    const out = new Set<number>();
-    for (const a of this.ruleAlts[this.root]!) this.normalize(this.intern(a, ACCEPT), out, new Set());
-    this.initial = this.internState(out);
+    this.beginStep();
+    for (const a of this.ruleAlts[this.root]!) this.fastNormalize(this.intern(a, ACCEPT));
+    this.initial = this.internOut();
     if (this.initial < 0) throw new SparrowError('grammar error: the grammar matches nothing', 'ERR_GRAMMAR_SYNTAX');
   }
 
   private intern(pos: number, below: number): number {
-    const key = pos * 2147483648 + below;
-    let id = this.stackIds.get(key);
-    if (id === undefined) {
-      id = this.nStacks++;
-      if (id >= this.sPos.length) {
-        const np = new Int32Array(this.sPos.length * 2);
-        np.set(this.sPos);
-        this.sPos = np;
-        const nb = new Int32Array(this.sBelow.length * 2);
-        nb.set(this.sBelow);
-        this.sBelow = nb;
-      }
-      this.sPos[id] = pos;
-      this.sBelow[id] = below;
-      this.stackIds.set(key, id);
+    let table = this.stackTable;
+    let mask = table.length - 1;
+    let h = (Math.imul(pos, 0x9e3779b1) ^ Math.imul(below + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+    h = (h ^ (h >>> 15)) & mask;
+    for (;;) {
+      const id = table[h]!;
+      if (id === 0) break;
+      if (this.sPos[id] === pos && this.sBelow[id] === below) return id;
+      h = (h + 1) & mask;
     }
+    const id = this.nStacks++;
+    if (id >= this.sPos.length) {
+      const cap = this.sPos.length * 2;
+      const np = new Int32Array(cap);
+      np.set(this.sPos);
+      this.sPos = np;
+      const nb = new Int32Array(cap);
+      nb.set(this.sBelow);
+      this.sBelow = nb;
+      const ng = new Int32Array(cap);
+      ng.set(this.seenGen);
+      this.seenGen = ng;
+    }
+    this.sPos[id] = pos;
+    this.sBelow[id] = below;
+    if (id * 2 >= table.length) {
+      // Keep the load under one half: rehash every stack into a table twice the size.
+      table = new Int32Array(table.length * 2);
+      mask = table.length - 1;
+      for (let k = 1; k <= id; k++) {
+        let g = (Math.imul(this.sPos[k]!, 0x9e3779b1) ^ Math.imul(this.sBelow[k]! + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+        g = (g ^ (g >>> 15)) & mask;
+        while (table[g] !== 0) g = (g + 1) & mask;
+        table[g] = k;
+      }
+      this.stackTable = table;
+    } else table[h] = id;
     return id;
+  }
+
+  /** Starts a fast step: an empty output and a fresh visited set. */
+  private beginStep(): void {
+    this.outLen = 0;
+    if (++this.gen === 0x7fffffff) {
+      this.seenGen.fill(0);
+      this.gen = 1;
+    }
+  }
+
+  /**
+   * normalize() for the DFA: the visited set is a generation stamp per stack id and the
+   * output a reusable buffer (no Set per step). Same closure as normalize().
+   */
+  private fastNormalize(id: number): void {
+    if (this.seenGen[id] === this.gen) return;
+    this.seenGen[id] = this.gen;
+    if (id !== ACCEPT) {
+      const pos = this.sPos[id]!;
+      const e = this.program[pos]!;
+      const below = this.sBelow[id]!;
+      if (e === END) {
+        this.fastNormalize(below);
+        return;
+      }
+      if (e >= 0) {
+        const cont = this.program[pos + 1] === END ? below : this.intern(pos + 1, below);
+        const alts = this.ruleAlts[e]!;
+        for (let a = 0; a < alts.length; a++) this.fastNormalize(this.intern(alts[a]!, cont));
+        return;
+      }
+    }
+    if (this.outLen === this.outBuf.length) {
+      const nb = new Int32Array(this.outBuf.length * 2);
+      nb.set(this.outBuf);
+      this.outBuf = nb;
+    }
+    this.outBuf[this.outLen++] = id;
+    if (this.outLen > MAX_STACKS) {
+      throw new SparrowError(`grammar error: the grammar is too ambiguous (more than ${MAX_STACKS} parses at once)`, 'ERR_GRAMMAR_AMBIGUOUS');
+    }
+  }
+
+  /** The fast step: the stacks after reading `b` from each of `stacks`, left in outBuf. */
+  private fastStep(stacks: Int32Array, b: number): void {
+    this.beginStep();
+    for (let i = 0; i < stacks.length; i++) {
+      const id = stacks[i]!;
+      if (id === ACCEPT) continue;
+      const pos = this.sPos[id]!;
+      if (this.sets[(-this.program[pos]! - 1) * 256 + b]) this.fastNormalize(this.intern(pos + 1, this.sBelow[id]!));
+    }
+  }
+
+  /** The state of the stacks in outBuf (DEAD when there are none). */
+  private internOut(): number {
+    if (this.outLen === 0) return DEAD;
+    return this.internSorted(this.outBuf.slice(0, this.outLen).sort());
   }
 
   /** Adds the normalized forms of stack `id` to `out`. */
@@ -389,9 +648,14 @@ export class Recognizer {
 
   private internState(stacks: Set<number>): number {
     if (stacks.size === 0) return DEAD;
-    const arr = Int32Array.from(stacks).sort();
+    return this.internSorted(Int32Array.from(stacks).sort());
+  }
+
+  /** The state id of a sorted, duplicate-free array of stacks (a new state when unseen). */
+  private internSorted(arr: Int32Array): number {
     let h = 0x811c9dc5 ^ arr.length;
     for (let i = 0; i < arr.length; i++) h = Math.imul(h ^ arr[i]!, 0x01000193);
+    h &= 0x3fffffff; // a small-integer key
     const found = this.stateIds.get(h);
     if (found !== undefined) {
       for (const cand of typeof found === 'number' ? [found] : found) {
@@ -414,9 +678,10 @@ export class Recognizer {
       else found.push(s);
       this.stateStacks.push(arr);
       this.uniform.push(null);
-      this.charUniform.push(null);
       this.canon.push(-1);
       this.masks.push(null);
+      this.parts.push(null);
+      this.groupRep.push(null);
       if ((s + 1) * 256 > this.trans.length) {
         const t = new Int32Array(this.trans.length * 2).fill(UNKNOWN);
         t.set(this.trans);
@@ -426,9 +691,6 @@ export class Recognizer {
       return s;
     }
   }
-
-  private readonly stepOut = new Set<number>();
-  private readonly stepSeen = new Set<number>();
 
   /** The stacks after reading `b` from each stack of `stacks` (the reference step). */
   private step(stacks: ArrayLike<number>, b: number, out = new Set<number>(), seen = new Set<number>()): Set<number> {
@@ -446,62 +708,85 @@ export class Recognizer {
 
   /**
    * DFA transition (cached). The first miss in a state fills its whole row: bytes that
-   * advance the same subset of its stacks lead to the same state, so one step per distinct
-   * subset gives all 256 transitions.
+   * advance the same subset of its stacks lead to the same state, so they form one group.
+   * A group's state is built on the first transition that needs it (until then its bytes
+   * hold PENDING - group): a walk that reaches a state through a few bytes does not pay for
+   * the states of all its other groups (each level of a counted string has a dozen).
    */
   next(s: number, b: number): number {
-    const t = this.trans[s * 256 + b]!;
-    if (t !== UNKNOWN) return t;
-    this.fillRow(s);
-    return this.trans[s * 256 + b]!;
+    let t = this.trans[s * 256 + b]!;
+    if (t >= DEAD) return t;
+    if (t === UNKNOWN) {
+      this.fillRow(s);
+      t = this.trans[s * 256 + b]!;
+      if (t >= DEAD) return t;
+    }
+    return this.materialize(s, t);
+  }
+
+  /** Builds the state of a pending group of row s (code PENDING - group) and stores it for all its bytes. */
+  private materialize(s: number, code: number): number {
+    this.fastStep(this.stateStacks[s]!, this.groupRep[s]![PENDING - code]!);
+    const ns = this.internOut(); // may grow the table
+    const trans = this.trans;
+    const base = s * 256;
+    for (let b = 0; b < 256; b++) if (trans[base + b] === code) trans[base + b] = ns;
+    return ns;
   }
 
   private readonly rowKeys = new Int32Array(256);
+  private readonly rowBuf = new Int32Array(256);
+  private readonly rowSeen = new Map<number | string, number>();
+  private readonly uniKeys = new Int32Array(256);
+  private readonly uniSizes = new Map<number | string, number>();
   private readonly rowStrKeys: string[] = new Array<string>(256);
 
+  /** Groups the bytes of state s by the stacks they advance; the groups' states are built on demand (materialize). */
   private fillRow(s: number): void {
     const stacks = this.stateStacks[s]!;
-    const row = new Int32Array(256);
-    const seenKey = new Map<number | string, number>(); // key -> successor state
+    const row = this.rowBuf;
+    const seenKey = this.rowSeen; // key -> group
+    seenKey.clear();
+    const reps: number[] = [];
+    let keys: ArrayLike<number | string>;
     if (stacks.length <= 31) {
-      const keys = this.rowKeys;
-      keys.fill(0);
+      const k = this.rowKeys;
+      k.fill(0);
       for (let i = 0; i < stacks.length; i++) {
         const id = stacks[i]!;
         if (id === ACCEPT) continue;
         const base = (-this.program[this.sPos[id]!]! - 1) * 256;
         const bit = 1 << i;
-        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b]! |= bit;
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b]! |= bit;
       }
-      for (let b = 0; b < 256; b++) {
-        const key = keys[b]!;
-        let ns = key === 0 ? DEAD : seenKey.get(key);
-        if (ns === undefined) {
-          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
-          seenKey.set(key, ns);
-        }
-        row[b] = ns;
-      }
+      keys = k;
     } else {
-      const keys = this.rowStrKeys;
-      keys.fill('');
+      const k = this.rowStrKeys;
+      k.fill('');
       for (let i = 0; i < stacks.length; i++) {
         const id = stacks[i]!;
         if (id === ACCEPT) continue;
         const base = (-this.program[this.sPos[id]!]! - 1) * 256;
-        for (let b = 0; b < 256; b++) if (this.sets[base + b]) keys[b] += i + ',';
+        for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b] += i + ',';
       }
-      for (let b = 0; b < 256; b++) {
-        const key = keys[b]!;
-        let ns = key === '' ? DEAD : seenKey.get(key);
-        if (ns === undefined) {
-          ns = this.internState(this.step(stacks, b, this.stepOut, this.stepSeen));
-          seenKey.set(key, ns);
-        }
-        row[b] = ns;
-      }
+      keys = k;
     }
-    this.trans.set(row, s * 256); // after internState, which may have grown the table
+    for (let b = 0; b < 256; b++) {
+      const key = keys[b]!;
+      if (key === 0 || key === '') {
+        row[b] = DEAD;
+        continue;
+      }
+      let g = seenKey.get(key);
+      if (g === undefined) {
+        g = reps.length;
+        reps.push(b);
+        seenKey.set(key, g);
+      }
+      row[b] = PENDING - g;
+    }
+    this.groupRep[s] = Int32Array.from(reps);
+    this.trans.set(row, s * 256);
   }
 
   /** True when the grammar may end in state s. */
@@ -538,17 +823,30 @@ export class Recognizer {
       // The largest group of bytes that advance the same stacks (one step, without
       // computing the other groups' states: a chain check only follows this one).
       const stacks = this.stateStacks[s]!;
-      const keys: (number | string)[] = new Array(256).fill(stacks.length <= 31 ? 0 : '');
-      for (let i = 0; i < stacks.length; i++) {
-        const id = stacks[i]!;
-        if (id === ACCEPT) continue;
-        const base = (-this.program[this.sPos[id]!]! - 1) * 256;
-        for (let b = 0; b < 256; b++) {
-          if (!this.sets[base + b]) continue;
-          keys[b] = stacks.length <= 31 ? (keys[b] as number) | (1 << i) : (keys[b] as string) + i + ',';
+      let keys: ArrayLike<number | string>;
+      if (stacks.length <= 31) {
+        const k = this.uniKeys;
+        k.fill(0);
+        for (let i = 0; i < stacks.length; i++) {
+          const id = stacks[i]!;
+          if (id === ACCEPT) continue;
+          const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+          const bit = 1 << i;
+          for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b]! |= bit;
         }
+        keys = k;
+      } else {
+        const k: string[] = new Array<string>(256).fill('');
+        for (let i = 0; i < stacks.length; i++) {
+          const id = stacks[i]!;
+          if (id === ACCEPT) continue;
+          const base = (-this.program[this.sPos[id]!]! - 1) * 256;
+          for (let b = 0; b < 256; b++) if (this.sets[base + b]) k[b] += i + ',';
+        }
+        keys = k;
       }
-      const sizes = new Map<number | string, number>();
+      const sizes = this.uniSizes;
+      sizes.clear();
       let best: number | string = 0;
       let bestN = 0;
       let first = -1;
@@ -594,60 +892,6 @@ export class Recognizer {
     return true;
   }
 
-  /**
-   * Character-level uniform successor of state s: [4] is the state that every well-formed
-   * non-ASCII UTF-8 character leads to (every prefix of it alive), and [0, 4) the ASCII bytes
-   * that lead there too (bits); [4] is DEAD when non-ASCII characters do not all lead to one
-   * state. String contents and counted strings (maxLength) have one.
-   */
-  private charUniformOf(s: number): Int32Array {
-    let u = this.charUniform[s];
-    if (u) return u;
-    u = new Int32Array(5);
-    u[4] = DEAD;
-    this.charUniform[s] = u;
-    let target = -3;
-    // Each level: the distinct states after the bytes so far, and the ranges the next byte may take.
-    const check = (states: Set<number>, remaining: number): boolean => {
-      if (remaining === 0) {
-        for (const st of states) {
-          if (target === -3) target = st;
-          if (st !== target) return false;
-        }
-        return true;
-      }
-      const next = new Set<number>();
-      for (const st of states) {
-        for (let b = 0x80; b <= 0xbf; b++) {
-          const t = this.next(st, b);
-          if (t < 0) return false;
-          next.add(t);
-        }
-      }
-      return check(next, remaining - 1);
-    };
-    // Lead bytes with their first continuation range (the rest are 80-BF).
-    const leads: Array<[number, number, number, number]> = []; // lead, continuation bytes, first lo, first hi
-    for (let b = 0xc2; b <= 0xdf; b++) leads.push([b, 1, 0x80, 0xbf]);
-    for (let b = 0xe0; b <= 0xef; b++) leads.push([b, 2, b === 0xe0 ? 0xa0 : 0x80, b === 0xed ? 0x9f : 0xbf]);
-    for (let b = 0xf0; b <= 0xf4; b++) leads.push([b, 3, b === 0xf0 ? 0x90 : 0x80, b === 0xf4 ? 0x8f : 0xbf]);
-    for (const [lead, k, lo, hi] of leads) {
-      const m = this.next(s, lead);
-      if (m < 0) return u;
-      const after = new Set<number>();
-      for (let b = lo; b <= hi; b++) {
-        const t = this.next(m, b);
-        if (t < 0) return u;
-        after.add(t);
-      }
-      if (!check(after, k - 1)) return u;
-    }
-    if (target < 0) return u;
-    for (let b = 0; b < 0x80; b++) if (this.next(s, b) === target) u[b >> 5]! |= 1 << (b & 31);
-    u[4] = target;
-    return u;
-  }
-
   private midChar = new Map<number, number>();
 
   /**
@@ -687,15 +931,43 @@ export class Recognizer {
     return u;
   }
 
-  /** Like chainCovers, by characters: the subtree is clean UTF-8, its ASCII bytes in bits[o, o + 4). */
+  /**
+   * Like chainCovers, by characters: the subtree is clean UTF-8 and its bytes are in
+   * bits[o, o + 8). At each level every ASCII byte of the subtree, and every complete
+   * character whose lead byte is in the subtree (each prefix of it alive), must lead to one
+   * state. Only the lead bytes the subtree uses are followed, so a subtree of Latin text
+   * does not build the states of CJK or 4-byte characters (each level of a counted string
+   * is a new state, and those would be built per level).
+   */
   private charChainCovers(s: number, bits: Int32Array, o: number, h: number): boolean {
     for (let i = 0; i < h; i++) {
-      const u = this.charUniformOf(s);
-      const next = u[4]!;
-      if (next < 0) return false;
-      for (let w = 0; w < 4; w++) if ((bits[o + w]! & ~u[w]!) !== 0) return false;
-      if (next === s) return true;
-      s = next;
+      let t = -3;
+      for (let w = 0; w < 4; w++) {
+        let x = bits[o + w]!;
+        while (x !== 0) {
+          const b = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          const n = this.next(s, b);
+          if (n < 0 || (t !== -3 && n !== t)) return false;
+          t = n;
+        }
+      }
+      for (let w = 6; w < 8; w++) {
+        let x = bits[o + w]!;
+        while (x !== 0) {
+          const b = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          const need = LEAD_NEED[b - 0xc0]!;
+          if (need === 255) return false;
+          const m = this.next(s, b);
+          if (m < 0) return false;
+          const n = this.completeChar(m, need);
+          if (n < 0 || (t !== -3 && n !== t)) return false;
+          t = n;
+        }
+      }
+      if (t === -3 || t === s) return true; // nothing to read, or a loop: every further level is the same check
+      s = t;
     }
     return true;
   }
@@ -710,6 +982,16 @@ export class Recognizer {
     this.canonDepth = depth;
     this.canon = this.canon.map(() => -1);
     this.canonStacks.clear();
+    this.posCanon = this.buildCanonMap(depth);
+  }
+
+  /**
+   * The position map for `depth` (null when no chain is longer): frames of chain rules with
+   * more than `depth` items left go to the rule with `depth` left. Sites that refer to such a
+   * rule get a copy appended to the program. Positions past a map's end (copies appended for
+   * another depth) map to themselves.
+   */
+  private buildCanonMap(depth: number): Int32Array | null {
     let map: Int32Array | null = null;
     const inChain = new Uint8Array(this.program.length);
     const long = new Map<number, number>(); // chain rule with more than `depth` items left -> the rule with `depth`
@@ -765,18 +1047,46 @@ export class Recognizer {
         }
       }
     }
-    this.posCanon = map;
+    return map;
   }
 
-  private canonStack(id: number): number {
+  private canonStack(id: number, map: Int32Array, cache: Map<number, number>): number {
     if (id === ACCEPT) return ACCEPT;
-    let c = this.canonStacks.get(id);
+    let c = cache.get(id);
     if (c === undefined) {
       const pos = this.sPos[id]!;
-      const below = this.canonStack(this.sBelow[id]!);
-      const cp = this.posCanon![pos]!;
+      const below = this.canonStack(this.sBelow[id]!, map, cache);
+      const cp = pos < map.length ? map[pos]! : pos;
       c = cp === pos && below === this.sBelow[id] ? id : this.intern(cp, below);
-      this.canonStacks.set(id, c);
+      cache.set(id, c);
+    }
+    return c;
+  }
+
+  /** The state of s's stacks mapped by `map` (s itself when none changes). */
+  private canonState(s: number, map: Int32Array, cache: Map<number, number>): number {
+    const stacks = this.stateStacks[s]!;
+    const out = new Set<number>();
+    let changed = false;
+    for (let i = 0; i < stacks.length; i++) {
+      const k = this.canonStack(stacks[i]!, map, cache);
+      if (k !== stacks[i]) changed = true;
+      out.add(k);
+    }
+    return changed ? this.internState(out) : s;
+  }
+
+  /**
+   * Like canonOf for the long tokens (outside the trie, up to longDepth - 1 bytes): states
+   * whose frames have more items left than that share one long-token check.
+   */
+  private canonLongOf(s: number): number {
+    const map = this.longCanonMap;
+    if (!map) return s;
+    let c = this.longCanon.get(s);
+    if (c === undefined) {
+      c = this.canonState(s, map, this.longCanonStacks);
+      this.longCanon.set(s, c);
     }
     return c;
   }
@@ -786,18 +1096,46 @@ export class Recognizer {
     if (!this.posCanon) return s;
     let c = this.canon[s]!;
     if (c < 0) {
-      const stacks = this.stateStacks[s]!;
-      const out = new Set<number>();
-      let changed = false;
-      for (let i = 0; i < stacks.length; i++) {
-        const k = this.canonStack(stacks[i]!);
-        if (k !== stacks[i]) changed = true;
-        out.add(k);
-      }
-      c = changed ? this.internState(out) : s;
+      c = this.canonState(s, this.posCanon, this.canonStacks);
       this.canon[s] = c;
     }
     return c;
+  }
+
+  /**
+   * Work that depends only on the grammar and the vocabulary, done when the grammar is
+   * compiled rather than on its first token: the shared counted-repetition positions for
+   * the trie's depth (see setCanonDepth).
+   */
+  prepare(trie: VocabTrie): void {
+    if (this.classesFor !== trie) {
+      // The class-run tables of the grammar's byte classes (kept per vocabulary: built on a
+      // vocabulary's first grammars, found by later ones).
+      this.classesFor = trie;
+      const bits = new Int32Array(8);
+      for (let k = 0; k * 256 < this.sets.length; k++) {
+        bits.fill(0);
+        let pop = 0;
+        for (let b = 0; b < 256; b++) {
+          if (this.sets[k * 256 + b]) {
+            bits[b >> 5]! |= 1 << (b & 31);
+            pop++;
+          }
+        }
+        if (pop >= 2 && pop <= MAX_CLASS_BYTES) classRuns(trie, bits);
+      }
+    }
+    const depth = Math.max(2, trie.maxDepth + 1);
+    if (this.canonDepth !== depth) this.setCanonDepth(depth);
+    let longest = 0;
+    for (const id of trie.long) longest = Math.max(longest, trie.pieces[id]!.length);
+    if (longest > 0 && this.longDepth !== longest + 1) {
+      this.longDepth = longest + 1;
+      this.longCanon.clear();
+      this.longCanonStacks.clear();
+      this.longs.clear();
+      this.longCanonMap = this.buildCanonMap(this.longDepth);
+    }
   }
 
   /** The allowed tokens in state s (cached per state). */
@@ -807,31 +1145,182 @@ export class Recognizer {
       this.stats.maskHits++;
       return cached;
     }
-    if (this.canonDepth !== trie.maxDepth + 1) this.setCanonDepth(Math.max(2, trie.maxDepth + 1));
-    const c = this.canonOf(s);
-    if (c !== s) {
-      // The trie part is the canonical state's; long tokens reach further: check them here.
-      const m = this.mask(c, trie);
-      const own: TokenMask = { ranges: m.ranges, count: m.count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
-      this.masks[s] = own;
-      return own;
-    }
+    this.prepare(trie);
+    // The trie part is the canonical state's; long tokens reach further: they are checked
+    // from s itself (and only for states a mask is asked for, not for their canonical ones).
+    const part = this.triePart(this.canonOf(s), trie);
+    const mask: TokenMask = { ranges: part.ranges, count: part.count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
+    this.masks[s] = mask;
+    return mask;
+  }
+
+  /** Ranges being built by a walk (triePart): [lo, hi) pairs of trie positions in increasing order. */
+  private acc: number[] = [];
+  private accCount = 0;
+  private accLastHi = -1;
+  /** The walk's state per trie depth (the state before the node at that depth). */
+  private stateAt = new Int32Array(0);
+  /** The states along a class chain (see classPart). */
+  private chainAt = new Int32Array(0);
+
+  /** Appends trie positions [lo, hi) to the ranges being built (after every earlier one). */
+  private emit(lo: number, hi: number): void {
+    if (hi <= lo) return;
+    this.accCount += hi - lo;
+    if (lo === this.accLastHi) this.acc[this.acc.length - 1] = hi;
+    else this.acc.push(lo, hi);
+    this.accLastHi = hi;
+  }
+
+  /** The allowed trie positions in state s (a canonical state), cached per state. */
+  private triePart(s: number, trie: VocabTrie): { ranges: Int32Array; count: number } {
+    const cached = this.parts[s];
+    if (cached) return cached;
     this.stats.maskMisses++;
-    // Ranges of allowed trie positions, appended in increasing order (the walk is in order).
-    const ranges: number[] = [];
-    let count = 0;
-    let lastHi = -1;
-    const stateAt = new Int32Array(trie.maxDepth + 1);
-    stateAt[0] = s;
-    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, utf8Need, nNodes } = trie;
+    this.acc = [];
+    this.accCount = 0;
+    this.accLastHi = -1;
+    if (this.stateAt.length < trie.maxDepth + 1) {
+      this.stateAt = new Int32Array(trie.maxDepth + 1);
+      this.chainAt = new Int32Array(trie.maxDepth + 1);
+    }
+    if (this.useClassRuns && this.classPart(s, trie)) this.stats.classParts++;
+    else {
+      this.stateAt[0] = s;
+      this.walk(0, trie.nNodes, trie);
+    }
+    const part = { ranges: Int32Array.from(this.acc), count: this.accCount };
+    this.acc = [];
+    this.parts[s] = part;
+    return part;
+  }
+
+  /**
+   * The trie part of state s through the class-run table (classRuns) of its uniform byte
+   * class C, when every byte of C leads to one state at each of the next L levels and then
+   * either all of C is dead or the chain loops (a counted repetition of C, as in
+   * [a-z0-9-]{1,39}, an email atom or a hex run). Then the tokens made of C's bytes are
+   * allowed exactly when they are at most L bytes long, and a token that leaves C after r
+   * bytes (r <= L) is walked from the r-th state of the chain; a token with more than L
+   * bytes of C first is rejected. Returns false (nothing emitted) when the state is not
+   * like that: the plain walk does it.
+   */
+  private classPart(s: number, trie: VocabTrie): boolean {
+    const u = this.uniformOf(s);
+    if (u[8]! < 0 || u[8] === s) return false; // dead, or a loop (the walk's shortcuts cover those)
+    let pop = 0;
+    for (let w = 0; w < 8; w++) {
+      let x = u[w]!;
+      while (x !== 0) {
+        x &= x - 1;
+        pop++;
+      }
+    }
+    if (pop < 2 || pop > MAX_CLASS_BYTES) return false;
+    const bits = u.slice(0, 8);
+    const maxD = trie.maxDepth;
+    const st = this.chainAt;
+    st[0] = s;
+    let L = maxD;
+    for (let i = 0; i < maxD; i++) {
+      let t = -3;
+      let dead = false;
+      if (i > 0) {
+        // Most levels: C inside the state's largest group (one state for all of C).
+        const v = this.uniformOf(st[i]!);
+        if (v[8]! >= 0 && (bits[0]! & ~v[0]!) === 0 && (bits[1]! & ~v[1]!) === 0 && (bits[2]! & ~v[2]!) === 0 && (bits[3]! & ~v[3]!) === 0 &&
+          (bits[4]! & ~v[4]!) === 0 && (bits[5]! & ~v[5]!) === 0 && (bits[6]! & ~v[6]!) === 0 && (bits[7]! & ~v[7]!) === 0) {
+          t = v[8]!;
+          st[i + 1] = t;
+          if (t === st[i]) {
+            for (let j = i + 2; j <= maxD; j++) st[j] = t;
+            break;
+          }
+          continue;
+        }
+      }
+      for (let w = 0; w < 8; w++) {
+        let x = bits[w]!;
+        while (x !== 0) {
+          const b = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          const n = this.next(st[i]!, b);
+          if (n < 0) dead = true;
+          else if (t === -3) t = n;
+          else if (n !== t) return false;
+        }
+      }
+      if (dead) {
+        if (t !== -3) return false; // some bytes of C live, others dead
+        L = i;
+        break;
+      }
+      st[i + 1] = t;
+      if (t === st[i]) {
+        for (let j = i + 2; j <= maxD; j++) st[j] = t;
+        break;
+      }
+    }
+    const { segLo, segHi, segMax, segOff, len, exits, perToken, walkNodes } = classRuns(trie, bits);
+    // The runs and exits are looked at whatever L is; with a small L the plain walk stays
+    // near the root and is cheaper (its nodes cost a few times more than a run's).
+    if (segLo.length + exits.length + perToken[L]! > 3 * walkNodes[L]!) return false;
+    const { depth, byte, skip, tokLo } = trie;
+    // Exits are walked one by one, where the plain walk often takes a whole subtree with
+    // its exits in one step (string contents and the characters inside them): when most
+    // exits stay alive, the plain walk does it.
+    let live = 0;
+    for (let j = 0; j < exits.length; j++) {
+      const e = exits[j]!;
+      const r = depth[e]!;
+      if (r > L) continue;
+      const ps = st[r]!;
+      let ns = this.trans[ps * 256 + byte[e]!]!;
+      if (ns < DEAD) ns = this.next(ps, byte[e]!);
+      if (ns >= 0) live++;
+    }
+    if (live * 4 > exits.length) return false;
+    const nSeg = segLo.length;
+    const nEx = exits.length;
+    let i = 0;
+    let j = 0;
+    // Runs of class tokens and subtrees leaving the class are disjoint: merge them in position order.
+    while (i < nSeg || j < nEx) {
+      if (j >= nEx || (i < nSeg && segLo[i]! < tokLo[exits[j]!]!)) {
+        const lo = segLo[i]!;
+        const hi = segHi[i]!;
+        if (segMax[i]! <= L) this.emit(lo, hi);
+        else {
+          const off = segOff[i]! - lo;
+          for (let p = lo; p < hi; p++) if (len[off + p]! <= L) this.emit(p, p + 1);
+        }
+        i++;
+        continue;
+      }
+      const e = exits[j++]!;
+      const r = depth[e]!;
+      if (r > L) continue;
+      const ps = st[r]!;
+      let ns = this.trans[ps * 256 + byte[e]!]!;
+      if (ns < DEAD) ns = this.next(ps, byte[e]!);
+      if (ns < 0) continue;
+      this.stateAt[r] = ps;
+      this.walk(e, skip[e]!, trie);
+    }
+    return true;
+  }
+
+  /** Walks trie nodes [n, end) (a run of whole subtrees), the state before depth[n] in stateAt, emitting the allowed positions. */
+  private walk(n: number, end: number, trie: VocabTrie): void {
+    const stateAt = this.stateAt;
+    const { byte, depth, skip, tokLo, tokHi, subHi, subBits, subDepth, utf8Clean, utf8Need } = trie;
     let trans = this.trans;
-    let n = 0;
     let walked = 0;
-    while (n < nNodes) {
+    while (n < end) {
       const d = depth[n]!;
       const ps = stateAt[d]!;
       let ns = trans[ps * 256 + byte[n]!]!;
-      if (ns === UNKNOWN) {
+      if (ns < DEAD) {
         ns = this.next(ps, byte[n]!);
         trans = this.trans; // may have grown
       }
@@ -869,26 +1358,25 @@ export class Recognizer {
         }
         trans = this.trans;
       }
-      if (hi > lo) {
-        count += hi - lo;
-        if (lo === lastHi) ranges[ranges.length - 1] = hi;
-        else ranges.push(lo, hi);
-        lastHi = hi;
-      }
+      if (hi > lo) this.emit(lo, hi);
       if (next === n + 1) stateAt[d + 1] = ns;
       n = next;
       walked++;
     }
     this.stats.nodesWalked += walked;
-    const mask: TokenMask = { ranges: Int32Array.from(ranges), count, eog: this.accepting(s), long: this.longAllowed(s, trie) };
-    this.masks[s] = mask;
-    return mask;
   }
 
+  /** The long tokens allowed in state s, checked one by one (shared by states with the same canonLongOf). */
   private longAllowed(s: number, trie: VocabTrie): Int32Array {
-    const ok: number[] = [];
-    for (const id of trie.long) if (this.run(s, trie.pieces[id]!) >= 0) ok.push(id);
-    return Int32Array.from(ok);
+    const c = this.canonLongOf(s);
+    let r = this.longs.get(c);
+    if (!r) {
+      const ok: number[] = [];
+      for (const id of trie.long) if (this.run(c, trie.pieces[id]!) >= 0) ok.push(id);
+      r = Int32Array.from(ok);
+      this.longs.set(c, r);
+    }
+    return r;
   }
 
   /**
@@ -897,8 +1385,10 @@ export class Recognizer {
    */
   private nextOne(s: number, b: number): number {
     const t = this.trans[s * 256 + b]!;
-    if (t !== UNKNOWN) return t;
-    const ns = this.internState(this.step(this.stateStacks[s]!, b, this.stepOut, this.stepSeen));
+    if (t >= DEAD) return t;
+    if (t !== UNKNOWN) return this.materialize(s, t);
+    this.fastStep(this.stateStacks[s]!, b);
+    const ns = this.internOut();
     this.trans[s * 256 + b] = ns;
     return ns;
   }

@@ -138,6 +138,11 @@ export function compileGrammar(tokenizer: VocabSource, spec: GrammarSpec, vocabK
     throw e;
   }
   const trie = vocabTrie(tokenizer, vocabKey);
+  // Precomputed here rather than on the first token of the first request: the positions
+  // shared by long counted repetitions, and the mask of the start state (every request's
+  // first token). A grammar that matches nothing has thrown above.
+  recognizer.prepare(trie);
+  recognizer.mask(recognizer.initial, trie);
   return new CompiledGrammar(gbnf, recognizer, trie, vocabKey, performance.now() - t0, triggers);
 }
 

@@ -24,7 +24,13 @@ export interface PerplexityOptions {
   maxChunks?: number;
   /** Measure KL divergence against this model (the same vocabulary), e.g. the F32 file or the same file with other settings. */
   base?: Model;
-  /** Options of the sessions the measurement creates (for the base model too, with `baseSessionOptions` overriding). */
+  /**
+   * Options of the sessions the measurement creates (for the base model too, with
+   * `baseSessionOptions` overriding). Activation sparsity: `{ sparsity, sparsePrompt: true }`
+   * sparsifies every token of each chunk, so each scored prediction is what a sparse decode
+   * step computes (without sparsePrompt the chunks, being prompts, stay dense); with
+   * `base: model, baseSessionOptions: { sparsity: 0 }` the KL is against the dense run.
+   */
   sessionOptions?: Omit<SessionOptions, 'contextSize'>;
   baseSessionOptions?: Omit<SessionOptions, 'contextSize'>;
   /** Called after each chunk with (chunks done, chunks in all). */

@@ -98,7 +98,8 @@ export class SessionPool {
     slot.busy = true;
     const common = commonPrefix(slot.session.tokens, prompt);
     if (common < slot.session.nTokens) slot.session.truncate(common);
-    return { slot, common };
+    // A session with sliding-window layers may keep fewer tokens than asked.
+    return { slot, common: Math.min(common, slot.session.nTokens) };
   }
 
   /** Gives a slot back (after its generation has fully stopped): to the first waiter, else idle. */

@@ -12,10 +12,20 @@ import { patchUndefinedFilters } from './jinja-compat.js';
 import type { GGUFMetadataValue } from '../gguf.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 
+/**
+ * One part of a multi-part message content (OpenAI / Hugging Face processor shape):
+ * `{ type: 'text', text }`, `{ type: 'image' }`, ... Templates that take parts (Gemma 3)
+ * read them; others expect a string.
+ */
+export interface ChatContentPart {
+  type: string;
+  [field: string]: unknown;
+}
+
 /** One message of a conversation. Extra fields (tool_calls, tool_call_id, name) reach the template. */
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | (string & {});
-  content: string;
+  content: string | ChatContentPart[];
   [field: string]: unknown;
 }
 
@@ -157,8 +167,14 @@ function checkMessages(messages: unknown): asserts messages is ChatMessage[] {
     if (!m || typeof m !== 'object') throw new SparrowError(`applyChatTemplate: messages[${i}] must be an object`, 'ERR_INVALID_ARG');
     const { role, content } = m as Record<string, unknown>;
     if (typeof role !== 'string') throw new SparrowError(`applyChatTemplate: messages[${i}].role must be a string`, 'ERR_INVALID_ARG');
-    if (typeof content !== 'string' && content !== null && content !== undefined) {
-      throw new SparrowError(`applyChatTemplate: messages[${i}].content must be a string`, 'ERR_INVALID_ARG');
+    if (Array.isArray(content)) {
+      content.forEach((part, k) => {
+        if (!part || typeof part !== 'object' || typeof (part as Record<string, unknown>).type !== 'string') {
+          throw new SparrowError(`applyChatTemplate: messages[${i}].content[${k}] must be an object with a string type`, 'ERR_INVALID_ARG');
+        }
+      });
+    } else if (typeof content !== 'string' && content !== null && content !== undefined) {
+      throw new SparrowError(`applyChatTemplate: messages[${i}].content must be a string or an array of parts`, 'ERR_INVALID_ARG');
     }
   });
 }

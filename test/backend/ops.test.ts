@@ -54,6 +54,36 @@ function expectBits(a: Float32Array, b: Float32Array, what: string) {
 // ---------------------------------------------------------------------------------
 // References.
 
+/** Activation sparsity: in each row, the floor(frac * width) entries of smallest |x| (ordered by the bits of |x|, ties by index) become +0. */
+function refSparsify(x: Float32Array, width: number, frac: Float32Array): Float32Array {
+  const out = x.slice();
+  const bits = new Uint32Array(out.buffer);
+  for (let t = 0; t < frac.length; t++) {
+    const k = Math.min(width, Math.max(0, Math.floor(frac[t]! * width)));
+    const idx = Array.from({ length: width }, (_, i) => t * width + i);
+    const key = (i: number) => bits[i]! & 0x7fffffff;
+    idx.sort((a, b) => key(a) - key(b) || a - b);
+    for (let j = 0; j < k; j++) out[idx[j]!] = 0;
+  }
+  return out;
+}
+
+/** Rows for sparsify: random values with many ties, zeros of both signs, denormals, huge values, NaN and infinities. */
+function sparsifyInput(rows: number, width: number, seed: number): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(rows * width);
+  for (let i = 0; i < x.length; i++) {
+    const u = r();
+    const sign = r() < 0.5 ? -1 : 1;
+    x[i] =
+      u < 0.3 ? sign * Math.round(r() * 6) / 4 // ties (and +-0)
+      : u < 0.33 ? sign * 1e-40 * Math.round(r() * 4) // denormals
+      : u < 0.335 ? [NaN, Infinity, -Infinity, 3e38][Math.floor(r() * 4)]!
+      : sign * Math.exp((r() - 0.5) * 20);
+  }
+  return x;
+}
+
 function refRmsnorm(x: Float32Array, w: Float32Array, d: number, eps: number): Float64Array {
   const out = new Float64Array(x.length);
   for (let t = 0; t < x.length / d; t++) {
@@ -125,6 +155,8 @@ interface AttnSpec {
   softcap?: number;
   /** Sliding window: a token at position p sees (p - window, p]. */
   window?: number;
+  /** Attention sinks (gpt-oss): one logit per head, counted in the softmax, weighing no value. */
+  sinks?: Float32Array;
 }
 
 /** Inputs: q for the new tokens, k and v for every sequence's positions [0, pos0 + n). */
@@ -172,9 +204,10 @@ function refAttention(s: AttnSpec, q: Float32Array, k: Float32Array, v: Float32A
           if (cap) d = cap * Math.tanh(d / cap);
           sc.push(p < lo ? -Infinity : d * scale);
         }
-        const mx = Math.max(...sc);
+        const sink = s.sinks ? s.sinks[h]! : -Infinity;
+        const mx = Math.max(...sc, sink);
         const e = sc.map((x) => Math.exp(x - mx));
-        const sum = e.reduce((a, b) => a + b, 0);
+        const sum = e.reduce((a, b) => a + b, 0) + Math.exp(sink - mx);
         for (let p = 0; p < vis; p++) {
           const vr = vc[p * s.nHeadKv + kh];
           for (let i = 0; i < HD; i++) out[tok * QD + h * HD + i] += (e[p] / sum) * vr[i];
@@ -222,6 +255,24 @@ const ATTN_SHAPES: (AttnSpec & { name: string })[] = [
   {
     name: 'hd64 GQA 4, q8_0 cache, soft cap 1.5, window 7, 13 tokens after 20', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'q8_0', ctx: 40,
     seqs: [{ pos0: 20, n: 13 }], scale: 1, softcap: 1.5, window: 7,
+  },
+  // gpt-oss: attention sinks (some above every logit, some below), windows of 128 on half
+  // the layers. Sinks from -3 to 4.
+  {
+    name: 'hd64 GQA 4, sinks, window 9, 13 tokens after 20 (gpt-oss)', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 40,
+    seqs: [{ pos0: 20, n: 13 }], window: 9, sinks: Float32Array.from({ length: 8 }, (_, h) => -3 + h),
+  },
+  {
+    name: 'hd64 GQA 2, sinks, 1 token after 30 and 70 tokens (gpt-oss)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 80,
+    seqs: [{ pos0: 30, n: 1 }, { pos0: 2, n: 70 }], sinks: Float32Array.from([2.5, -1, 0.5, 4]),
+  },
+  {
+    name: 'hd64 GQA 2, q8_0 cache, sinks, 70 tokens (gpt-oss)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'q8_0', ctx: 80,
+    seqs: [{ pos0: 3, n: 70 }], sinks: Float32Array.from([1, -2, 3, 0]),
+  },
+  {
+    name: 'hd64 GQA 2, sinks, window 20, 70 tokens (gpt-oss; the tiled flash route)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 80,
+    seqs: [{ pos0: 3, n: 70 }], window: 20, sinks: Float32Array.from([1, -2, 3, 0]),
   },
 ];
 
@@ -302,6 +353,39 @@ for (const backend of internal().backends()) {
         });
       });
 
+      it('matmul: a group of the later weight types (Q4_1 .. Q3_K, three input formats) equals each product alone and the reference', () => {
+        // 9 tokens: a full 8-token tile and a remainder on the paths that tile by 8
+        const n = 9;
+        const xs = [random(n * 256, 23, 2), random(n * 160, 24), random(n * 512, 25, 3)];
+        const mats = [
+          { type: 'Q4_1' as TypeName, rows: 53, cols: 256, input: 0 },
+          { type: 'Q5_1' as TypeName, rows: 20, cols: 256, input: 0 },
+          { type: 'Q5_0' as TypeName, rows: 37, cols: 160, input: 1 },
+          { type: 'IQ4_NL' as TypeName, rows: 16, cols: 160, input: 1 },
+          { type: 'MXFP4' as TypeName, rows: 33, cols: 160, input: 1 },
+          { type: 'Q2_K' as TypeName, rows: 35, cols: 512, input: 2 },
+          { type: 'Q3_K' as TypeName, rows: 17, cols: 512, input: 2 },
+          { type: 'IQ4_XS' as TypeName, rows: 48, cols: 512, input: 2 },
+        ].map((m, i) => ({ ...m, ...weights(m.type, m.rows, m.cols, 60 + i) }));
+        const ys = internal().backendOp('matmul', {
+          ...base,
+          threads: 3,
+          inputs: xs,
+          mats: mats.map((m) => ({ type: T[m.type], w: m.w, rows: m.rows, cols: m.cols, input: m.input })),
+        }) as Float32Array[];
+        expect(ys.length).toBe(mats.length);
+        mats.forEach((m, i) => {
+          const x = xs[m.input];
+          expectBits(ys[i], k()._matmul(isa, T[m.type], m.w, m.rows, m.cols, x, n), `matmul ${i} (${m.type}) alone`);
+          const want = k()._matmulReference(T[m.type], m.w, m.rows, m.cols, activationsAsSeen(m.type, x), n);
+          const mag = absProduct(m.deq, m.rows, m.cols, x, n);
+          const got = Float32Array.from({ length: n * m.rows }, (_, j) => ys[i][j]);
+          // Q4_1 / Q5_1: the Q8_1 float s moves the min term by up to 2^-10 of it (see matmul.test.ts)
+          const rel = m.type === 'Q4_1' || m.type === 'Q5_1' ? 2e-3 : 1e-4;
+          expectClose(got, want, (j) => rel * mag[j] + 1e-6, `matmul ${i} (${m.type})`);
+        });
+      });
+
       it('addBias and add: element by element in float', () => {
         const d = 37,
           n = 9;
@@ -362,6 +446,25 @@ for (const backend of internal().backends()) {
         expect(Math.max(...Array.from(swi, (x, i) => Math.abs(x - got[i])))).toBeGreaterThan(0.1);
       });
 
+      it('glu (gpt-oss clamped SwiGLU): min(gate, 7) sigmoid(1.702 min(gate, 7)) (clamp(up, -7, 7) + 1)', () => {
+        const d = 130,
+          n = 3;
+        // Gates and ups of up to +-12: both clamps are reached.
+        const g = random(n * d, 56, 12),
+          u = random(n * d, 57, 12);
+        const got = op('glu', { ...base, kind: 'swiglu_oai', gate: g, up: u, width: d, threads: 2 });
+        const want = Float64Array.from(g, (gv, i) => {
+          const x = Math.min(gv, 7),
+            y = Math.min(Math.max(u[i]!, -7), 7);
+          return (x / (1 + Math.exp(-1.702 * x))) * (y + 1);
+        });
+        expectClose(got, want, (i) => 1e-6 * Math.abs(want[i]!) + 1e-6, 'swiglu_oai');
+        expect(g.some((x) => x > 7) && u.some((x) => Math.abs(x) > 7)).toBe(true);
+        // Not plain SwiGLU.
+        const swi = op('glu', { ...base, kind: 'swiglu', gate: g, up: u, width: d, threads: 2 });
+        expect(Math.max(...Array.from(swi, (x, i) => Math.abs(x - got[i]!)))).toBeGreaterThan(1);
+      });
+
       it('scale: x * s in place', () => {
         const x = random(9 * 50, 55, 3);
         const got = op('scale', { ...base, x, width: 50, s: 47.98, threads: 2 });
@@ -414,6 +517,55 @@ for (const backend of internal().backends()) {
           let ratioMax = 0;
           for (let i = 0; i < raw.length; i++) if (Math.abs(got[i]) > 1e-3) ratioMax = Math.max(ratioMax, Math.abs(raw[i] / got[i]));
           expect(ratioMax).toBeLessThan(1 + 1e-5);
+        }
+      });
+
+      it('moe, gpt-oss style: router bias, top-k of the logits weighed by their own softmax, expert biases, clamped SwiGLU', () => {
+        const D = 48, E = 5, K = 2, F = 64, n = 9;
+        const x = random(n * D, 91, 2);
+        const router = random(E * D, 92, 0.5);
+        const routerBias = random(E, 93, 1);
+        const gateBias = random(E * F, 94, 1), upBias = random(E * F, 95, 1), downBias = random(E * D, 96, 1);
+        const g = weights('F32', E * F, D, 97), u = weights('F32', E * F, D, 98), dn = weights('F32', E * D, F, 99);
+        const spec = {
+          ...base, x, width: D, nExpert: E, nUsed: K, ff: F, router, type: T.F32, gate: g.w, up: u.w, down: dn.w,
+          act: 'swiglu_oai', weightSoftmax: true, routerBias, gateBias, upBias, downBias,
+        };
+        const got = op('moe', { ...spec, threads: 3 });
+        const want = new Float64Array(n * D);
+        for (let t = 0; t < n; t++) {
+          const xt = x.subarray(t * D, (t + 1) * D);
+          const logits = Array.from({ length: E }, (_, e) => xt.reduce((a, v, i) => a + v * router[e * D + i]!, 0) + routerBias[e]!);
+          const top = logits.map((l, e) => [l, e] as [number, number]).sort((a, b) => b[0] - a[0]).slice(0, K);
+          const mx = top[0]![0];
+          const ex = top.map(([l]) => Math.exp(l - mx));
+          const sum = ex.reduce((a, b) => a + b, 0);
+          top.forEach(([, e], c) => {
+            const act = new Float64Array(F);
+            for (let j = 0; j < F; j++) {
+              let gg = gateBias[e * F + j]!, uu = upBias[e * F + j]!;
+              for (let i = 0; i < D; i++) (gg += g.deq[(e * F + j) * D + i] * xt[i]!), (uu += u.deq[(e * F + j) * D + i] * xt[i]!);
+              const xc = Math.min(gg, 7), yc = Math.min(Math.max(uu, -7), 7);
+              act[j] = (xc / (1 + Math.exp(-1.702 * xc))) * (yc + 1);
+            }
+            for (let o = 0; o < D; o++) {
+              let y = downBias[e * D + o]!;
+              for (let j = 0; j < F; j++) y += dn.deq[(e * D + o) * F + j] * act[j]!;
+              want[t * D + o] += (ex[c]! / sum) * y;
+            }
+          });
+        }
+        const mag = Math.max(...Array.from(want, Math.abs));
+        expectClose(got, want, () => 2e-5 * mag + 1e-6, 'moe (gpt-oss)');
+        for (const t of [0, 8]) {
+          const one = op('moe', { ...spec, x: x.slice(t * D, (t + 1) * D), threads: 1 });
+          expectBits(one, got.subarray(t * D, (t + 1) * D), `moe gpt-oss: token ${t} alone vs in a batch of ${n}`);
+        }
+        // Each part matters: without a bias, or weighed by the softmax over all experts (not
+        // renormalized: softmax, top-k, renormalize would equal the softmax of the top k).
+        for (const drop of [{ routerBias: undefined }, { gateBias: undefined }, { downBias: undefined }, { weightSoftmax: false, norm: false }]) {
+          const other = op('moe', { ...spec, ...drop, threads: 2 });
+          expect(Math.max(...Array.from(other, (v, i) => Math.abs(v - got[i]!))), JSON.stringify(Object.keys(drop))).toBeGreaterThan(1e-3 * mag);
         }
       });
 
@@ -507,6 +659,27 @@ for (const backend of internal().backends()) {
         }
       });
 
+      it('rope_cache with per-layer RoPE: each layer turns with its own base (Gemma 3 local/global layers)', () => {
+        const p: RopeSpec = { headDim: 32, ropeDim: 32, base: 10000, freqScale: 1, style: 'neox' };
+        const nLayer = 3,
+          len = 11,
+          bases = [10000, 1000000, 10000];
+        const kIn = random(len * p.headDim, 72, 2);
+        const [p0, p1, delta] = [2, 11, -2];
+        const got = op('ropeCache', {
+          ...base, ...p, k: kIn, nLayer, nHeadKv: 1, kvType: 'f16', ctx: 16, p0, p1, delta,
+          layerBases: Float32Array.from(bases), threads: 2,
+        });
+        for (let l = 0; l < nLayer; l++)
+          for (let q = 0; q < len; q++) {
+            const want = Float64Array.from(asCached(kIn.subarray(q * p.headDim, (q + 1) * p.headDim), 'f16'));
+            if (q >= p0 && q < p1) ropeToken(want, 0, 1, { ...p, base: bases[l]! }, delta);
+            const o = (l * len + q) * p.headDim;
+            expectClose(got.subarray(o, o + p.headDim), want, () => 2e-3, `rope_cache layer ${l} (base ${bases[l]}) pos ${q}`);
+          }
+        expect(() => op('ropeCache', { ...base, ...p, k: kIn, nLayer, nHeadKv: 1, kvType: 'f16', ctx: 16, p0, p1, delta, layerBases: new Float32Array(2) })).toThrow(/layerBases/);
+      });
+
       for (const s of ATTN_SHAPES) {
         it(`attention, default route: ${s.name}`, () => {
           const { q, k: kk, v } = attnInputs(s, 100 + s.headDim);
@@ -582,6 +755,34 @@ for (const backend of internal().backends()) {
             expectBits(one, got.subarray(r * hd, (r + 1) * hd), `pv_f16 row ${r} alone vs among ${rows}`);
           }
         }
+      });
+
+      it('sparsify: exact counts of the smallest magnitudes zeroed, ties by index, against both references, any thread count', () => {
+        const fracs = [0, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.77, 0.95, 0.999, 1];
+        for (const [width, rows] of [[1, 3], [7, 5], [64, 10], [100, 7], [172, 10], [1000, 4], [2049, 3], [5000, 2]]) {
+          const x = sparsifyInput(rows, width, width * 31 + rows);
+          const frac = Float32Array.from({ length: rows }, (_, t) => fracs[(t * 7 + width) % fracs.length]!);
+          const want = refSparsify(x, width, frac);
+          const got = op('sparsify', { ...base, x, width, frac, threads: 1 });
+          expectBits(got, want, `sparsify width=${width}`);
+          expectBits(op('sparsify', { ...base, x, width, frac, reference: true }), want, `sparsify reference twin width=${width}`);
+          expectBits(op('sparsify', { ...base, x, width, frac, threads: 3 }), got, `sparsify width=${width}, 3 threads`);
+          // Each row alone: the same bits as within the batch.
+          for (let t = 0; t < rows; t++) {
+            const one = op('sparsify', { ...base, x: x.slice(t * width, (t + 1) * width), width, frac: frac.slice(t, t + 1) });
+            expectBits(one, got.subarray(t * width, (t + 1) * width), `sparsify row ${t} alone`);
+          }
+          // The count is exact: rows keep their zeros plus exactly floor(frac * width) more at most.
+          for (let t = 0; t < rows; t++) {
+            const k = Math.floor(frac[t]! * width);
+            let zeros = 0;
+            for (let i = 0; i < width; i++) if (got[t * width + i] === 0 && Object.is(got[t * width + i], 0)) zeros++;
+            expect(zeros).toBeGreaterThanOrEqual(k);
+          }
+        }
+        expect(() => op('sparsify', { ...base, x: new Float32Array(8), width: 4, frac: new Float32Array(3) })).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+        );
       });
 
       it('bad input is a clear SparrowError and leaves the addon usable', () => {

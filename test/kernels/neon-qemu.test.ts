@@ -1,43 +1,13 @@
 // The NEON kernels, checked against their generic twins by a C++ program
-// (test/kernels/native/neon_test.cpp) cross-compiled for AArch64 and run under qemu-user.
-// Needs Debian's g++-aarch64-linux-gnu and qemu-user packages; skipped without them.
-import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+// (test/kernels/native/neon_test.cpp) cross-compiled for AArch64 and run under qemu-user
+// (test/qemu-aarch64.ts). Skipped, with a warning, without g++-aarch64-linux-gnu and qemu-user.
 import { describe, expect, it } from 'vitest';
+import { buildAndRun, kernelSources, skipWithoutTools } from '../qemu-aarch64.js';
 
-const root = path.resolve(__dirname, '../..');
-const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const CXX = 'aarch64-linux-gnu-g++';
-const QEMU = 'qemu-aarch64';
-const missing = [CXX, QEMU].filter((c) => !has(c));
-if (missing.length)
-  console.warn(`neon-qemu: skipped, ${missing.join(' and ')} not found (apt-get install g++-aarch64-linux-gnu qemu-user)`);
-
-describe.skipIf(missing.length > 0)('NEON kernels under qemu-aarch64', () => {
+describe.skipIf(skipWithoutTools('neon-qemu'))('NEON kernels under qemu-aarch64', () => {
   it('agree with the generic twins for every type and awkward sizes', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparrow-neon-'));
-    const exe = path.join(dir, 'neon_test');
-    const native = path.join(root, 'native');
-    const inDir = (d: string) => fs.readdirSync(path.join(native, d)).filter((f) => f.endsWith('.cpp')).map((f) => path.join(native, d, f));
-    const sources = [
-      path.join(root, 'test/kernels/native/neon_test.cpp'),
-      path.join(native, 'quant/quant.cpp'),
-      path.join(native, 'kernels/matrix.cpp'),
-      path.join(native, 'kernels/dispatch.cpp'),
-      path.join(native, 'kernels/isa.cpp'),
-      path.join(native, 'core/ggml_types.cpp'),
-      path.join(native, 'core/pages.cpp'),
-      ...inDir('kernels/generic'),
-      ...inDir('kernels/neon'),
-    ];
-    execFileSync(CXX, ['-O2', '-std=c++17', '-static', '-march=armv8.2-a+dotprod', '-ffp-contract=off', '-DSPARROW_HAVE_NEON_KERNELS', `-I${native}`, '-o', exe, ...sources], {
-      stdio: 'pipe',
-    });
-    const run = spawnSync(QEMU, [exe], { encoding: 'utf8', timeout: 120_000 });
-    fs.rmSync(dir, { recursive: true, force: true });
-    expect(run.stdout + run.stderr).toMatch(/^ok: \d+ NEON checks/m);
+    const run = buildAndRun({ main: 'test/kernels/native/neon_test.cpp', sources: kernelSources(), flags: ['-ffp-contract=off'] });
+    expect(run.output).toMatch(/^ok: \d+ NEON checks/m);
     expect(run.status).toBe(0);
-  });
+  }, 300_000);
 });

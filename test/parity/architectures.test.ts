@@ -31,11 +31,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { getLlama, type Llama } from 'node-llama-cpp';
+import { describe, expect, test } from 'vitest';
 import { loadModel } from '../../src/index.js';
 import { gguf, writeGGUF } from '../../models/gguf-writer.js';
 import { syntheticMetadata, syntheticTensors, writeSyntheticModel, type MixName, type ModelShape } from '../../models/synthetic.js';
+import { argmax, llamaLogProbsOf, logSoftmax, useLlamaCpp } from './llamacpp-ref.js';
 import { cacheDir, tokenSequence } from './synthetic-models.js';
 
 const SEQ_LEN = 64;
@@ -94,58 +94,14 @@ async function modelFile(shape: string, mix: MixName): Promise<string> {
   return file;
 }
 
-function logSoftmax(x: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < x.length; i++) max = Math.max(max, x[i]!);
-  let sum = 0;
-  for (let i = 0; i < x.length; i++) sum += Math.exp(x[i]! - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(x as ArrayLike<number>, (v) => v - lse);
-}
-
-function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
-
-let llama: Llama;
-beforeAll(async () => {
-  llama = await getLlama({ gpu: false, logLevel: 'error' as never });
-});
-afterAll(async () => {
-  await Promise.race([llama?.dispose(), new Promise((r) => setTimeout(r, 10_000))]);
-});
-
-async function reference(file: string, tokens: number[], vocab: number, flashAttention: boolean): Promise<Float64Array[]> {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const ctx = await model.createContext({ contextSize: 128, flashAttention, threads: 2, batchSize: 128 });
-    try {
-      const out = await ctx.getSequence().controlledEvaluate(
-        tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const) as never,
-      );
-      return tokens.map((_, i) => {
-        const probs = (out[i] as { next?: { probabilities?: Map<number, number> } } | undefined)?.next?.probabilities;
-        if (!probs) throw new Error(`node-llama-cpp gave no probabilities at position ${i}`);
-        const lp = new Float64Array(vocab).fill(-Infinity);
-        for (const [tok, p] of probs) lp[tok] = Math.log(p);
-        return lp;
-      });
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
+const llama = useLlamaCpp();
 
 async function compare(shape: string, mix: MixName, flashAttention = false) {
   const file = await modelFile(shape, mix);
   const vocab = SHAPES[shape]!.nVocab;
   const bound = BOUND[mix]!;
   const tokens = tokenSequence(vocab, shape.length * 31 + mix.length, SEQ_LEN);
-  const ref = await reference(file, tokens, vocab, flashAttention);
+  const ref = await llamaLogProbsOf(llama(), file, tokens, vocab, { flashAttention });
   // With flash attention llama.cpp's numerics depend on the batch: one batch, as it runs.
   const model = await loadModel(file, { threads: 2, batchSize: flashAttention ? 64 : 24 });
   expect(model.info.architecture).toBe(SHAPES[shape]!.arch);

@@ -45,13 +45,13 @@
  * positions, and over all positions >= 99% for F32/F16 and >= 95% for the other types,
  * per architecture.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { getLlama, type Llama } from 'node-llama-cpp';
+import { describe, expect, test } from 'vitest';
 import { loadModel } from '../../src/index.js';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { gguf, writeGGUF } from '../../models/gguf-writer.js';
 import { MIXES, syntheticMetadata, syntheticTensors, type MixName } from '../../models/synthetic.js';
+import { argmax, llamaLogProbsOf, logSoftmax, useLlamaCpp } from './llamacpp-ref.js';
 import { PARITY_SHAPES, cacheDir, parityModel, tokenSequence } from './synthetic-models.js';
 
 const SEQ_LEN = 64;
@@ -72,59 +72,15 @@ const BOUND: Record<MixName, number> = {
   q5_1: 4e-2, // measured <= 2.8e-2
   q2_k: 4e-2, // measured <= 2.6e-2
   q3_k_m: 5e-2, // measured <= 3.6e-2 (3.3e-2 with the Q3_K layout of kernels/layout.h)
-  iq4_nl: 4e-2, // measured <= 2.6e-2
+  // measured <= 2.6e-2 on Zen 3 (llama.cpp's haswell build); on Zen 4 (its zen4 build) one
+  // isolated event at one position of qwen2-gqa3-hd64 gives 4.2e-2 (avx512), 3.1e-2 (avx2)
+  // and 4.5e-2 (generic), the rest of that sequence <= 1.9e-2
+  iq4_nl: 5e-2,
   iq4_xs: 4e-2, // measured <= 2.5e-2
   mxfp4: 4e-2, // measured <= 2.6e-2
 };
 
-function logSoftmax(x: Float32Array | Float64Array): Float64Array {
-  let max = -Infinity;
-  for (const v of x) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of x) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(x, (v) => v - lse);
-}
-
-function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-  return best;
-}
-
-let llama: Llama;
-beforeAll(async () => {
-  llama = await getLlama({ gpu: false, logLevel: 'error' as never });
-});
-afterAll(async () => {
-  // Bounded: a failed llama.cpp model load can leave its dispose() waiting.
-  await Promise.race([llama?.dispose(), new Promise((r) => setTimeout(r, 10_000))]);
-});
-
-/** llama.cpp's log-probabilities after every position of `tokens`. */
-async function reference(file: string, tokens: number[], vocab: number, flashAttention = false): Promise<Float64Array[]> {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const ctx = await model.createContext({ contextSize: 128, flashAttention, threads: 2, batchSize: 128 });
-    try {
-      const seq = ctx.getSequence();
-      const out = await seq.controlledEvaluate(
-        tokens.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const) as never,
-      );
-      return tokens.map((_, i) => {
-        const probs = (out[i] as { next?: { probabilities?: Map<number, number> } } | undefined)?.next?.probabilities;
-        if (!probs) throw new Error(`node-llama-cpp gave no probabilities at position ${i}`);
-        const lp = new Float64Array(vocab).fill(-Infinity);
-        for (const [tok, p] of probs) lp[tok] = Math.log(p);
-        return lp;
-      });
-    } finally {
-      await ctx.dispose();
-    }
-  } finally {
-    await model.dispose();
-  }
-}
+const llama = useLlamaCpp();
 
 interface Stats {
   maxErr: number;
@@ -139,7 +95,7 @@ async function compare(shapeName: string, mix: MixName, fileOverride?: string, f
   const file = fileOverride ?? (await parityModel(shapeName, mix));
   const vocab = PARITY_SHAPES[shapeName]!.nVocab;
   const tokens = tokenSequence(vocab, shapeName.length * 31 + mix.length, SEQ_LEN);
-  const ref = await reference(file, tokens, vocab, flashAttention);
+  const ref = await llamaLogProbsOf(llama(), file, tokens, vocab, { flashAttention });
 
   // 24: the prompt runs in 3 batches. With flash attention, llama.cpp's numerics depend
   // on the batch (64 queries or more take its tiled f32 route): one batch, as it runs.
@@ -249,7 +205,7 @@ describe("Session.shift agrees with llama.cpp's context shift (K-shift)", () => 
       const tokens = tokenSequence(vocab, 4242, SEQ_LEN);
       const extra = tokenSequence(vocab, 777, EXTRA + 1).slice(1);
 
-      const lm = await llama.loadModel({ modelPath: file });
+      const lm = await llama().loadModel({ modelPath: file });
       let theirs: Float64Array[];
       try {
         const ctx = await lm.createContext({ contextSize: 128, flashAttention: false, threads: 2, batchSize: 128 });

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getLlama, type Llama } from 'node-llama-cpp';
 import { loadModel, perplexity, type Model } from '../../src/index.js';
+import { llamaLogProbs as llamaRefLogProbs, logSoftmax, useLlamaCpp } from '../parity/llamacpp-ref.js';
 
 const root = path.resolve(__dirname, '../..');
 const shared = path.resolve(root, '../shared');
@@ -19,12 +19,11 @@ const VALID = path.join(shared, 'text/tinystories-valid-b.txt');
 const CTX = 128;
 const CHUNKS = 3;
 
-let llama: Llama;
+const llama = useLlamaCpp();
 let f32: Model;
 let q8: Model;
 let text: string;
 beforeAll(async () => {
-  llama = await getLlama({ gpu: false, logLevel: 'error' as never });
   f32 = await loadModel(F32, { threads: 2 });
   q8 = await loadModel(Q8, { threads: 2 });
   text = fs.readFileSync(VALID, 'utf8');
@@ -32,44 +31,11 @@ beforeAll(async () => {
 afterAll(async () => {
   f32?.dispose();
   q8?.dispose();
-  await Promise.race([llama?.dispose(), new Promise((r) => setTimeout(r, 10_000))]);
 });
 
 /** llama.cpp's log-probabilities after every position of each chunk (flash attention off, as our default). */
-async function llamaLogProbs(file: string, chunks: number[][], vocab: number): Promise<Float64Array[][]> {
-  const model = await llama.loadModel({ modelPath: file });
-  try {
-    const out: Float64Array[][] = [];
-    for (const chunk of chunks) {
-      const ctx = await model.createContext({ contextSize: CTX, flashAttention: false, threads: 2, batchSize: CTX });
-      try {
-        const seq = ctx.getSequence();
-        const res = await seq.controlledEvaluate(
-          chunk.map((t) => [t, { generateNext: { probabilities: true, options: { temperature: 0 } } }] as const) as never,
-        );
-        out.push(
-          chunk.map((_, i) => {
-            const probs = (res[i] as { next?: { probabilities?: Map<number, number> } } | undefined)?.next?.probabilities;
-            if (!probs) throw new Error(`no probabilities at position ${i}`);
-            const lp = new Float64Array(vocab).fill(-Infinity);
-            for (const [tok, p] of probs) lp[tok] = Math.log(p);
-            return lp;
-          }),
-        );
-      } finally {
-        await ctx.dispose();
-      }
-    }
-    return out;
-  } finally {
-    await model.dispose();
-  }
-}
-
-function logSoftmax(x: Float32Array): Float64Array {
-  const max = Math.max(...x);
-  const lse = max + Math.log(x.reduce((s, v) => s + Math.exp(v - max), 0));
-  return Float64Array.from(x, (v) => v - lse);
+function llamaLogProbs(file: string, chunks: number[][], vocab: number): Promise<Float64Array[][]> {
+  return llamaRefLogProbs(llama(), file, chunks, vocab, { contextSize: CTX, flashAttention: false });
 }
 
 /** The chunks llama-perplexity scores: BOS-first tokenization, cut in CTX tokens, each chunk's first token set to BOS. */

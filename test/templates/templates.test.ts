@@ -220,8 +220,23 @@ describe('chat template API', () => {
     expect(() => applyChatTemplate('{{ x', conversation)).toThrow(/cannot parse/);
     expect(() => applyChatTemplate('x', 'hi' as never)).toThrow(/messages must be an array/);
     expect(() => applyChatTemplate('x', [{ role: 1 } as never])).toThrow(/messages\[0\]\.role/);
+    expect(() => applyChatTemplate('x', [{ role: 'user', content: 5 as never }])).toThrow(/content must be a string or an array of parts/);
+    expect(() => applyChatTemplate('x', [{ role: 'user', content: [{ text: 'no type' }] as never }])).toThrow(/content\[0\] must be an object with a string type/);
+    expect(applyChatTemplate("{{ messages[0].content[0].text }}", [{ role: 'user', content: [{ type: 'text', text: 'parts' }] }])).toBe('parts');
     expect(() => applyChatTemplate('x', conversation, { addGenerationPrompt: 'yes' as never })).toThrow(/addGenerationPrompt/);
     expect(() => applyChatTemplate('x', conversation, { format: 'nope' as never })).toThrow(/options\.format/);
     expect(() => applyChatTemplate("{{ raise_exception('no system') }}", conversation)).toThrow(/no system/);
+  });
+});
+
+describe('ChatContentPart', () => {
+  it('is a public type (dist/src/index.d.ts), and the parts reach the template as given', async () => {
+    // The declaration file is what users type-check against (npm run build:ts writes it).
+    const dts = fs.readFileSync(path.resolve(import.meta.dirname, '../../dist/src/index.d.ts'), 'utf8');
+    expect(dts).toMatch(/export type \{[^}]*\bChatContentPart\b[^}]*\} from '\.\/templates\/index\.js'/);
+    const api: typeof import('../../src/index.js') = await import('../../src/index.js');
+    const parts: import('../../src/index.js').ChatContentPart[] = [{ type: 'text', text: 'Hi' }, { type: 'image', url: 'x.png' }];
+    const out = api.applyChatTemplate('{% for p in messages[0].content %}{{ p.type }}:{{ p.text or p.url }};{% endfor %}', [{ role: 'user', content: parts }]);
+    expect(out).toBe('text:Hi;image:x.png;');
   });
 });

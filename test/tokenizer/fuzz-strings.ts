@@ -28,7 +28,11 @@ const EMOJI = [
   '🦙', '😁', '🚀', '✅', '😶‍🌫️', '👨‍👩‍👧‍👦', '👍🏽', '🏳️‍🌈', '❤️', '🇫🇷', '1️⃣', '🫠', '🧑🏿‍🚀', '☺', '©', '™',
 ];
 const COMBINING = ['\u0301', '\u0308', '\u0327', '\u20dd', '\u0903', '\u093f', '\u0e31', '\u302a', '\u200d', '\ufe0f', '\u200b', '\u2060'];
-const SPECIAL_TEXT = ['<|endoftext|>', '<s>', '</s>', '<unk>', '<|im_start|>', '[CLS]', '[SEP]', '<0x41>', '<｜begin▁of▁sentence｜>', '▁', '▁▁', '>>TITLE<<'];
+const SPECIAL_TEXT = ['<|endoftext|>', '<s>', '</s>', '<unk>', '<|im_start|>', '[CLS]', '[SEP]', '<0x41>', '<｜begin▁of▁sentence｜>', '▁', '▁▁', '>>TITLE<<',
+  // the chat markup of the real vocabularies (real-vocabs.test.ts)
+  '<|im_end|>', '<think>', '</think>', '<tool_call>', '<|eot_id|>', '<|start_header_id|>', '<bos>', '<eos>', '<start_of_turn>',
+  '<end_of_turn>', '<unused0>', '<|user|>', '<|end|>', '<|assistant|>', '<|start|>', '<|channel|>', '<|message|>', '<|return|>',
+];
 
 /** A random code point from anywhere (unassigned, private use, astral, Unicode 16/17 additions). */
 function randomCodepoint(rng: Rng): string {

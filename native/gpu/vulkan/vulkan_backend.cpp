@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "backend/cpu_backend.h"
+#include "backend/sparsify.h"
 #include "core/error.h"
 #include "core/ggml_types.h"
 #include "gpu/gpu.h"
@@ -199,7 +200,7 @@ const ShaderCode kShaders[] = {
 #undef SCR
 #undef SC
 constexpr int kNumPipes = int(sizeof(kShaders) / sizeof(kShaders[0]));
-constexpr int kBindings = 4;
+constexpr int kBindings = 5;
 constexpr uint32_t kPushBytes = 64;
 
 int matmul_pipe(uint32_t type, bool reduce) {
@@ -858,16 +859,21 @@ class VulkanBackend final : public Backend {
 
   void attention(int layer, Act q, Act out, const AttnParams& p, const std::vector<int>& seqs) override {
     if (p.head_dim > 256) throw sparrow_error("ERR_GPU_UNSUPPORTED", "Vulkan: attention supports head_dim up to 256");
+    // Attention sinks: one logit per head that joins each softmax (see attention.comp).
+    const bool has_sinks = p.sinks && !p.sinks->empty();
+    if (has_sinks && p.sinks->size() != size_t(p.n_head))
+      throw sparrow_error("ERR_INTERNAL", "attention: the sinks must hold one logit per head");
+    const BufRef sinks = has_sinks ? vec(*p.sinks) : BufRef{dummy_.b};
     for (int s : seqs) {
       const SeqSpan& sq = seqs_[size_t(s)];
       DeviceKV& dk = device_kv(*sq.kv, -1);
       struct {
         uint32_t n_head, n_head_kv, head_dim, t0, pos0;
         float scale, softcap;
-        uint32_t window;
+        uint32_t window, sinks;
       } pc{uint32_t(p.n_head), uint32_t(p.n_head_kv), uint32_t(p.head_dim), uint32_t(t0_[size_t(s)]), uint32_t(sq.pos0),
-           p.scale, p.softcap, uint32_t(p.window)};
-      dispatch(P_ATTENTION, {ref(q), {dk.k[size_t(layer)].b}, {dk.v[size_t(layer)].b}, ref(out)}, &pc, sizeof pc,
+           p.scale, p.softcap, uint32_t(p.window), has_sinks ? 1u : 0u};
+      dispatch(P_ATTENTION, {ref(q), {dk.k[size_t(layer)].b}, {dk.v[size_t(layer)].b}, ref(out), sinks}, &pc, sizeof pc,
                uint32_t(sq.n), uint32_t(p.n_head), false);
     }
   }
@@ -877,10 +883,31 @@ class VulkanBackend final : public Backend {
   }
 
   void glu(GluKind kind, Act gate, Act up, Act out) override {
-    eltwise(kind == GluKind::GeGLU ? 4 : 3, gate, ref(up), ref(out), 0.0f);
+    uint32_t op = 3;
+    if (kind == GluKind::GeGLU) op = 4;
+    else if (kind == GluKind::SwiGLUOAI) op = 9;
+    else if (kind != GluKind::SwiGLU) throw sparrow_error("ERR_INTERNAL", "backend: unknown gated activation");
+    eltwise(op, gate, ref(up), ref(out), 0.0f);
   }
   void add(Act x, Act y) override { eltwise(0, x, ref(y), {dummy_.b}, 0.0f); }
   void scale(Act x, float s) override { eltwise(1, x, {dummy_.b}, {dummy_.b}, s); }
+
+  // Activation sparsity: the rows come back to the host, where the CPU backend's exact
+  // selection (sparsify_row: the same count, order and ties) zeroes them, and go up again.
+  void sparsify(Act x, const std::vector<float>& frac) override {
+    if (frac.size() != size_t(x.rows)) throw sparrow_error("ERR_INTERNAL", "backend: sparsify needs one fraction per row");
+    bool any = false;
+    for (float f : frac) any = any || sparsify_count(f, x.width) > 0;
+    if (!any) return;
+    std::vector<float> h(size_t(x.rows) * size_t(x.width));
+    read(x, h.data());
+    std::vector<uint32_t> scratch(size_t(x.width));
+    for (int t = 0; t < x.rows; t++) {
+      const int k = sparsify_count(frac[size_t(t)], x.width);
+      if (k > 0) sparsify_row(h.data() + size_t(t) * size_t(x.width), x.width, k, scratch.data());
+    }
+    write(x, h.data());
+  }
 
   // Mixture of experts: the router's logits come back to the host (the one read-back inside
   // a pass: the routing decides which experts' weights are read), the routing is computed
@@ -891,6 +918,14 @@ class VulkanBackend final : public Backend {
     if (!m.router || E < 1 || K < 1 || K > E || m.up.size() != size_t(E) || m.down.size() != size_t(E) ||
         m.router->rows() != E || m.router->cols() != D || out.width != D || out.id == x.id)
       throw sparrow_error("ERR_INTERNAL", "backend: inconsistent mixture-of-experts block");
+    for (const auto* b : {&m.gate_bias, &m.up_bias, &m.down_bias})
+      if (!b->empty() && b->size() != size_t(E)) throw sparrow_error("ERR_INTERNAL", "backend: expert biases must be one per expert");
+    const bool rbias = m.router_bias && !m.router_bias->empty();
+    if (rbias && m.router_bias->size() != size_t(E))
+      throw sparrow_error("ERR_INTERNAL", "backend: the router bias must hold one value per expert");
+    auto bias_of = [](const std::vector<const std::vector<float>*>& b, int e) -> const std::vector<float>* {
+      return b.empty() || !b[size_t(e)] || b[size_t(e)]->empty() ? nullptr : b[size_t(e)];
+    };
     if (n == 0) return;
     Act lg = alloc(E, n);
     mul(*m.router, x, lg);
@@ -901,6 +936,24 @@ class VulkanBackend final : public Backend {
     std::vector<int> idx(static_cast<size_t>(E));
     for (int t = 0; t < n; t++) {
       float* pt = p.data() + size_t(t) * size_t(E);
+      if (rbias)
+        for (int e = 0; e < E; e++) pt[e] += (*m.router_bias)[size_t(e)];
+      if (m.weight_softmax) {
+        // gpt-oss: the K largest logits, weighed by the softmax over those K only.
+        for (int e = 0; e < E; e++) idx[size_t(e)] = e;
+        std::partial_sort(idx.begin(), idx.begin() + K, idx.end(), [&](int a, int b) { return pt[a] > pt[b] || (pt[a] == pt[b] && a < b); });
+        float mk = -INFINITY;
+        for (int i = 0; i < K; i++) mk = std::max(mk, pt[idx[size_t(i)]]);
+        std::vector<float> w(static_cast<size_t>(K));
+        double ksum = 0;
+        for (int i = 0; i < K; i++) {
+          w[size_t(i)] = std::exp(pt[idx[size_t(i)]] - mk);
+          ksum += double(w[size_t(i)]);
+        }
+        const float kinv = float(1.0 / ksum);
+        for (int i = 0; i < K; i++) routed[size_t(idx[size_t(i)])].push_back({t, w[size_t(i)] * kinv});
+        continue;
+      }
       float mx = -INFINITY;
       for (int e = 0; e < E; e++) mx = std::max(mx, pt[e]);
       double sum = 0;
@@ -933,8 +986,11 @@ class VulkanBackend final : public Backend {
       eltwise(6, xe, ref(sel), ref(x), 0.0f);  // n and width from xe: o = xe, a = x
       mul(*m.gate[size_t(e)], xe, g);
       mul(*m.up[size_t(e)], xe, u);
+      if (const auto* b = bias_of(m.gate_bias, e)) add_bias(g, *b);
+      if (const auto* b = bias_of(m.up_bias, e)) add_bias(u, *b);
       glu(m.act, g, u, g);
       mul(*m.down[size_t(e)], g, de);
+      if (const auto* b = bias_of(m.down_bias, e)) add_bias(de, *b);
       eltwise(7, de, ref(sel), ref(out), 0.0f);
     }
   }
@@ -965,9 +1021,9 @@ class VulkanBackend final : public Backend {
 
   // On the host cache (the truth between passes); the device copy is uploaded again
   // before the next pass that uses it.
-  void rope_cache(KVCache& kv, int p0, int p1, int delta, const RopeParams& p) override {
+  void rope_cache(KVCache& kv, int p0, int p1, int delta, const std::vector<RopeParams>& layers) override {
     finish();
-    cpu_.rope_cache(kv, p0, p1, delta, p);
+    cpu_.rope_cache(kv, p0, p1, delta, layers);
     kv.mark_changed();
   }
 
@@ -1085,19 +1141,26 @@ class VulkanBackend final : public Backend {
     }
     keep_.push_back(dk);  // alive until the work recorded with it has run
     if (upto >= 0 && dk->generation != kv.generation()) {
+      // The device copy keeps every position at its own index, windowed layers included;
+      // a windowed layer's host cache holds positions from first(l) on, and the device
+      // attention reads no position before the window, so those are all it needs.
       const int hd = kv.head_dim();
       std::vector<float> rows(size_t(upto) * size_t(dk->kvd)), head(size_t(upto) * size_t(hd));
-      for (int l = 0; l < kv.n_layer() && upto > 0; l++)
+      for (int l = 0; l < kv.n_layer() && upto > 0; l++) {
+        const int from = std::min(kv.first(l), upto), cnt = upto - from;
+        if (cnt <= 0) continue;
         for (int which = 0; which < 2; which++) {
           for (int h = 0; h < kv.n_head_kv(); h++) {
-            if (which == 0) kv.read_k(l, h, 0, upto, head.data());
-            else kv.read_v(l, h, 0, upto, head.data());
-            for (int p = 0; p < upto; p++)
+            if (which == 0) kv.read_k(l, h, from, upto, head.data());
+            else kv.read_v(l, h, from, upto, head.data());
+            for (int p = 0; p < cnt; p++)
               std::memcpy(rows.data() + size_t(p) * size_t(dk->kvd) + size_t(h) * size_t(hd), head.data() + size_t(p) * size_t(hd),
                           size_t(hd) * 4);
           }
-          upload(which == 0 ? dk->k[size_t(l)] : dk->v[size_t(l)], 0, rows.data(), rows.size() * 4);
+          upload(which == 0 ? dk->k[size_t(l)] : dk->v[size_t(l)], VkDeviceSize(from) * VkDeviceSize(dk->kvd) * 4, rows.data(),
+                 size_t(cnt) * size_t(dk->kvd) * 4);
         }
+      }
       dk->generation = kv.generation();
     }
     return *dk;
@@ -1302,8 +1365,13 @@ class VulkanBackend final : public Backend {
     for (const KvSync& s : syncs) {
       if (s.alive.expired()) continue;
       const int kvd = s.kv->n_head_kv() * s.kv->head_dim();
-      s.kv->store(s.layer, s.pos0, s.n, reinterpret_cast<const float*>(base + s.k_off), reinterpret_cast<const float*>(base + s.v_off),
-                  kvd);
+      // Only the positions the host layer holds now (a windowed layer's window may have
+      // moved on since an abandoned pass recorded these rows).
+      const int first = s.kv->first(s.layer), p0 = std::max(s.pos0, first),
+                p1 = std::min(s.pos0 + s.n, first + s.kv->slots(s.layer));
+      if (p1 > p0)
+        s.kv->store(s.layer, p0, p1 - p0, reinterpret_cast<const float*>(base + s.k_off) + size_t(p0 - s.pos0) * size_t(kvd),
+                    reinterpret_cast<const float*>(base + s.v_off) + size_t(p0 - s.pos0) * size_t(kvd), kvd);
       if (auto link = s.alive.lock()) link->dk->generation = s.kv->generation();
     }
     keep_.clear();

@@ -19,44 +19,13 @@ namespace {
 // (v, v) int16 pairs from int32 lanes holding values that fit int16
 inline __m256i dup16(__m256i v) { return _mm256_or_si256(_mm256_and_si256(v, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(v, 16)); }
 
-// Bytes of weights prefetched ahead of the block in use (tuned on Zen 3: Q6_K, the
-// type with the most work per byte, wants its next block well ahead).
-constexpr int kAhead = 1536, kAheadQ6_K = 3072;
-inline void prefetch(const uint8_t* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
-inline void prefetch_block(const uint8_t* p, int bytes) {
-  for (int l = 0; l < bytes; l += 64) prefetch(p + l);
-}
+// Q6_K, the type with the most work per byte, wants its next block further ahead than
+// the others (kAhead, common_avx2.h; tuned on Zen 3).
+constexpr int kAheadQ6_K = 3072;
 
 // Tiles of 8 rows x 6 tokens (then the remainder): six tokens share each unpacked chunk of
 // weights, and their sums still fit in registers (measured best of 4, 6 and 8 on Zen 3).
 constexpr int kTileTokens = 6;
-
-template <template <int> class Tile>
-void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t xrow, int64_t nb, int64_t n,
-               float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
-  for (int64_t g = g0; g < g1; g++)
-    for (int h = 0; h < 2; h++) {
-      int64_t left = rlimit - g * 16 - 8 * h;
-      if (left <= 0) break;
-      const uint8_t* wg = w + g * group_bytes;
-      __m256i mask = mask_rows(left);
-      float* yg = y + g * 16 + 8 * h;
-      // A few tokens (a batch of decode steps) are bound by the weight stream: prefetch
-      // this half's blocks ahead, and during the second half (whose lines the first half
-      // brought in) the next group's, so that the stream does not pause.
-      const uint8_t* pf = n >= kTileTokens ? nullptr : h == 0 ? wg + kAhead : wg + group_bytes;
-      int64_t t = 0;
-      for (; t + kTileTokens <= n; t += kTileTokens) Tile<kTileTokens>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, nullptr);
-      switch (n - t) {
-        case 1: Tile<1>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
-        case 2: Tile<2>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
-        case 3: Tile<3>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
-        case 4: Tile<4>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
-        case 5: Tile<5>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask, pf); break;
-        default: break;
-      }
-    }
-}
 
 template <int T>
 struct Q4_0Tile {
@@ -497,7 +466,7 @@ void float_mm(const void* w, int64_t cols, const float* x, int64_t n, float* y, 
     if (n == 1)                                                                                           \
       run_gemv<gemv_##name>(w, nb * block, static_cast<const uint8_t*>(xq), nb, y, g0, g1, rlimit);       \
     else                                                                                                  \
-      run_tiles<Tile>(w, nb * block, static_cast<const uint8_t*>(xq), nb * xbytes, nb, n, y, ldy, g0, g1, rlimit); \
+      run_tiles<Tile, kTileTokens>(w, nb * block, static_cast<const uint8_t*>(xq), nb * xbytes, nb, n, y, ldy, g0, g1, rlimit); \
   }
 SP_QMM_AVX2(q4_0, Q4_0Tile, sparrow::kQ4_0GroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_AVX2(q8_0, Q8_0Tile, sparrow::kQ8_0GroupBlock, 32, sparrow::kQ8ABytes)

@@ -3,9 +3,11 @@
 // Q2_K / Q3_K (2-bit values). extern "C" entry points only; helpers have internal linkage.
 //
 // As matmul_avx2.cpp: a 16-row group is done as two halves of 8 rows (one ymm lane per
-// row), tiles of 8 rows x T tokens (T <= 4). pmaddubsw multiplies unsigned quants with
-// signed activations (int16 pairs, summed in int16 while that cannot overflow); signed
-// values (the codebooks) go through the sign trick |w| * (x sign w).
+// row), tiles of 8 rows x T tokens (T <= 4), run by common_avx2.h's run_tiles (with its
+// weight prefetch for runs of fewer than 4 tokens, the GEMV included). pmaddubsw
+// multiplies unsigned quants with signed activations (int16 pairs, summed in int16 while
+// that cannot overflow); signed values (the codebooks) go through the sign trick
+// |w| * (x sign w).
 #include <immintrin.h>
 #include <stdint.h>
 
@@ -24,39 +26,20 @@ inline __m256 e8m0_half_x8(const uint8_t* p) {
   return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, sub, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e)));
 }
 
-template <template <int> class Tile>
-void run_tiles(const uint8_t* w, int64_t group_bytes, const uint8_t* x, int64_t xrow, int64_t nb, int64_t n,
-               float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
-  for (int64_t g = g0; g < g1; g++)
-    for (int h = 0; h < 2; h++) {
-      int64_t left = rlimit - g * 16 - 8 * h;
-      if (left <= 0) break;
-      const uint8_t* wg = w + g * group_bytes;
-      __m256i mask = mask_rows(left);
-      float* yg = y + g * 16 + 8 * h;
-      int64_t t = 0;
-      for (; t + 4 <= n; t += 4) Tile<4>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask);
-      switch (n - t) {
-        case 1: Tile<1>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        case 2: Tile<2>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        case 3: Tile<3>::run(wg, h, nb, x + t * xrow, xrow, yg + t * ldy, ldy, mask); break;
-        default: break;
-      }
-    }
-}
-
 // ---- Q4_1 / Q5_0 / Q5_1 ----
 
 template <int T, bool HasMin, bool Five>
 struct LegacyTileImpl {
   static constexpr int kBlock = HasMin ? (Five ? sparrow::kQ5_1GroupBlock : sparrow::kQ4_1GroupBlock) : sparrow::kQ5_0GroupBlock;
   static constexpr int kQs = HasMin ? 64 : 32;
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
+      if (pf) prefetch_block(pf + b * kBlock, kBlock);
       __m256i w[8];
       const __m256i hb = Five ? load(blk + kQs + 256 + 32 * h) : _mm256_setzero_si256();
       for (int k = 0; k < 4; k++) {
@@ -107,7 +90,8 @@ template <int T> struct Q5_1Tile : LegacyTileImpl<T, true, true> {};
 
 template <int T, bool Mx>
 struct CodebookTileImpl {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
@@ -118,6 +102,7 @@ struct CodebookTileImpl {
                                                 -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kCodebookGroupBlock;
+      if (pf) prefetch_block(pf + b * sparrow::kCodebookGroupBlock, sparrow::kCodebookGroupBlock);
       __m256i ws[8], wa[8];  // values (IQ4_NL: signed; MXFP4: plus 12), and magnitudes (IQ4_NL)
       for (int k = 0; k < 4; k++) {
         __m256i raw = load(blk + 32 + 64 * k + 32 * h);
@@ -157,7 +142,8 @@ template <int T> struct MXFP4Tile : CodebookTileImpl<T, true> {};
 
 template <int T>
 struct IQ4_XSTile {
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0f);
@@ -165,6 +151,7 @@ struct IQ4_XSTile {
                                            -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * sparrow::kIQ4_XSGroupBlock;
+      if (pf) prefetch_block(pf + b * sparrow::kIQ4_XSGroupBlock, sparrow::kIQ4_XSGroupBlock);
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m256i isum[T];
       for (int t = 0; t < T; t++) isum[t] = _mm256_setzero_si256();
@@ -212,12 +199,14 @@ template <int T, bool Q3>
 struct Q23_KTileImpl {
   static constexpr int kBlock = Q3 ? sparrow::kQ3_KGroupBlock : sparrow::kQ2_KGroupBlock;
   static constexpr int kLow = Q3 ? 288 : 320;  // the 2-bit chunks
-  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask) {
+  static void run(const uint8_t* wg, int h, int64_t nb, const uint8_t* x, int64_t xrow, float* y, int64_t ldy, __m256i mask,
+                  const uint8_t* pf) {
     __m256 acc[T];
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4), low4 = _mm256_set1_epi16(0x0f);
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
+      if (pf) prefetch_block(pf + b * kBlock, kBlock);
       const uint8_t* xs = x + b * sparrow::kQ8KABytes;
       __m256i isum[T], csum[T];
       for (int t = 0; t < T; t++) isum[t] = csum[t] = _mm256_setzero_si256();
@@ -279,7 +268,7 @@ template <int T> struct Q2_KTile : Q23_KTileImpl<T, false> {};
 #define SP_QMM_AVX2_EXTRA(name, Tile, block, nbdiv, xbytes)                                              \
   extern "C" void sp_mm_##name##_avx2(SP_QMM_ARGS) {                                                      \
     int64_t nb = cols / nbdiv;                                                                            \
-    run_tiles<Tile>(w, nb * block, static_cast<const uint8_t*>(xq), nb * xbytes, nb, n, y, ldy, g0, g1, rlimit); \
+    run_tiles<Tile, 4>(w, nb * block, static_cast<const uint8_t*>(xq), nb * xbytes, nb, n, y, ldy, g0, g1, rlimit); \
   }
 SP_QMM_AVX2_EXTRA(q4_1, Q4_1Tile, sparrow::kQ4_1GroupBlock, 32, sparrow::kQ8ABytes)
 SP_QMM_AVX2_EXTRA(q5_0, Q5_0Tile, sparrow::kQ5_0GroupBlock, 32, sparrow::kQ8ABytes)

@@ -5,7 +5,7 @@
  */
 import { inspectGGUF, type GGUFInfo, type GGUFMetadataValue } from '../../gguf.js';
 import { flagHelp, parseFlags, UsageError } from '../flags.js';
-import { systemInfo } from '../../system.js';
+import { architectureTable, systemInfo, type ArchitectureRow, type TensorNeed } from '../../system.js';
 
 export const summary = 'describe a GGUF file (architecture, size, quant mix, tokenizer)';
 const FLAGS = {
@@ -75,12 +75,14 @@ export function summarize(g: GGUFInfo) {
 export interface Support {
   types: string[];
   architectures: string[];
+  /** The loader's architecture table (which tensors each one reads); default: this build's. */
+  architectureTable?: ArchitectureRow[];
 }
 
 /** The build's own answer, from the addon (the Matrix factory and the model loader). */
 export function nativeSupport(): Support {
   const info = systemInfo();
-  return { types: info.weightTypes, architectures: info.architectures };
+  return { types: info.weightTypes, architectures: info.architectures, architectureTable: architectureTable() };
 }
 
 /** One reason a file cannot run: the missing architecture, tensor type, or tensor. */
@@ -96,19 +98,44 @@ export interface Missing {
 const VECTOR_TYPES = new Set(['F32', 'F16', 'BF16']);
 
 /**
- * The tensors the loader requires, per architecture it knows the tensor names of (the
- * llama family as the native loader reads it: embedding, output norm, and per layer the
- * attention and feed-forward weights; qwen2 adds the Q/K/V biases). For an architecture
- * the build runs but this table does not list, names are not checked.
+ * The tensors the loader requires of the file `g`, derived from its row of the native
+ * architecture table as the loader (native/model/model.cpp) reads them: the embedding and
+ * output norm; per layer the attention norm, Q/K/V (or the stacked attn_qkv where the
+ * architecture reads it and the file has it), the attention output, the feed-forward
+ * norm and weights (experts when the architecture has them and <arch>.expert_count > 0,
+ * a stacked gate+up where it splits ffn_up); and every optional tensor the row marks
+ * required (biases, Q/K norms, post-norms, LongRoPE factors, ...).
  */
-function requiredTensors(arch: string, nLayers: number): string[] | undefined {
-  if (arch !== 'llama' && arch !== 'qwen2') return undefined;
+function requiredTensors(row: ArchitectureRow, g: GGUFInfo): string[] {
+  const m = g.metadata;
+  const int = (key: string) => {
+    const v = Number(m[`${row.name}.${key}`] ?? 0);
+    return Number.isSafeInteger(v) && v > 0 ? v : 0;
+  };
+  const nLayers = int('block_count');
+  const have = new Set(g.tensors.map((t) => t.name));
+  const req = (need: TensorNeed) => need === 'required';
   const out = ['token_embd.weight', 'output_norm.weight'];
-  const perLayer = ['attn_norm', 'attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_norm', 'ffn_gate', 'ffn_up', 'ffn_down'].map(
-    (n) => `${n}.weight`,
-  );
-  if (arch === 'qwen2') perLayer.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias');
-  for (let i = 0; i < nLayers; i++) for (const n of perLayer) out.push(`blk.${i}.${n}`);
+  if (req(row.output)) out.push('output.weight');
+  if (req(row.ropeFreqs)) out.push('rope_freqs.weight');
+  if (req(row.longrope)) out.push('rope_factors_short.weight', 'rope_factors_long.weight');
+  const experts = row.moe === 'required' || (row.moe === 'optional' && int('expert_count') > 0);
+  for (let l = 0; l < nLayers; l++) {
+    const b = `blk.${l}.`;
+    const layer = ['attn_norm.weight'];
+    if (row.attnQkv === 'required' || (row.attnQkv === 'optional' && have.has(`${b}attn_qkv.weight`))) layer.push('attn_qkv.weight');
+    else layer.push('attn_q.weight', 'attn_k.weight', 'attn_v.weight');
+    layer.push('attn_output.weight');
+    if (req(row.qkvBias)) layer.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias');
+    if (req(row.outBias)) layer.push('attn_output.bias');
+    if (req(row.qkNorm)) layer.push('attn_q_norm.weight', 'attn_k_norm.weight');
+    if (req(row.postNorms)) layer.push('post_attention_norm.weight', 'post_ffw_norm.weight');
+    layer.push('ffn_norm.weight');
+    if (experts) layer.push('ffn_gate_inp.weight', 'ffn_gate_exps.weight', 'ffn_up_exps.weight', 'ffn_down_exps.weight');
+    else if (row.ffnUpGate) layer.push('ffn_up.weight', 'ffn_down.weight');
+    else layer.push('ffn_gate.weight', 'ffn_up.weight', 'ffn_down.weight');
+    for (const n of layer) out.push(b + n);
+  }
   return out;
 }
 
@@ -143,9 +170,9 @@ export function checkSupport(g: GGUFInfo, support: Support = nativeSupport()): {
       detail: `${what}: ${e.count} tensor${e.count === 1 ? '' : 's'}, first '${e.first}' (sparrow computes with: ${support.types.join(', ')})`,
     });
   }
-  const nLayers = arch ? Number(g.metadata[`${arch}.block_count`] ?? 0) : 0;
-  const required = arch && support.architectures.includes(arch) ? requiredTensors(arch, Number.isSafeInteger(nLayers) ? nLayers : 0) : undefined;
-  if (required) {
+  const row = arch && support.architectures.includes(arch) ? (support.architectureTable ?? architectureTable()).find((r) => r.name === arch) : undefined;
+  if (row) {
+    const required = requiredTensors(row, g);
     const have = new Set(g.tensors.map((t) => t.name));
     for (const name of required)
       if (!have.has(name)) missing.push({ kind: 'tensor', name, detail: `tensor '${name}' (required by ${arch})` });

@@ -13,7 +13,15 @@ export const usage = `usage: sparrow perplexity MODEL.gguf --text FILE [options]
                        the second half of each chunk is scored
   --chunks N           score at most N chunks
   --kl-divergence      also measure KL(base || model) and top-1 agreement per scored token
-  --base FILE.gguf     the base model of --kl-divergence (default: MODEL itself)
+  --base FILE.gguf     the base model of --kl-divergence (default: MODEL itself, dense)
+  --sparsity X         activation sparsity level (0..0.9, the share of layer-matrix weight
+                       bytes skipped): every scored token is evaluated as a sparse decode
+                       step would be (the prompt-style batch with sparsification on all
+                       of its tokens); with --kl-divergence and no --base, KL is against
+                       the dense run of the same file
+  --calibration FILE   the sparsity calibration (default: MODEL.gguf.sparsity.json when it
+                       exists); --no-calibration: the built-in default allocation
+  --no-calibration     ignore any calibration file
   --threads N          threads (default: the physical cores)
   --json               print the result as JSON`;
 
@@ -23,6 +31,9 @@ const FLAGS = {
   chunks: 'number',
   'kl-divergence': 'boolean',
   base: 'string',
+  sparsity: 'number',
+  calibration: 'string',
+  'no-calibration': 'boolean',
   threads: 'number',
   json: 'boolean',
 } as const;
@@ -39,8 +50,13 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     throw new SparrowError(`cannot read --text ${flags.text}: ${(e as Error).message}`, 'ERR_INVALID_ARG');
   }
+  const sparsity = flags.sparsity as number | undefined;
+  if (sparsity !== undefined && !(sparsity >= 0 && sparsity <= 0.9)) throw new UsageError('--sparsity must be a number from 0 to 0.9');
+  if (flags.calibration !== undefined && flags['no-calibration'])
+    throw new UsageError('--calibration and --no-calibration exclude each other');
   const threads = flags.threads as number | undefined;
-  const model = await loadModel(positional[0]!, { threads });
+  const sparsityCalibration = flags['no-calibration'] ? false : (flags.calibration as string | undefined);
+  const model = await loadModel(positional[0]!, { threads, sparsityCalibration });
   let base: Model | undefined;
   try {
     if (flags['kl-divergence']) base = typeof flags.base === 'string' ? await loadModel(flags.base, { threads }) : model;
@@ -49,10 +65,19 @@ export async function run(args: string[]): Promise<number> {
       contextSize: flags.ctx as number | undefined,
       maxChunks: flags.chunks as number | undefined,
       base,
+      // Sparsity on every token of each chunk (each scored as a sparse decode step); the
+      // base (the same model when no --base) stays dense.
+      sessionOptions: sparsity ? { sparsity, sparsePrompt: true } : undefined,
+      baseSessionOptions: sparsity ? { sparsity: 0, sparsePrompt: false } : undefined,
       onProgress: progress ? (d, t) => process.stderr.write(`\rchunk ${d}/${t}`) : undefined,
     });
     if (progress) process.stderr.write('\n');
-    console.log(flags.json ? JSON.stringify(result, null, 2) : describe(result));
+    const report = sparsity
+      ? { ...result, sparsity: { level: sparsity, allocation: model.info.sparsity.allocation, file: model.info.sparsity.file } }
+      : result;
+    console.log(flags.json ? JSON.stringify(report, null, 2) : describe(result));
+    if (sparsity && !flags.json)
+      console.log(`sparsity        ${sparsity} (${model.info.sparsity.allocation} allocation${model.info.sparsity.file ? `: ${model.info.sparsity.file}` : ''})`);
     return 0;
   } finally {
     if (base && base !== model) base.dispose();

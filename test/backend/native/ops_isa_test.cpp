@@ -271,7 +271,9 @@ int main(int argc, char** argv) {
     be.kv_store(1, a, a);
     RopeParams p;
     p.head_dim = 64, p.rope_dim = 64, p.style = RopeStyle::NeoX;
-    be.rope_cache(kv, 5, 17, -4, p);
+    RopeParams p1 = p;
+    p1.base = 1000.0f;  // the second layer turns with its own base (Gemma 3's local layers)
+    be.rope_cache(kv, 5, 17, -4, {p, p1});
     std::vector<float> out(size_t(2) * 2 * 21 * 64);
     for (int l = 0; l < 2; l++)
       for (int h = 0; h < 2; h++) kv.read_k(l, h, 0, 21, out.data() + size_t(l * 2 + h) * 21 * 64);

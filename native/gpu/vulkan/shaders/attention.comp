@@ -4,7 +4,8 @@
 // thread, an online softmax (running maximum and sum), and P V accumulated per dimension.
 // q is rounded to f16 as the CPU's default route does. Grouped-query heads share a KV
 // head; window > 0 limits a token to the last `window` positions; softcap > 0 caps the
-// scores with s * tanh(x / s).
+// scores with s * tanh(x / s). sinks != 0: the head's sink logit (binding 4) joins the
+// softmax's maximum and sum from the start and weighs no value (attention sinks).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x = WG) in;
@@ -12,6 +13,7 @@ layout(std430, set = 0, binding = 0) readonly buffer Qb { float q[]; };
 layout(std430, set = 0, binding = 1) readonly buffer KCb { float kc[]; };
 layout(std430, set = 0, binding = 2) readonly buffer VCb { float vc[]; };
 layout(std430, set = 0, binding = 3) buffer Ob { float o[]; };
+layout(std430, set = 0, binding = 4) readonly buffer Sb { float sink[]; };
 layout(push_constant) uniform PC {
   uint n_head;
   uint n_head_kv;
@@ -21,6 +23,7 @@ layout(push_constant) uniform PC {
   float scale;
   float softcap;
   uint window;
+  uint sinks;
 } pc;
 #define MAX_HD 256
 shared float qs[MAX_HD];
@@ -40,8 +43,9 @@ void main() {
     acc[d] = 0.0;
   }
   if (tid == 0u) {
-    run_max = -1.0 / 0.0;
-    run_sum = 0.0;
+    // A sink starts the running maximum at its logit, with exp(sink - sink) = 1 in the sum.
+    run_max = pc.sinks != 0u ? sink[h] : -1.0 / 0.0;
+    run_sum = pc.sinks != 0u ? 1.0 : 0.0;
   }
   int lo = pc.window > 0u ? max(0, pos - int(pc.window) + 1) : 0;
   barrier();

@@ -9,6 +9,7 @@
 //   6 gather:   o[r][c] = a[idx(r)][c]            (b: per row r, {idx as int bits, weight})
 //   7 scatter:  a[idx(r)][c] += weight(r) * o[r][c]
 //   8 zero:     a[i] = 0
+//   9 swiglu_oai: o[i] = x sigmoid(1.702 x) (y + 1), x = min(a[i], 7), y = clamp(b[i], -7, 7)
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 layout(local_size_x = WG) in;
@@ -56,5 +57,10 @@ void main() {
       break;
     }
     case 8u: a[i] = 0.0; break;
+    case 9u: {
+      float x = min(a[i], 7.0), y = clamp(b[i], -7.0, 7.0);
+      o[i] = x / (1.0 + exp(-1.702 * x)) * (y + 1.0);
+      break;
+    }
   }
 }

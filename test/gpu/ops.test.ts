@@ -177,10 +177,10 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
     }
   });
 
-  it('glu (SwiGLU, GeGLU through f16), add, scale, addBias', () => {
+  it('glu (SwiGLU, GeGLU through f16, clamped SwiGLU with both clamps reached), add, scale, addBias', () => {
     const n = 7,
       width = 173;
-    for (const kind of ['swiglu', 'geglu']) both('glu', { kind, gate: random(n * width, 1, 12), up: random(n * width, 2, 3), width }, 1e-5);
+    for (const kind of ['swiglu', 'geglu', 'swiglu_oai']) both('glu', { kind, gate: random(n * width, 1, 12), up: random(n * width, 2, 3), width }, 1e-5);
     both('add', { x: random(n * width, 3), y: random(n * width, 4), width }, 0);
     both('scale', { x: random(n * width, 5), width, s: 0.37 }, 0);
     both('addBias', { y: random(n * width, 6), width, b: random(width, 7) }, 0);
@@ -192,6 +192,9 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
     { name: 'hd80 GQA 6, 7 tokens at the end of the context', nHead: 6, nHeadKv: 1, headDim: 80, kvType: 'f16', ctx: 203, seqs: [{ pos0: 196, n: 7 }] },
     { name: 'hd128 GQA 4, q8_0 cache, two sequences', nHead: 8, nHeadKv: 2, headDim: 128, kvType: 'q8_0', ctx: 160, seqs: [{ pos0: 150, n: 10 }, { pos0: 3, n: 5 }] },
     { name: 'hd128, soft cap 2, window 10, 70 tokens (Gemma 2)', nHead: 4, nHeadKv: 2, headDim: 128, kvType: 'f16', ctx: 96, seqs: [{ pos0: 5, n: 70 }], scale: 1, softcap: 2, window: 10 },
+    // gpt-oss: attention sinks above and below the logits, with and without a window.
+    { name: 'hd64 GQA 4, sinks, window 9, 13 tokens after 20 (gpt-oss)', nHead: 8, nHeadKv: 2, headDim: 64, kvType: 'f16', ctx: 40, seqs: [{ pos0: 20, n: 13 }], window: 9, sinks: Float32Array.from({ length: 8 }, (_, h) => -3 + h) },
+    { name: 'hd64 GQA 2, sinks, q8_0 cache, two sequences (gpt-oss)', nHead: 4, nHeadKv: 2, headDim: 64, kvType: 'q8_0', ctx: 80, seqs: [{ pos0: 30, n: 1 }, { pos0: 2, n: 70 }], sinks: Float32Array.from([2.5, -1, 0.5, 4]) },
     { name: 'hd256 MQA, window 16, two sequences (Gemma 3)', nHead: 2, nHeadKv: 1, headDim: 256, kvType: 'f16', ctx: 64, seqs: [{ pos0: 30, n: 9 }, { pos0: 0, n: 5 }], scale: 1 / 16, window: 16 },
   ];
   for (const a of ATTN) {
@@ -232,6 +235,32 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
     const spec = { k: random(len * nHeadKv * headDim, 3, 2), nLayer: 2, nHeadKv, headDim, ropeDim: 64, base: 10000, style: 'normal', kvType: 'f16', ctx: 32, p0: 4, p1: 11, delta: -3 };
     const cpu = op('ropeCache', { ...spec, backend: 'cpu' });
     expectBits(op('ropeCache', { ...spec, backend: 'vulkan' }), cpu, 'ropeCache');
+    // Each layer its own base (Gemma 3's local layers).
+    const layered = { ...spec, layerBases: Float32Array.from([10000, 1e6]) };
+    const cpuL = op('ropeCache', { ...layered, backend: 'cpu' });
+    expectBits(op('ropeCache', { ...layered, backend: 'vulkan' }), cpuL, 'ropeCache with a base per layer');
+    let differs = false;
+    for (let i = 0; i < cpu.length; i++) differs = differs || cpu[i] !== cpuL[i];
+    expect(differs, 'the per-layer bases change the result').toBe(true);
+  });
+
+  it('sparsify: exactly the CPU selection (count, magnitude order, ties by index, NaN and infinities), rows left alone at 0', () => {
+    const width = 77,
+      rows = 6;
+    const r = rng(5);
+    const x = Float32Array.from({ length: rows * width }, () => {
+      const u = r();
+      const sign = r() < 0.5 ? -1 : 1;
+      return u < 0.3 ? sign * Math.round(r() * 6) / 4 : u < 0.33 ? [NaN, Infinity, -Infinity, 1e-40][Math.floor(r() * 4)]! : sign * Math.exp((r() - 0.5) * 10);
+    });
+    const frac = Float32Array.from([0, 0.1, 0.5, 0.9, 1, 0.33]);
+    const want = op('sparsify', { x, width, frac, reference: true, backend: 'cpu' });
+    const got = op('sparsify', { x, width, frac, backend: 'vulkan' });
+    expectBits(got, want, 'sparsify vulkan vs the reference');
+    expectBits(got.subarray(0, width), x.subarray(0, width), 'a row with fraction 0');
+    let zeros = 0;
+    for (let i = width * 3; i < width * 4; i++) zeros += Object.is(got[i], 0) ? 1 : 0;
+    expect(zeros).toBeGreaterThanOrEqual(Math.floor(0.9 * width));
   });
 
   it('moe: routing, the chosen experts over their tokens, weighted sums (SwiGLU and GeGLU, with and without renormalization)', () => {
@@ -245,6 +274,31 @@ describe.skipIf(skipReason !== undefined)('Vulkan backend operations', () => {
         d = weights(type, E * width, F, 3).w;
       const spec = { x: random(n * width, 1, 2), width, nExpert: E, nUsed: 2, ff: F, norm, act, router: random(E * width, 3), type: T[type], gate: g, up: u, down: d };
       both('moe', spec, type === 'F32' ? 1e-4 : 0.05);
+    }
+  });
+
+  it('moe, gpt-oss style: router bias, top-k weighed by their own softmax, expert biases, clamped SwiGLU', () => {
+    const D = 64,
+      E = 5,
+      F = 64,
+      n = 9;
+    for (const type of ['F32', 'MXFP4'] as TypeName[]) {
+      const spec = {
+        x: random(n * D, 91, 2), width: D, nExpert: E, nUsed: 2, ff: F, router: random(E * D, 92, 0.5), type: T[type],
+        gate: weights(type, E * F, D, 97).w, up: weights(type, E * F, D, 98).w, down: weights(type, E * D, F, 99).w,
+        act: 'swiglu_oai', weightSoftmax: true, routerBias: random(E, 93, 1), gateBias: random(E * F, 94, 1), upBias: random(E * F, 95, 1),
+        downBias: random(E * D, 96, 1),
+      };
+      const tol = type === 'F32' ? 1e-4 : 0.05;
+      const full = both('moe', spec, tol).gpu;
+      // Each part matters: without it the result moves away from the full one (top-k then
+      // softmax equals softmax then renormalized top-k, so that drop also drops norm).
+      for (const drop of [{ routerBias: undefined }, { gateBias: undefined }, { downBias: undefined }, { weightSoftmax: false, norm: false }]) {
+        const part = both('moe', { ...spec, ...drop }, tol).gpu;
+        let diff = 0;
+        for (let i = 0; i < full.length; i++) diff = Math.max(diff, Math.abs(full[i] - part[i]));
+        expect(diff, JSON.stringify(drop)).toBeGreaterThan(1e-3);
+      }
     }
   });
 });

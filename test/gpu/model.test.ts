@@ -45,6 +45,10 @@ async function trace(m: Model, prompt: Int32Array, tokens: number[]): Promise<Fl
   return out;
 }
 
+function expectSameBits(a: Float32Array, b: Float32Array) {
+  expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+}
+
 function maxDiff(a: Float32Array[], b: Float32Array[]): { diff: number; scale: number } {
   let diff = 0,
     scale = 0;
@@ -231,6 +235,31 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     for (const s of [a, ...ss, r, c, g, h]) s.dispose();
   });
 
+  it.skipIf(!haveModels)('activation sparsity: a session sparsity on the device matches the CPU; a model loaded with sparsity > 0 is refused', async () => {
+    const file = path.join(MODELS, 'stories260K-f32.gguf');
+    const err = await loadModel(file, { gpu: 'vulkan', sparsity: 0.3 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_GPU_UNSUPPORTED' });
+    expect((err as Error).message).toMatch(/sparsity/);
+    const m = await load(file, 'vulkan'),
+      cpu = await load(file, false);
+    const prompt = Int32Array.from([1, 403, 407, 261, 378]);
+    const run = async (model: Model, sparsity: number) => {
+      const s = model.createSession({ contextSize: 64, sparsity });
+      const out = [await s.evaluate(prompt)];
+      for (const t of [432, 383, 286]) out.push(await s.evaluate(Int32Array.from([t])));
+      s.dispose();
+      return out;
+    };
+    const g = await run(m, 0.3),
+      c = await run(cpu, 0.3),
+      dense = await run(m, 0);
+    const { diff, scale } = maxDiff(g, c);
+    expect(diff / scale).toBeLessThan(2e-3);
+    // The decode steps were sparsified (the prompt stays dense).
+    expect(maxDiff(g.slice(1), dense.slice(1)).diff).toBeGreaterThan(1e-3);
+    expectSameBits(g[0], dense[0]);
+  });
+
   it.skipIf(!haveModels)('a KV cache layer larger than one binding is a clear error; the session stays usable after', async () => {
     const m = await load(path.join(MODELS, 'stories260K-f32.gguf'), 'vulkan');
     process.env.SPARROW_VULKAN_MAX_BUFFER = '4096';  // read when a backend is made: only the next model sees it
@@ -306,6 +335,78 @@ describe.skipIf(skipReason !== undefined)('models on the Vulkan backend', () => 
     const l = await again.createSession().evaluate(Int32Array.from([1, 403]));
     expect(l.length).toBe(again.info.vocabSize);
   });
+});
+
+// The sliding-window KV cache on the device: the host cache of a windowed layer keeps only
+// its window (batchSize 7 makes it far smaller than the context), the device copy keeps
+// every position at its index and the attention reads only the window, so a windowed
+// session must give the bits of a whole-cache session (fullWindowCache) on the device too,
+// through prompts that move the window many times, decode steps, save/restore, truncate
+// and context shift; and stay within tolerance of the CPU backend.
+describe.skipIf(skipReason !== undefined)('sliding-window KV cache on the Vulkan backend', () => {
+  const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const same = (a: Float32Array, b: Float32Array, what: string) => {
+    expect(a.length, what).toBe(b.length);
+    const ua = bits(a),
+      ub = bits(b);
+    for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) throw new Error(`${what}: logit ${i} differs (${a[i]} vs ${b[i]})`);
+  };
+  const promptOf = (m: Model, n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 37 + 11) % (m.info.vocabSize - 2)));
+
+  for (const [name, mix] of [['tiny-gemma3', 'f16'], ['tiny-gemma2', 'q8_0']] as const)
+    it(`${name} ${mix}: windowed sessions give the bits of whole-cache sessions (prompt, decode, save/restore, truncate, shift) and match the CPU`, async () => {
+      const file = await syntheticModel(name, mix);
+      const m = await load(file, 'vulkan', { batchSize: 7 }),
+        cpu = await load(file, false, { batchSize: 7 });
+      expect(m.info.gpu).not.toBeNull();
+      const prompt = promptOf(m, 90);
+      const w = m.createSession({ contextSize: 128 }),
+        f = m.createSession({ contextSize: 128, fullWindowCache: true }),
+        c = cpu.createSession({ contextSize: 128 });
+      expect(w.cacheBytes).toBeLessThan(f.cacheBytes);
+      const lw = await w.evaluate(prompt),
+        lf = await f.evaluate(prompt),
+        lc = await c.evaluate(prompt);
+      same(lw, lf, 'prompt');
+      const tol = mix === 'f16' ? 5e-3 : 3e-2;
+      const close = (a: Float32Array, b: Float32Array, what: string) => {
+        const { diff, scale } = maxDiff([a], [b]);
+        expect(diff / scale, what).toBeLessThan(tol);
+      };
+      close(lw, lc, 'prompt vs the CPU');
+      for (const t of [5, 17, 33, 2, 9, 41, 8, 3, 12, 20]) {
+        const a = await w.evaluate([t]),
+          b = await f.evaluate([t]),
+          d = await c.evaluate([t]);
+        same(a, b, `decode ${t}`);
+        close(a, d, `decode ${t} vs the CPU`);
+      }
+      // Save / restore (the windowed state into a fresh windowed session on the device).
+      const state = w.save();
+      const r = m.createSession({ contextSize: 128 });
+      r.restore(state);
+      const want = await f.evaluate([42]);
+      same(await w.evaluate([42]), want, 'after save');
+      same(await r.evaluate([42]), want, 'restored');
+      // Truncate within the window.
+      for (const s of [w, f]) s.truncate(97);
+      same(await w.evaluate([8, 9]), await f.evaluate([8, 9]), 'after truncate');
+      // Context shift whose kept tokens the windows still hold (keys re-rotated on the host,
+      // each layer with its own RoPE base on gemma3, the device copy uploaded again).
+      await w.shift(4, 30);
+      await f.shift(4, 30);
+      // The CPU session follows the same steps.
+      await c.evaluate([42]);
+      c.truncate(97);
+      await c.evaluate([8, 9]);
+      await c.shift(4, 30);
+      expect(Array.from(c.tokens)).toEqual(Array.from(w.tokens));
+      expect(Array.from(w.tokens)).toEqual(Array.from(f.tokens));
+      const sw = await w.evaluate([8, 9, 10]);
+      same(sw, await f.evaluate([8, 9, 10]), 'after shift');
+      close(sw, await c.evaluate([8, 9, 10]), 'after shift vs the CPU');
+      for (const s of [w, f, c, r]) s.dispose();
+    });
 });
 
 if (skipReason) it.skip(`models on the Vulkan backend: skipped (${skipReason})`, () => {});

@@ -25,12 +25,16 @@ export interface LoadedEngine {
   /** Evaluates one token; resolves with the greedy next token. */
   step(token: number): Promise<number>;
   close(): Promise<void>;
+  /** sparrow with sparsity > 0: the weight bytes its channel-major matrices read so far, and the dense equivalent. */
+  sparseBytes?(): { read: number; dense: number } | null;
 }
 
 export interface LoadOptions {
   threads: number;
   contextSize: number;
   batchSize: number;
+  /** sparrow only: loadModel's activation sparsity level (0 or absent: dense). */
+  sparsity?: number;
 }
 
 export interface Engine {
@@ -93,7 +97,12 @@ const sparrow: Engine = {
   async load(path, o) {
     const api = await sparrowApi();
     const info = await this.init();
-    const model = await api.loadModel(path, { threads: o.threads, batchSize: o.batchSize, gpu: benchGpu });
+    const model = await api.loadModel(path, {
+      threads: o.threads,
+      batchSize: o.batchSize,
+      gpu: benchGpu,
+      ...(o.sparsity ? { sparsity: o.sparsity } : {}),
+    });
     if (benchGpu && model.info.gpu) info.version = info.version.replace(/\)$/, `, vulkan: ${model.info.gpu.name})`);
     let session: ReturnType<typeof model.createSession>;
     try {
@@ -116,6 +125,10 @@ const sparrow: Engine = {
       async close() {
         session.dispose();
         model.dispose();
+      },
+      sparseBytes() {
+        const st = model.stats;
+        return st.sparseBytesRead === undefined ? null : { read: st.sparseBytesRead, dense: st.sparseBytesDense ?? 0 };
       },
     };
   },

@@ -18,7 +18,7 @@ import { LLAMA_INSTALL_HINT, sparrowApi } from './engines.js';
 import { renderHtml } from './html.js';
 import { resolveModels, type ResolvedModel } from './models.js';
 import { USAGE, parseBenchArgs, type BenchOptions, type EngineName } from './options.js';
-import { addRatios, engineReport, formatTable, type BenchReport, type ModelReport } from './report.js';
+import { addRatios, engineReport, formatTable, sparsityRunName, type BenchReport, type ModelReport } from './report.js';
 import { randomTokens } from './stats.js';
 import type { WorkReply, WorkRequest, WorkResult } from './worker.js';
 
@@ -103,24 +103,33 @@ async function availableEngines(wanted: EngineName[]): Promise<BenchReport['engi
 
 interface ModelRounds {
   model: ResolvedModel;
-  /** Per engine, one entry per round (null: that round failed). */
-  rounds: Map<EngineName, (WorkResult | null)[]>;
-  errors: Map<EngineName, string[]>;
+  /** Per run (an engine, or sparrow at a sparsity level), one entry per round (null: that round failed). */
+  rounds: Map<string, (WorkResult | null)[]>;
+  errors: Map<string, string[]>;
+}
+
+/** The runs of a round: each engine, then sparrow at each sparsity level above 0 (`--sparsity`). */
+function runList(engines: EngineName[], o: BenchOptions): { name: string; engine: EngineName; sparsity?: number }[] {
+  const runs: { name: string; engine: EngineName; sparsity?: number }[] = engines.map((e) => ({ name: e, engine: e }));
+  if (engines.includes('sparrow'))
+    for (const level of o.sparsity) if (level > 0) runs.push({ name: sparsityRunName(level), engine: 'sparrow', sparsity: level });
+  return runs;
 }
 
 /** Every round of every engine on one model; in each round the engines run one after the other. */
 async function benchModel(model: ResolvedModel, engines: EngineName[], o: BenchOptions, timeoutMs: number): Promise<ModelRounds> {
   const promptTokens = randomTokens(o.pp, model.nVocab, o.seed);
   const decodeTokens = randomTokens(o.tg + 1, model.nVocab, o.seed + 1);
-  const rounds = new Map<EngineName, (WorkResult | null)[]>(engines.map((e) => [e, []]));
-  const errors = new Map<EngineName, string[]>(engines.map((e) => [e, []]));
+  const runs = runList(engines, o);
+  const rounds = new Map<string, (WorkResult | null)[]>(runs.map((e) => [e.name, []]));
+  const errors = new Map<string, string[]>(runs.map((e) => [e.name, []]));
   for (let r = 0; r < o.rounds; r++) {
-    for (const e of engines) {
+    for (const { name: e, engine, sparsity } of runs) {
       const t0 = performance.now();
       process.stderr.write(`${model.name}: round ${r + 1}/${o.rounds}, ${e} ... `);
       try {
         const res = await runChild(
-          { engine: e, model: model.path, threads: o.threads, promptTokens, decodeTokens, iterations: 1, gpu: o.gpu },
+          { engine, model: model.path, threads: o.threads, promptTokens, decodeTokens, iterations: 1, sparsity, gpu: o.gpu },
           timeoutMs,
         );
         rounds.get(e)!.push(res);

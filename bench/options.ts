@@ -23,6 +23,8 @@ export interface BenchOptions {
   /** Child processes per engine and model; the engines alternate within each round. */
   rounds: number;
   quick: boolean;
+  /** Activation sparsity levels (byte fractions, 0..0.9) at which sparrow's decode is also measured; 0 is the dense run. */
+  sparsity: number[];
   json: boolean;
   kernels: boolean;
   /** `--gpu vulkan`: both engines on the GPU (sparrow's Vulkan backend, node-llama-cpp's Vulkan build); false: the CPU. */
@@ -57,6 +59,8 @@ options:
   --gpu vulkan      run both engines on the GPU: sparrow's Vulkan backend (npm run
                     build:vulkan; any Vulkan device, lavapipe included) and node-llama-cpp's
                     Vulkan build (@node-llama-cpp/<platform>-<arch>-vulkan, when installed)
+  --sparsity LIST   also measure sparrow at these activation sparsity levels (fractions of
+                    the layer weight bytes skipped per decoded token, 0..0.9), e.g. 0,0.25,0.5
   --quick           smoke run under a minute: ${QUICK_MODELS}, pp64, tg16, 1 round
   --json            print a machine-readable report on stdout (progress goes to stderr)
   --html FILE       also write a self-contained HTML report with charts
@@ -74,6 +78,7 @@ const SPEC = {
   tg: 'number',
   engines: 'string',
   quick: 'boolean',
+  sparsity: 'string',
   json: 'boolean',
   html: 'string',
   kernels: 'boolean',
@@ -132,6 +137,19 @@ function parseGpu(v: unknown): 'vulkan' | false {
   bad(`--gpu must be 'vulkan' (got '${String(v)}')`);
 }
 
+/** `--sparsity 0,0.25,0.5`: distinct levels from 0 to 0.9, in the order given. */
+function parseSparsity(v: unknown): number[] {
+  if (v === undefined) return [];
+  const out: number[] = [];
+  for (const item of String(v).split(',').map((s) => s.trim())) {
+    const x = item === '' ? NaN : Number(item);
+    if (!Number.isFinite(x) || x < 0 || x > 0.9) bad(`--sparsity: '${item}' is not a level from 0 to 0.9`);
+    if (!out.includes(x)) out.push(x);
+  }
+  if (out.length === 0) bad('--sparsity needs at least one level');
+  return out;
+}
+
 /** Returns the options, or 'help' when --help was asked for. */
 export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   const { flags, positional } = parseArgs(argv, SPEC, USAGE);
@@ -140,6 +158,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   if (flags.model !== undefined && flags.models !== undefined) bad('--model and --models cannot be used together');
 
   const quick = flags.quick === true;
+  if (flags.gpu !== undefined && flags.sparsity !== undefined)
+    bad('--sparsity runs on the CPU only (the Vulkan backend does not load sparse models): not with --gpu');
   let models: ModelSpec[];
   if (flags.model !== undefined) {
     const p = String(flags.model);
@@ -172,6 +192,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     tg,
     rounds: positiveInt('rounds', flags.rounds ?? (quick ? 1 : 3), 100),
     quick,
+    sparsity: parseSparsity(flags.sparsity),
     json: flags.json === true,
     kernels: flags.kernels === true,
     gpu: parseGpu(flags.gpu),

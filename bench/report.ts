@@ -36,6 +36,18 @@ export interface EngineReport {
   ratio: Record<Figure, Summary> | null;
   /** Why a round failed, when one did. */
   errors: string[];
+  /**
+   * sparrow at a sparsity level (`--sparsity`): the level, and the median over the rounds of
+   * the fraction of the layer matrices' weight bytes its decode steps skipped (measured by
+   * the kernels). bandwidth_fraction still counts the dense bytes per token.
+   */
+  sparsity?: number;
+  skipped_fraction?: number | null;
+}
+
+/** The report key of sparrow's run at a sparsity level. */
+export function sparsityRunName(level: number): string {
+  return `sparrow sparsity ${level}`;
 }
 
 export interface ModelReport {
@@ -45,7 +57,8 @@ export interface ModelReport {
   file_bytes: number;
   /** Bytes of weights one decode step reads (every matrix, one embedding row). */
   weight_bytes_per_token: number;
-  engines: Partial<Record<EngineName, EngineReport>>;
+  /** Per engine, and per sparrow sparsity level (sparsityRunName). */
+  engines: Partial<Record<string, EngineReport>>;
 }
 
 export interface BenchReport {
@@ -93,7 +106,10 @@ export function engineReport(
   };
   const stats = Object.fromEntries(FIGURES.map((f) => [f, summarize(samples[f])])) as Record<Figure, Summary>;
   const med = (f: Figure) => (Number.isFinite(stats[f].median) ? stats[f].median : null);
+  const level = rounds.find((r) => r?.sparsity !== undefined)?.sparsity;
+  const skipped = summarize(rounds.map((r) => r?.skipped_fraction ?? NaN)).median;
   return {
+    ...(level !== undefined ? { sparsity: level, skipped_fraction: Number.isFinite(skipped) ? skipped : null } : {}),
     version: rounds.find((r) => r)?.version ?? 'unknown',
     load_ms: med('load_ms'),
     pp_tps: med('pp_tps'),
@@ -209,6 +225,18 @@ export function formatTable(report: BenchReport): string {
         formatRatio(r) + mark,
       ]);
       first = false;
+    }
+    for (const e of Object.values(model.engines)) {
+      if (!e || e.sparsity === undefined) continue;
+      const l = model.engines['llama.cpp'];
+      const skipped = e.skipped_fraction == null ? '?' : `${(100 * e.skipped_fraction).toFixed(1)}%`;
+      rows.push([
+        '',
+        `${figureLabel('tg_tps', report.settings)} at sparsity ${e.sparsity} (skipped ${skipped})`,
+        formatValue('tg_tps', e.tg_tps) + spread('tg_tps', e.stats.tg_tps),
+        l ? formatValue('tg_tps', l.tg_tps) + spread('tg_tps', l.stats.tg_tps) : '-',
+        formatRatio(e.ratio?.tg_tps),
+      ]);
     }
   }
   out.push('', table(rows));

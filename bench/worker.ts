@@ -26,6 +26,8 @@ export interface WorkRequest {
   iterations: number;
   /** `--gpu vulkan`: both engines on the GPU. */
   gpu?: 'vulkan' | false;
+  /** sparrow only: the activation sparsity level to load the model with (absent: dense). */
+  sparsity?: number;
 }
 
 export interface WorkResult {
@@ -38,6 +40,9 @@ export interface WorkResult {
   tg_tps: number[];
   /** Peak resident set of the whole process, in bytes. */
   rss_bytes: number;
+  /** With a sparsity level: the level, and the fraction of the layer matrices' weight bytes the measured decode steps skipped (counted by the kernels). */
+  sparsity?: number;
+  skipped_fraction?: number | null;
 }
 
 export type WorkReply = { ok: true; result: WorkResult } | { ok: false; error: string; code?: string };
@@ -57,12 +62,13 @@ export async function measure(req: WorkRequest): Promise<WorkResult> {
   // Room for the prompt, the decode run and a few spare positions.
   const contextSize = Math.max(req.promptTokens.length, req.decodeTokens.length) + 16;
   const t0 = performance.now();
-  const loaded: LoadedEngine = await eng.load(req.model, { threads: req.threads, contextSize, batchSize: 512 });
+  const loaded: LoadedEngine = await eng.load(req.model, { threads: req.threads, contextSize, batchSize: 512, sparsity: req.sparsity });
   const load_ms = performance.now() - t0;
 
   const ttft: number[] = [];
   const tg: number[] = [];
   let warm = false;
+  let skipped: number | null = null;
   const pp = req.promptTokens.length;
   const n = req.decodeTokens.length - 1;
   try {
@@ -88,10 +94,13 @@ export async function measure(req: WorkRequest): Promise<WorkResult> {
       async () => {
         const steps = warm ? Math.min(WARMUP_DECODE, n) : n;
         await loaded.prompt(req.decodeTokens.slice(0, 1));
+        const b0 = loaded.sparseBytes?.() ?? null;
         const s = performance.now();
         for (let i = 1; i <= steps; i++) await loaded.step(req.decodeTokens[i]!);
         const ms = performance.now() - s;
+        const b1 = loaded.sparseBytes?.() ?? null;
         if (!warm) tg.push(ms);
+        if (!warm && b0 && b1 && b1.dense > b0.dense) skipped = 1 - (b1.read - b0.read) / (b1.dense - b0.dense);
         return { overriddenDuration: ms };
       },
       { beforeEach },
@@ -112,6 +121,7 @@ export async function measure(req: WorkRequest): Promise<WorkResult> {
     pp_tps: ttft.map((ms) => (pp * 1000) / ms),
     tg_tps: tg.map((ms) => (n * 1000) / ms),
     rss_bytes: peakRss(),
+    ...(req.sparsity !== undefined ? { sparsity: req.sparsity, skipped_fraction: skipped } : {}),
   };
 }
 

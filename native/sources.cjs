@@ -12,9 +12,9 @@ const path = require('path');
 
 const here = __dirname;
 const GROUPS = {
-  core: ['core', 'quant', 'kernels', 'kernels/generic', 'backend', 'model', 'sparse', 'runtime', 'gpu', 'addon'],
-  avx2: ['kernels/avx2'],
-  avx512: ['kernels/avx512'],
+  core: ['core', 'quant', 'kernels', 'kernels/generic', 'backend', 'model', 'sparse', 'sparse/generic', 'runtime', 'gpu', 'addon'],
+  avx2: ['kernels/avx2', 'sparse/avx2'],
+  avx512: ['kernels/avx512', 'sparse/avx512'],
   neon: ['kernels/neon'],
   vulkan: ['gpu/vulkan'],
 };

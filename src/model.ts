@@ -141,6 +141,13 @@ export interface ModelStats {
   maxBatch: number;
   /** Evaluations waiting for the model now. */
   queued: number;
+  /**
+   * Models loaded with sparsity > 0: weight bytes the channel-major layer matrices have
+   * read so far, and the bytes dense matrices would have read for the same products
+   * (1 - read / dense is the measured skipped fraction).
+   */
+  sparseBytesRead?: number;
+  sparseBytesDense?: number;
 }
 
 interface ModelAddon extends SessionAddon {

@@ -11,6 +11,18 @@
 //        BlockQ8A / BlockQ8KA blocks (quant/quant.h) from that path's quantizer
 //   _convertF16(isa, 'to' | 'round', x: Float32Array) -> Uint16Array | Float32Array
 //   _convertF16(isa, 'from', x: Uint16Array) -> Float32Array
+//   _sparseMatmul(isa, type, w, rows, cols, x, n, r0?, r1?) -> { y, read, dense }
+//        as _matmul through the channel-major SparseMatrix (sparse/sparse_matrix.h);
+//        read: the weight bytes its kernels read, dense: those a dense pass reads
+//   _sparseGetRow(type, w, rows, cols, r) -> Float32Array   row r of the SparseMatrix
+//   _sparseInfo() -> { types: ggml type ids with a sparse layout, kernelIsas: ISA names
+//        with sparse kernels (the others compute through the dense kernel) }
+//   _sparseModelRun(path, sparsity, threads, prompt: Int32Array, decode: Int32Array)
+//        -> { logits, batched, promptRead, promptDense, decodeRead, decodeDense }
+//        loads the model with ModelOptions::sparsity, evaluates the prompt, then decodes
+//        the tokens one at a time (logits: the prompt's last row then one row per step)
+//        and, in two other sessions, batched two at a time (batched: two rows per step);
+//        the byte counts of the model's channel-major matrices (0 for a dense model)
 //   _matrixInfo(type, rows, cols) -> { rowAlign, inputBytesPerToken }
 //        the ggml type names make_matrix computes with, and the architectures the model
 //        loader knows (for `sparrow inspect`)
@@ -29,7 +41,10 @@
 #include "core/ggml_types.h"
 #include "kernels/matmul.h"
 #include "model/model.h"
+#include "model/session.h"
 #include "quant/quant.h"
+#include "sparse/sparse_kernels.h"
+#include "sparse/sparse_matrix.h"
 
 namespace {
 
@@ -126,6 +141,120 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     sparrow::set_isa(saved);
     return y;
   });
+}
+
+Napi::Value SparseMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    Isa isa = arg_isa(info, 0);
+    uint32_t type = arg_type(info, 1);
+    auto w = arg_typed<Napi::Uint8Array>(info, 2, "w");
+    auto rows = int64_t(arg_number(info, 3, "rows")), cols = int64_t(arg_number(info, 4, "cols"));
+    auto x = arg_typed<Napi::Float32Array>(info, 5, "x");
+    auto n = int64_t(arg_number(info, 6, "n"));
+    int64_t r0 = info.Length() > 7 ? int64_t(arg_number(info, 7, "r0")) : 0;
+    int64_t r1 = info.Length() > 8 ? int64_t(arg_number(info, 8, "r1")) : rows;
+    check_weights(info, type, w.ByteLength(), rows, cols);
+    if (n < 0 || x.ElementLength() != size_t(n * cols))
+      throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "x must hold n x cols floats");
+    auto stats = std::make_shared<sparrow::SparseStats>();
+    auto m = sparrow::make_sparse_matrix(type, w.Data(), rows, cols, "test", stats);
+    std::vector<uint8_t> xq(m->input_bytes(n) + 64);
+    m->quantize_input(x.Data(), n, xq.data());
+    auto y = Napi::Float32Array::New(env, size_t(n * rows));
+    std::memset(y.Data(), 0, y.ByteLength());
+    Isa saved = sparrow::current_isa();
+    sparrow::set_isa(isa);
+    try {
+      m->mul(xq.data(), n, y.Data(), rows, r0, r1);
+    } catch (...) {
+      sparrow::set_isa(saved);
+      throw;
+    }
+    sparrow::set_isa(saved);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("y", y);
+    o.Set("read", Napi::Number::New(env, double(stats->read.load())));
+    o.Set("dense", Napi::Number::New(env, double(stats->dense.load())));
+    return o;
+  });
+}
+
+Napi::Value SparseModelRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    std::string path = arg_string(info, 0, "path");
+    sparrow::ModelOptions o;
+    o.sparsity = float(arg_number(info, 1, "sparsity"));
+    o.threads = int(arg_number(info, 2, "threads"));
+    auto prompt = arg_typed<Napi::Int32Array>(info, 3, "prompt");
+    auto decode = arg_typed<Napi::Int32Array>(info, 4, "decode");
+    auto m = sparrow::Model::load(path, o);
+    sparrow::SparseStats* st = m->sparse_stats();
+    sparrow::SessionOptions so;
+    so.context_size = 256;
+    sparrow::Session a(m, so), b(m, so), c(m, so);
+    const size_t V = size_t(a.output_width()), np = prompt.ElementLength(), nd = decode.ElementLength();
+    auto logits = Napi::Float32Array::New(env, V * (nd + 1));
+    auto batched = Napi::Float32Array::New(env, 2 * V * nd);
+    std::vector<float> out = a.evaluate(prompt.Data(), np, false, nullptr);
+    std::memcpy(logits.Data(), out.data() + out.size() - V, V * 4);
+    const double p_read = st ? double(st->read.load()) : 0, p_dense = st ? double(st->dense.load()) : 0;
+    if (st) st->reset();
+    for (size_t i = 0; i < nd; i++) {
+      out = a.evaluate(decode.Data() + i, 1, false, nullptr);
+      std::memcpy(logits.Data() + V * (i + 1), out.data() + out.size() - V, V * 4);
+    }
+    const double d_read = st ? double(st->read.load()) : 0, d_dense = st ? double(st->dense.load()) : 0;
+    b.evaluate(prompt.Data(), np, false, nullptr);
+    c.evaluate(prompt.Data(), np, false, nullptr);
+    for (size_t i = 0; i < nd; i++) {
+      sparrow::Session* ss[2] = {&b, &c};
+      int32_t toks[2] = {decode.Data()[i], decode.Data()[i]};
+      float* dst[2] = {batched.Data() + 2 * V * i, batched.Data() + 2 * V * i + V};
+      sparrow::Session::decode_batch(ss, toks, 2, dst);
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("logits", logits);
+    r.Set("batched", batched);
+    r.Set("promptRead", p_read);
+    r.Set("promptDense", p_dense);
+    r.Set("decodeRead", d_read);
+    r.Set("decodeDense", d_dense);
+    return r;
+  });
+}
+
+Napi::Value SparseGetRow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    uint32_t type = arg_type(info, 0);
+    auto w = arg_typed<Napi::Uint8Array>(info, 1, "w");
+    auto rows = int64_t(arg_number(info, 2, "rows")), cols = int64_t(arg_number(info, 3, "cols"));
+    auto r = int64_t(arg_number(info, 4, "r"));
+    check_weights(info, type, w.ByteLength(), rows, cols);
+    if (r < 0 || r >= rows) throw sparrow::addon::js_error(env, "ERR_INVALID_ARG", "r is out of range");
+    auto m = sparrow::make_sparse_matrix(type, w.Data(), rows, cols, "test", nullptr);
+    auto out = Napi::Float32Array::New(env, size_t(cols));
+    m->get_row(r, out.Data());
+    return out;
+  });
+}
+
+Napi::Value SparseInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array types = Napi::Array::New(env);
+  for (uint32_t t = 0; t < 64; t++)
+    if (sparrow::sparse_supported(t)) types.Set(types.Length(), Napi::Number::New(env, t));
+  Napi::Array isas = Napi::Array::New(env);
+  for (Isa i : {Isa::Generic, Isa::AVX2, Isa::AVX512, Isa::NEON}) {
+    const sparrow::SparseKernels& sk = sparrow::sparse_kernels_for(i);
+    if (sparrow::isa_compiled(i) && sk.smm_q4_0) isas.Set(isas.Length(), Napi::String::New(env, sparrow::isa_name(i)));
+  }
+  o.Set("types", types);
+  o.Set("kernelIsas", isas);
+  return o;
 }
 
 Napi::Value MatmulReference(const Napi::CallbackInfo& info) {
@@ -303,6 +432,10 @@ SPARROW_INTERNAL_BINDING(kernels) {
   exports.Set("_quantize", Napi::Function::New(env, Quantize, "_quantize"));
   exports.Set("_dequantize", Napi::Function::New(env, Dequantize, "_dequantize"));
   exports.Set("_matmul", Napi::Function::New(env, Matmul, "_matmul"));
+  exports.Set("_sparseMatmul", Napi::Function::New(env, SparseMatmul, "_sparseMatmul"));
+  exports.Set("_sparseModelRun", Napi::Function::New(env, SparseModelRun, "_sparseModelRun"));
+  exports.Set("_sparseGetRow", Napi::Function::New(env, SparseGetRow, "_sparseGetRow"));
+  exports.Set("_sparseInfo", Napi::Function::New(env, SparseInfo, "_sparseInfo"));
   exports.Set("_matmulReference", Napi::Function::New(env, MatmulReference, "_matmulReference"));
   exports.Set("_dotF16", Napi::Function::New(env, DotF16, "_dotF16"));
   exports.Set("_axpyF16", Napi::Function::New(env, AxpyF16, "_axpyF16"));

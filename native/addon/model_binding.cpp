@@ -547,6 +547,12 @@ Napi::Value ModelStats(const Napi::CallbackInfo& info) {
   o.Set("batchedTokens", st.batched_tokens);
   o.Set("maxBatch", st.max_batch);
   o.Set("queued", double(st.queued));
+  // Weight bytes read by the channel-major layer matrices (loadModel's sparsity > 0),
+  // and those a dense pass would have read: their ratio is the measured skipped fraction.
+  if (const auto& m = handle<ModelHolder>(info, 0, "model")->model; m && m->sparse_stats()) {
+    o.Set("sparseBytesRead", double(m->sparse_stats()->read.load()));
+    o.Set("sparseBytesDense", double(m->sparse_stats()->dense.load()));
+  }
   return o;
 }
 

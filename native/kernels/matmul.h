@@ -50,7 +50,8 @@ class Matrix {
   // Row r as floats (token embeddings).
   virtual void get_row(int64_t r, float* out) const = 0;
   // The weights as given to make_matrix (GGUF blocks, row after row), for backends that
-  // upload them as they are (the GPU backends); the caller keeps them alive.
+  // upload them as they are (the GPU backends); the caller keeps them alive. Null where
+  // the weights exist only in another layout (native/sparse: channel-major).
   const void* source() const { return source_; }
 
  protected:

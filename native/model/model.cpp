@@ -106,6 +106,10 @@ class Loader {
   Loader(const GGUFFile& f, const std::string& prefix, LoadTracker* tracker = nullptr, ParallelFor par = {})
       : f_(f), prefix_(prefix), tracker_(tracker), par_(std::move(par)) {}
 
+  // With stats set, layer_matrix and split_rows(..., true) store the matrices whose type
+  // has a channel-major layout as SparseMatrix (sparse/sparse_matrix.h), counting into stats.
+  void set_sparse(std::shared_ptr<SparseStats> stats) { sparse_ = std::move(stats); }
+
   const GGUFTensor* tensor(const std::string& name, bool required) const {
     const GGUFTensor* t = f_.tensor(name);
     if (!t && required)
@@ -131,11 +135,22 @@ class Loader {
     return make(*t);
   }
 
+  // A layer's projection (q, k, v, output, gate, up, down): channel-major when sparse.
+  std::unique_ptr<Matrix> layer_matrix(const std::string& name, int64_t cols, int64_t rows) const {
+    const GGUFTensor* t = tensor(name, true);
+    if (!sparse_ || !sparse_supported(t->type)) return matrix(name, cols, rows);
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
+                                                      std::to_string(cols) + ", " + std::to_string(rows) + "]");
+    return make(*t, true);
+  }
+
   // The Matrix of tensor t, repacked on the load's threads; the tensor's pages of the
   // mapping are dropped as soon as they have been read (see release_pages).
-  std::unique_ptr<Matrix> make(const GGUFTensor& t) const {
+  std::unique_ptr<Matrix> make(const GGUFTensor& t, bool sparse = false) const {
     if (tracker_) tracker_->check();
-    std::unique_ptr<Matrix> m = make_matrix(t, par_);
+    std::unique_ptr<Matrix> m = sparse ? make_sparse_matrix(t.type, t.data, t.ne[1], t.ne[0], t.name.c_str(), sparse_, par_)
+                                       : make_matrix(t, par_);
     if (repacked_at_load(t.type)) release_pages(t);
     if (tracker_) tracker_->done(t);
     return m;
@@ -144,7 +159,9 @@ class Loader {
   // The Matrices of consecutive row ranges of a weight of ne = [cols, sum(rows)] (a fused
   // QKV or gate/up tensor): each a view of its rows of the tensor, prepared as a matrix of
   // its own (rows of a GGUF matrix are stored one after the other, whole blocks each).
-  std::vector<std::unique_ptr<Matrix>> split_rows(const GGUFTensor& t, int64_t cols, const std::vector<int64_t>& rows) const {
+  std::vector<std::unique_ptr<Matrix>> split_rows(const GGUFTensor& t, int64_t cols, const std::vector<int64_t>& rows,
+                                                  bool layer = false) const {
+    const bool sparse = layer && sparse_ && sparse_supported(t.type);
     int64_t total = 0;
     for (int64_t r : rows) total += r;
     if (t.ne[0] != cols || t.ne[1] != total || t.ne[2] != 1 || t.ne[3] != 1)
@@ -165,7 +182,8 @@ class Loader {
       part.offset = t.offset + uint64_t(r0) * row_bytes;
       part.data = t.data + uint64_t(r0) * row_bytes;
       part.bytes = uint64_t(r) * row_bytes;
-      out.push_back(make_matrix(part, par_));
+      out.push_back(sparse ? make_sparse_matrix(part.type, part.data, r, cols, part.name.c_str(), sparse_, par_)
+                           : make_matrix(part, par_));
       r0 += r;
     }
     if (repacked_at_load(t.type)) release_pages(t);
@@ -233,6 +251,7 @@ class Loader {
   std::string prefix_;
   LoadTracker* tracker_;
   ParallelFor par_;
+  std::shared_ptr<SparseStats> sparse_;
 };
 
 uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
@@ -274,6 +293,10 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
 
   // Hyper-parameters (hparams.cpp).
   Loader L(f, arch, &tracker, par);
+  if (opts.sparsity > 0) {
+    m->sparse_stats_ = std::make_shared<SparseStats>();
+    L.set_sparse(m->sparse_stats_);
+  }
   HParams& hp = m->hp_;
   hp = read_hparams(f, *m->arch_);
 
@@ -307,14 +330,14 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     if (const GGUFTensor* qkv = A.attn_qkv != Need::Absent ? L.tensor(b + "attn_qkv.weight", false) : nullptr) {
       if (L.tensor(b + "attn_qkv.bias", false))
         throw sparrow_error("ERR_BAD_MODEL", "tensor '" + b + "attn_qkv.bias' is not supported (architecture '" + arch + "')");
-      auto parts = L.split_rows(*qkv, D, {Q, KV, KV});
+      auto parts = L.split_rows(*qkv, D, {Q, KV, KV}, true);
       w.wq = std::move(parts[0]), w.wk = std::move(parts[1]), w.wv = std::move(parts[2]);
     } else {
-      w.wq = L.matrix(b + "attn_q.weight", D, Q);
-      w.wk = L.matrix(b + "attn_k.weight", D, KV);
-      w.wv = L.matrix(b + "attn_v.weight", D, KV);
+      w.wq = L.layer_matrix(b + "attn_q.weight", D, Q);
+      w.wk = L.layer_matrix(b + "attn_k.weight", D, KV);
+      w.wv = L.layer_matrix(b + "attn_v.weight", D, KV);
     }
-    w.wo = L.matrix(b + "attn_output.weight", Q, D);
+    w.wo = L.layer_matrix(b + "attn_output.weight", Q, D);
     w.bq = L.vec(b + "attn_q.bias", Q, A.qkv_bias);
     w.bk = L.vec(b + "attn_k.bias", KV, A.qkv_bias);
     w.bv = L.vec(b + "attn_v.bias", KV, A.qkv_bias);
@@ -341,13 +364,13 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
       moe->ffn.act = A.ffn_act;
       w.moe = std::move(moe);
     } else if (A.ffn_up_gate) {  // ffn_up: the gate rows, then the up rows
-      auto parts = L.split_rows(*L.tensor(b + "ffn_up.weight", true), D, {FF, FF});
+      auto parts = L.split_rows(*L.tensor(b + "ffn_up.weight", true), D, {FF, FF}, true);
       w.w_gate = std::move(parts[0]), w.w_up = std::move(parts[1]);
     } else {
-      w.w_gate = L.matrix(b + "ffn_gate.weight", D, FF);
-      w.w_up = L.matrix(b + "ffn_up.weight", D, FF);
+      w.w_gate = L.layer_matrix(b + "ffn_gate.weight", D, FF);
+      w.w_up = L.layer_matrix(b + "ffn_up.weight", D, FF);
     }
-    if (!w.moe) w.w_down = L.matrix(b + "ffn_down.weight", FF, D);
+    if (!w.moe) w.w_down = L.layer_matrix(b + "ffn_down.weight", FF, D);
     w.ffn_post_norm = L.vec(b + "post_ffw_norm.weight", D, A.post_norms);
   }
 

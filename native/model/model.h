@@ -18,6 +18,7 @@
 #include "gpu/gpu.h"
 #include "hparams.h"
 #include "kernels/matmul.h"
+#include "sparse/sparse_matrix.h"
 
 namespace sparrow {
 
@@ -99,6 +100,9 @@ class Model {
   Backend& backend() const { return gpu_ ? *gpu_ : static_cast<Backend&>(*backend_); }
   // The GPU device the forward pass runs on, or nullptr for the CPU.
   const GpuDevice* gpu() const { return gpu_ ? &gpu_device_ : nullptr; }
+  // The weight bytes read by the channel-major layer matrices (ModelOptions::sparsity > 0),
+  // against those a dense pass would read; null for a dense model.
+  SparseStats* sparse_stats() const { return sparse_stats_.get(); }
 
  private:
   Model() = default;
@@ -117,6 +121,7 @@ class Model {
   std::unique_ptr<CpuBackend> backend_;
   std::unique_ptr<Backend> gpu_;  // set: the forward pass runs there (the CPU backend stays for loading)
   GpuDevice gpu_device_;
+  std::shared_ptr<SparseStats> sparse_stats_;
   mutable std::mutex run_mutex_;
 };
 

@@ -8,5 +8,8 @@ describe('bench --gpu', () => {
     expect((parseBenchArgs(['--gpu', 'vulkan', '--quick']) as BenchOptions).gpu).toBe('vulkan');
     expect((parseBenchArgs(['--gpu', 'Vulkan']) as BenchOptions).gpu).toBe('vulkan');
     expect(() => parseBenchArgs(['--gpu', 'cuda'])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG' }));
+    // Sparse models run on the CPU only.
+    expect(() => parseBenchArgs(['--gpu', 'vulkan', '--sparsity', '0,0.3'])).toThrow(/--sparsity runs on the CPU only/);
+    expect((parseBenchArgs(['--sparsity', '0,0.3']) as BenchOptions).sparsity).toEqual([0, 0.3]);
   });
 });

@@ -81,6 +81,12 @@ async function packageVersion(): Promise<string> {
 
 let sparrowInfo: EngineInfo | undefined;
 
+/** `--gpu vulkan`: both engines on the GPU (set by the worker before init()); false: the CPU. */
+let benchGpu: 'vulkan' | false = false;
+export function useGpu(gpu: 'vulkan' | false): void {
+  benchGpu = gpu;
+}
+
 const sparrow: Engine = {
   async init() {
     const api = await sparrowApi();
@@ -94,8 +100,10 @@ const sparrow: Engine = {
     const model = await api.loadModel(path, {
       threads: o.threads,
       batchSize: o.batchSize,
+      gpu: benchGpu,
       ...(o.sparsity ? { sparsity: o.sparsity } : {}),
     });
+    if (benchGpu && model.info.gpu) info.version = info.version.replace(/\)$/, `, vulkan: ${model.info.gpu.name})`);
     let session: ReturnType<typeof model.createSession>;
     try {
       session = model.createSession({ contextSize: o.contextSize });
@@ -153,10 +161,20 @@ const llamaCpp: Engine = {
     if (llamaInfo) return llamaInfo;
     const lib = await importNodeLlamaCpp();
     if (!lib) throw new SparrowError(`node-llama-cpp is not installed (add it with \`${LLAMA_INSTALL_HINT}\`)`, 'ERR_NO_PEER');
-    // CPU only, like sparrow here; maxThreads 0 lifts its default cap so --threads is obeyed.
-    llamaInstance = await lib.getLlama({ gpu: false, logLevel: lib.LlamaLogLevel.error, maxThreads: 0 });
+    // The CPU, like sparrow here (--gpu vulkan: its Vulkan build, the optional package
+    // @node-llama-cpp/linux-x64-vulkan of the same version; never a build from source).
+    // maxThreads 0 lifts its default cap so --threads is obeyed.
+    try {
+      llamaInstance = await lib.getLlama({ gpu: benchGpu, build: 'never', logLevel: lib.LlamaLogLevel.error, maxThreads: 0 });
+    } catch (err) {
+      if (!benchGpu) throw err;
+      throw new SparrowError(
+        `node-llama-cpp's Vulkan build is not available (npm i -D @node-llama-cpp/${process.platform}-${process.arch}-vulkan@3.21.1): ${(err as Error).message}`,
+        'ERR_NO_PEER',
+      );
+    }
     const v = await lib.getModuleVersion().catch(() => undefined);
-    llamaInfo = { version: `node-llama-cpp ${v ?? '?'} (llama.cpp ${llamaInstance.llamaCppRelease.release}, cpu)` };
+    llamaInfo = { version: `node-llama-cpp ${v ?? '?'} (llama.cpp ${llamaInstance.llamaCppRelease.release}, ${benchGpu || 'cpu'})` };
     return llamaInfo;
   },
   async load(path, o) {

@@ -129,7 +129,7 @@ async function benchModel(model: ResolvedModel, engines: EngineName[], o: BenchO
       process.stderr.write(`${model.name}: round ${r + 1}/${o.rounds}, ${e} ... `);
       try {
         const res = await runChild(
-          { engine, model: model.path, threads: o.threads, promptTokens, decodeTokens, iterations: 1, sparsity },
+          { engine, model: model.path, threads: o.threads, promptTokens, decodeTokens, iterations: 1, sparsity, gpu: o.gpu },
           timeoutMs,
         );
         rounds.get(e)!.push(res);

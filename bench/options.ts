@@ -27,6 +27,8 @@ export interface BenchOptions {
   sparsity: number[];
   json: boolean;
   kernels: boolean;
+  /** `--gpu vulkan`: both engines on the GPU (sparrow's Vulkan backend, node-llama-cpp's Vulkan build); false: the CPU. */
+  gpu: 'vulkan' | false;
   html?: string;
   /** Seed of the random token ids fed to both engines. */
   seed: number;
@@ -54,6 +56,9 @@ options:
   --pp N            prompt tokens (default 512)
   --tg N            generated tokens (default 128)
   --engines LIST    sparrow,llama.cpp (default both)
+  --gpu vulkan      run both engines on the GPU: sparrow's Vulkan backend (npm run
+                    build:vulkan; any Vulkan device, lavapipe included) and node-llama-cpp's
+                    Vulkan build (@node-llama-cpp/<platform>-<arch>-vulkan, when installed)
   --sparsity LIST   also measure sparrow at these activation sparsity levels (fractions of
                     the layer weight bytes skipped per decoded token, 0..0.9), e.g. 0,0.25,0.5
   --quick           smoke run under a minute: ${QUICK_MODELS}, pp64, tg16, 1 round
@@ -78,6 +83,7 @@ const SPEC = {
   html: 'string',
   kernels: 'boolean',
   seed: 'number',
+  gpu: 'string',
   help: 'boolean',
 } as const;
 
@@ -125,6 +131,12 @@ export function parseModelList(list: string): ModelSpec[] {
   return out;
 }
 
+function parseGpu(v: unknown): 'vulkan' | false {
+  if (v === undefined) return false;
+  if (String(v).toLowerCase() === 'vulkan') return 'vulkan';
+  bad(`--gpu must be 'vulkan' (got '${String(v)}')`);
+}
+
 /** `--sparsity 0,0.25,0.5`: distinct levels from 0 to 0.9, in the order given. */
 function parseSparsity(v: unknown): number[] {
   if (v === undefined) return [];
@@ -146,6 +158,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   if (flags.model !== undefined && flags.models !== undefined) bad('--model and --models cannot be used together');
 
   const quick = flags.quick === true;
+  if (flags.gpu !== undefined && flags.sparsity !== undefined)
+    bad('--sparsity runs on the CPU only (the Vulkan backend does not load sparse models): not with --gpu');
   let models: ModelSpec[];
   if (flags.model !== undefined) {
     const p = String(flags.model);
@@ -181,6 +195,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     sparsity: parseSparsity(flags.sparsity),
     json: flags.json === true,
     kernels: flags.kernels === true,
+    gpu: parseGpu(flags.gpu),
     html,
     seed: flags.seed === undefined ? 1 : positiveInt('seed', flags.seed, 0xffffffff),
     argv: [...argv],

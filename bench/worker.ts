@@ -13,7 +13,7 @@
  *   followed by greedy sampling (llama-bench's tg at depth 0). tg_tps = tg / time.
  */
 import { Bench } from 'tinybench';
-import { engine, type LoadedEngine } from './engines.js';
+import { engine, useGpu, type LoadedEngine } from './engines.js';
 import type { EngineName } from './options.js';
 
 export interface WorkRequest {
@@ -24,6 +24,8 @@ export interface WorkRequest {
   promptTokens: number[];
   decodeTokens: number[];
   iterations: number;
+  /** `--gpu vulkan`: both engines on the GPU. */
+  gpu?: 'vulkan' | false;
   /** sparrow only: the activation sparsity level to load the model with (absent: dense). */
   sparsity?: number;
 }
@@ -54,6 +56,7 @@ export function peakRss(): number {
 }
 
 export async function measure(req: WorkRequest): Promise<WorkResult> {
+  useGpu(req.gpu ?? false);
   const eng = engine(req.engine);
   await eng.init();
   // Room for the prompt, the decode run and a few spare positions.

@@ -3,7 +3,8 @@
 //   binding.gyp:    node native/sources.cjs <group>          (paths relative to the repo root)
 //   CMakeLists.txt: node sources.cjs --cmake <group>         (absolute paths, ';'-separated)
 // Groups: "core" (everything compiled with baseline flags) and one group per ISA
-// ("avx2", "avx512", "neon") whose files get that ISA's compiler flags. A new .cpp file
+// ("avx2", "avx512", "neon") whose files get that ISA's compiler flags, and "vulkan" (the
+// Vulkan backend: only the cmake build with SPARROW_VULKAN compiles it). A new .cpp file
 // joins a group by being put in its folder; nothing else needs editing.
 'use strict';
 const fs = require('fs');
@@ -11,10 +12,11 @@ const path = require('path');
 
 const here = __dirname;
 const GROUPS = {
-  core: ['core', 'quant', 'kernels', 'kernels/generic', 'backend', 'model', 'sparse', 'sparse/generic', 'runtime', 'addon'],
+  core: ['core', 'quant', 'kernels', 'kernels/generic', 'backend', 'model', 'sparse', 'sparse/generic', 'runtime', 'gpu', 'addon'],
   avx2: ['kernels/avx2', 'sparse/avx2'],
   avx512: ['kernels/avx512', 'sparse/avx512'],
   neon: ['kernels/neon'],
+  vulkan: ['gpu/vulkan'],
 };
 
 function list(group) {

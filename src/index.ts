@@ -3,7 +3,7 @@ export { SparrowError, GGUFError } from './errors.js';
 export { inspectGGUF } from './gguf.js';
 export type { GGUFInfo, GGUFTensorInfo, GGUFMetadataValue } from './gguf.js';
 export { systemInfo, setIsa } from './system.js';
-export type { SystemInfo, Isa } from './system.js';
+export type { SystemInfo, Isa, GpuInfo } from './system.js';
 export { Tokenizer, TokenDecoder, TokenAttr, loadTokenizer } from './tokenizer/index.js';
 export type { TokenizeOptions, DetokenizeOptions, SpecialTokens, TokenizerKind } from './tokenizer/index.js';
 export { applyChatTemplate, detectChatFormat, BUILTIN_TEMPLATES } from './templates/index.js';

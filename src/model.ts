@@ -42,6 +42,16 @@ export interface LoadModelOptions {
    */
   maxQueue?: number;
   /**
+   * Where the forward pass runs. 'auto' (the default): a GPU when this build has the Vulkan
+   * backend (`npm run build:vulkan`) and the machine a real GPU (never a CPU-type Vulkan
+   * device such as Mesa's lavapipe), else the CPU; a model the GPU backend cannot run yet
+   * (a head dimension above 256, or sparsity > 0) stays on the CPU. 'vulkan': a Vulkan device
+   * of any type, or a SparrowError ERR_NO_GPU. false: the CPU. `model.info.gpu` says which.
+   */
+  gpu?: 'auto' | 'vulkan' | false;
+  /** Which device (the `index` of `systemInfo().gpus`); default: the first suitable one. */
+  gpuDevice?: number;
+  /**
    * Activation sparsity of decoding: the fraction of the layer matrices' weight bytes that
    * each decoded token skips, a number from 0 to 0.9 (default 0: the exact dense path).
    * The smallest-magnitude inputs of each layer's matrix products are zeroed, per site and
@@ -97,6 +107,8 @@ export interface ModelInfo {
   /** Threads and batch size in use. */
   threads: number;
   batchSize: number;
+  /** The GPU the forward pass runs on, or null for the CPU. */
+  gpu: { api: 'vulkan'; index: number; name: string; type: string; memory: number } | null;
   /** The activation sparsity in effect (LoadModelOptions.sparsity). */
   sparsity: SparsityInfo;
 }
@@ -141,7 +153,7 @@ export interface ModelStats {
 interface ModelAddon extends SessionAddon {
   loadModel(
     path: string,
-    options: { threads?: number; batchSize?: number; maxQueue?: number; sparsity?: number },
+    options: NativeLoadOptions,
     onProgress?: (fraction: number) => void,
     abortFlag?: NativeHandle,
   ): Promise<[NativeHandle, PackedMetadata]>;
@@ -158,6 +170,8 @@ interface ModelAddon extends SessionAddon {
   ): NativeHandle;
 }
 
+type NativeLoadOptions = Pick<LoadModelOptions, 'threads' | 'batchSize' | 'maxQueue' | 'sparsity' | 'gpu' | 'gpuDevice'>;
+
 function checkInteger(value: unknown, name: string, min: number, max: number): void {
   if (value === undefined) return;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
@@ -173,6 +187,9 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   checkInteger(options.threads, 'threads', 1, 256);
   checkInteger(options.batchSize, 'batchSize', 1, 65536);
   checkInteger(options.maxQueue, 'maxQueue', 1, 2 ** 30);
+  checkInteger(options.gpuDevice, 'gpuDevice', 0, 64);
+  if (options.gpu !== undefined && options.gpu !== 'auto' && options.gpu !== 'vulkan' && options.gpu !== false)
+    throw new SparrowError(`loadModel: gpu must be 'auto', 'vulkan' or false (got ${String(options.gpu)})`, 'ERR_INVALID_ARG');
   checkLevel(options.sparsity);
   const cal = options.sparsityCalibration;
   if (cal !== undefined && cal !== false && (typeof cal !== 'string' || cal.length === 0))
@@ -184,8 +201,8 @@ export async function loadModel(path: string, options: LoadModelOptions = {}): P
   if (signal !== undefined && !(signal instanceof AbortSignal))
     throw new SparrowError('loadModel: options.signal must be an AbortSignal', 'ERR_INVALID_ARG');
   if (signal?.aborted) throw abortError('loadModel');
-  const { threads, batchSize, maxQueue, sparsity } = options;
-  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, sparsity }, calibration, onProgress, signal);
+  const { threads, batchSize, maxQueue, sparsity, gpu, gpuDevice } = options;
+  return loadWithProgress(addon<ModelAddon>(), path, { threads, batchSize, maxQueue, sparsity, gpu, gpuDevice }, calibration, onProgress, signal);
 }
 
 /** Share of the progress given to the weights; the tokenizer has the rest. */
@@ -199,7 +216,7 @@ const WEIGHTS_SHARE = 0.9;
 async function loadWithProgress(
   native: ModelAddon,
   path: string,
-  nativeOptions: { threads?: number; batchSize?: number; maxQueue?: number; sparsity?: number },
+  nativeOptions: NativeLoadOptions,
   calibration: string | null,
   onProgress: ((fraction: number) => void) | undefined,
   signal: AbortSignal | undefined,

@@ -15,6 +15,32 @@ export interface SystemInfo {
   weightTypes: string[];
   /** The architectures it runs (`general.architecture` values). */
   architectures: string[];
+  /**
+   * The GPU devices a model can run on (`loadModel`'s `gpu` and `gpuDevice` options): empty
+   * when this build has no Vulkan backend (`npm run build:vulkan`), or the machine no Vulkan
+   * loader or device.
+   */
+  gpus: GpuInfo[];
+  /** True when this build contains the Vulkan backend. */
+  vulkan: boolean;
+  /** Why `gpus` is empty (absent when it is not). */
+  gpuUnavailableReason?: string;
+}
+
+export interface GpuInfo {
+  /** The `gpuDevice` value that picks it. */
+  index: number;
+  api: 'vulkan';
+  name: string;
+  /** 'discrete', 'integrated', 'virtual', 'cpu' (a CPU-type device such as lavapipe: `gpu: 'auto'` skips it), 'other'. */
+  type: string;
+  /** Bytes of its largest device-local memory heap. */
+  memory: number;
+  /** Bytes one storage buffer may span (the backend splits larger weights). */
+  maxBufferSize: number;
+  driver: string;
+  /** 'fp16', 'int8', 'storage16', 'fp64', 'subgroupN' (N: the subgroup size), 'cooperativeMatrix', 'integerDotProduct'. */
+  features: string[];
 }
 
 /** Whether an architecture's loader reads a tensor: never, when the file has it, or always (else ERR_MISSING_TENSOR). */

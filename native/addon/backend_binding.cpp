@@ -5,7 +5,8 @@
 // Not public API: it exists for the per-op test suite (test/backend/), which runs every
 // operation of every backend on every ISA path against plain references. Each call makes
 // a fresh backend, runs one pass of the operation over the tokens of `spec.seqs` and
-// returns the result. spec (all ops): backend ('cpu'), isa (a kernels path, forced for the
+// returns the result. spec (all ops): backend ('cpu', or 'vulkan' with gpuDevice: the GPU suite
+// test/gpu/ compares the two; backends() lists only the bit-exact CPU), isa (a kernels path, forced for the
 // call), threads (1), seqs ([{ pos0, n }], default: one sequence at 0 of all the rows).
 // Per op (arrays are row-major, one row per token):
 //   embed       { type, w: Uint8Array, rows, cols, tokens: Int32Array }
@@ -38,6 +39,7 @@
 #include "backend/cpu_backend.h"
 #include "backend/sparsify.h"
 #include "core/error.h"
+#include "gpu/gpu.h"
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "kernels/matmul.h"
@@ -87,9 +89,11 @@ struct Spec {
   }
 };
 
-std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads, int gpu_device) {
   if (threads < 1 || threads > 64) bad("threads must be 1..64");
   if (name == "cpu") return std::make_unique<sparrow::CpuBackend>(threads);
+  // The Vulkan backend (builds with it, where a device exists): gpuDevice, else the first device.
+  if (name == "vulkan") return sparrow::gpu_make_backend(gpu_device >= 0 ? gpu_device : sparrow::gpu_choose(sparrow::GpuMode::Vulkan, -1));
   bad("unknown backend '" + name + "'");
 }
 
@@ -131,7 +135,7 @@ Napi::Float32Array output(Napi::Env env, Backend& be, Act a) {
 }
 
 Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
-  auto be = make_backend(s.str("backend", "cpu"), s.integer("threads", 1));
+  auto be = make_backend(s.str("backend", "cpu"), s.integer("threads", 1), s.integer("gpuDevice", -1));
   // The sequences of the pass.
   std::vector<sparrow::SeqSpan> seqs;
   if (s.has("seqs")) {

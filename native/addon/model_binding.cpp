@@ -1,7 +1,8 @@
 // Models and sessions for JS. Loading and evaluation run on libuv worker threads
 // (AsyncWorker -> Promise); everything else is cheap and synchronous.
 //
-//   loadModel(path, { threads?, batchSize?, maxQueue?, sparsity? }, onProgress?, abortFlag?)
+//   loadModel(path, { threads?, batchSize?, maxQueue?, sparsity?, gpu?: 'auto' | 'vulkan' | false,
+//             gpuDevice? }, onProgress?, abortFlag?)
 //                                                      -> Promise<[ModelHandle, metadata]>
 //   abortFlagCreate() -> AbortFlag / abortFlagSet(flag)  (stops a load between tensors)
 //   modelInfo(model) / modelDispose(model)
@@ -318,6 +319,16 @@ Napi::Value LoadModel(const Napi::CallbackInfo& info) {
   o.batch_size = int_option(env, opts, "batchSize", 512, 1, 65536);
   o.sparsity = number_option(env, opts, "sparsity", 0, 0, 0.9);
   const int max_queue = int_option(env, opts, "maxQueue", 0, 1, 1 << 30);  // 0 (absent): no limit
+  // Where the forward pass runs (gpu/gpu.h): 'auto' (absent), 'vulkan' or false.
+  o.gpu = sparrow::GpuMode::Auto;
+  if (opts.IsObject()) {
+    Napi::Value g = opts.As<Napi::Object>().Get("gpu");
+    if (g.IsBoolean() && !g.As<Napi::Boolean>().Value()) o.gpu = sparrow::GpuMode::Off;
+    else if (g.IsString() && g.As<Napi::String>().Utf8Value() == "auto") o.gpu = sparrow::GpuMode::Auto;
+    else if (g.IsString() && g.As<Napi::String>().Utf8Value() == "vulkan") o.gpu = sparrow::GpuMode::Vulkan;
+    else if (!g.IsUndefined()) throw js_error(env, "ERR_INVALID_ARG", "gpu must be 'auto', 'vulkan' or false");
+  }
+  o.gpu_device = int_option(env, opts, "gpuDevice", -1, 0, 64);
   Napi::Value on_progress = info.Length() > 2 ? info[2] : env.Undefined();
   if (!on_progress.IsUndefined() && !on_progress.IsFunction())
     throw js_error(env, "ERR_INVALID_ARG", "onProgress must be a function");
@@ -355,6 +366,18 @@ Napi::Value ModelInfo(const Napi::CallbackInfo& info) {
   o.Set("tiedOutput", !m->file().tensor("output.weight"));
   o.Set("threads", m->threads());
   o.Set("batchSize", m->batch_size());
+  // Where the forward pass runs: null for the CPU, else the device.
+  if (const sparrow::GpuDevice* g = m->gpu()) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("api", g->api);
+    d.Set("index", g->index);
+    d.Set("name", g->name);
+    d.Set("type", g->type);
+    d.Set("memory", double(g->memory));
+    o.Set("gpu", d);
+  } else {
+    o.Set("gpu", env.Null());
+  }
   o.Set("sparsity", m->sparsity());
   return o;
 }

@@ -3,6 +3,7 @@
 #include "kernels/isa.h"
 #include "kernels/kernels.h"
 #include "core/ggml_types.h"
+#include "gpu/gpu.h"
 #include "model/arch.h"
 #include "quant/quant.h"
 
@@ -49,6 +50,25 @@ Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
     pos = end + 2;
   }
   o.Set("architectures", archs);
+  // GPU devices (gpu/gpu.h): empty without the Vulkan backend, a loader or a device.
+  Napi::Array gpus = Napi::Array::New(env);
+  for (const sparrow::GpuDevice& g : sparrow::gpu_devices()) {
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", g.index);
+    d.Set("api", g.api);
+    d.Set("name", g.name);
+    d.Set("type", g.type);
+    d.Set("memory", double(g.memory));
+    d.Set("maxBufferSize", double(g.max_buffer));
+    d.Set("driver", g.driver);
+    Napi::Array feats = Napi::Array::New(env);
+    for (const std::string& s : g.features) feats.Set(feats.Length(), s);
+    d.Set("features", feats);
+    gpus.Set(gpus.Length(), d);
+  }
+  o.Set("gpus", gpus);
+  o.Set("vulkan", sparrow::gpu_vulkan_compiled());
+  if (gpus.Length() == 0) o.Set("gpuUnavailableReason", sparrow::gpu_unavailable_reason());
   return o;
 }
 

@@ -49,11 +49,17 @@ class Matrix {
   virtual int64_t row_align() const { return 1; }
   // Row r as floats (token embeddings).
   virtual void get_row(int64_t r, float* out) const = 0;
+  // The weights as given to make_matrix (GGUF blocks, row after row), for backends that
+  // upload them as they are (the GPU backends); the caller keeps them alive. Null where
+  // the weights exist only in another layout (native/sparse: channel-major).
+  const void* source() const { return source_; }
 
  protected:
-  Matrix(uint32_t type, int64_t rows, int64_t cols) : rows_(rows), cols_(cols), type_(type) {}
+  Matrix(uint32_t type, int64_t rows, int64_t cols, const void* source)
+      : rows_(rows), cols_(cols), type_(type), source_(source) {}
   int64_t rows_, cols_;
   uint32_t type_;
+  const void* source_;
 };
 
 // A parallel-for for the repacking at load: calls fn(i) once for every i in [0, n),

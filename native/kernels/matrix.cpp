@@ -402,7 +402,7 @@ class QuantMatrix final : public Matrix {
  public:
   QuantMatrix(uint32_t type, const QuantKind& kind, const uint8_t* data, int64_t rows, int64_t cols,
               const ParallelFor& par)
-      : Matrix(type, rows, cols), k_(kind), nb_(cols / kind.block) {
+      : Matrix(type, rows, cols, data), k_(kind), nb_(cols / kind.block) {
     const int64_t groups = (rows + kGroupRows - 1) / kGroupRows;
     const int64_t group_bytes = nb_ * k_.group_block;
     w_ = aligned_bytes(size_t(groups * group_bytes));
@@ -485,7 +485,7 @@ class QuantMatrix final : public Matrix {
 
 class FloatMatrix final : public Matrix {
  public:
-  FloatMatrix(uint32_t type, const void* data, int64_t rows, int64_t cols) : Matrix(type, rows, cols), w_(data) {}
+  FloatMatrix(uint32_t type, const void* data, int64_t rows, int64_t cols) : Matrix(type, rows, cols, data), w_(data) {}
 
   InputFormat input_format() const override {
     return type_ == F16 ? InputFormat::F16R : type_ == BF16 ? InputFormat::BF16R : InputFormat::F32;

@@ -279,6 +279,9 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
   m->name_ = f.get_string("general.name", "");
   if (const GGUFValue* v = f.find("general.file_type"); v && v->is_integer()) m->file_type_ = int(v->as_i64("general.file_type"));
 
+  // The GPU device, chosen first so that a missing one fails before the work of loading.
+  const int gpu_index = gpu_choose(opts.gpu, opts.gpu_device);
+
   // The compute threads exist from the start: they repack the quantized weights (row
   // groups of one tensor at a time, so progress and abort stay per tensor).
   int threads = opts.threads > 0 ? opts.threads : ThreadPool::default_threads();
@@ -388,6 +391,23 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
 
   m->batch_size_ = opts.batch_size > 0 ? opts.batch_size : 512;
   m->sparsity_ = opts.sparsity;
+
+  // The GPU backend, with every weight uploaded now (out of device memory fails here). With
+  // gpu 'auto', a model the GPU backend cannot run (a head dimension above 256) stays
+  // on the CPU, as does one loaded with sparsity > 0; with gpu 'vulkan' that is an error.
+  if (gpu_index >= 0) {
+    try {
+      // Activation sparsity runs on the CPU backend only (its matrices are repacked for it).
+      if (opts.sparsity > 0)
+        throw sparrow_error("ERR_GPU_UNSUPPORTED", "the Vulkan backend does not run with sparsity > 0 (load with gpu: false)");
+      auto gpu = gpu_make_backend(gpu_index);
+      gpu_prepare_model(*gpu, *m);
+      m->gpu_ = std::move(gpu);
+      m->gpu_device_ = gpu_devices()[size_t(gpu_index)];
+    } catch (const Error& e) {
+      if (opts.gpu != GpuMode::Auto || e.code() != "ERR_GPU_UNSUPPORTED") throw;
+    }
+  }
   tracker.finish();
   return m;
 }

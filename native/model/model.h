@@ -15,6 +15,7 @@
 #include "arch.h"
 #include "backend/cpu_backend.h"
 #include "core/gguf.h"
+#include "gpu/gpu.h"
 #include "hparams.h"
 #include "kernels/matmul.h"
 #include "sparse/sparse_matrix.h"
@@ -41,6 +42,8 @@ struct LayerWeights {
 struct ModelOptions {
   int threads = 0;      // 0: ThreadPool::default_threads()
   int batch_size = 512;  // tokens per forward pass when evaluating a prompt
+  GpuMode gpu = GpuMode::Off;  // where the forward pass runs (gpu/gpu.h)
+  int gpu_device = -1;         // which GPU device (-1: the first suitable one)
   float sparsity = 0;  // loadModel's sparsity level: > 0 stores the layer matrices channel-major (native/sparse)
 };
 
@@ -94,7 +97,9 @@ class Model {
   // One forward pass runs at a time per model (its backend, with its threads and
   // scratch, is shared by all of its sessions); sessions hold this lock while they evaluate.
   std::mutex& run_mutex() const { return run_mutex_; }
-  Backend& backend() const { return *backend_; }
+  Backend& backend() const { return gpu_ ? *gpu_ : static_cast<Backend&>(*backend_); }
+  // The GPU device the forward pass runs on, or nullptr for the CPU.
+  const GpuDevice* gpu() const { return gpu_ ? &gpu_device_ : nullptr; }
   // The weight bytes read by the channel-major layer matrices (ModelOptions::sparsity > 0),
   // against those a dense pass would read; null for a dense model.
   SparseStats* sparse_stats() const { return sparse_stats_.get(); }
@@ -114,6 +119,8 @@ class Model {
   std::vector<float> output_norm_, rope_freqs_, rope_long_;
   std::vector<LayerWeights> layers_;
   std::unique_ptr<CpuBackend> backend_;
+  std::unique_ptr<Backend> gpu_;  // set: the forward pass runs there (the CPU backend stays for loading)
+  GpuDevice gpu_device_;
   std::shared_ptr<SparseStats> sparse_stats_;
   mutable std::mutex run_mutex_;
 };

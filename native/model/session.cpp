@@ -246,6 +246,7 @@ void Session::restore_state(const uint8_t* data, size_t size) {
       off += 2 * rows_in;
     }
   }
+  kv_.mark_changed();
   tokens_ = std::move(toks);
 }
 

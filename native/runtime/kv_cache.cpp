@@ -88,7 +88,10 @@ KVCache::KVCache(int n_layer, int n_ctx, int n_head_kv, int head_dim, KVType typ
   data_ = PageBuffer(bytes_, "the KV cache");
 }
 
-void KVCache::clear() { std::fill(first_.begin(), first_.end(), 0); }
+void KVCache::clear() {
+  generation_++;
+  std::fill(first_.begin(), first_.end(), 0);
+}
 
 void KVCache::set_first(int layer, int first) {
   if (first < 0 || first > n_ctx_ || (win_[size_t(layer)] == 0 && first != 0))
@@ -138,6 +141,7 @@ void KVCache::write_row(const float* x, uint8_t* out) const {
 }
 
 void KVCache::store(int layer, int pos, int n, const float* k, const float* v, int64_t ld) {
+  generation_++;
   for (int h = 0; h < n_head_kv_; h++)
     for (int t = 0; t < n; t++) {
       write_row(k + t * ld + size_t(h) * head_dim_, k_at(layer, h, pos + t));
@@ -145,7 +149,10 @@ void KVCache::store(int layer, int pos, int n, const float* k, const float* v, i
     }
 }
 
-void KVCache::write_k(int layer, int head, int pos, const float* k) { write_row(k, k_at(layer, head, pos)); }
+void KVCache::write_k(int layer, int head, int pos, const float* k) {
+  generation_++;
+  write_row(k, k_at(layer, head, pos));
+}
 
 bool KVCache::can_move(int src, int dst, int n) const {
   const int end = dst + n;  // the next position after the move
@@ -163,6 +170,7 @@ bool KVCache::can_move(int src, int dst, int n) const {
 
 bool KVCache::move(int src, int dst, int n) {
   if (!can_move(src, dst, n)) return false;
+  generation_++;
   const int d = src - dst, end = dst + n;
   std::vector<uint8_t> tmp;
   for (int layer = 0; layer < n_layer_; layer++) {

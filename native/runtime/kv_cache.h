@@ -79,6 +79,15 @@ class KVCache {
   bool move(int src, int dst, int n);
   bool can_move(int src, int dst, int n) const;
 
+  // A GPU backend's copy of this cache (gpu/), freed with the cache.
+  std::shared_ptr<void> device_copy;
+  // Counts the host-side changes of the contents per position (store, write_k, move,
+  // mark_changed; not prepare(), which only relocates the rows of a windowed layer): a
+  // device copy made at another generation is stale. Whoever writes through k_at() /
+  // v_at() calls mark_changed().
+  uint64_t generation() const { return generation_; }
+  void mark_changed() { generation_++; }
+
   // The row of position pos (>= first(layer)) of a head's keys / values; the next position
   // follows row_bytes() later.
   uint8_t* k_at(int layer, int head, int pos) const { return block(layer, 0, head) + slot(layer, pos) * row_bytes_; }
@@ -99,6 +108,7 @@ class KVCache {
   std::vector<int> win_, slots_, first_;
   std::vector<size_t> off_;
   bool windowed_ = false;
+  uint64_t generation_ = 0;
   PageBuffer data_;
 };
 

@@ -425,7 +425,7 @@ class SparseMatrix final : public Matrix {
  public:
   SparseMatrix(uint32_t type, const SparseKind& kind, const uint8_t* data, int64_t rows, int64_t cols,
                std::shared_ptr<SparseStats> stats, const ParallelFor& par)
-      : Matrix(type, rows, cols),
+      : Matrix(type, rows, cols, nullptr),  // no source(): the weights live channel-major only
         k_(kind),
         nb_(cols / kind.block),
         src_block_(quant_block_bytes(type)),

@@ -1,4 +1,4 @@
-/** `sparrow info`: the build, the CPU, and the kernel path in use. */
+/** `sparrow info`: the build, the CPU, the kernel path in use, and the GPU devices. */
 import os from 'node:os';
 import { systemInfo } from '../../system.js';
 import { flagHelp, parseFlags, UsageError } from '../flags.js';
@@ -23,6 +23,9 @@ export async function run(args: string[]): Promise<number> {
   console.log(`cpu:        ${info.cpu} (${info.cores} logical cores)`);
   console.log(`features:   ${features.join(' ') || 'none detected'}`);
   console.log(`kernels:    ${info.isa} (best here: ${info.bestIsa}; in this build: ${info.compiledIsas.join(', ')})`);
+  if (info.gpus.length === 0) console.log(`gpus:       none (${info.gpuUnavailableReason ?? 'unknown reason'})`);
+  for (const g of info.gpus)
+    console.log(`gpu ${g.index}:      ${g.name} (${g.api}, ${g.type}, ${(g.memory / 2 ** 30).toFixed(1)} GiB${g.type === 'cpu' ? "; gpu: 'auto' skips it" : ''})`);
   console.log(`node:       ${info.node}`);
   return 0;
 }

@@ -41,7 +41,9 @@ import { cacheDir, tokenSequence } from './synthetic-models.js';
 const SEQ_LEN = 64;
 
 // The bounds of llamacpp.test.ts for these types (see its header for what they measure).
-const BOUND: Partial<Record<MixName, number>> = { f32: 5e-4, q8_0: 4e-2, q4_k_m: 4e-2 };
+const BOUND: Partial<Record<MixName, number>> = { f32: 5e-4, q8_0: 4e-2, q4_k_m: 4e-2, mxfp4: 4e-2 };
+const MIXES_OF = (shape: string): MixName[] =>
+  SHAPES[shape]!.arch === 'gpt-oss' ? ['f32', 'mxfp4'] : (['f32', 'q8_0', 'q4_k_m'] as MixName[]);
 
 const SHAPES: Record<string, ModelShape> = {
   // Qwen3-0.6B's proportions, small: head dim 128 with n_head * head_dim (1024) twice
@@ -80,6 +82,16 @@ const SHAPES: Record<string, ModelShape> = {
   'phi3-gqa2-short': {
     arch: 'phi3', nLayers: 2, nEmbd: 256, nFF: 384, nHead: 4, nHeadKv: 2, nVocab: 500,
     ropeFactors: true, originalContextLength: 4096, contextLength: 4096,
+  },
+  // gpt-oss-20b's proportions, small: n_head * head_dim (512) != n_embd (256), GQA 4,
+  // 4 layers (0 and 2 local, window 16), attention sinks, Q/K/V and output biases, YaRN x32
+  // over an original context of 256 (RoPE base 150000), 8 experts of width 128 with router
+  // and expert biases, 4 per token, softmax-weighted gating, clamped SwiGLU; in the mxfp4
+  // mix the experts are MXFP4 and the other matrices Q8_0, as llama.cpp's files have them.
+  'gpt-oss-e8k4': {
+    arch: 'gpt-oss', nLayers: 4, nEmbd: 256, nFF: 128, nHead: 8, nHeadKv: 2, headDim: 64, nVocab: 600,
+    tokenizer: 'gpt2', contextLength: 8192, ropeFreqBase: 150000, slidingWindow: 16, yarnFactor: 32,
+    originalContextLength: 256, nExpert: 8, nExpertUsed: 4, nFFExp: 128,
   },
 };
 
@@ -147,7 +159,7 @@ async function compare(shape: string, mix: MixName, flashAttention = false) {
 
 describe('new architectures agree with llama.cpp on synthetic models', () => {
   for (const shape of Object.keys(SHAPES))
-    for (const mix of Object.keys(BOUND) as MixName[]) test(`${shape} ${mix}`, () => compare(shape, mix));
+    for (const mix of MIXES_OF(shape)) test(`${shape} ${mix}`, () => compare(shape, mix));
 });
 
 describe('the Gemma 2 features are live (the parity above could not pass with them ignored)', () => {
@@ -250,11 +262,11 @@ describe('files these rows cannot run fail clearly', () => {
     expect(err?.message).toMatch(message);
   };
 
-  test('an architecture still missing (gpt-oss) is named, with the supported list', async () => {
-    const file = await write('gpt-oss', SHAPES['qwen3-mha-hd64']!, (md) => {
-      md[0] = ['general.architecture', gguf.str('gpt-oss')];
+  test('an architecture still missing (deepseek2) is named, with the supported list', async () => {
+    const file = await write('deepseek2', SHAPES['qwen3-mha-hd64']!, (md) => {
+      md[0] = ['general.architecture', gguf.str('deepseek2')];
     });
-    await rejects(file, 'ERR_UNSUPPORTED_ARCH', /'gpt-oss'.*llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe/);
+    await rejects(file, 'ERR_UNSUPPORTED_ARCH', /'deepseek2'.*llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe, gpt-oss/);
   });
 
   test('qwen3 without its Q/K norms, qwen3moe without expert_count', async () => {

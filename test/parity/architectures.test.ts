@@ -237,8 +237,55 @@ describe('the LongRoPE factors and attention factor are live', () => {
   });
 });
 
+describe('the gpt-oss features are live (the parity above could not pass with them ignored)', () => {
+  // Each variant differs from the gpt-oss file in one feature: no sliding window, no YaRN,
+  // attention sinks of -1e30 (a sink that weighs nothing), no expert biases (zeros). Our
+  // logits for each must move far beyond the parity bound.
+  test('sliding window, YaRN, sinks and expert biases each change the logits', async () => {
+    const baseShape = SHAPES['gpt-oss-e8k4']!;
+    const vocab = baseShape.nVocab;
+    const tokens = tokenSequence(vocab, 4244, SEQ_LEN);
+    const run = async (shape: ModelShape, name: string, fill?: { suffix: string; value: number }) => {
+      mkdirSync(cacheDir, { recursive: true });
+      const file = path.join(cacheDir, `gpt-oss-variant-${name}.gguf`);
+      const options = { shape, mix: 'f32' as const, seed: 7, name };
+      const tensors = syntheticTensors(options).map((t) => {
+        if (!fill || !t.name.endsWith(fill.suffix)) return t;
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        return { ...t, data: new Uint8Array(new Float32Array(n).fill(fill.value).buffer) };
+      });
+      await writeGGUF(file, { metadata: syntheticMetadata(options), tensors });
+      const m = await loadModel(file, { threads: 2 });
+      const out = await m.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });
+      m.dispose();
+      return out;
+    };
+    const base = await run(baseShape, 'base');
+    for (const [name, change, fill] of [
+      ['no-window', { slidingWindow: 4096 }, undefined],
+      ['no-yarn', { yarnFactor: 0 }, undefined],
+      ['no-sinks', {}, { suffix: 'attn_sinks.weight', value: -1e30 }],
+      ['no-expert-bias', {}, { suffix: '_exps.bias', value: 0 }],
+    ] as [string, Partial<ModelShape>, { suffix: string; value: number } | undefined][]) {
+      const other = await run({ ...baseShape, ...change }, name, fill);
+      let worst = 0;
+      for (let p = 0; p < SEQ_LEN; p++) {
+        const a = logSoftmax(base.subarray(p * vocab, (p + 1) * vocab));
+        const b = logSoftmax(other.subarray(p * vocab, (p + 1) * vocab));
+        let mean = 0;
+        for (const v of a) mean += v / vocab;
+        let sq = 0, vr = 0;
+        for (let i = 0; i < vocab; i++) (sq += (a[i]! - b[i]!) ** 2), (vr += (a[i]! - mean) ** 2);
+        worst = Math.max(worst, Math.sqrt(sq / vr));
+      }
+      console.log(`gpt-oss ${name}: max normalized change ${worst.toExponential(2)}`);
+      expect(worst).toBeGreaterThan(20 * BOUND.f32!);
+    }
+  });
+});
+
 describe("flashAttention: true agrees with llama.cpp's flash attention", () => {
-  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256', 'phi3-longrope-hd96'])
+  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256', 'phi3-longrope-hd96', 'gpt-oss-e8k4'])
     test(`${shape} f32`, () => compare(shape, 'f32', true));
 });
 

@@ -124,8 +124,10 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
       hp.n_expert_used = to_int(M.req_u64("expert_used_count"), p + "expert_used_count", uint64_t(hp.n_expert));
       // llama.cpp: experts as wide as feed_forward_length (llama), or expert_feed_forward_length,
       // else feed_forward_length / expert_used_count (qwen3moe).
+      // (gpt-oss: the key is required, as llama.cpp reads it.)
       const uint64_t dflt = arch == "qwen3moe" ? uint64_t(hp.n_ff / hp.n_expert_used) : uint64_t(hp.n_ff);
-      hp.n_ff_exp = to_int(M.opt_u64("expert_feed_forward_length", dflt), p + "expert_feed_forward_length");
+      const uint64_t fe = arch == "gpt-oss" ? M.req_u64("expert_feed_forward_length") : M.opt_u64("expert_feed_forward_length", dflt);
+      hp.n_ff_exp = to_int(fe, p + "expert_feed_forward_length");
     }
   }
 
@@ -143,7 +145,10 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
   };
   if (spec.attn_softcap) hp.attn_softcap = positive("attn_logit_softcapping", M.opt_f64("attn_logit_softcapping", 50.0));
   hp.final_softcap = positive("final_logit_softcapping", M.opt_f64("final_logit_softcapping", spec.final_softcap_default));
-  const uint64_t window = spec.swa_pattern > 0 ? M.opt_u64("attention.sliding_window", uint64_t(spec.swa_default)) : 0;
+  // gpt-oss's window is required (llama.cpp reads it so); the others fall back to the row's default.
+  const uint64_t window = spec.swa_pattern == 0 ? 0
+                          : arch == "gpt-oss"   ? M.req_u64("attention.sliding_window")
+                                                : M.opt_u64("attention.sliding_window", uint64_t(spec.swa_default));
   if (window > 0) {
     hp.n_swa = to_int(window, p + "attention.sliding_window");
     hp.swa_pattern = spec.swa_pattern;

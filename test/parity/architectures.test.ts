@@ -316,6 +316,19 @@ describe('files these rows cannot run fail clearly', () => {
     await rejects(file, 'ERR_UNSUPPORTED_ARCH', /'deepseek2'.*llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe, gpt-oss/);
   });
 
+  test('gpt-oss without its sliding window, expert width or sinks', async () => {
+    for (const key of ['gpt-oss.attention.sliding_window', 'gpt-oss.expert_feed_forward_length']) {
+      const file = await write(`gpt-oss-no-${key}`, SHAPES['gpt-oss-e8k4']!, (md) => {
+        md.splice(md.findIndex(([k]) => k === key), 1);
+      });
+      await rejects(file, 'ERR_BAD_MODEL', new RegExp(key.replace(/\./g, '\\.')));
+    }
+    const noSinks = await write('gpt-oss-no-sinks', SHAPES['gpt-oss-e8k4']!, (_md, t) => {
+      t.splice(t.findIndex((x) => x.name === 'blk.2.attn_sinks.weight'), 1);
+    });
+    await rejects(noSinks, 'ERR_MISSING_TENSOR', /blk\.2\.attn_sinks\.weight/);
+  });
+
   test('qwen3 without its Q/K norms, qwen3moe without expert_count', async () => {
     const noNorm = await write('qwen3-no-qnorm', SHAPES['qwen3-mha-hd64']!, (_md, t) => {
       t.splice(t.findIndex((x) => x.name === 'blk.1.attn_q_norm.weight'), 1);

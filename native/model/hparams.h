@@ -24,7 +24,7 @@ struct HParams {
   int n_swa = 0;               // sliding window of the local layers (0: none)
   int swa_pattern = 0;         // layer l is local when l % swa_pattern < swa_pattern - 1
   float rope_base_swa = 10000.0f;  // RoPE base of the local layers
-  float rope_attn_factor = 1.0f;   // rope.scaling.attn_factor: multiplies RoPE's cos and sin
+  float rope_attn_factor = 1.0f;   // rope.scaling.attn_factor (YaRN: times llama.cpp's YaRN factor): multiplies RoPE's cos and sin
   int n_ctx_orig = 0;              // rope.scaling.original_context_length (LongRoPE: long factors beyond it; YaRN)
   float yarn_ext_factor = 0.0f;    // 1 with rope.scaling.type "yarn" (see RopeParams)
   float yarn_beta_fast = 32.0f, yarn_beta_slow = 1.0f;

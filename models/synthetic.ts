@@ -16,9 +16,9 @@ import { GGML_TYPES, gguf, writeGGUF, type GGMLTypeName, type GGUFValue, type Te
 import { randomTensorChunks } from './random-tensors.js';
 import { CHATML_TEMPLATE, LLAMA_CHAT_TEMPLATE, gpt2Vocab, llamaVocab, vocabMetadata } from './vocab.js';
 
-export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen3moe';
+export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma2' | 'gemma3' | 'phi3' | 'qwen3moe' | 'gpt-oss';
 /** The architectures the writer knows. */
-export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'qwen3moe'];
+export const ARCHITECTURES: readonly Architecture[] = ['llama', 'qwen2', 'qwen3', 'gemma2', 'gemma3', 'phi3', 'qwen3moe', 'gpt-oss'];
 
 /** A model's hyper-parameters (the names follow the GGUF keys). */
 export interface ModelShape {
@@ -47,7 +47,7 @@ export interface ModelShape {
   tiedEmbeddings?: boolean;
   /** Tokenizer kind; default 'llama' (SentencePiece). */
   tokenizer?: 'llama' | 'gpt2';
-  /** gemma2/gemma3: attention.sliding_window of the local layers; default 4096 (gemma2), 512 (gemma3). */
+  /** gemma2/gemma3/gpt-oss: attention.sliding_window of the local layers; default 4096 (gemma2), 512 (gemma3), 128 (gpt-oss). */
   slidingWindow?: number;
   /** gemma2: attn_logit_softcapping; default 50. */
   attnSoftcap?: number;
@@ -63,8 +63,13 @@ export interface ModelShape {
   nExpert?: number;
   /** expert_used_count (experts per token). */
   nExpertUsed?: number;
-  /** qwen3moe: expert_feed_forward_length (llama's experts are nFF wide). */
+  /** qwen3moe / gpt-oss: expert_feed_forward_length (llama's experts are nFF wide). */
   nFFExp?: number;
+  /**
+   * YaRN RoPE scaling: rope.scaling.type 'yarn' with this rope.scaling.factor (written when
+   * > 0; gpt-oss default 32, with rope.scaling.original_context_length 4096 unless set).
+   */
+  yarnFactor?: number;
 }
 
 /** The usual file mixes, as llama-quantize names them. */
@@ -135,6 +140,12 @@ export type TensorRole =
   | 'ffn_gate_exps'
   | 'ffn_up_exps'
   | 'ffn_down_exps'
+  | 'attn_output_bias'
+  | 'attn_sinks'
+  | 'ffn_gate_inp_bias'
+  | 'ffn_gate_exps_bias'
+  | 'ffn_up_exps_bias'
+  | 'ffn_down_exps_bias'
   | 'rope_factors_long'
   | 'rope_factors_short'
   | 'ffn_norm'
@@ -187,21 +198,24 @@ export function resolveShape(shape: ModelShape): Required<ModelShape> {
     rmsEps: shape.rmsEps ?? 1e-5,
     tiedEmbeddings: shape.tiedEmbeddings ?? false,
     tokenizer: shape.tokenizer ?? 'llama',
-    slidingWindow: shape.slidingWindow ?? (shape.arch === 'gemma2' ? 4096 : 512),
+    slidingWindow: shape.slidingWindow ?? (shape.arch === 'gemma2' ? 4096 : shape.arch === 'gpt-oss' ? 128 : 512),
     attnSoftcap: shape.attnSoftcap ?? 50,
     finalSoftcap: shape.finalSoftcap ?? (shape.arch === 'gemma2' ? 30 : 0),
     ropeFactors: shape.ropeFactors ?? false,
-    originalContextLength: shape.originalContextLength ?? 0,
+    originalContextLength: shape.originalContextLength ?? (shape.arch === 'gpt-oss' && (shape.yarnFactor ?? 32) > 0 ? 4096 : 0),
     ropeAttnFactor: shape.ropeAttnFactor ?? 0,
     nExpert: shape.nExpert ?? 0,
     nExpertUsed: shape.nExpertUsed ?? 0,
-    nFFExp: shape.nFFExp ?? (shape.arch === 'qwen3moe' ? shape.nFF : 0),
+    nFFExp: shape.nFFExp ?? (shape.arch === 'qwen3moe' || shape.arch === 'gpt-oss' ? shape.nFF : 0),
+    yarnFactor: shape.yarnFactor ?? (shape.arch === 'gpt-oss' ? 32 : 0),
   };
-  if (r.arch === 'qwen3moe' && !(r.nExpert > 0)) bad('nExpert', 'must be positive for qwen3moe');
-  if (r.nExpert > 0 && r.arch !== 'llama' && r.arch !== 'qwen3moe') bad('nExpert', 'experts are written for llama and qwen3moe only');
+  if ((r.arch === 'qwen3moe' || r.arch === 'gpt-oss') && !(r.nExpert > 0)) bad('nExpert', `must be positive for ${r.arch}`);
+  if (r.nExpert > 0 && r.arch !== 'llama' && r.arch !== 'qwen3moe' && r.arch !== 'gpt-oss')
+    bad('nExpert', 'experts are written for llama, qwen3moe and gpt-oss only');
+  if (!(r.yarnFactor >= 0)) bad('yarnFactor', 'must not be negative');
   if (r.nExpert > 0 && !(Number.isSafeInteger(r.nExpertUsed) && r.nExpertUsed > 0 && r.nExpertUsed <= r.nExpert))
     bad('nExpertUsed', `must be an integer in 1..nExpert, got ${String(r.nExpertUsed)}`);
-  if (r.nExpert > 0 && r.arch === 'qwen3moe' && (r.nFFExp <= 0 || r.nFFExp % 32 !== 0)) bad('nFFExp', 'must be a positive multiple of 32');
+  if (r.nExpert > 0 && r.arch !== 'llama' && (r.nFFExp <= 0 || r.nFFExp % 32 !== 0)) bad('nFFExp', 'must be a positive multiple of 32');
   if (!Number.isSafeInteger(r.originalContextLength) || r.originalContextLength < 0) bad('originalContextLength', 'must be a positive integer');
   if (!(r.ropeAttnFactor >= 0)) bad('ropeAttnFactor', 'must be positive');
   // llama.cpp's gemma2 always ties the output matrix to the embedding.
@@ -271,6 +285,9 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
       }
     }
     if (role === 'ffn_gate_inp') return 'F32'; // llama-quantize leaves the router unquantized
+    // gpt-oss files as llama.cpp converts them (MXFP4_MOE): the experts MXFP4, the other
+    // matrices Q8_0.
+    if (mix === 'mxfp4' && s.arch === 'gpt-oss' && !role.endsWith('_exps')) t = 'Q8_0';
     const block = GGML_TYPES[t].blockSize;
     if (rowLen % block !== 0) {
       const fb = FALLBACK[fallback][t];
@@ -307,18 +324,37 @@ export function tensorTypes(shapeIn: ModelShape, mix: MixName, options: MixOptio
       weight(p + 'ffn_down.weight', 'ffn_down', i, [s.nFF, s.nEmbd], 1 / Math.sqrt(s.nFF));
       continue;
     }
+    const qkvBias = s.arch === 'qwen2' || s.arch === 'gpt-oss';
+    const oss = s.arch === 'gpt-oss';
     weight(p + 'attn_q.weight', 'attn_q', i, [s.nEmbd, qDim], 1 / Math.sqrt(s.nEmbd));
-    if (s.arch === 'qwen2') vector(p + 'attn_q.bias', 'attn_q_bias', i, qDim, 0, 0.1);
+    if (qkvBias) vector(p + 'attn_q.bias', 'attn_q_bias', i, qDim, 0, 0.1);
     weight(p + 'attn_k.weight', 'attn_k', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
-    if (s.arch === 'qwen2') vector(p + 'attn_k.bias', 'attn_k_bias', i, kvDim, 0, 0.1);
+    if (qkvBias) vector(p + 'attn_k.bias', 'attn_k_bias', i, kvDim, 0, 0.1);
     weight(p + 'attn_v.weight', 'attn_v', i, [s.nEmbd, kvDim], 1 / Math.sqrt(s.nEmbd));
-    if (s.arch === 'qwen2') vector(p + 'attn_v.bias', 'attn_v_bias', i, kvDim, 0, 0.1);
+    if (qkvBias) vector(p + 'attn_v.bias', 'attn_v_bias', i, kvDim, 0, 0.1);
     if (s.arch === 'qwen3' || s.arch === 'gemma3' || s.arch === 'qwen3moe') {
       // Per-head RMSNorm weights of Q and K (head_dim each), as llama.cpp's converter names them.
       vector(p + 'attn_k_norm.weight', 'attn_k_norm', i, s.headDim, 1, 0.1);
       vector(p + 'attn_q_norm.weight', 'attn_q_norm', i, s.headDim, 1, 0.1);
     }
     weight(p + 'attn_output.weight', 'attn_output', i, [qDim, s.nEmbd], 1 / Math.sqrt(qDim));
+    if (oss) {
+      // gpt-oss: output bias, one attention sink logit per head, the pre-FFN norm named
+      // post_attention_norm, then experts with router and expert biases.
+      vector(p + 'attn_output.bias', 'attn_output_bias', i, s.nEmbd, 0, 0.1);
+      vector(p + 'attn_sinks.weight', 'attn_sinks', i, s.nHead, 0, 1);
+      vector(p + 'post_attention_norm.weight', 'ffn_norm', i, s.nEmbd, 1, 0.05);
+      const fe = s.nFFExp, E = s.nExpert;
+      weight(p + 'ffn_gate_inp.weight', 'ffn_gate_inp', i, [s.nEmbd, E], 3 / Math.sqrt(s.nEmbd));
+      vector(p + 'ffn_gate_inp.bias', 'ffn_gate_inp_bias', i, E, 0, 0.5);
+      weight(p + 'ffn_gate_exps.weight', 'ffn_gate_exps', i, [s.nEmbd, fe, E], 1 / Math.sqrt(s.nEmbd));
+      out.push({ name: p + 'ffn_gate_exps.bias', role: 'ffn_gate_exps_bias', layer: i, type: 'F32', shape: [fe, E], std: 0.1, mean: 0 });
+      weight(p + 'ffn_up_exps.weight', 'ffn_up_exps', i, [s.nEmbd, fe, E], 1 / Math.sqrt(s.nEmbd));
+      out.push({ name: p + 'ffn_up_exps.bias', role: 'ffn_up_exps_bias', layer: i, type: 'F32', shape: [fe, E], std: 0.1, mean: 0 });
+      weight(p + 'ffn_down_exps.weight', 'ffn_down_exps', i, [fe, s.nEmbd, E], 1 / Math.sqrt(fe));
+      out.push({ name: p + 'ffn_down_exps.bias', role: 'ffn_down_exps_bias', layer: i, type: 'F32', shape: [s.nEmbd, E], std: 0.1, mean: 0 });
+      continue;
+    }
     const gemma = s.arch === 'gemma2' || s.arch === 'gemma3';
     // Gemma's norms of the blocks' outputs (llama.cpp's names; stored as the final 1 + w).
     if (gemma) vector(p + 'post_attention_norm.weight', 'attn_post_norm', i, s.nEmbd, 1, 0.05);
@@ -382,7 +418,7 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
   );
   if (s.nExpert > 0) {
     md.push([`${a}.expert_count`, gguf.u32(s.nExpert)], [`${a}.expert_used_count`, gguf.u32(s.nExpertUsed)]);
-    if (a === 'qwen3moe') md.push([`${a}.expert_feed_forward_length`, gguf.u32(s.nFFExp)]);
+    if (a !== 'llama') md.push([`${a}.expert_feed_forward_length`, gguf.u32(s.nFFExp)]);
   }
   if (s.originalContextLength > 0) md.push([`${a}.rope.scaling.original_context_length`, gguf.u32(s.originalContextLength)]);
   if (s.ropeAttnFactor > 0) md.push([`${a}.rope.scaling.attn_factor`, gguf.f32(s.ropeAttnFactor)]);
@@ -392,6 +428,9 @@ export function syntheticMetadata(options: SyntheticModelOptions): [string, GGUF
       [`${a}.attn_logit_softcapping`, gguf.f32(s.attnSoftcap)],
       [`${a}.final_logit_softcapping`, gguf.f32(s.finalSoftcap)],
     );
+  if (a === 'gpt-oss') md.push([`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)]);
+  if (s.yarnFactor > 0)
+    md.push([`${a}.rope.scaling.type`, gguf.str('yarn')], [`${a}.rope.scaling.factor`, gguf.f32(s.yarnFactor)]);
   if (a === 'gemma3') {
     md.push([`${a}.attention.sliding_window`, gguf.u32(s.slidingWindow)]);
     if (s.finalSoftcap > 0) md.push([`${a}.final_logit_softcapping`, gguf.f32(s.finalSoftcap)]);

@@ -73,6 +73,12 @@ export interface ArchitectureRow {
   longrope: TensorNeed;
   /** Mixture of experts (ffn_gate_inp, ffn_{gate,up,down}_exps) when <arch>.expert_count > 0 ('optional') or always ('required') */
   moe: TensorNeed;
+  /** blk.N.attn_sinks.weight (gpt-oss: one learned attention-sink logit per head) */
+  attnSinks: TensorNeed;
+  /** The name of the norm before the feed-forward block: 'ffn_norm' (gpt-oss: 'post_attention_norm') */
+  ffnNorm: string;
+  /** With experts: ffn_gate_inp.bias and ffn_{gate,up,down}_exps.bias (gpt-oss) */
+  moeBias: TensorNeed;
 }
 
 interface SystemAddon {

@@ -245,6 +245,11 @@ Napi::Value run(Napi::Env env, const std::string& op, const Spec& s) {
     p.style = rope_style(s.str("style", "normal"));
     p.factors = &factors;
     p.attn_factor = float(s.num("attnFactor", 1.0));
+    p.ext_factor = float(s.num("extFactor", 0.0));
+    p.yarn_orig_ctx = s.integer("yarnOrigCtx", 0);
+    p.beta_fast = float(s.num("betaFast", 32.0));
+    p.beta_slow = float(s.num("betaSlow", 1.0));
+    if (p.ext_factor != 0.0f && p.yarn_orig_ctx <= 0) bad("yarnOrigCtx must be positive with extFactor");
     const int heads = s.integer("nHeads");
     if (p.rope_dim % 2 || p.rope_dim > p.head_dim || heads * p.head_dim > width) bad("bad rope shape");
     if (!factors.empty() && factors.size() != size_t(p.rope_dim / 2)) bad("factors must hold ropeDim/2 floats");

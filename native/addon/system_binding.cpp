@@ -106,6 +106,9 @@ Napi::Value ArchitectureTable(const Napi::CallbackInfo& info) {
     r.Set("ffnUpGate", a->ffn_up_gate);
     r.Set("longrope", need_name(a->longrope));
     r.Set("moe", need_name(a->moe));
+    r.Set("attnSinks", need_name(a->attn_sinks));
+    r.Set("ffnNorm", a->ffn_norm);
+    r.Set("moeBias", need_name(a->moe_bias));
     rows.Set(rows.Length(), r);
   }
   return rows;

@@ -58,6 +58,13 @@ struct RopeParams {
   const std::vector<float>* factors_long = nullptr;
   int long_above = 0;
   float attn_factor = 1.0f;  // multiplies cos and sin (rope.scaling.attn_factor)
+  // YaRN (ggml's rope_yarn), when ext_factor != 0: each pair's angle blends the scaled
+  // (freq_scale) and unscaled angle by a ramp over the pair index between the correction
+  // dims of beta_fast and beta_slow rotations in yarn_orig_ctx positions, and cos/sin are
+  // further multiplied by 1 + 0.1 ln(1 / freq_scale).
+  float ext_factor = 0.0f;
+  int yarn_orig_ctx = 0;
+  float beta_fast = 32.0f, beta_slow = 1.0f;
 };
 
 struct AttnParams {

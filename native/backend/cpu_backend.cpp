@@ -148,12 +148,29 @@ const std::vector<float>* rope_factors_for(const RopeParams& p, int n_ctx) {
 void rope_angles(const RopeParams& p, int pos, float* cs, float* sn, const std::vector<float>* factors) {
   const float theta_scale = std::pow(p.base, -2.0f / float(p.rope_dim));
   const bool has_factors = factors && !factors->empty();
+  // YaRN: the correction dims (ggml_rope_yarn_corr_dims) and the magnitude factor.
+  float low = 0, high = 0, mscale = p.attn_factor;
+  if (p.ext_factor != 0.0f) {
+    auto corr_dim = [&](float n_rot) {
+      return float(p.rope_dim) * std::log(float(p.yarn_orig_ctx) / (n_rot * 2 * 3.14159265358979323846f)) /
+             (2 * std::log(p.base));
+    };
+    low = std::max(0.0f, std::floor(corr_dim(p.beta_fast)));
+    high = std::min(float(p.rope_dim - 1), std::ceil(corr_dim(p.beta_slow)));
+    mscale *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+  }
   float theta = float(pos);
   for (int i = 0; i < p.rope_dim / 2; i++) {
     float ff = has_factors ? (*factors)[size_t(i)] : 1.0f;
-    float th = p.freq_scale * (theta / ff);
-    cs[i] = std::cos(th) * p.attn_factor;
-    sn[i] = std::sin(th) * p.attn_factor;
+    float extrap = theta / ff;
+    float th = p.freq_scale * extrap;
+    if (p.ext_factor != 0.0f) {
+      float y = (float(i) - low) / std::max(0.001f, high - low);
+      float mix = (1 - std::min(1.0f, std::max(0.0f, y))) * p.ext_factor;
+      th = th * (1 - mix) + extrap * mix;
+    }
+    cs[i] = std::cos(th) * mscale;
+    sn[i] = std::sin(th) * mscale;
     theta *= theta_scale;
   }
 }
@@ -174,7 +191,9 @@ void rope_apply(float* x, int n_heads, int head_dim, int rope_dim, RopeStyle sty
 
 bool same_rope(const RopeParams& a, const RopeParams& b) {
   return a.rope_dim == b.rope_dim && a.base == b.base && a.freq_scale == b.freq_scale && a.factors == b.factors &&
-         a.factors_long == b.factors_long && a.long_above == b.long_above && a.attn_factor == b.attn_factor;
+         a.factors_long == b.factors_long && a.long_above == b.long_above && a.attn_factor == b.attn_factor &&
+         a.ext_factor == b.ext_factor && a.yarn_orig_ctx == b.yarn_orig_ctx && a.beta_fast == b.beta_fast &&
+         a.beta_slow == b.beta_slow;
 }
 
 // ---------------------------------------------------------------------------------

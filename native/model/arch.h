@@ -59,9 +59,21 @@ struct ArchSpec {
   // matrix per expert) in place of the dense FFN, when <arch>.expert_count > 0 (Optional)
   // or always (Required); softmax gating, the chosen experts' weights renormalized.
   Need moe;
+  // gpt-oss: blk.N.attn_sinks.weight, one learned logit per head that joins each head's
+  // softmax (AttnParams::sinks).
+  Need attn_sinks;
+  // The name of the norm before the feed-forward block (blk.N.<ffn_norm>.weight):
+  // "ffn_norm", or gpt-oss's "post_attention_norm".
+  const char* ffn_norm;
+  // gpt-oss: biases of the router (ffn_gate_inp.bias, n_expert) and of every expert
+  // (ffn_{gate,up,down}_exps.bias, [rows, n_expert]).
+  Need moe_bias;
+  // Expert weights: the softmax of the chosen experts' router logits (llama.cpp's
+  // SOFTMAX_WEIGHT gating, gpt-oss) instead of the softmax over all experts renormalized.
+  bool moe_weight_softmax;
 };
 
 const ArchSpec* find_arch(const std::string& name);  // nullptr when unknown
-std::string supported_archs();                       // "llama, qwen2, qwen3"
+std::string supported_archs();                       // "llama, qwen2, qwen3, ..."
 
 }  // namespace sparrow

@@ -26,6 +26,10 @@ RopeParams rope_params(const Model& model, int layer = -1) {
   r.factors_long = &model.rope_factors_long();
   r.long_above = hp.n_ctx_orig;
   r.attn_factor = hp.rope_attn_factor;
+  r.ext_factor = hp.yarn_ext_factor;
+  r.yarn_orig_ctx = hp.n_ctx_orig;
+  r.beta_fast = hp.yarn_beta_fast;
+  r.beta_slow = hp.yarn_beta_slow;
   return r;
 }
 
@@ -123,7 +127,8 @@ void forward_batch(const Model& model, const BatchSeq* seqs, int n_seq, const in
       throw sparrow_error("ERR_CANCELLED", "evaluation was cancelled (the session was disposed)");
     const LayerWeights& w = model.layers()[size_t(l)];
     const RopeParams rope = rope_params(model, l);
-    const AttnParams attn = attn_params(hp, l);
+    AttnParams attn = attn_params(hp, l);
+    if (!w.attn_sinks.empty()) attn.sinks = &w.attn_sinks;
 
     // Attention block: x += Wo attention(rope(Wq n), rope(Wk n), Wv n), n = norm(x)
     // (with the qk_norm architectures, Q and K normed per head before the rotation; with

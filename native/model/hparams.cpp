@@ -35,6 +35,12 @@ int to_int(uint64_t v, const std::string& key, uint64_t max = 1u << 30) {
   return int(v);
 }
 
+float positive_f(const Meta& M, const std::string& p, const char* key, double dflt) {
+  const double v = M.opt_f64(key, dflt);
+  if (!(v > 0) || !std::isfinite(v)) throw sparrow_error("ERR_BAD_MODEL", p + key + " must be a positive number");
+  return float(v);
+}
+
 }  // namespace
 
 HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
@@ -72,11 +78,11 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
   // RoPE scaling: linear (a factor on positions) and Llama-3.1 frequency factors.
   hp.rope_scaling = M.opt_str("rope.scaling.type", "");
   double linear = M.opt_f64("rope.scale_linear", 0.0);  // older key
-  if (hp.rope_scaling == "linear") linear = M.opt_f64("rope.scaling.factor", 1.0);
+  if (hp.rope_scaling == "linear" || hp.rope_scaling == "yarn") linear = M.opt_f64("rope.scaling.factor", 1.0);
   else if (!hp.rope_scaling.empty() && hp.rope_scaling != "none" && hp.rope_scaling != "llama3" &&
            !(hp.rope_scaling == "longrope" && spec.longrope != Need::Absent))
     throw sparrow_error("ERR_UNSUPPORTED_ROPE", p + "rope.scaling.type '" + hp.rope_scaling +
-                                                    "' is not supported (supported: none, linear, llama3" +
+                                                    "' is not supported (supported: none, linear, llama3, yarn" +
                                                     std::string(spec.longrope != Need::Absent ? ", longrope" : "") + ")");
   hp.rope_attn_factor = float(M.opt_f64("rope.scaling.attn_factor", 1.0));
   if (!(hp.rope_attn_factor > 0) || !std::isfinite(hp.rope_attn_factor))
@@ -86,6 +92,26 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
   if (linear != 0.0) {
     if (!(linear > 0)) throw sparrow_error("ERR_BAD_MODEL", p + "rope scaling factor must be positive");
     hp.rope_freq_scale = float(1.0 / linear);
+  }
+
+  // YaRN, as llama.cpp sets it up: ext_factor 1, and an attention factor that cancels the
+  // 1 + 0.1 ln(factor) the rotation applies (RopeParams) and puts in its place
+  // 1 + 0.1 mscale ln(factor) over 1 + 0.1 mscale_all_dims ln(factor) (mscale 1;
+  // mscale_all_dims: rope.scaling.yarn_log_multiplier, 0 when absent: no division),
+  // times rope.scaling.attn_factor. Computed in float in llama.cpp's order.
+  if (hp.rope_scaling == "yarn") {
+    hp.yarn_ext_factor = 1.0f;
+    hp.yarn_beta_fast = positive_f(M, p, "rope.scaling.yarn_beta_fast", 32.0);
+    hp.yarn_beta_slow = positive_f(M, p, "rope.scaling.yarn_beta_slow", 1.0);
+    const float factor = 1.0f / hp.rope_freq_scale;
+    auto get_mscale = [](float scale, float mscale) {
+      return scale <= 1.0f ? 1.0f : (0.1f * mscale * std::log(scale) + 1.0f);
+    };
+    const float log_mul = float(M.opt_f64("rope.scaling.yarn_log_multiplier", 0.0));
+    float af = log_mul != 0.0f ? get_mscale(factor, 1.0f) / get_mscale(factor, log_mul) : get_mscale(factor, 1.0f);
+    af *= 1.0f / (1.0f + 0.1f * std::log(factor));
+    af *= hp.rope_attn_factor;
+    hp.rope_attn_factor = af;
   }
 
   // Mixture of experts.
@@ -98,8 +124,10 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
       hp.n_expert_used = to_int(M.req_u64("expert_used_count"), p + "expert_used_count", uint64_t(hp.n_expert));
       // llama.cpp: experts as wide as feed_forward_length (llama), or expert_feed_forward_length,
       // else feed_forward_length / expert_used_count (qwen3moe).
+      // (gpt-oss: the key is required, as llama.cpp reads it.)
       const uint64_t dflt = arch == "qwen3moe" ? uint64_t(hp.n_ff / hp.n_expert_used) : uint64_t(hp.n_ff);
-      hp.n_ff_exp = to_int(M.opt_u64("expert_feed_forward_length", dflt), p + "expert_feed_forward_length");
+      const uint64_t fe = arch == "gpt-oss" ? M.req_u64("expert_feed_forward_length") : M.opt_u64("expert_feed_forward_length", dflt);
+      hp.n_ff_exp = to_int(fe, p + "expert_feed_forward_length");
     }
   }
 
@@ -117,7 +145,10 @@ HParams read_hparams(const GGUFFile& f, const ArchSpec& spec) {
   };
   if (spec.attn_softcap) hp.attn_softcap = positive("attn_logit_softcapping", M.opt_f64("attn_logit_softcapping", 50.0));
   hp.final_softcap = positive("final_logit_softcapping", M.opt_f64("final_logit_softcapping", spec.final_softcap_default));
-  const uint64_t window = spec.swa_pattern > 0 ? M.opt_u64("attention.sliding_window", uint64_t(spec.swa_default)) : 0;
+  // gpt-oss's window is required (llama.cpp reads it so); the others fall back to the row's default.
+  const uint64_t window = spec.swa_pattern == 0 ? 0
+                          : arch == "gpt-oss"   ? M.req_u64("attention.sliding_window")
+                                                : M.opt_u64("attention.sliding_window", uint64_t(spec.swa_default));
   if (window > 0) {
     hp.n_swa = to_int(window, p + "attention.sliding_window");
     hp.swa_pattern = spec.swa_pattern;

@@ -15,7 +15,7 @@ struct HParams {
   int rope_dim = 0;            // leading dims of each head that are rotated
   float rope_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // linear scaling: positions are multiplied by this
-  std::string rope_scaling;      // "", "none", "linear" or "llama3"
+  std::string rope_scaling;      // "", "none", "linear", "llama3", "yarn" or "longrope"
   float rms_eps = 1e-5f;
   // Gemma-style extras (hparams.cpp reads them for the architectures whose row asks).
   float attn_scale = 0.0f;     // > 0: Q is multiplied by this before attention, which then scales by 1
@@ -24,9 +24,11 @@ struct HParams {
   int n_swa = 0;               // sliding window of the local layers (0: none)
   int swa_pattern = 0;         // layer l is local when l % swa_pattern < swa_pattern - 1
   float rope_base_swa = 10000.0f;  // RoPE base of the local layers
-  float rope_attn_factor = 1.0f;   // rope.scaling.attn_factor: multiplies RoPE's cos and sin
-  int n_ctx_orig = 0;
-  int n_expert = 0, n_expert_used = 0, n_ff_exp = 0;  // mixture of experts (0: a dense FFN)              // rope.scaling.original_context_length (LongRoPE: long factors beyond it)
+  float rope_attn_factor = 1.0f;   // rope.scaling.attn_factor (YaRN: times llama.cpp's YaRN factor): multiplies RoPE's cos and sin
+  int n_ctx_orig = 0;              // rope.scaling.original_context_length (LongRoPE: long factors beyond it; YaRN)
+  float yarn_ext_factor = 0.0f;    // 1 with rope.scaling.type "yarn" (see RopeParams)
+  float yarn_beta_fast = 32.0f, yarn_beta_slow = 1.0f;
+  int n_expert = 0, n_expert_used = 0, n_ff_exp = 0;  // mixture of experts (0: a dense FFN)
   bool is_swa(int layer) const { return n_swa > 0 && swa_pattern > 0 && layer % swa_pattern < swa_pattern - 1; }
   int q_dim() const { return n_head * head_dim; }
   int kv_dim() const { return n_head_kv * head_dim; }

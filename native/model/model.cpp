@@ -220,6 +220,21 @@ class Loader {
     return out;
   }
 
+  // A 2-D tensor of ne = [n, n_expert] (per-expert biases) as n_expert vectors of n floats
+  // (empty when an Optional tensor is absent).
+  std::vector<std::vector<float>> expert_vecs(const std::string& name, int64_t n, int64_t n_expert, Need need) const {
+    if (need == Need::Absent) return {};
+    const GGUFTensor* t = tensor(name, need == Need::Required);
+    if (!t) return {};
+    if (t->ne[0] != n || t->ne[1] != n_expert || t->ne[2] != 1 || t->ne[3] != 1)
+      throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
+                                                      std::to_string(n) + ", " + std::to_string(n_expert) + "]");
+    std::vector<float> all = floats(*t, name, n * n_expert);
+    std::vector<std::vector<float>> out;
+    for (int64_t e = 0; e < n_expert; e++) out.emplace_back(all.begin() + e * n, all.begin() + (e + 1) * n);
+    return out;
+  }
+
   // A 1-D tensor of n values (norm weights, biases, rope factors) as floats.
   std::vector<float> vec(const std::string& name, int64_t n, Need need = Need::Required) const {
     if (need == Need::Absent) return {};
@@ -228,6 +243,12 @@ class Loader {
     if (int64_t(t->elements()) != n || t->ne[0] != n)
       throw sparrow_error("ERR_BAD_TENSOR_SHAPE", "tensor '" + name + "' has shape " + shape_str(*t) + ", expected [" +
                                                       std::to_string(n) + "]");
+    return floats(*t, name, n);
+  }
+
+  // The n values of tensor t (F32, F16 or BF16) as floats.
+  std::vector<float> floats(const GGUFTensor& tt, const std::string& name, int64_t n) const {
+    const GGUFTensor* t = &tt;
     std::vector<float> out(static_cast<size_t>(n));
     const uint8_t* p = t->data;
     for (int64_t i = 0; i < n; i++) {
@@ -345,7 +366,8 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
     w.q_norm = L.vec(b + "attn_q_norm.weight", hp.head_dim, A.qk_norm);
     w.k_norm = L.vec(b + "attn_k_norm.weight", hp.head_dim, A.qk_norm);
     w.attn_post_norm = L.vec(b + "post_attention_norm.weight", D, A.post_norms);
-    w.ffn_norm = L.vec(b + "ffn_norm.weight", D);
+    w.attn_sinks = L.vec(b + "attn_sinks.weight", hp.n_head, A.attn_sinks);
+    w.ffn_norm = L.vec(b + A.ffn_norm + ".weight", D);
     if (hp.n_expert > 0) {
       auto moe = std::make_unique<MoeWeights>();
       const int64_t E = hp.n_expert, FE = hp.n_ff_exp;
@@ -359,8 +381,20 @@ std::shared_ptr<Model> Model::load(const std::string& path, const ModelOptions& 
         moe->ffn.up.push_back(moe->up[size_t(e)].get());
         moe->ffn.down.push_back(moe->down[size_t(e)].get());
       }
+      if (A.moe_bias != Need::Absent) {
+        moe->router_bias = L.vec(b + "ffn_gate_inp.bias", E, A.moe_bias);
+        moe->gate_b = L.expert_vecs(b + "ffn_gate_exps.bias", FE, E, A.moe_bias);
+        moe->up_b = L.expert_vecs(b + "ffn_up_exps.bias", FE, E, A.moe_bias);
+        moe->down_b = L.expert_vecs(b + "ffn_down_exps.bias", D, E, A.moe_bias);
+        moe->ffn.router_bias = &moe->router_bias;
+        for (size_t e = 0; e < moe->gate_b.size(); e++) moe->ffn.gate_bias.push_back(&moe->gate_b[e]);
+        for (size_t e = 0; e < moe->up_b.size(); e++) moe->ffn.up_bias.push_back(&moe->up_b[e]);
+        for (size_t e = 0; e < moe->down_b.size(); e++) moe->ffn.down_bias.push_back(&moe->down_b[e]);
+      }
       moe->ffn.n_used = hp.n_expert_used;
-      moe->ffn.norm = true;
+      // Softmax-weighted gating takes the chosen experts' softmax as it is.
+      moe->ffn.weight_softmax = A.moe_weight_softmax;
+      moe->ffn.norm = !A.moe_weight_softmax;
       moe->ffn.act = A.ffn_act;
       w.moe = std::move(moe);
     } else if (A.ffn_up_gate) {  // ffn_up: the gate rows, then the up rows

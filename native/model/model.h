@@ -27,6 +27,8 @@ namespace sparrow {
 struct MoeWeights {
   std::unique_ptr<Matrix> router;
   std::vector<std::unique_ptr<Matrix>> gate, up, down;
+  std::vector<float> router_bias;                      // empty when none
+  std::vector<std::vector<float>> gate_b, up_b, down_b;  // one per expert, or empty
   MoeFfn ffn;
 };
 
@@ -36,6 +38,7 @@ struct LayerWeights {
   std::vector<float> bq, bk, bv, bo;  // empty when the model has none
   std::vector<float> q_norm, k_norm;  // per-head RMSNorm weights (head_dim), empty when none
   std::vector<float> attn_post_norm, ffn_post_norm;  // norms of the blocks' outputs, empty when none
+  std::vector<float> attn_sinks;  // one learned logit per head (gpt-oss), empty when none
   std::unique_ptr<MoeWeights> moe;  // set: a mixture-of-experts FFN (w_gate/up/down empty)
 };
 

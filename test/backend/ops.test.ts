@@ -617,6 +617,41 @@ for (const backend of internal().backends()) {
         expectClose(got, Float64Array.from(want, (v) => v * 1.19), () => 5e-4, 'rope with attn_factor');
       });
 
+      it('rope: YaRN (ext_factor 1) blends scaled and unscaled angles over the correction dims, and scales cos and sin', () => {
+        // The reference, in double from the YaRN formulas (ggml's rope_yarn): pair i's angle
+        // is the interpolated one (freqScale * theta) below the ramp and the extrapolated one
+        // (theta) above it, the ramp running linearly between the correction dims of
+        // betaFast and betaSlow rotations in yarnOrigCtx positions; cos and sin are
+        // multiplied by attnFactor * (1 + 0.1 ln(1 / freqScale)).
+        const c: RopeSpec = { headDim: 64, ropeDim: 64, base: 150000, freqScale: 1 / 32, style: 'neox' };
+        const origCtx = 4096, n = 4, width = 3 * 64, pos0 = 300;
+        const corr = (rot: number) => (c.ropeDim * Math.log(origCtx / (rot * 2 * Math.PI))) / (2 * Math.log(c.base));
+        const low = Math.max(0, Math.floor(corr(32))), high = Math.min(c.ropeDim - 1, Math.ceil(corr(1)));
+        expect(low).toBeGreaterThan(0); // the ramp lies inside the pairs: both ends are exercised
+        expect(high).toBeLessThan(c.ropeDim / 2);
+        const x = random(n * width, 79, 1);
+        const got = op('rope', { ...base, ...c, nHeads: 3, x, width, seqs: [{ pos0, n }], attnFactor: 0.9, extFactor: 1, yarnOrigCtx: origCtx, threads: 2 });
+        const want = Float64Array.from(x);
+        const mscale = 0.9 * (1 + 0.1 * Math.log(32));
+        for (let t = 0; t < n; t++)
+          for (let h = 0; h < 3; h++)
+            for (let i = 0; i < 32; i++) {
+              const extrap = (pos0 + t) * Math.pow(c.base, (-2 * i) / c.ropeDim);
+              const ramp = 1 - Math.min(1, Math.max(0, (i - low) / Math.max(0.001, high - low)));
+              const th = extrap * c.freqScale * (1 - ramp) + extrap * ramp;
+              const a = t * width + h * 64 + i, b = a + 32;
+              const x0 = x[a]!, x1 = x[b]!;
+              want[a] = (x0 * Math.cos(th) - x1 * Math.sin(th)) * mscale;
+              want[b] = (x0 * Math.sin(th) + x1 * Math.cos(th)) * mscale;
+            }
+        expectClose(got, want, () => 5e-4, 'rope with YaRN');
+        // and it is not plain linear scaling
+        const linear = op('rope', { ...base, ...c, nHeads: 3, x, width, seqs: [{ pos0, n }], attnFactor: 0.9, threads: 2 });
+        let diff = 0;
+        for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i]! - linear[i]!));
+        expect(diff).toBeGreaterThan(0.1);
+      });
+
       it('rope_cache: LongRoPE picks the long factors for a cache longer than longAbove, else the short ones', () => {
         const half = 24;
         const short = Float32Array.from({ length: half }, (_, i) => 1 + i / 40);

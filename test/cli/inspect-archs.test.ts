@@ -25,6 +25,7 @@ const SHAPES: Record<string, ModelShape> = {
   gemma3: { arch: 'gemma3', nLayers: 2, nEmbd: 64, nFF: 96, nHead: 2, nHeadKv: 1, nVocab: 400, slidingWindow: 16 },
   phi3: { arch: 'phi3', nLayers: 2, nEmbd: 64, nFF: 96, nHead: 2, nHeadKv: 2, nVocab: 400, ropeFactors: true, originalContextLength: 64, contextLength: 4096 },
   qwen3moe: { arch: 'qwen3moe', nLayers: 2, nEmbd: 64, nFF: 96, nHead: 2, nHeadKv: 1, nVocab: 400, tokenizer: 'gpt2', nExpert: 4, nExpertUsed: 2, nFFExp: 32 },
+  'gpt-oss': { arch: 'gpt-oss', nLayers: 2, nEmbd: 64, nFF: 96, nHead: 2, nHeadKv: 1, headDim: 64, nVocab: 400, tokenizer: 'gpt2', nExpert: 4, nExpertUsed: 2, nFFExp: 32 },
   'llama-moe': { arch: 'llama', nLayers: 2, nEmbd: 64, nFF: 96, nHead: 2, nHeadKv: 1, nVocab: 400, nExpert: 4, nExpertUsed: 2 },
 };
 
@@ -41,6 +42,11 @@ const CUTS: [shape: string, drop: string, missing: string[]][] = [
   ['phi3', 'blk.0.ffn_up.weight', ['blk.0.ffn_up.weight']],
   ['qwen3moe', 'blk.1.ffn_down_exps.weight', ['blk.1.ffn_down_exps.weight']],
   ['qwen3moe', 'blk.0.attn_q_norm.weight', ['blk.0.attn_q_norm.weight']],
+  ['gpt-oss', 'blk.1.attn_sinks.weight', ['blk.1.attn_sinks.weight']],
+  ['gpt-oss', 'blk.0.post_attention_norm.weight', ['blk.0.post_attention_norm.weight']],
+  ['gpt-oss', 'blk.0.attn_output.bias', ['blk.0.attn_output.bias']],
+  ['gpt-oss', 'blk.1.ffn_down_exps.bias', ['blk.1.ffn_down_exps.bias']],
+  ['gpt-oss', 'blk.0.ffn_gate_inp.bias', ['blk.0.ffn_gate_inp.bias']],
   ['llama-moe', 'blk.0.ffn_gate_inp.weight', ['blk.0.ffn_gate_inp.weight']],
   ['llama-moe', 'blk.1.ffn_up_exps.weight', ['blk.1.ffn_up_exps.weight']],
 ];

@@ -35,6 +35,8 @@ const CASES: Case[] = [
   synthetic('tiny-phi3', 'q4_0'),
   synthetic('tiny-qwen3moe', 'q8_0'),
   synthetic('tiny-mixtral', 'q4_k_m'),
+  // gpt-oss: sinks, alternating windows, YaRN, experts with biases, MXFP4 experts.
+  synthetic('tiny-gpt-oss', 'mxfp4'),
 ];
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {

@@ -267,7 +267,7 @@ describe('vocabularies', () => {
 
 describe('catalogue', () => {
   it('holds the published shapes of the real models', () => {
-    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'qwen3-0.6b', 'qwen3-1.7b', 'gemma-2-2b', 'gemma-3-1b', 'phi-3.5-mini', 'qwen3-moe-mini', 'smollm-135m', 'smollm2-360m', 'llama-110m']);
+    expect(REAL_MODELS).toEqual(['tinyllama-1.1b', 'llama-3.2-1b', 'qwen2.5-0.5b', 'qwen3-0.6b', 'qwen3-1.7b', 'gemma-2-2b', 'gemma-3-1b', 'phi-3.5-mini', 'gpt-oss-20b', 'qwen3-moe-mini', 'smollm-135m', 'smollm2-360m', 'llama-110m']);
     const s = (n: string) => CATALOGUE[n]!.shape;
     expect(s('tinyllama-1.1b')).toMatchObject({ nLayers: 22, nEmbd: 2048, nFF: 5632, nHead: 32, nHeadKv: 4, nVocab: 32000 });
     expect(s('llama-3.2-1b')).toMatchObject({ nLayers: 16, nEmbd: 2048, nFF: 8192, nHead: 32, nHeadKv: 8, nVocab: 128256, ropeFreqBase: 500000, tiedEmbeddings: true });
@@ -277,6 +277,13 @@ describe('catalogue', () => {
     expect(s('gemma-2-2b')).toMatchObject({ arch: 'gemma2', nLayers: 26, nEmbd: 2304, nFF: 9216, nHead: 8, nHeadKv: 4, headDim: 256, nVocab: 256000, slidingWindow: 4096 });
     expect(s('gemma-3-1b')).toMatchObject({ arch: 'gemma3', nLayers: 26, nEmbd: 1152, nFF: 6912, nHead: 4, nHeadKv: 1, headDim: 256, nVocab: 262144, slidingWindow: 512 });
     expect(s('phi-3.5-mini')).toMatchObject({ arch: 'phi3', nLayers: 32, nEmbd: 3072, nFF: 8192, nHead: 32, nHeadKv: 32, nVocab: 32064, originalContextLength: 4096 });
+    expect(s('gpt-oss-20b')).toMatchObject({ arch: 'gpt-oss', nLayers: 24, nEmbd: 2880, nHead: 64, nHeadKv: 8, headDim: 64, nVocab: 201088, nExpert: 32, nExpertUsed: 4, nFFExp: 2880, slidingWindow: 128, yarnFactor: 32, originalContextLength: 4096, ropeFreqBase: 150000 });
+    // llama.cpp's gpt-oss files: MXFP4 experts, the other matrices Q8_0, biases and sinks F32
+    const oss = tensorTypes(s('gpt-oss-20b'), 'mxfp4');
+    expect(oss.find((t) => t.name === 'blk.0.ffn_up_exps.weight')!.type).toBe('MXFP4');
+    expect(oss.find((t) => t.name === 'blk.0.attn_q.weight')!.type).toBe('Q8_0');
+    expect(oss.find((t) => t.name === 'blk.0.ffn_down_exps.bias')).toMatchObject({ type: 'F32', shape: [2880, 32] });
+    expect(oss.find((t) => t.name === 'blk.0.attn_sinks.weight')).toMatchObject({ type: 'F32', shape: [64] });
     expect(s('qwen3-moe-mini')).toMatchObject({ arch: 'qwen3moe', nEmbd: 2048, nHead: 32, nHeadKv: 4, headDim: 128, nExpert: 32, nExpertUsed: 8, nFFExp: 768 });
     expect(s('smollm-135m')).toMatchObject({ nLayers: 30, nEmbd: 576, nFF: 1536, nHead: 9, nHeadKv: 3, nVocab: 49152, tiedEmbeddings: true });
     expect(s('smollm2-360m')).toMatchObject({ nLayers: 32, nEmbd: 960, nFF: 2560, nHead: 15, nHeadKv: 5, nVocab: 49152, ropeFreqBase: 1e5, tiedEmbeddings: true });

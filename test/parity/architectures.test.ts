@@ -51,7 +51,16 @@ import { cacheDir, tokenSequence } from './synthetic-models.js';
 const SEQ_LEN = 64;
 
 // The bounds of llamacpp.test.ts for these types (see its header for what they measure).
-const BOUND: Partial<Record<MixName, number>> = { f32: 5e-4, q8_0: 4e-2, q4_k_m: 4e-2 };
+const BOUND: Partial<Record<MixName, number>> = { f32: 5e-4, q8_0: 4e-2, q4_k_m: 4e-2, mxfp4: 4e-2 };
+// gpt-oss f32, llama.cpp's default attention route: measured 4.4e-4 (AVX-512 kernels),
+// 8.5e-4 (AVX2), 8.4e-4 (generic), spread over all positions but the first ones (so not a
+// routing jump); its flash route 2.1e-4 to 3.0e-4, and the same shape without YaRN 4.8e-4
+// (AVX2). Our reading: llama.cpp's default route rounds Q and the probabilities to f16, and
+// YaRN's 1.35x on cos/sin (1.8x on the logits) sharpens the attention that rounding moves.
+// Each feature left out moves the logits by 0.6 or more (see the test below).
+const SHAPE_BOUND: Record<string, Partial<Record<MixName, number>>> = { 'gpt-oss-e8k4': { f32: 1.5e-3 } };
+const MIXES_OF = (shape: string): MixName[] =>
+  SHAPES[shape]!.arch === 'gpt-oss' ? ['f32', 'mxfp4'] : (['f32', 'q8_0', 'q4_k_m'] as MixName[]);
 
 const SHAPES: Record<string, ModelShape> = {
   // Qwen3-0.6B's proportions, small: head dim 128 with n_head * head_dim (1024) twice
@@ -91,6 +100,16 @@ const SHAPES: Record<string, ModelShape> = {
     arch: 'phi3', nLayers: 2, nEmbd: 256, nFF: 384, nHead: 4, nHeadKv: 2, nVocab: 500,
     ropeFactors: true, originalContextLength: 4096, contextLength: 4096,
   },
+  // gpt-oss-20b's proportions, small: n_head * head_dim (512) != n_embd (256), GQA 4,
+  // 4 layers (0 and 2 local, window 16), attention sinks, Q/K/V and output biases, YaRN x32
+  // over an original context of 256 (RoPE base 150000), 8 experts of width 128 with router
+  // and expert biases, 4 per token, softmax-weighted gating, clamped SwiGLU; in the mxfp4
+  // mix the experts are MXFP4 and the other matrices Q8_0, as llama.cpp's files have them.
+  'gpt-oss-e8k4': {
+    arch: 'gpt-oss', nLayers: 4, nEmbd: 256, nFF: 128, nHead: 8, nHeadKv: 2, headDim: 64, nVocab: 600,
+    tokenizer: 'gpt2', contextLength: 8192, ropeFreqBase: 150000, slidingWindow: 16, yarnFactor: 32,
+    originalContextLength: 256, nExpert: 8, nExpertUsed: 4, nFFExp: 128,
+  },
 };
 
 async function modelFile(shape: string, mix: MixName): Promise<string> {
@@ -109,7 +128,7 @@ const llama = useLlamaCpp();
 async function compare(shape: string, mix: MixName, flashAttention = false) {
   const file = await modelFile(shape, mix);
   const vocab = SHAPES[shape]!.nVocab;
-  const bound = BOUND[mix]!;
+  const bound = (flashAttention ? undefined : SHAPE_BOUND[shape]?.[mix]) ?? BOUND[mix]!;
   const tokens = tokenSequence(vocab, shape.length * 31 + mix.length, SEQ_LEN);
   const ref = await llamaLogProbsOf(llama(), file, tokens, vocab, { flashAttention });
   // With flash attention llama.cpp's numerics depend on the batch: one batch, as it runs.
@@ -160,7 +179,7 @@ async function compare(shape: string, mix: MixName, flashAttention = false) {
 
 describe('new architectures agree with llama.cpp on synthetic models', () => {
   for (const shape of Object.keys(SHAPES))
-    for (const mix of Object.keys(BOUND) as MixName[]) test(`${shape} ${mix}`, () => compare(shape, mix));
+    for (const mix of MIXES_OF(shape)) test(`${shape} ${mix}`, () => compare(shape, mix));
 });
 
 describe('the Gemma 2 features are live (the parity above could not pass with them ignored)', () => {
@@ -238,8 +257,55 @@ describe('the LongRoPE factors and attention factor are live', () => {
   });
 });
 
+describe('the gpt-oss features are live (the parity above could not pass with them ignored)', () => {
+  // Each variant differs from the gpt-oss file in one feature: no sliding window, no YaRN,
+  // attention sinks of -1e30 (a sink that weighs nothing), no expert biases (zeros). Our
+  // logits for each must move far beyond the parity bound.
+  test('sliding window, YaRN, sinks and expert biases each change the logits', async () => {
+    const baseShape = SHAPES['gpt-oss-e8k4']!;
+    const vocab = baseShape.nVocab;
+    const tokens = tokenSequence(vocab, 4244, SEQ_LEN);
+    const run = async (shape: ModelShape, name: string, fill?: { suffix: string; value: number }) => {
+      mkdirSync(cacheDir, { recursive: true });
+      const file = path.join(cacheDir, `gpt-oss-variant-${name}.gguf`);
+      const options = { shape, mix: 'f32' as const, seed: 7, name };
+      const tensors = syntheticTensors(options).map((t) => {
+        if (!fill || !t.name.endsWith(fill.suffix)) return t;
+        const n = t.shape.reduce((a, b) => a * b, 1);
+        return { ...t, data: new Uint8Array(new Float32Array(n).fill(fill.value).buffer) };
+      });
+      await writeGGUF(file, { metadata: syntheticMetadata(options), tensors });
+      const m = await loadModel(file, { threads: 2 });
+      const out = await m.createSession({ contextSize: 128 }).evaluate(tokens, { allLogits: true });
+      m.dispose();
+      return out;
+    };
+    const base = await run(baseShape, 'base');
+    for (const [name, change, fill] of [
+      ['no-window', { slidingWindow: 4096 }, undefined],
+      ['no-yarn', { yarnFactor: 0 }, undefined],
+      ['no-sinks', {}, { suffix: 'attn_sinks.weight', value: -1e30 }],
+      ['no-expert-bias', {}, { suffix: '_exps.bias', value: 0 }],
+    ] as [string, Partial<ModelShape>, { suffix: string; value: number } | undefined][]) {
+      const other = await run({ ...baseShape, ...change }, name, fill);
+      let worst = 0;
+      for (let p = 0; p < SEQ_LEN; p++) {
+        const a = logSoftmax(base.subarray(p * vocab, (p + 1) * vocab));
+        const b = logSoftmax(other.subarray(p * vocab, (p + 1) * vocab));
+        let mean = 0;
+        for (const v of a) mean += v / vocab;
+        let sq = 0, vr = 0;
+        for (let i = 0; i < vocab; i++) (sq += (a[i]! - b[i]!) ** 2), (vr += (a[i]! - mean) ** 2);
+        worst = Math.max(worst, Math.sqrt(sq / vr));
+      }
+      console.log(`gpt-oss ${name}: max normalized change ${worst.toExponential(2)}`);
+      expect(worst).toBeGreaterThan(20 * BOUND.f32!);
+    }
+  });
+});
+
 describe("flashAttention: true agrees with llama.cpp's flash attention", () => {
-  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256', 'phi3-longrope-hd96'])
+  for (const shape of ['gemma2-gqa2-hd128', 'gemma3-mqa-hd256', 'phi3-longrope-hd96', 'gpt-oss-e8k4'])
     test(`${shape} f32`, () => compare(shape, 'f32', true));
 });
 
@@ -263,11 +329,24 @@ describe('files these rows cannot run fail clearly', () => {
     expect(err?.message).toMatch(message);
   };
 
-  test('an architecture still missing (gpt-oss) is named, with the supported list', async () => {
-    const file = await write('gpt-oss', SHAPES['qwen3-mha-hd64']!, (md) => {
-      md[0] = ['general.architecture', gguf.str('gpt-oss')];
+  test('an architecture still missing (deepseek2) is named, with the supported list', async () => {
+    const file = await write('deepseek2', SHAPES['qwen3-mha-hd64']!, (md) => {
+      md[0] = ['general.architecture', gguf.str('deepseek2')];
     });
-    await rejects(file, 'ERR_UNSUPPORTED_ARCH', /'gpt-oss'.*llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe/);
+    await rejects(file, 'ERR_UNSUPPORTED_ARCH', /'deepseek2'.*llama, qwen2, qwen3, gemma2, gemma3, phi3, qwen3moe, gpt-oss/);
+  });
+
+  test('gpt-oss without its sliding window, expert width or sinks', async () => {
+    for (const key of ['gpt-oss.attention.sliding_window', 'gpt-oss.expert_feed_forward_length']) {
+      const file = await write(`gpt-oss-no-${key}`, SHAPES['gpt-oss-e8k4']!, (md) => {
+        md.splice(md.findIndex(([k]) => k === key), 1);
+      });
+      await rejects(file, 'ERR_BAD_MODEL', new RegExp(key.replace(/\./g, '\\.')));
+    }
+    const noSinks = await write('gpt-oss-no-sinks', SHAPES['gpt-oss-e8k4']!, (_md, t) => {
+      t.splice(t.findIndex((x) => x.name === 'blk.2.attn_sinks.weight'), 1);
+    });
+    await rejects(noSinks, 'ERR_MISSING_TENSOR', /blk\.2\.attn_sinks\.weight/);
   });
 
   test('qwen3 without its Q/K norms, qwen3moe without expert_count', async () => {

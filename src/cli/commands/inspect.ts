@@ -129,10 +129,13 @@ function requiredTensors(row: ArchitectureRow, g: GGUFInfo): string[] {
     if (req(row.qkvBias)) layer.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias');
     if (req(row.outBias)) layer.push('attn_output.bias');
     if (req(row.qkNorm)) layer.push('attn_q_norm.weight', 'attn_k_norm.weight');
+    if (req(row.attnSinks)) layer.push('attn_sinks.weight');
     if (req(row.postNorms)) layer.push('post_attention_norm.weight', 'post_ffw_norm.weight');
-    layer.push('ffn_norm.weight');
-    if (experts) layer.push('ffn_gate_inp.weight', 'ffn_gate_exps.weight', 'ffn_up_exps.weight', 'ffn_down_exps.weight');
-    else if (row.ffnUpGate) layer.push('ffn_up.weight', 'ffn_down.weight');
+    layer.push(`${row.ffnNorm}.weight`);
+    if (experts) {
+      layer.push('ffn_gate_inp.weight', 'ffn_gate_exps.weight', 'ffn_up_exps.weight', 'ffn_down_exps.weight');
+      if (req(row.moeBias)) layer.push('ffn_gate_inp.bias', 'ffn_gate_exps.bias', 'ffn_up_exps.bias', 'ffn_down_exps.bias');
+    } else if (row.ffnUpGate) layer.push('ffn_up.weight', 'ffn_down.weight');
     else layer.push('ffn_gate.weight', 'ffn_up.weight', 'ffn_down.weight');
     for (const n of layer) out.push(b + n);
   }

@@ -15,7 +15,7 @@ const GROUPS = {
   core: ['core', 'quant', 'kernels', 'kernels/generic', 'backend', 'model', 'sparse', 'sparse/generic', 'runtime', 'gpu', 'addon'],
   avx2: ['kernels/avx2', 'sparse/avx2'],
   avx512: ['kernels/avx512', 'sparse/avx512'],
-  neon: ['kernels/neon'],
+  neon: ['kernels/neon', 'sparse/neon'],
   vulkan: ['gpu/vulkan'],
 };
 

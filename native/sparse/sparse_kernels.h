@@ -1,13 +1,14 @@
 // The sparse (input-skipping) matmul kernels over the channel-major layouts of
 // sparse/layout.h, one table per ISA, as kernels/kernels.h does for the dense ones.
-// The generic kernels are the plain reference twins; AVX2 and AVX-512 have fast ones
-// (NEON none yet: the SparseMatrix computes through the dense NEON kernels there).
+// The generic kernels are the plain reference twins; AVX2 and AVX-512 have fast ones for
+// every type, NEON for the 32-column types (for the K-quants the SparseMatrix computes
+// through the dense NEON kernels, same bits, no bytes saved).
 //
 // For the 128-row groups [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and
 // 128*g0 <= r < min(128*g1, rlimit); n <= kSparseMaxTokens. xq holds n tokens of BlockQ8A
 // rows (Q8A1 for Q4_1/Q5_1, BlockQ8KA rows for the K-quants). Input channels whose quantized activation is 0
 // in all n tokens are not read.
-// The AVX2 and AVX-512 kernels prefetch the active channel vectors (and scales) a few
+// The AVX2, AVX-512 and NEON kernels prefetch the active channel vectors (and scales) a few
 // blocks ahead, also into the next group of the call (skips defeat the stream prefetcher).
 // Returns the weight bytes read (scales of every block, plus the channel vectors of the
 // channels read).
@@ -34,6 +35,14 @@ extern "C" {
 SP_DECLARE_SPARSE_ISA(generic)
 SP_DECLARE_SPARSE_ISA(avx2)
 SP_DECLARE_SPARSE_ISA(avx512)
+// NEON: the 32-column types only (the K-quants take the dense NEON kernels for now)
+uint64_t sp_smm_q4_0_neon(SP_SMM_ARGS);
+uint64_t sp_smm_q8_0_neon(SP_SMM_ARGS);
+uint64_t sp_smm_q4_1_neon(SP_SMM_ARGS);
+uint64_t sp_smm_q5_0_neon(SP_SMM_ARGS);
+uint64_t sp_smm_q5_1_neon(SP_SMM_ARGS);
+uint64_t sp_smm_iq4_nl_neon(SP_SMM_ARGS);
+uint64_t sp_smm_mxfp4_neon(SP_SMM_ARGS);
 }
 
 #ifndef SPARROW_KERNEL_TU

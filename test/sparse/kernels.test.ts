@@ -86,7 +86,7 @@ describe('sparse matmul (channel-major layout)', () => {
   it('reports the types and kernel paths it has', () => {
     const info = s()._sparseInfo();
     expect([...info.types].sort()).toEqual(TYPES.map((t) => T[t]).sort());
-    // every x86 path has its sparse kernels (NEON computes through the dense kernel)
+    // every x86 path has its sparse kernels (NEON: test/sparse/neon-qemu.test.ts)
     for (const isa of isas) if (isa !== 'neon') expect(info.kernelIsas).toContain(isa);
   });
 

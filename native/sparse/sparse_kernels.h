@@ -1,8 +1,7 @@
 // The sparse (input-skipping) matmul kernels over the channel-major layouts of
 // sparse/layout.h, one table per ISA, as kernels/kernels.h does for the dense ones.
-// The generic kernels are the plain reference twins; AVX2 and AVX-512 have fast ones for
-// every type, NEON for the 32-column types (for the K-quants the SparseMatrix computes
-// through the dense NEON kernels, same bits, no bytes saved).
+// The generic kernels are the plain reference twins; AVX2, AVX-512 and NEON have fast ones
+// for every type with a channel-major layout.
 //
 // For the 128-row groups [g0, g1): y[t*ldy + r] = sum_c W[r][c] * x_t[c] for t < n and
 // 128*g0 <= r < min(128*g1, rlimit); n <= kSparseMaxTokens. xq holds n tokens of BlockQ8A
@@ -35,14 +34,7 @@ extern "C" {
 SP_DECLARE_SPARSE_ISA(generic)
 SP_DECLARE_SPARSE_ISA(avx2)
 SP_DECLARE_SPARSE_ISA(avx512)
-// NEON: the 32-column types only (the K-quants take the dense NEON kernels for now)
-uint64_t sp_smm_q4_0_neon(SP_SMM_ARGS);
-uint64_t sp_smm_q8_0_neon(SP_SMM_ARGS);
-uint64_t sp_smm_q4_1_neon(SP_SMM_ARGS);
-uint64_t sp_smm_q5_0_neon(SP_SMM_ARGS);
-uint64_t sp_smm_q5_1_neon(SP_SMM_ARGS);
-uint64_t sp_smm_iq4_nl_neon(SP_SMM_ARGS);
-uint64_t sp_smm_mxfp4_neon(SP_SMM_ARGS);
+SP_DECLARE_SPARSE_ISA(neon)
 }
 
 #ifndef SPARROW_KERNEL_TU

@@ -31,9 +31,7 @@ const SparseKernels kSparseAvx2 = {sp_smm_q4_0_avx2, sp_smm_q8_0_avx2, sp_smm_q4
 const SparseKernels kSparseAvx512 = {sp_smm_q4_0_avx512, sp_smm_q8_0_avx512, sp_smm_q4_k_avx512, sp_smm_q6_k_avx512, sp_smm_q5_k_avx512, sp_smm_q4_1_avx512, sp_smm_q5_0_avx512, sp_smm_q5_1_avx512, sp_smm_iq4_nl_avx512, sp_smm_mxfp4_avx512};
 #endif
 #ifdef SPARROW_HAVE_NEON_KERNELS
-const SparseKernels kSparseNeon = {sp_smm_q4_0_neon, sp_smm_q8_0_neon, nullptr, nullptr, nullptr,
-                                   sp_smm_q4_1_neon, sp_smm_q5_0_neon, sp_smm_q5_1_neon, sp_smm_iq4_nl_neon,
-                                   sp_smm_mxfp4_neon};
+const SparseKernels kSparseNeon = {sp_smm_q4_0_neon, sp_smm_q8_0_neon, sp_smm_q4_k_neon, sp_smm_q6_k_neon, sp_smm_q5_k_neon, sp_smm_q4_1_neon, sp_smm_q5_0_neon, sp_smm_q5_1_neon, sp_smm_iq4_nl_neon, sp_smm_mxfp4_neon};
 #endif
 
 enum : uint32_t { kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kIQ4_NL = 20, kMXFP4 = 39 };

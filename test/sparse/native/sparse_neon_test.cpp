@@ -3,7 +3,7 @@
 // channel-major layout, random weights and awkward sizes, inputs with 0/50/90/100% of the
 // channels zero and n = 1..8 (and 9: the dense route): the SparseMatrix on the NEON path
 // must give the dense NEON matrix's bits, and read as many weight bytes as the generic twin
-// counts (fewer than dense when channels are zero, where NEON has a sparse kernel).
+// counts (fewer than dense when channels are zero).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -54,8 +54,7 @@ static void check(uint32_t type, const char* name, int64_t rows, int64_t cols, i
   set_isa(Isa::Generic);
   sparse->mul(xs.data(), n, y2.data(), rows, 0, rows);
   const uint64_t read_generic = stats->read;
-  const bool kernel = sparse_kernels_for(Isa::NEON).smm_q4_0 != nullptr && n <= kSparseMaxTokens &&
-                      type != 12 && type != 13 && type != 14;  // NEON: no K-quant sparse kernels yet
+  const bool kernel = n <= kSparseMaxTokens;  // NEON has a sparse kernel for every type
   checks++;
   if (std::memcmp(y0.data(), y1.data(), y0.size() * 4) != 0) {
     failures++;

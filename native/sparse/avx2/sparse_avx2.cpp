@@ -314,80 +314,8 @@ struct TileK {
   }
 };
 
-template <template <int> class Tile>
-uint64_t run_groups(const uint8_t* w, int64_t group_bytes, int64_t nb, const uint8_t* x, int64_t xrow, int64_t n,
-                    float* y, int64_t ldy, int64_t g0, int64_t g1, int64_t rlimit) {
-  uint64_t bytes = 0;
-  for (int64_t g = g0; g < g1; g++) {
-    const uint8_t* wg = w + g * group_bytes;
-    float* yg = y + g * sparrow::kSparseRows;
-    const int64_t left = rlimit - g * sparrow::kSparseRows;
-    const uint8_t* next = g + 1 < g1 ? wg + group_bytes : nullptr;  // prefetched at the end of this group
-    switch (n) {
-      case 1: bytes += Tile<1>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 2: bytes += Tile<2>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 3: bytes += Tile<3>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 4: bytes += Tile<4>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 5: bytes += Tile<5>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 6: bytes += Tile<6>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 7: bytes += Tile<7>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      case 8: bytes += Tile<8>::run(wg, next, nb, x, xrow, yg, ldy, left); break;
-      default: break;
-    }
-  }
-  return bytes;
-}
-
-template <int T> struct Q4_0Tile : Tile32<T, vQ4_0> {};
-template <int T> struct Q8_0Tile : Tile32<T, vQ8_0> {};
-template <int T> struct Q4_1Tile : Tile32<T, vQ4_1> {};
-template <int T> struct Q5_0Tile : Tile32<T, vQ5_0> {};
-template <int T> struct Q5_1Tile : Tile32<T, vQ5_1> {};
-template <int T> struct IQ4_NLTile : Tile32<T, vIQ4> {};
-template <int T> struct MXFP4Tile : Tile32<T, vMx> {};
-template <int T> struct Q4_KTile : TileK<T, 4> {};
-template <int T> struct Q5_KTile : TileK<T, 5> {};
-template <int T> struct Q6_KTile : TileK<T, 6> {};
-
 }  // namespace
 
-extern "C" uint64_t sp_smm_q4_0_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<Q4_0Tile>(w, nb * sparrow::kSparseQ4_0Block, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q8_0_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<Q8_0Tile>(w, nb * sparrow::kSparseQ8_0Block, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q4_k_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 256;
-  return run_groups<Q4_KTile>(w, nb * sparrow::kSparseQ4_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q5_k_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 256;
-  return run_groups<Q5_KTile>(w, nb * sparrow::kSparseQ5_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q6_k_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 256;
-  return run_groups<Q6_KTile>(w, nb * sparrow::kSparseQ6_KBlock, nb, static_cast<const uint8_t*>(xq), nb * 308, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q4_1_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<Q4_1Tile>(w, nb * Var32<vQ4_1>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q5_0_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<Q5_0Tile>(w, nb * Var32<vQ5_0>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_q5_1_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<Q5_1Tile>(w, nb * Var32<vQ5_1>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_iq4_nl_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<IQ4_NLTile>(w, nb * Var32<vIQ4>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
-extern "C" uint64_t sp_smm_mxfp4_avx2(SP_SMM_ARGS) {
-  const int64_t nb = cols / 32;
-  return run_groups<MXFP4Tile>(w, nb * Var32<vMx>::kBlock, nb, static_cast<const uint8_t*>(xq), nb * 40, n, y, ldy, g0, g1, rlimit);
-}
+#include "sparse/sparse_entries.h"
+
+SP_SPARSE_ENTRIES(avx2)

@@ -12,6 +12,18 @@ using namespace sparrow;
 
 namespace {
 
+// Marks the channels c < width whose quantized input qs[t * xrow + c] is nonzero in some
+// token t < n (the ones a step reads) and returns how many there are.
+int mark_active(const uint8_t* qs, int64_t xrow, int64_t n, int width, bool* active) {
+  int n_active = 0;
+  for (int c = 0; c < width; c++) {
+    active[c] = false;
+    for (int64_t t = 0; t < n; t++) active[c] = active[c] || qs[t * xrow + c] != 0;
+    n_active += active[c];
+  }
+  return n_active;
+}
+
 float ld_f16(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, 2);
@@ -46,12 +58,7 @@ uint64_t smm(SP_SMM_ARGS) {
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
       bool active[32];
-      int n_active = 0;
-      for (int c = 0; c < 32; c++) {
-        active[c] = false;
-        for (int64_t t = 0; t < n; t++) active[c] = active[c] || x[t * xrow + b * 40 + 8 + c] != 0;
-        n_active += active[c];
-      }
+      const int n_active = mark_active(x + b * 40 + 8, xrow, n, 32, active);
       bytes += kSparseScaleBytes + uint64_t(n_active) * kChan;
       for (int64_t t = 0; t < n; t++) {
         const uint8_t* xb = x + t * xrow + b * 40;
@@ -101,12 +108,7 @@ uint64_t smm_k(SP_SMM_ARGS) {
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
       bool active[256];
-      int n_active = 0;
-      for (int c = 0; c < 256; c++) {
-        active[c] = false;
-        for (int64_t t = 0; t < n; t++) active[c] = active[c] || x[t * xrow + b * 308 + 52 + c] != 0;
-        n_active += active[c];
-      }
+      const int n_active = mark_active(x + b * 308 + 52, xrow, n, 256, active);
       bytes += kHead + uint64_t(n_active) * kChan;
       for (int64_t t = 0; t < n; t++) {
         const uint8_t* xb = x + t * xrow + b * 308;
@@ -191,12 +193,7 @@ uint64_t smm_small(SP_SMM_ARGS) {
     for (int64_t b = 0; b < nb; b++) {
       const uint8_t* blk = wg + b * kBlock;
       bool active[32];
-      int n_active = 0;
-      for (int c = 0; c < 32; c++) {
-        active[c] = false;
-        for (int64_t t = 0; t < n; t++) active[c] = active[c] || x[t * xrow + b * 40 + 8 + c] != 0;
-        n_active += active[c];
-      }
+      const int n_active = mark_active(x + b * 40 + 8, xrow, n, 32, active);
       bytes += kHead + uint64_t(n_active) * kChan;
       for (int64_t t = 0; t < n; t++) {
         const uint8_t* xb = x + t * xrow + b * 40;
